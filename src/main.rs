@@ -1,1 +1,42 @@
-fn main() {}
+//! `mskbench`: the one command line of the suite.
+//!
+//! Each subcommand lives in its own module and returns an [`ExitCode`];
+//! `main` only parses arguments and turns an error that escaped a command
+//! into exit code 2 with its chain of causes, as the contract in
+//! ARCHITECTURE.md promises (0 success, 1 "ran, but something failed", 2
+//! usage or fatal error). clap already exits 2 on usage errors.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod process_event;
+mod registry;
+
+/// Benchmark and load-generation suite for the MSK → Lambda → Firehose → S3 pipeline.
+#[derive(Debug, Parser)]
+#[command(name = "mskbench", version, about, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Decode one Lambda Kafka event into JSON lines, as the Lambda function does.
+    ProcessEvent(process_event::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::ProcessEvent(args) => process_event::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("mskbench: error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
