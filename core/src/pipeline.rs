@@ -167,7 +167,7 @@ impl fmt::Display for RecordError {
             RecordError::MissingValue => f.write_str("record has no value (tombstone)"),
             RecordError::Base64(e) => write!(f, "value base64: {e}"),
             RecordError::Wire(e) => write!(f, "value framing: {e}"),
-            RecordError::Schema(e) => write!(f, "writer schema {e}"),
+            RecordError::Schema(e) => write!(f, "writer schema: {e}"),
             RecordError::Transcode(e) if e.kind == TranscodeErrorKind::OutputTooLarge => {
                 write!(f, "JSON line exceeds the Firehose record limit ({e})")
             }
