@@ -56,9 +56,7 @@ pub(crate) struct Args {
 }
 
 fn parse_schema_arg(s: &str) -> Result<(SchemaKey, PathBuf), String> {
-    let (id, path) = s
-        .split_once('=')
-        .ok_or_else(|| format!("expected ID=PATH.avsc, got {s:?}"))?;
+    let (id, path) = s.split_once('=').ok_or_else(|| format!("expected ID=PATH.avsc, got {s:?}"))?;
     Ok((id.parse()?, PathBuf::from(path)))
 }
 
@@ -66,27 +64,17 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let limits = PackLimits::with_max_records(args.batch_records).context("--batch-records")?;
     let cache = SchemaCache::default();
     for (key, path) in &args.schemas {
-        let text = fs::read_to_string(path)
-            .with_context(|| format!("reading schema {}", path.display()))?;
-        cache
-            .insert_json(*key, &text)
-            .with_context(|| format!("schema {} for {key}", path.display()))?;
+        let text = fs::read_to_string(path).with_context(|| format!("reading schema {}", path.display()))?;
+        cache.insert_json(*key, &text).with_context(|| format!("schema {} for {key}", path.display()))?;
     }
-    let registry = args
-        .registry
-        .as_deref()
-        .map(ConfluentRegistry::new)
-        .transpose()?;
+    let registry = args.registry.as_deref().map(ConfluentRegistry::new).transpose()?;
     let fetcher: &dyn SchemaFetcher = match &registry {
         Some(r) => r,
         None => &NoFetcher,
     };
 
     let input = read_input(args.input.as_deref())?;
-    let source = args
-        .input
-        .as_deref()
-        .map_or("stdin".into(), |p| p.display().to_string());
+    let source = args.input.as_deref().map_or("stdin".into(), |p| p.display().to_string());
     let event = KafkaEvent::parse(&input).with_context(|| format!("reading {source}"))?;
     let processor = EventProcessor::new(args.wire_format, limits);
     let mut out = Output::new();
@@ -111,11 +99,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         s.rejected.total()
     );
     debug_assert!(s.adds_up());
-    Ok(if s.rejected.total() == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(if s.rejected.total() == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 fn read_input(path: Option<&Path>) -> anyhow::Result<Vec<u8>> {
@@ -128,10 +112,7 @@ fn read_input(path: Option<&Path>) -> anyhow::Result<Vec<u8>> {
 
 fn read_stdin() -> anyhow::Result<Vec<u8>> {
     let mut buf = Vec::new();
-    io::stdin()
-        .lock()
-        .read_to_end(&mut buf)
-        .context("reading stdin")?;
+    io::stdin().lock().read_to_end(&mut buf).context("reading stdin")?;
     Ok(buf)
 }
 
@@ -152,15 +133,9 @@ fn report_rejections(out: &Output, have_registry: bool) -> anyhow::Result<()> {
         glue_unknown |= r.reason == Reason::UnknownSchema && r.detail.contains("glue");
     }
     if glue_unknown {
-        writeln!(
-            stderr,
-            "mskbench: hint: Glue schema versions are read from --schema UUID=PATH.avsc"
-        )?;
+        writeln!(stderr, "mskbench: hint: Glue schema versions are read from --schema UUID=PATH.avsc")?;
     } else if !have_registry && out.summary.rejected.get(Reason::UnknownSchema) > 0 {
-        writeln!(
-            stderr,
-            "mskbench: hint: give the schema with --schema ID=PATH.avsc or a --registry URL"
-        )?;
+        writeln!(stderr, "mskbench: hint: give the schema with --schema ID=PATH.avsc or a --registry URL")?;
     }
     Ok(())
 }
@@ -192,8 +167,7 @@ fn write_batches(dir: &Path, out: &Output, event: &KafkaEvent<'_>) -> anyhow::Re
         };
         let path = dir.join(format!("batch-{:06}.ndjson", i + 1));
         // Packed records are contiguous in `data`: a batch is one slice.
-        fs::write(&path, &out.data[first.start..last.end])
-            .with_context(|| format!("writing {}", path.display()))?;
+        fs::write(&path, &out.data[first.start..last.end]).with_context(|| format!("writing {}", path.display()))?;
     }
     if !out.rejections.is_empty() {
         let records: Vec<_> = event.iter_records().collect();

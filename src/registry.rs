@@ -65,9 +65,7 @@ impl ConfluentRegistry {
             }
             None => (None, authority),
         };
-        let base = format!("{scheme}://{host}/{path}")
-            .trim_end_matches('/')
-            .to_owned();
+        let base = format!("{scheme}://{host}/{path}").trim_end_matches('/').to_owned();
         let agent = ureq::Agent::config_builder()
             .timeout_global(Some(Duration::from_secs(10)))
             .http_status_as_error(false)
@@ -78,16 +76,11 @@ impl ConfluentRegistry {
 
     fn get(&self, path: &str) -> Result<SchemaResponse, FetchError> {
         let url = format!("{}{path}", self.base);
-        let mut request = self
-            .agent
-            .get(&url)
-            .header("Accept", "application/vnd.schemaregistry.v1+json");
+        let mut request = self.agent.get(&url).header("Accept", "application/vnd.schemaregistry.v1+json");
         if let Some(auth) = &self.auth {
             request = request.header("Authorization", auth);
         }
-        let mut response = request
-            .call()
-            .map_err(|e| FetchError::Unavailable(format!("GET {url}: {e}")))?;
+        let mut response = request.call().map_err(|e| FetchError::Unavailable(format!("GET {url}: {e}")))?;
         let status = response.status().as_u16();
         let body = response
             .body_mut()
@@ -97,35 +90,18 @@ impl ConfluentRegistry {
             200 => serde_json::from_str(&body)
                 .map_err(|e| FetchError::Unavailable(format!("GET {url}: unexpected answer: {e}"))),
             404 => Err(FetchError::NotFound),
-            _ => Err(FetchError::Unavailable(format!(
-                "GET {url}: HTTP {status}: {}",
-                body.trim()
-            ))),
+            _ => Err(FetchError::Unavailable(format!("GET {url}: HTTP {status}: {}", body.trim()))),
         }
     }
 
     /// Appends the texts of `refs` and of their own references, dependencies first.
-    fn collect_references(
-        &self,
-        refs: &[Reference],
-        depth: usize,
-        out: &mut Vec<String>,
-    ) -> Result<(), FetchError> {
+    fn collect_references(&self, refs: &[Reference], depth: usize, out: &mut Vec<String>) -> Result<(), FetchError> {
         if depth > MAX_REFERENCE_DEPTH {
-            return Err(FetchError::Unavailable(format!(
-                "schema references nest deeper than {MAX_REFERENCE_DEPTH}"
-            )));
+            return Err(FetchError::Unavailable(format!("schema references nest deeper than {MAX_REFERENCE_DEPTH}")));
         }
         for r in refs {
-            let version = if r.version < 0 {
-                "latest".to_owned()
-            } else {
-                r.version.to_string()
-            };
-            let answer = self.get(&format!(
-                "/subjects/{}/versions/{version}",
-                encode_path(&r.subject)
-            ))?;
+            let version = if r.version < 0 { "latest".to_owned() } else { r.version.to_string() };
+            let answer = self.get(&format!("/subjects/{}/versions/{version}", encode_path(&r.subject)))?;
             self.collect_references(&answer.references, depth + 1, out)?;
             if !out.contains(&answer.schema) {
                 out.push(answer.schema);
@@ -142,16 +118,11 @@ impl SchemaFetcher for ConfluentRegistry {
         };
         let answer = self.get(&format!("/schemas/ids/{id}"))?;
         if let Some(kind) = answer.schema_type.as_deref().filter(|k| *k != "AVRO") {
-            return Err(FetchError::Unavailable(format!(
-                "schema {id} is {kind}, not AVRO"
-            )));
+            return Err(FetchError::Unavailable(format!("schema {id} is {kind}, not AVRO")));
         }
         let mut references = Vec::new();
         self.collect_references(&answer.references, 0, &mut references)?;
-        Ok(FetchedSchema {
-            text: answer.schema,
-            references,
-        })
+        Ok(FetchedSchema { text: answer.schema, references })
     }
 }
 
@@ -202,9 +173,6 @@ mod tests {
     fn an_unreachable_registry_is_unavailable_not_missing() {
         // Port 9 (discard) on loopback is closed on the test machines.
         let r = ConfluentRegistry::new("http://127.0.0.1:9").unwrap();
-        assert!(matches!(
-            r.fetch(&SchemaKey::Confluent(1)),
-            Err(FetchError::Unavailable(_))
-        ));
+        assert!(matches!(r.fetch(&SchemaKey::Confluent(1)), Err(FetchError::Unavailable(_))));
     }
 }

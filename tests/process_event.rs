@@ -11,28 +11,16 @@ use std::thread;
 const GLUE_VERSION: &str = "b7b4a7f0-0c5e-4a5b-9a0e-3f2c7d9e1a42";
 
 fn data(name: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("core/tests/data")
-        .join(name)
-        .display()
-        .to_string()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("core/tests/data").join(name).display().to_string()
 }
 
 fn schema_args() -> Vec<String> {
     let avsc = data("clickevent.avsc");
-    vec![
-        "--schema".into(),
-        format!("1={avsc}"),
-        "--schema".into(),
-        format!("{GLUE_VERSION}={avsc}"),
-    ]
+    vec!["--schema".into(), format!("1={avsc}"), "--schema".into(), format!("{GLUE_VERSION}={avsc}")]
 }
 
 fn mskbench(args: &[String]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mskbench"))
-        .args(args)
-        .output()
-        .unwrap()
+    Command::new(env!("CARGO_BIN_EXE_mskbench")).args(args).output().unwrap()
 }
 
 fn args(parts: &[&str]) -> Vec<String> {
@@ -50,20 +38,10 @@ fn tempdir(name: &str) -> PathBuf {
 fn sample_event_decodes_to_the_expected_lines() {
     let dir = tempdir("summary");
     let summary = dir.join("summary.json");
-    let mut a = args(&[
-        "process-event",
-        &data("lab-event.json"),
-        "--summary-json",
-        summary.to_str().unwrap(),
-    ]);
+    let mut a = args(&["process-event", &data("lab-event.json"), "--summary-json", summary.to_str().unwrap()]);
     a.extend(schema_args());
     let out = mskbench(&a);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let expected = std::fs::read_to_string(data("lab-event.expected.ndjson")).unwrap();
     assert_eq!(String::from_utf8(out.stdout).unwrap(), expected);
     let s: serde_json::Value = serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
@@ -101,11 +79,7 @@ fn bad_records_exit_1_keep_good_lines_and_name_each_reason() {
     a.extend(schema_args());
     let out = mskbench(&a);
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(
-        out.stdout.iter().filter(|&&b| b == b'\n').count(),
-        4,
-        "the four good records"
-    );
+    assert_eq!(out.stdout.iter().filter(|&&b| b == b'\n').count(), 4, "the four good records");
     let stderr = String::from_utf8(out.stderr).unwrap();
     for reason in [
         "missing_value",
@@ -120,60 +94,33 @@ fn bad_records_exit_1_keep_good_lines_and_name_each_reason() {
         "unknown_compression",
         "bad_compressed_data",
     ] {
-        assert!(
-            stderr.contains(&format!(": {reason}: ")),
-            "{reason} missing from\n{stderr}"
-        );
+        assert!(stderr.contains(&format!(": {reason}: ")), "{reason} missing from\n{stderr}");
     }
-    assert!(
-        stderr.contains("ExampleTopic partition 0 offset 101"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("ExampleTopic partition 0 offset 101"), "{stderr}");
 }
 
 #[test]
 fn out_dir_gets_one_file_per_batch_and_the_rejected_records() {
     let dir = tempdir("batches");
     std::fs::write(dir.join("batch-000009.ndjson"), "stale").unwrap();
-    let mut a = args(&[
-        "process-event",
-        &data("bad-event.json"),
-        "--out-dir",
-        dir.to_str().unwrap(),
-        "--batch-records",
-        "3",
-    ]);
+    let mut a =
+        args(&["process-event", &data("bad-event.json"), "--out-dir", dir.to_str().unwrap(), "--batch-records", "3"]);
     a.extend(schema_args());
     let out = mskbench(&a);
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty(), "lines go to the files, not stdout");
-    let mut names: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
+    let mut names: Vec<String> =
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     names.sort();
-    assert_eq!(
-        names,
-        [
-            "batch-000001.ndjson",
-            "batch-000002.ndjson",
-            "rejected.ndjson"
-        ]
-    );
+    assert_eq!(names, ["batch-000001.ndjson", "batch-000002.ndjson", "rejected.ndjson"]);
     let first = std::fs::read_to_string(dir.join("batch-000001.ndjson")).unwrap();
     assert_eq!(first.lines().count(), 3);
     let rejected = std::fs::read_to_string(dir.join("rejected.ndjson")).unwrap();
-    let lines: Vec<serde_json::Value> = rejected
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines: Vec<serde_json::Value> = rejected.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 11);
     assert_eq!(lines[0]["reason"], "missing_value");
     assert_eq!(lines[0]["offset"], 101);
-    assert_eq!(
-        lines[1]["record"]["value"], "not base64!",
-        "the original value is kept"
-    );
+    assert_eq!(lines[1]["record"]["value"], "not base64!", "the original value is kept");
 }
 
 #[test]
@@ -193,10 +140,7 @@ fn fatal_and_usage_errors_exit_2() {
     let out = mskbench(&args(&["process-event", not_json.to_str().unwrap()]));
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(
-        stderr.contains("not a Lambda Kafka event") && stderr.contains("line 1"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("not a Lambda Kafka event") && stderr.contains("line 1"), "{stderr}");
 
     for bad in [
         args(&["process-event", "/nonexistent/event.json"]),
@@ -207,12 +151,7 @@ fn fatal_and_usage_errors_exit_2() {
         args(&["process-event", "--registry", "localhost:8081"]),
     ] {
         let out = mskbench(&bad);
-        assert_eq!(
-            out.status.code(),
-            Some(2),
-            "{bad:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", String::from_utf8_lossy(&out.stderr));
     }
 }
 
@@ -233,21 +172,11 @@ fn fake_registry(requests: usize) -> (String, thread::JoinHandle<Vec<String>>) {
             while reader.read_line(&mut line).unwrap() > 2 {
                 line.clear();
             }
-            let path = request_line
-                .split_whitespace()
-                .nth(1)
-                .unwrap_or("")
-                .to_owned();
+            let path = request_line.split_whitespace().nth(1).unwrap_or("").to_owned();
             let (status, body) = if path == "/schemas/ids/1" {
-                (
-                    "200 OK",
-                    serde_json::json!({ "schema": schema }).to_string(),
-                )
+                ("200 OK", serde_json::json!({ "schema": schema }).to_string())
             } else {
-                (
-                    "404 Not Found",
-                    r#"{"error_code":40403,"message":"Schema not found"}"#.to_owned(),
-                )
+                ("404 Not Found", r#"{"error_code":40403,"message":"Schema not found"}"#.to_owned())
             };
             write!(
                 stream,
@@ -274,16 +203,7 @@ fn registry_schemas_are_fetched_once_per_id() {
         "--schema",
         &format!("{GLUE_VERSION}={avsc}"),
     ]));
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(out.stdout.iter().filter(|&&b| b == b'\n').count(), 30);
-    assert_eq!(
-        server.join().unwrap(),
-        ["/schemas/ids/1"],
-        "seven Confluent records, one fetch"
-    );
+    assert_eq!(server.join().unwrap(), ["/schemas/ids/1"], "seven Confluent records, one fetch");
 }

@@ -113,9 +113,7 @@ impl From<&WireError> for Reason {
             WireError::UnknownMagic { .. } => Reason::UnknownMagicByte,
             WireError::TruncatedHeader { .. } => Reason::TruncatedHeader,
             WireError::UnknownCompression(_) => Reason::UnknownCompression,
-            WireError::CorruptCompressed | WireError::InflatedTooLarge { .. } => {
-                Reason::BadCompressedData
-            }
+            WireError::CorruptCompressed | WireError::InflatedTooLarge { .. } => Reason::BadCompressedData,
         }
     }
 }
@@ -170,10 +168,7 @@ impl RejectCounts {
 
     /// The reasons with a non-zero count, in [`Reason::ALL`] order.
     pub fn iter(&self) -> impl Iterator<Item = (Reason, u64)> + '_ {
-        Reason::ALL
-            .iter()
-            .map(|&r| (r, self.get(r)))
-            .filter(|&(_, n)| n > 0)
+        Reason::ALL.iter().map(|&r| (r, self.get(r))).filter(|&(_, n)| n > 0)
     }
 }
 
@@ -253,32 +248,17 @@ mod tests {
 
     #[test]
     fn summary_serialises_to_the_contract_keys() {
-        let mut s = Summary {
-            records_in: 3,
-            records_out: 1,
-            batches: 1,
-            bytes_out: 10,
-            ..Default::default()
-        };
+        let mut s = Summary { records_in: 3, records_out: 1, batches: 1, bytes_out: 10, ..Default::default() };
         s.rejected.add(Reason::BadBase64);
         s.rejected.add(Reason::BadBase64);
         assert!(s.adds_up());
         let json = serde_json::to_string(&s).unwrap();
-        assert_eq!(
-            json,
-            r#"{"records_in":3,"records_out":1,"rejected":{"bad_base64":2},"batches":1,"bytes_out":10}"#
-        );
+        assert_eq!(json, r#"{"records_in":3,"records_out":1,"rejected":{"bad_base64":2},"batches":1,"bytes_out":10}"#);
     }
 
     #[test]
     fn summaries_add() {
-        let mut a = Summary {
-            records_in: 1,
-            records_out: 1,
-            batches: 1,
-            bytes_out: 5,
-            ..Default::default()
-        };
+        let mut a = Summary { records_in: 1, records_out: 1, batches: 1, bytes_out: 5, ..Default::default() };
         let mut b = a.clone();
         b.rejected.add(Reason::Oversize);
         b.records_in += 1;

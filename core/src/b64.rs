@@ -38,11 +38,7 @@ struct Printable(u8);
 
 impl fmt::Display for Printable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0.is_ascii_graphic() {
-            write!(f, "'{}'", self.0 as char)
-        } else {
-            write!(f, "0x{:02x}", self.0)
-        }
+        if self.0.is_ascii_graphic() { write!(f, "'{}'", self.0 as char) } else { write!(f, "0x{:02x}", self.0) }
     }
 }
 
@@ -105,12 +101,7 @@ fn diagnose(input: &[u8]) -> Base64Error {
         }
     };
     let len = input.len();
-    let pad = input
-        .iter()
-        .rev()
-        .take(2)
-        .take_while(|&&b| b == b'=')
-        .count();
+    let pad = input.iter().rev().take(2).take_while(|&&b| b == b'=').count();
     for (offset, &byte) in input.iter().enumerate() {
         if byte == b'=' {
             if offset < len - pad {
@@ -120,7 +111,7 @@ fn diagnose(input: &[u8]) -> Base64Error {
             return Base64Error::InvalidCharacter { offset, byte };
         }
     }
-    if len % 4 != 0 {
+    if !len.is_multiple_of(4) {
         return Base64Error::InvalidLength { len };
     }
     if pad > 0 {
@@ -165,20 +156,8 @@ mod tests {
 
     #[test]
     fn invalid_character_names_offset_and_byte() {
-        assert_eq!(
-            decode("YW-j"),
-            Err(Base64Error::InvalidCharacter {
-                offset: 2,
-                byte: b'-'
-            })
-        );
-        assert_eq!(
-            decode("YWJ\n"),
-            Err(Base64Error::InvalidCharacter {
-                offset: 3,
-                byte: b'\n'
-            })
-        );
+        assert_eq!(decode("YW-j"), Err(Base64Error::InvalidCharacter { offset: 2, byte: b'-' }));
+        assert_eq!(decode("YWJ\n"), Err(Base64Error::InvalidCharacter { offset: 3, byte: b'\n' }));
         let msg = decode("YW_j").unwrap_err().to_string();
         assert_eq!(msg, "invalid character '_' at offset 2");
     }
@@ -191,18 +170,9 @@ mod tests {
 
     #[test]
     fn misplaced_padding_is_refused() {
-        assert_eq!(
-            decode("Y=Jj"),
-            Err(Base64Error::InvalidPadding { offset: 1 })
-        );
-        assert_eq!(
-            decode("Y==="),
-            Err(Base64Error::InvalidPadding { offset: 1 })
-        );
-        assert_eq!(
-            decode("YQ==YQ=="),
-            Err(Base64Error::InvalidPadding { offset: 2 })
-        );
+        assert_eq!(decode("Y=Jj"), Err(Base64Error::InvalidPadding { offset: 1 }));
+        assert_eq!(decode("Y==="), Err(Base64Error::InvalidPadding { offset: 1 }));
+        assert_eq!(decode("YQ==YQ=="), Err(Base64Error::InvalidPadding { offset: 2 }));
     }
 
     #[test]

@@ -54,11 +54,7 @@ impl PackLimits {
     /// # Errors
     /// [`InvalidLimits`] when `max_records` is 0 or above 500.
     pub fn with_max_records(max_records: usize) -> Result<Self, InvalidLimits> {
-        PackLimits {
-            max_records,
-            ..Self::default()
-        }
-        .validated()
+        PackLimits { max_records, ..Self::default() }.validated()
     }
 
     /// These limits, if Firehose would accept calls that keep them.
@@ -69,11 +65,7 @@ impl PackLimits {
         let ok = (1..=MAX_BATCH_RECORDS).contains(&self.max_records)
             && (1..=MAX_RECORD_BYTES).contains(&self.max_record_bytes)
             && (self.max_record_bytes..=MAX_BATCH_BYTES).contains(&self.max_batch_bytes);
-        if ok {
-            Ok(self)
-        } else {
-            Err(InvalidLimits(self))
-        }
+        if ok { Ok(self) } else { Err(InvalidLimits(self)) }
     }
 }
 
@@ -119,12 +111,7 @@ pub struct Packer {
 impl Packer {
     /// A packer enforcing `limits`.
     pub fn new(limits: PackLimits) -> Self {
-        Packer {
-            limits,
-            count: 0,
-            open_start: 0,
-            open_bytes: 0,
-        }
+        Packer { limits, count: 0, open_start: 0, open_bytes: 0 }
     }
 
     /// The limits this packer enforces.
@@ -141,15 +128,10 @@ impl Packer {
     #[inline]
     pub fn push(&mut self, size: usize, batches: &mut Vec<Batch>) -> Result<usize, Oversize> {
         if size > self.limits.max_record_bytes {
-            return Err(Oversize {
-                size,
-                limit: self.limits.max_record_bytes,
-            });
+            return Err(Oversize { size, limit: self.limits.max_record_bytes });
         }
         let open_len = self.count - self.open_start;
-        if open_len == self.limits.max_records
-            || self.open_bytes + size > self.limits.max_batch_bytes
-        {
+        if open_len == self.limits.max_records || self.open_bytes + size > self.limits.max_batch_bytes {
             self.close(batches);
         }
         self.open_bytes += size;
@@ -165,10 +147,7 @@ impl Packer {
     }
 
     fn close(&mut self, batches: &mut Vec<Batch>) {
-        batches.push(Batch {
-            records: self.open_start..self.count,
-            bytes: self.open_bytes,
-        });
+        batches.push(Batch { records: self.open_start..self.count, bytes: self.open_bytes });
         self.open_start = self.count;
         self.open_bytes = 0;
     }
@@ -181,10 +160,7 @@ mod tests {
     fn pack(sizes: &[usize]) -> (Vec<Batch>, Vec<Result<usize, Oversize>>) {
         let mut packer = Packer::new(PackLimits::default());
         let mut batches = Vec::new();
-        let results = sizes
-            .iter()
-            .map(|&s| packer.push(s, &mut batches))
-            .collect();
+        let results = sizes.iter().map(|&s| packer.push(s, &mut batches)).collect();
         packer.finish(&mut batches);
         (batches, results)
     }
@@ -192,13 +168,7 @@ mod tests {
     #[test]
     fn exactly_500_records_make_one_batch() {
         let (batches, _) = pack(&[100; 500]);
-        assert_eq!(
-            batches,
-            vec![Batch {
-                records: 0..500,
-                bytes: 50_000
-            }]
-        );
+        assert_eq!(batches, vec![Batch { records: 0..500, bytes: 50_000 }]);
         let (batches, _) = pack(&[100; 501]);
         assert_eq!(batches.iter().map(Batch::len).collect::<Vec<_>>(), [500, 1]);
     }
@@ -213,52 +183,20 @@ mod tests {
     #[test]
     fn exactly_4_mib_fits_and_one_byte_more_does_not() {
         // four 1,000 KiB records plus 96 KiB = 4,194,304 bytes
-        let (batches, _) = pack(&[
-            MAX_RECORD_BYTES,
-            MAX_RECORD_BYTES,
-            MAX_RECORD_BYTES,
-            MAX_RECORD_BYTES,
-            96 * 1024,
-        ]);
-        assert_eq!(
-            batches,
-            vec![Batch {
-                records: 0..5,
-                bytes: MAX_BATCH_BYTES
-            }]
-        );
-        let (batches, _) = pack(&[
-            MAX_RECORD_BYTES,
-            MAX_RECORD_BYTES,
-            MAX_RECORD_BYTES,
-            MAX_RECORD_BYTES,
-            96 * 1024 + 1,
-        ]);
-        assert_eq!(
-            batches.iter().map(|b| b.bytes).collect::<Vec<_>>(),
-            [4 * MAX_RECORD_BYTES, 96 * 1024 + 1]
-        );
+        let (batches, _) = pack(&[MAX_RECORD_BYTES, MAX_RECORD_BYTES, MAX_RECORD_BYTES, MAX_RECORD_BYTES, 96 * 1024]);
+        assert_eq!(batches, vec![Batch { records: 0..5, bytes: MAX_BATCH_BYTES }]);
+        let (batches, _) =
+            pack(&[MAX_RECORD_BYTES, MAX_RECORD_BYTES, MAX_RECORD_BYTES, MAX_RECORD_BYTES, 96 * 1024 + 1]);
+        assert_eq!(batches.iter().map(|b| b.bytes).collect::<Vec<_>>(), [4 * MAX_RECORD_BYTES, 96 * 1024 + 1]);
     }
 
     #[test]
     fn a_1000_kib_record_is_accepted_and_one_byte_more_is_refused() {
         let (batches, results) = pack(&[MAX_RECORD_BYTES, MAX_RECORD_BYTES + 1, 10]);
         assert_eq!(results[0], Ok(0));
-        assert_eq!(
-            results[1],
-            Err(Oversize {
-                size: MAX_RECORD_BYTES + 1,
-                limit: MAX_RECORD_BYTES
-            })
-        );
+        assert_eq!(results[1], Err(Oversize { size: MAX_RECORD_BYTES + 1, limit: MAX_RECORD_BYTES }));
         assert_eq!(results[2], Ok(1));
-        assert_eq!(
-            batches,
-            vec![Batch {
-                records: 0..2,
-                bytes: MAX_RECORD_BYTES + 10
-            }]
-        );
+        assert_eq!(batches, vec![Batch { records: 0..2, bytes: MAX_RECORD_BYTES + 10 }]);
     }
 
     #[test]
@@ -275,19 +213,9 @@ mod tests {
             packer.push(1, &mut batches).unwrap();
         }
         packer.finish(&mut batches);
-        assert_eq!(
-            batches.iter().map(Batch::len).collect::<Vec<_>>(),
-            [10, 10, 5]
-        );
+        assert_eq!(batches.iter().map(Batch::len).collect::<Vec<_>>(), [10, 10, 5]);
         assert!(PackLimits::with_max_records(0).is_err());
         assert!(PackLimits::with_max_records(501).is_err());
-        assert!(
-            PackLimits {
-                max_batch_bytes: MAX_BATCH_BYTES + 1,
-                ..Default::default()
-            }
-            .validated()
-            .is_err()
-        );
+        assert!(PackLimits { max_batch_bytes: MAX_BATCH_BYTES + 1, ..Default::default() }.validated().is_err());
     }
 }

@@ -122,9 +122,7 @@ impl Output {
 
     /// The topic name of a provenance.
     pub fn topic(&self, provenance: &Provenance) -> &str {
-        self.topics
-            .get(provenance.topic as usize)
-            .map_or("", String::as_str)
+        self.topics.get(provenance.topic as usize).map_or("", String::as_str)
     }
 
     fn topic_index(&mut self, topic: &str) -> u32 {
@@ -232,12 +230,7 @@ impl EventProcessor {
     ) {
         out.clear();
         let mut packer = Packer::new(self.limits);
-        let mut lookup = Lookup {
-            schemas,
-            fetcher,
-            now,
-            last: None,
-        };
+        let mut lookup = Lookup { schemas, fetcher, now, last: None };
         let mut input_index = 0u32;
         for record in event.iter_records() {
             let provenance = Provenance {
@@ -246,11 +239,9 @@ impl EventProcessor {
                 offset: record.offset,
             };
             let start = out.data.len();
-            let packed = self.line(record, &mut lookup, out).and_then(|()| {
-                packer
-                    .push(out.data.len() - start, &mut out.batches)
-                    .map_err(RecordError::Oversize)
-            });
+            let packed = self
+                .line(record, &mut lookup, out)
+                .and_then(|()| packer.push(out.data.len() - start, &mut out.batches).map_err(RecordError::Oversize));
             match packed {
                 Ok(_) => out.records.push(PackedRecord {
                     start,
@@ -284,12 +275,7 @@ impl EventProcessor {
 
     /// Appends the record's JSON line to `out.data`.
     #[inline]
-    fn line(
-        &self,
-        record: &KafkaRecord<'_>,
-        lookup: &mut Lookup<'_>,
-        out: &mut Output,
-    ) -> Result<(), RecordError> {
+    fn line(&self, record: &KafkaRecord<'_>, lookup: &mut Lookup<'_>, out: &mut Output) -> Result<(), RecordError> {
         let value = record.value.as_deref().ok_or(RecordError::MissingValue)?;
         out.scratch.clear();
         b64::decode_append(value.as_bytes(), &mut out.scratch).map_err(RecordError::Base64)?;
@@ -299,16 +285,13 @@ impl EventProcessor {
             Compression::None => framed.datum,
             Compression::Zlib => {
                 out.inflated.clear();
-                wire::inflate_append(framed.datum, &mut out.inflated, MAX_INFLATED_DATUM)
-                    .map_err(RecordError::Wire)?;
+                wire::inflate_append(framed.datum, &mut out.inflated, MAX_INFLATED_DATUM).map_err(RecordError::Wire)?;
                 &out.inflated
             }
         };
         // The newline counts against the record limit too.
         let max_json = self.limits.max_record_bytes.saturating_sub(1);
-        transcoder
-            .transcode(datum, &mut out.data, max_json)
-            .map_err(RecordError::Transcode)?;
+        transcoder.transcode(datum, &mut out.data, max_json).map_err(RecordError::Transcode)?;
         out.data.push(b'\n');
         Ok(())
     }

@@ -40,10 +40,7 @@ pub struct FetchedSchema {
 
 impl From<String> for FetchedSchema {
     fn from(text: String) -> Self {
-        FetchedSchema {
-            text,
-            references: Vec::new(),
-        }
+        FetchedSchema { text, references: Vec::new() }
     }
 }
 
@@ -128,12 +125,7 @@ impl Default for SchemaCache {
 impl SchemaCache {
     /// An empty cache that keeps not-found answers for `negative_ttl`.
     pub fn new(negative_ttl: Duration) -> Self {
-        SchemaCache {
-            slots: Mutex::default(),
-            hits: AtomicU64::new(0),
-            fetches: AtomicU64::new(0),
-            negative_ttl,
-        }
+        SchemaCache { slots: Mutex::default(), hits: AtomicU64::new(0), fetches: AtomicU64::new(0), negative_ttl }
     }
 
     /// Compiles `text` and stores it under `key`, replacing what was there.
@@ -171,23 +163,15 @@ impl SchemaCache {
             match entry {
                 Entry::Ready(t) => return Ok(Arc::clone(t)),
                 Entry::Invalid(reason) => {
-                    return Err(SchemaError::Invalid {
-                        key: *key,
-                        reason: Arc::clone(reason),
-                    });
+                    return Err(SchemaError::Invalid { key: *key, reason: Arc::clone(reason) });
                 }
-                Entry::NotFound { at }
-                    if now.saturating_duration_since(*at) < self.negative_ttl =>
-                {
+                Entry::NotFound { at } if now.saturating_duration_since(*at) < self.negative_ttl => {
                     return Err(SchemaError::NotFound { key: *key });
                 }
                 Entry::NotFound { .. } => self.evict(key, &slot),
                 Entry::Unavailable(reason) => {
                     self.evict(key, &slot);
-                    return Err(SchemaError::Unavailable {
-                        key: *key,
-                        reason: Arc::clone(reason),
-                    });
+                    return Err(SchemaError::Unavailable { key: *key, reason: Arc::clone(reason) });
                 }
             }
         }
@@ -196,18 +180,12 @@ impl SchemaCache {
 
     /// What the cache did so far.
     pub fn stats(&self) -> CacheStats {
-        CacheStats {
-            hits: self.hits.load(Relaxed),
-            fetches: self.fetches.load(Relaxed),
-        }
+        CacheStats { hits: self.hits.load(Relaxed), fetches: self.fetches.load(Relaxed) }
     }
 
     /// Number of keys with a compiled transcoder.
     pub fn len(&self) -> usize {
-        self.lock_slots()
-            .values()
-            .filter(|s| matches!(s.entry.get(), Some(Entry::Ready(_))))
-            .count()
+        self.lock_slots().values().filter(|s| matches!(s.entry.get(), Some(Entry::Ready(_)))).count()
     }
 
     /// True when no transcoder is cached.
@@ -236,12 +214,10 @@ impl SchemaCache {
 
 fn fetch_entry(key: &SchemaKey, now: Instant, fetcher: &dyn SchemaFetcher) -> Entry {
     match fetcher.fetch(key) {
-        Ok(fetched) => {
-            match Transcoder::from_schema_json_with_references(&fetched.text, &fetched.references) {
-                Ok(t) => Entry::Ready(Arc::new(t)),
-                Err(e) => Entry::Invalid(e.to_string().into()),
-            }
-        }
+        Ok(fetched) => match Transcoder::from_schema_json_with_references(&fetched.text, &fetched.references) {
+            Ok(t) => Entry::Ready(Arc::new(t)),
+            Err(e) => Entry::Invalid(e.to_string().into()),
+        },
         Err(FetchError::NotFound) => Entry::NotFound { at: now },
         Err(FetchError::Unavailable(reason)) => Entry::Unavailable(reason.into()),
     }
@@ -265,10 +241,7 @@ mod tests {
 
     impl Counting {
         fn answering(answer: Result<FetchedSchema, FetchError>) -> Self {
-            Counting {
-                answer: Mutex::new(Some(answer)),
-                ..Default::default()
-            }
+            Counting { answer: Mutex::new(Some(answer)), ..Default::default() }
         }
     }
 
@@ -291,13 +264,7 @@ mod tests {
         let b = cache.get(&KEY, now, &fetcher).unwrap();
         assert!(Arc::ptr_eq(&a, &b), "the compiled transcoder is shared");
         assert_eq!(fetcher.calls.load(Ordering::SeqCst), 1);
-        assert_eq!(
-            cache.stats(),
-            CacheStats {
-                hits: 1,
-                fetches: 1
-            }
-        );
+        assert_eq!(cache.stats(), CacheStats { hits: 1, fetches: 1 });
         assert_eq!(cache.len(), 1);
     }
 
@@ -314,9 +281,7 @@ mod tests {
                 let (cache, fetcher, barrier) = (cache.clone(), fetcher.clone(), barrier.clone());
                 thread::spawn(move || {
                     barrier.wait();
-                    cache
-                        .get(&KEY, Instant::now(), fetcher.as_ref())
-                        .map(|_| ())
+                    cache.get(&KEY, Instant::now(), fetcher.as_ref()).map(|_| ())
                 })
             })
             .collect();
@@ -331,30 +296,18 @@ mod tests {
         let cache = SchemaCache::new(Duration::from_secs(30));
         let fetcher = Counting::answering(Err(FetchError::NotFound));
         let t0 = Instant::now();
-        assert_eq!(
-            cache.get(&KEY, t0, &fetcher).unwrap_err(),
-            SchemaError::NotFound { key: KEY }
-        );
-        assert!(
-            cache
-                .get(&KEY, t0 + Duration::from_secs(29), &fetcher)
-                .is_err()
-        );
+        assert_eq!(cache.get(&KEY, t0, &fetcher).unwrap_err(), SchemaError::NotFound { key: KEY });
+        assert!(cache.get(&KEY, t0 + Duration::from_secs(29), &fetcher).is_err());
         assert_eq!(fetcher.calls.load(Ordering::SeqCst), 1);
         *fetcher.answer.lock().unwrap() = Some(Ok(SCHEMA.to_string().into()));
-        assert!(
-            cache
-                .get(&KEY, t0 + Duration::from_secs(31), &fetcher)
-                .is_ok()
-        );
+        assert!(cache.get(&KEY, t0 + Duration::from_secs(31), &fetcher).is_ok());
         assert_eq!(fetcher.calls.load(Ordering::SeqCst), 2);
     }
 
     #[test]
     fn transport_failures_are_not_kept() {
         let cache = SchemaCache::default();
-        let fetcher =
-            Counting::answering(Err(FetchError::Unavailable("connection refused".into())));
+        let fetcher = Counting::answering(Err(FetchError::Unavailable("connection refused".into())));
         let now = Instant::now();
         let err = cache.get(&KEY, now, &fetcher).unwrap_err();
         assert_eq!(err.to_string(), "confluent schema id 1: connection refused");
@@ -368,14 +321,8 @@ mod tests {
         let cache = SchemaCache::default();
         let fetcher = Counting::answering(Ok("{\"type\":\"nonsense\"}".to_string().into()));
         let now = Instant::now();
-        assert!(matches!(
-            cache.get(&KEY, now, &fetcher),
-            Err(SchemaError::Invalid { .. })
-        ));
-        assert!(matches!(
-            cache.get(&KEY, now, &fetcher),
-            Err(SchemaError::Invalid { .. })
-        ));
+        assert!(matches!(cache.get(&KEY, now, &fetcher), Err(SchemaError::Invalid { .. })));
+        assert!(matches!(cache.get(&KEY, now, &fetcher), Err(SchemaError::Invalid { .. })));
         assert_eq!(fetcher.calls.load(Ordering::SeqCst), 1);
     }
 

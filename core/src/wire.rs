@@ -80,9 +80,7 @@ impl FromStr for WireMode {
             "confluent" => Ok(WireMode::Confluent),
             "glue" => Ok(WireMode::Glue),
             "glue-secondary" => Ok(WireMode::GlueSecondary),
-            other => Err(format!(
-                "unknown wire mode {other:?}: expected confluent, glue or glue-secondary"
-            )),
+            other => Err(format!("unknown wire mode {other:?}: expected confluent, glue or glue-secondary")),
         }
     }
 }
@@ -110,9 +108,9 @@ impl FromStr for SchemaKey {
         if let Ok(id) = s.parse::<u32>() {
             return Ok(SchemaKey::Confluent(id));
         }
-        Uuid::parse_str(s).map(SchemaKey::Glue).map_err(|_| {
-            format!("{s:?} is neither a Confluent schema id (u32) nor a Glue schema-version UUID")
-        })
+        Uuid::parse_str(s)
+            .map(SchemaKey::Glue)
+            .map_err(|_| format!("{s:?} is neither a Confluent schema id (u32) nor a Glue schema-version UUID"))
     }
 }
 
@@ -139,11 +137,7 @@ pub enum WireError {
     #[error("unknown magic byte 0x{byte:02x} (expected {expected})")]
     UnknownMagic { byte: u8, expected: &'static str },
     #[error("{format} header needs {needed} bytes, value has {len}")]
-    TruncatedHeader {
-        format: &'static str,
-        needed: usize,
-        len: usize,
-    },
+    TruncatedHeader { format: &'static str, needed: usize, len: usize },
     #[error("unknown glue compression byte 0x{0:02x} (expected 0x00 or 0x05)")]
     UnknownCompression(u8),
     #[error("corrupt zlib data")]
@@ -163,47 +157,26 @@ pub fn unframe(value: &[u8], mode: WireMode) -> Result<Framed<'_>, WireError> {
     };
     match (mode, first) {
         (WireMode::Glue | WireMode::GlueSecondary, GLUE_HEADER_VERSION) => unframe_glue(value),
-        (WireMode::Glue, byte) => Err(WireError::UnknownMagic {
-            byte,
-            expected: "0x03 (glue)",
-        }),
-        (WireMode::Confluent | WireMode::GlueSecondary, CONFLUENT_MAGIC) => {
-            unframe_confluent(value)
+        (WireMode::Glue, byte) => Err(WireError::UnknownMagic { byte, expected: "0x03 (glue)" }),
+        (WireMode::Confluent | WireMode::GlueSecondary, CONFLUENT_MAGIC) => unframe_confluent(value),
+        (WireMode::Confluent, byte) => Err(WireError::UnknownMagic { byte, expected: "0x00 (confluent)" }),
+        (WireMode::GlueSecondary, byte) => {
+            Err(WireError::UnknownMagic { byte, expected: "0x03 (glue) or 0x00 (confluent)" })
         }
-        (WireMode::Confluent, byte) => Err(WireError::UnknownMagic {
-            byte,
-            expected: "0x00 (confluent)",
-        }),
-        (WireMode::GlueSecondary, byte) => Err(WireError::UnknownMagic {
-            byte,
-            expected: "0x03 (glue) or 0x00 (confluent)",
-        }),
     }
 }
 
 fn unframe_confluent(value: &[u8]) -> Result<Framed<'_>, WireError> {
     let Some((header, datum)) = value.split_first_chunk::<CONFLUENT_HEADER_LEN>() else {
-        return Err(WireError::TruncatedHeader {
-            format: "confluent",
-            needed: CONFLUENT_HEADER_LEN,
-            len: value.len(),
-        });
+        return Err(WireError::TruncatedHeader { format: "confluent", needed: CONFLUENT_HEADER_LEN, len: value.len() });
     };
     let id = u32::from_be_bytes([header[1], header[2], header[3], header[4]]);
-    Ok(Framed {
-        schema: SchemaKey::Confluent(id),
-        compression: Compression::None,
-        datum,
-    })
+    Ok(Framed { schema: SchemaKey::Confluent(id), compression: Compression::None, datum })
 }
 
 fn unframe_glue(value: &[u8]) -> Result<Framed<'_>, WireError> {
     let Some((header, datum)) = value.split_first_chunk::<GLUE_HEADER_LEN>() else {
-        return Err(WireError::TruncatedHeader {
-            format: "glue",
-            needed: GLUE_HEADER_LEN,
-            len: value.len(),
-        });
+        return Err(WireError::TruncatedHeader { format: "glue", needed: GLUE_HEADER_LEN, len: value.len() });
     };
     let compression = match header[1] {
         GLUE_COMPRESSION_NONE => Compression::None,
@@ -212,11 +185,7 @@ fn unframe_glue(value: &[u8]) -> Result<Framed<'_>, WireError> {
     };
     let mut uuid = [0u8; 16];
     uuid.copy_from_slice(&header[2..]);
-    Ok(Framed {
-        schema: SchemaKey::Glue(Uuid::from_bytes(uuid)),
-        compression,
-        datum,
-    })
+    Ok(Framed { schema: SchemaKey::Glue(Uuid::from_bytes(uuid)), compression, datum })
 }
 
 /// Inflates a zlib `datum`, appending at most `limit` bytes to `out`.
@@ -225,11 +194,7 @@ fn unframe_glue(value: &[u8]) -> Result<Framed<'_>, WireError> {
 /// [`WireError::CorruptCompressed`] for data that is not a whole zlib
 /// stream, [`WireError::InflatedTooLarge`] past `limit`; `out` is then left
 /// as it was.
-pub fn inflate_append(
-    datum: &[u8],
-    out: &mut Vec<u8>,
-    limit: usize,
-) -> Result<Range<usize>, WireError> {
+pub fn inflate_append(datum: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<Range<usize>, WireError> {
     let start = out.len();
     let mut decoder = flate2::read::ZlibDecoder::new(datum);
     // Read one byte past the limit to tell "exactly limit" from "more".
@@ -305,38 +270,23 @@ mod tests {
     #[test]
     fn glue_only_refuses_confluent_values() {
         let err = unframe(&[0, 0, 0, 0, 1], WireMode::Glue).unwrap_err();
-        assert_eq!(
-            err,
-            WireError::UnknownMagic {
-                byte: 0,
-                expected: "0x03 (glue)"
-            }
-        );
+        assert_eq!(err, WireError::UnknownMagic { byte: 0, expected: "0x03 (glue)" });
     }
 
     #[test]
     fn confluent_only_refuses_glue_values() {
         let mut value = vec![0x03, 0x00];
         value.extend_from_slice(UUID.as_bytes());
-        assert!(matches!(
-            unframe(&value, WireMode::Confluent),
-            Err(WireError::UnknownMagic { byte: 3, .. })
-        ));
+        assert!(matches!(unframe(&value, WireMode::Confluent), Err(WireError::UnknownMagic { byte: 3, .. })));
     }
 
     #[test]
     fn secondary_reads_both_and_refuses_other_magic_bytes() {
         let mut glue = vec![0x03, 0x00];
         glue.extend_from_slice(UUID.as_bytes());
-        assert!(matches!(
-            unframe(&glue, WireMode::GlueSecondary).unwrap().schema,
-            SchemaKey::Glue(_)
-        ));
+        assert!(matches!(unframe(&glue, WireMode::GlueSecondary).unwrap().schema, SchemaKey::Glue(_)));
         let confluent = [0, 0, 0, 0, 7];
-        assert_eq!(
-            unframe(&confluent, WireMode::GlueSecondary).unwrap().schema,
-            SchemaKey::Confluent(7)
-        );
+        assert_eq!(unframe(&confluent, WireMode::GlueSecondary).unwrap().schema, SchemaKey::Confluent(7));
         let err = unframe(&[0x7b, 0x22], WireMode::GlueSecondary).unwrap_err();
         assert!(err.to_string().contains("unknown magic byte 0x7b"), "{err}");
     }
@@ -345,41 +295,25 @@ mod tests {
     fn short_headers_are_truncated() {
         assert_eq!(
             unframe(&[0, 0, 0, 1], WireMode::Confluent),
-            Err(WireError::TruncatedHeader {
-                format: "confluent",
-                needed: 5,
-                len: 4
-            })
+            Err(WireError::TruncatedHeader { format: "confluent", needed: 5, len: 4 })
         );
         assert_eq!(
             unframe(&[3, 0, 1, 2], WireMode::Glue),
-            Err(WireError::TruncatedHeader {
-                format: "glue",
-                needed: 18,
-                len: 4
-            })
+            Err(WireError::TruncatedHeader { format: "glue", needed: 18, len: 4 })
         );
         assert_eq!(unframe(&[], WireMode::Glue), Err(WireError::Empty));
     }
 
     #[test]
     fn exactly_a_header_is_an_empty_datum() {
-        assert_eq!(
-            unframe(&[0, 0, 0, 0, 1], WireMode::Confluent)
-                .unwrap()
-                .datum,
-            &[] as &[u8]
-        );
+        assert_eq!(unframe(&[0, 0, 0, 0, 1], WireMode::Confluent).unwrap().datum, &[] as &[u8]);
     }
 
     #[test]
     fn unknown_glue_compression_is_refused() {
         let mut value = vec![0x03, 0x01];
         value.extend_from_slice(UUID.as_bytes());
-        assert_eq!(
-            unframe(&value, WireMode::Glue),
-            Err(WireError::UnknownCompression(1))
-        );
+        assert_eq!(unframe(&value, WireMode::Glue), Err(WireError::UnknownCompression(1)));
     }
 
     #[test]
@@ -400,41 +334,26 @@ mod tests {
         frame_glue(UUID, Compression::Zlib, &vec![0u8; 100_000], &mut value);
         let mut out = Vec::new();
         let datum = &value[GLUE_HEADER_LEN..];
-        assert_eq!(
-            inflate_append(datum, &mut out, 99_999),
-            Err(WireError::InflatedTooLarge { limit: 99_999 })
-        );
+        assert_eq!(inflate_append(datum, &mut out, 99_999), Err(WireError::InflatedTooLarge { limit: 99_999 }));
         assert!(out.is_empty());
-        assert_eq!(
-            inflate_append(datum, &mut out, 100_000).unwrap().len(),
-            100_000
-        );
+        assert_eq!(inflate_append(datum, &mut out, 100_000).unwrap().len(), 100_000);
     }
 
     #[test]
     fn corrupt_or_truncated_zlib_is_refused() {
         let mut out = Vec::new();
-        assert_eq!(
-            inflate_append(b"not zlib", &mut out, 1000),
-            Err(WireError::CorruptCompressed)
-        );
+        assert_eq!(inflate_append(b"not zlib", &mut out, 1000), Err(WireError::CorruptCompressed));
         let mut value = Vec::new();
         frame_glue(UUID, Compression::Zlib, &b"abc".repeat(100), &mut value);
         let cut = &value[GLUE_HEADER_LEN..value.len() - 3];
-        assert_eq!(
-            inflate_append(cut, &mut out, 1000),
-            Err(WireError::CorruptCompressed)
-        );
+        assert_eq!(inflate_append(cut, &mut out, 1000), Err(WireError::CorruptCompressed));
         assert!(out.is_empty());
     }
 
     #[test]
     fn schema_keys_parse_from_ids_and_uuids() {
         assert_eq!("42".parse::<SchemaKey>(), Ok(SchemaKey::Confluent(42)));
-        assert_eq!(
-            UUID.to_string().parse::<SchemaKey>(),
-            Ok(SchemaKey::Glue(UUID))
-        );
+        assert_eq!(UUID.to_string().parse::<SchemaKey>(), Ok(SchemaKey::Glue(UUID)));
         assert!("nope".parse::<SchemaKey>().is_err());
     }
 
@@ -442,9 +361,6 @@ mod tests {
     fn lab_settings_select_the_mode() {
         assert_eq!(WireMode::from_lab_settings(true, true), WireMode::Confluent);
         assert_eq!(WireMode::from_lab_settings(false, false), WireMode::Glue);
-        assert_eq!(
-            WireMode::from_lab_settings(false, true),
-            WireMode::GlueSecondary
-        );
+        assert_eq!(WireMode::from_lab_settings(false, true), WireMode::GlueSecondary);
     }
 }

@@ -42,9 +42,7 @@ const GLUE_VERSION: Uuid = Uuid::from_u128(0xb7b4_a7f0_0c5e_4a5b_9a0e_3f2c_7d9e_
 const T0: i64 = 1_764_240_000_000; // 2025-11-27T10:40:00Z
 
 fn data(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
 }
 
 fn blessing() -> bool {
@@ -69,14 +67,8 @@ impl Click {
             ("ip".into(), Value::String(self.ip.clone())),
             ("eventtimestamp".into(), Value::Long(self.ts)),
             ("devicetype".into(), Value::String(self.device.into())),
-            (
-                "event_type".into(),
-                Value::Union(0, Box::new(Value::String(self.event_type.into()))),
-            ),
-            (
-                "product_type".into(),
-                Value::Union(0, Box::new(Value::String(self.product_type.into()))),
-            ),
+            ("event_type".into(), Value::Union(0, Box::new(Value::String(self.event_type.into())))),
+            ("product_type".into(), Value::Union(0, Box::new(Value::String(self.product_type.into())))),
             ("userid".into(), Value::Int(self.userid)),
             ("globalseq".into(), Value::Long(self.globalseq)),
             ("prevglobalseq".into(), Value::Long(self.prevglobalseq)),
@@ -176,13 +168,7 @@ fn b64(bytes: &[u8]) -> String {
     s
 }
 
-fn record(
-    partition: i32,
-    offset: i64,
-    ts: i64,
-    key: Option<Vec<u8>>,
-    value: Option<Vec<u8>>,
-) -> KafkaRecord<'static> {
+fn record(partition: i32, offset: i64, ts: i64, key: Option<Vec<u8>>, value: Option<Vec<u8>>) -> KafkaRecord<'static> {
     KafkaRecord {
         topic: "ExampleTopic".into(),
         partition,
@@ -245,13 +231,7 @@ fn lab_event() -> KafkaEvent<'static> {
                     } else {
                         click.userid.to_string().into_bytes()
                     };
-                    record(
-                        p as i32,
-                        offset as i64,
-                        click.ts,
-                        Some(key),
-                        Some(framed(click, p as u8)),
-                    )
+                    record(p as i32, offset as i64, click.ts, Some(key), Some(framed(click, p as u8)))
                 })
                 .collect();
             (p as i32, records)
@@ -292,43 +272,27 @@ fn bad_event() -> (KafkaEvent<'static>, Vec<Option<Reason>>) {
         (None, Some(Reason::MissingValue)),
         (good(1), None),
         (Some(b"not base64 at all".to_vec()), Some(Reason::BadBase64)), // replaced below
-        (
-            Some(br#"{"ip":"66.249.1.17"}"#.to_vec()),
-            Some(Reason::UnknownMagicByte),
-        ),
+        (Some(br#"{"ip":"66.249.1.17"}"#.to_vec()), Some(Reason::UnknownMagicByte)),
         (Some(vec![0, 0, 1]), Some(Reason::TruncatedHeader)),
         (Some(unknown_id), Some(Reason::UnknownSchema)),
         (good(2), None),
-        (
-            Some(confluent(&datum[..datum.len() - 3])),
-            Some(Reason::TruncatedDatum),
-        ),
+        (Some(confluent(&datum[..datum.len() - 3])), Some(Reason::TruncatedDatum)),
         (Some(confluent(&with_trailing)), Some(Reason::TrailingBytes)),
         (Some(confluent(&bad_utf8)), Some(Reason::InvalidUtf8)),
-        (
-            Some(confluent(&bad_union)),
-            Some(Reason::UnionIndexOutOfRange),
-        ),
+        (Some(confluent(&bad_union)), Some(Reason::UnionIndexOutOfRange)),
         (Some(unknown_compression), Some(Reason::UnknownCompression)),
         (Some(corrupt_zlib), Some(Reason::BadCompressedData)),
         (good(3), None),
     ];
     let expected = cases.iter().map(|(_, r)| *r).collect();
-    let mut records: Vec<KafkaRecord<'static>> = cases
-        .into_iter()
-        .enumerate()
-        .map(|(i, (value, _))| record(0, 100 + i as i64, T0, None, value))
-        .collect();
+    let mut records: Vec<KafkaRecord<'static>> =
+        cases.into_iter().enumerate().map(|(i, (value, _))| record(0, 100 + i as i64, T0, None, value)).collect();
     records[3].value = Some("not base64!".into());
     (event(vec![(0, records)]), expected)
 }
 
 fn expected_lines() -> String {
-    sessions()
-        .concat()
-        .iter()
-        .map(|c| format!("{}\n", common::reference_text(&c.value())))
-        .collect()
+    sessions().concat().iter().map(|c| format!("{}\n", common::reference_text(&c.value()))).collect()
 }
 
 fn check_or_bless(name: &str, contents: &str, same: impl Fn(&str) -> bool) {
@@ -387,9 +351,7 @@ fn lab_event_fixture_holds_the_generated_clickevents() {
 #[test]
 fn expected_lines_fixture_is_the_reference_decoding() {
     let lines = expected_lines();
-    check_or_bless("lab-event.expected.ndjson", &lines, |committed| {
-        committed == lines
-    });
+    check_or_bless("lab-event.expected.ndjson", &lines, |committed| committed == lines);
 }
 
 #[test]
@@ -398,21 +360,15 @@ fn bad_event_fixture_holds_one_record_per_malformed_class() {
     let text = serde_json::to_string_pretty(&generated).unwrap() + "\n";
     check_or_bless("bad-event.json", &text, |committed| {
         KafkaEvent::parse(committed.as_bytes()).is_ok_and(|e| {
-            e.iter_records()
-                .map(|r| r.value.as_deref())
-                .eq(generated.iter_records().map(|r| r.value.as_deref()))
+            e.iter_records().map(|r| r.value.as_deref()).eq(generated.iter_records().map(|r| r.value.as_deref()))
         })
     });
 }
 
 fn cache() -> SchemaCache {
     let cache = SchemaCache::default();
-    cache
-        .insert_json(SchemaKey::Confluent(VALUE_ID), CLICK_SCHEMA)
-        .unwrap();
-    cache
-        .insert_json(SchemaKey::Glue(GLUE_VERSION), CLICK_SCHEMA)
-        .unwrap();
+    cache.insert_json(SchemaKey::Confluent(VALUE_ID), CLICK_SCHEMA).unwrap();
+    cache.insert_json(SchemaKey::Glue(GLUE_VERSION), CLICK_SCHEMA).unwrap();
     cache
 }
 
@@ -421,25 +377,14 @@ fn lab_event_decodes_to_the_expected_lines_in_every_framing() {
     let text = std::fs::read(data("lab-event.json")).unwrap();
     let processor = EventProcessor::new(WireMode::GlueSecondary, PackLimits::default());
     let mut out = Output::new();
-    processor
-        .process_json(&text, &cache(), &NoFetcher, Instant::now(), &mut out)
-        .unwrap();
+    processor.process_json(&text, &cache(), &NoFetcher, Instant::now(), &mut out).unwrap();
     assert!(out.rejections.is_empty(), "{:?}", out.rejections);
-    assert_eq!(
-        String::from_utf8(out.data.clone()).unwrap(),
-        expected_lines()
-    );
+    assert_eq!(String::from_utf8(out.data.clone()).unwrap(), expected_lines());
     assert_eq!(out.summary.records_in, 30);
     assert_eq!(out.summary.batches, 1);
     assert_eq!(out.summary.bytes_out, out.data.len() as u64);
     assert_eq!(out.topic(&out.records[29].provenance), "ExampleTopic");
-    assert_eq!(
-        (
-            out.records[29].provenance.partition,
-            out.records[29].provenance.offset
-        ),
-        (2, 14)
-    );
+    assert_eq!((out.records[29].provenance.partition, out.records[29].provenance.offset), (2, 14));
 }
 
 #[test]
@@ -447,9 +392,7 @@ fn glue_only_mode_rejects_the_confluent_partition() {
     let text = std::fs::read(data("lab-event.json")).unwrap();
     let processor = EventProcessor::new(WireMode::Glue, PackLimits::default());
     let mut out = Output::new();
-    processor
-        .process_json(&text, &cache(), &NoFetcher, Instant::now(), &mut out)
-        .unwrap();
+    processor.process_json(&text, &cache(), &NoFetcher, Instant::now(), &mut out).unwrap();
     assert_eq!(out.summary.rejected.get(Reason::UnknownMagicByte), 7);
     assert_eq!(out.summary.records_out, 23);
     assert!(out.summary.adds_up());
@@ -461,16 +404,9 @@ fn bad_event_rejects_each_bad_record_with_its_reason_and_keeps_the_rest() {
     let text = std::fs::read(data("bad-event.json")).unwrap();
     let processor = EventProcessor::new(WireMode::GlueSecondary, PackLimits::default());
     let mut out = Output::new();
-    processor
-        .process_json(&text, &cache(), &NoFetcher, Instant::now(), &mut out)
-        .unwrap();
+    processor.process_json(&text, &cache(), &NoFetcher, Instant::now(), &mut out).unwrap();
     let got: Vec<Option<Reason>> = (0..expected.len() as u32)
-        .map(|i| {
-            out.rejections
-                .iter()
-                .find(|r| r.input_index == i)
-                .map(|r| r.reason)
-        })
+        .map(|i| out.rejections.iter().find(|r| r.input_index == i).map(|r| r.reason))
         .collect();
     assert_eq!(got, expected);
     for r in &out.rejections {
@@ -489,14 +425,10 @@ fn output_buffers_are_reused_across_events() {
     let processor = EventProcessor::new(WireMode::GlueSecondary, PackLimits::default());
     let cache = cache();
     let mut out = Output::new();
-    processor
-        .process_json(&text, &cache, &NoFetcher, Instant::now(), &mut out)
-        .unwrap();
+    processor.process_json(&text, &cache, &NoFetcher, Instant::now(), &mut out).unwrap();
     let first = out.data.clone();
     let capacity = out.data.capacity();
-    processor
-        .process_json(&text, &cache, &NoFetcher, Instant::now(), &mut out)
-        .unwrap();
+    processor.process_json(&text, &cache, &NoFetcher, Instant::now(), &mut out).unwrap();
     assert_eq!(out.data, first);
     assert_eq!(out.data.capacity(), capacity);
     assert_eq!(out.records.len(), 30);
@@ -505,24 +437,16 @@ fn output_buffers_are_reused_across_events() {
 #[test]
 fn small_batches_split_the_event() {
     let text = std::fs::read(data("lab-event.json")).unwrap();
-    let processor = EventProcessor::new(
-        WireMode::GlueSecondary,
-        PackLimits::with_max_records(8).unwrap(),
-    );
+    let processor = EventProcessor::new(WireMode::GlueSecondary, PackLimits::with_max_records(8).unwrap());
     let mut out = Output::new();
-    processor
-        .process_json(&text, &cache(), &NoFetcher, Instant::now(), &mut out)
-        .unwrap();
+    processor.process_json(&text, &cache(), &NoFetcher, Instant::now(), &mut out).unwrap();
     let sizes: Vec<usize> = out.batches.iter().map(|b| b.len()).collect();
     assert_eq!(sizes, [8, 8, 8, 6]);
     let total: usize = out.batches.iter().map(|b| b.bytes).sum();
     assert_eq!(total, out.data.len());
     // every batch's bytes are the sum of its lines
     for b in &out.batches {
-        assert_eq!(
-            b.bytes,
-            out.batch_records(b).iter().map(|r| r.len()).sum::<usize>()
-        );
+        assert_eq!(b.bytes, out.batch_records(b).iter().map(|r| r.len()).sum::<usize>());
     }
 }
 
@@ -556,52 +480,31 @@ fn an_oversize_line_is_rejected_and_its_neighbours_packed() {
         Instant::now(),
         &mut out,
     );
-    assert_eq!(
-        out.records
-            .iter()
-            .map(|r| r.input_index)
-            .collect::<Vec<_>>(),
-        [0, 2]
-    );
+    assert_eq!(out.records.iter().map(|r| r.input_index).collect::<Vec<_>>(), [0, 2]);
     assert_eq!(out.records[0].len(), limit);
     assert_eq!(out.rejections.len(), 1);
     assert_eq!(out.rejections[0].reason, Reason::Oversize);
-    assert!(
-        out.rejections[0].detail.contains("Firehose record limit"),
-        "{}",
-        out.rejections[0].detail
-    );
-    assert_eq!(
-        out.data.len(),
-        limit + 16,
-        "the rejected line left nothing behind"
-    );
+    assert!(out.rejections[0].detail.contains("Firehose record limit"), "{}", out.rejections[0].detail);
+    assert_eq!(out.data.len(), limit + 16, "the rejected line left nothing behind");
 }
 
 #[test]
 fn glue_schemas_without_a_fetcher_are_unknown_not_fatal() {
     let text = std::fs::read(data("lab-event.json")).unwrap();
     let cache = SchemaCache::default();
-    cache
-        .insert_json(SchemaKey::Confluent(VALUE_ID), CLICK_SCHEMA)
-        .unwrap();
+    cache.insert_json(SchemaKey::Confluent(VALUE_ID), CLICK_SCHEMA).unwrap();
     let mut out = Output::new();
     EventProcessor::new(WireMode::GlueSecondary, PackLimits::default())
         .process_json(&text, &cache, &NoFetcher, Instant::now(), &mut out)
         .unwrap();
     assert_eq!(out.summary.records_out, 7);
     assert_eq!(out.summary.rejected.get(Reason::UnknownSchema), 23);
-    assert!(
-        out.rejections[0].detail.contains(&GLUE_VERSION.to_string()),
-        "{}",
-        out.rejections[0].detail
-    );
+    assert!(out.rejections[0].detail.contains(&GLUE_VERSION.to_string()), "{}", out.rejections[0].detail);
 }
 
 #[test]
 fn sample_json_for_the_readme_is_well_formed() {
     // The committed event is what the README's main command decodes.
-    let v: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(data("lab-event.json")).unwrap()).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(data("lab-event.json")).unwrap()).unwrap();
     assert_eq!(v["eventSource"], json!("aws:kafka"));
 }

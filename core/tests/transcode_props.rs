@@ -80,25 +80,23 @@ fn schema_shape() -> impl Strategy<Value = T> {
             inner.clone().prop_map(|t| T::Array(Box::new(t))),
             inner.clone().prop_map(|t| T::Map(Box::new(t))),
             prop::collection::vec(inner.clone(), 0..5).prop_map(T::Record),
-            prop::collection::vec(
-                inner.prop_filter("no nested unions", is_union_friendly),
-                1..4
-            )
-            .prop_map(|branches| {
-                let mut seen = Vec::new();
-                let branches: Vec<T> = branches
-                    .into_iter()
-                    .filter(|b| match union_kind(b) {
-                        Some(k) if seen.contains(&k) => false,
-                        Some(k) => {
-                            seen.push(k);
-                            true
-                        }
-                        None => true,
-                    })
-                    .collect();
-                T::Union(branches)
-            }),
+            prop::collection::vec(inner.prop_filter("no nested unions", is_union_friendly), 1..4).prop_map(
+                |branches| {
+                    let mut seen = Vec::new();
+                    let branches: Vec<T> = branches
+                        .into_iter()
+                        .filter(|b| match union_kind(b) {
+                            Some(k) if seen.contains(&k) => false,
+                            Some(k) => {
+                                seen.push(k);
+                                true
+                            }
+                            None => true,
+                        })
+                        .collect();
+                    T::Union(branches)
+                }
+            ),
         ]
     })
 }
@@ -154,22 +152,14 @@ fn value(t: &T) -> BoxedStrategy<Value> {
         T::Long => any::<i64>().prop_map(Value::Long).boxed(),
         T::Float => any::<f32>().prop_map(Value::Float).boxed(),
         T::Double => any::<f64>().prop_map(Value::Double).boxed(),
-        T::Bytes => prop::collection::vec(any::<u8>(), 0..10)
-            .prop_map(Value::Bytes)
-            .boxed(),
+        T::Bytes => prop::collection::vec(any::<u8>(), 0..10).prop_map(Value::Bytes).boxed(),
         T::Str => text().prop_map(Value::String).boxed(),
-        T::Enum(k) => (0..*k as u32)
-            .prop_map(|i| Value::Enum(i, format!("S{i}")))
-            .boxed(),
+        T::Enum(k) => (0..*k as u32).prop_map(|i| Value::Enum(i, format!("S{i}"))).boxed(),
         T::Fixed(size) => {
             let size = *size;
-            prop::collection::vec(any::<u8>(), size)
-                .prop_map(move |b| Value::Fixed(size, b))
-                .boxed()
+            prop::collection::vec(any::<u8>(), size).prop_map(move |b| Value::Fixed(size, b)).boxed()
         }
-        T::Array(item) => prop::collection::vec(value(item), 0..6)
-            .prop_map(Value::Array)
-            .boxed(),
+        T::Array(item) => prop::collection::vec(value(item), 0..6).prop_map(Value::Array).boxed(),
         T::Map(v) => prop::collection::hash_map(text(), value(v), 0..5)
             .prop_map(|m: HashMap<String, Value>| Value::Map(m))
             .boxed(),
@@ -178,25 +168,14 @@ fn value(t: &T) -> BoxedStrategy<Value> {
             let options: Vec<BoxedStrategy<Value>> = branches
                 .iter()
                 .enumerate()
-                .map(|(i, b)| {
-                    value(b)
-                        .prop_map(move |v| Value::Union(i as u32, Box::new(v)))
-                        .boxed()
-                })
+                .map(|(i, b)| value(b).prop_map(move |v| Value::Union(i as u32, Box::new(v))).boxed())
                 .collect();
             proptest::strategy::Union::new(options).boxed()
         }
         T::Record(fields) => {
             let fields: Vec<BoxedStrategy<Value>> = fields.iter().map(value).collect();
             fields
-                .prop_map(|vs| {
-                    Value::Record(
-                        vs.into_iter()
-                            .enumerate()
-                            .map(|(i, v)| (format!("f{i}"), v))
-                            .collect(),
-                    )
-                })
+                .prop_map(|vs| Value::Record(vs.into_iter().enumerate().map(|(i, v)| (format!("f{i}"), v)).collect()))
                 .boxed()
         }
     }
@@ -251,15 +230,11 @@ fn encode_blocked(v: &Value, block: usize, out: &mut Vec<u8>) {
             zigzag(out, i64::from(*i));
             encode_blocked(inner, block, out);
         }
-        Value::Record(fields) => fields
-            .iter()
-            .for_each(|(_, f)| encode_blocked(f, block, out)),
+        Value::Record(fields) => fields.iter().for_each(|(_, f)| encode_blocked(f, block, out)),
         Value::Array(items) => {
             for chunk in items.chunks(block.max(1)) {
                 let mut body = Vec::new();
-                chunk
-                    .iter()
-                    .for_each(|i| encode_blocked(i, block, &mut body));
+                chunk.iter().for_each(|i| encode_blocked(i, block, &mut body));
                 zigzag(out, -(chunk.len() as i64));
                 zigzag(out, body.len() as i64);
                 out.extend_from_slice(&body);
@@ -288,18 +263,10 @@ fn encode_blocked(v: &Value, block: usize, out: &mut Vec<u8>) {
 fn check(schema: &Schema, transcoder: &Transcoder, datum: &[u8]) -> Result<(), TestCaseError> {
     let reference = common::reference_json(&common::decode(schema, datum));
     let mut out = Vec::new();
-    transcoder
-        .transcode(datum, &mut out, usize::MAX)
-        .map_err(|e| TestCaseError::fail(format!("{e}")))?;
+    transcoder.transcode(datum, &mut out, usize::MAX).map_err(|e| TestCaseError::fail(format!("{e}")))?;
     let text = std::str::from_utf8(&out).map_err(|e| TestCaseError::fail(e.to_string()))?;
-    let ours: Json =
-        serde_json::from_str(text).map_err(|e| TestCaseError::fail(format!("{e}: {text}")))?;
-    prop_assert!(
-        common::same_json(&ours, &reference),
-        "ours: {}\nreference: {}",
-        text,
-        reference
-    );
+    let ours: Json = serde_json::from_str(text).map_err(|e| TestCaseError::fail(format!("{e}: {text}")))?;
+    prop_assert!(common::same_json(&ours, &reference), "ours: {}\nreference: {}", text, reference);
     Ok(())
 }
 

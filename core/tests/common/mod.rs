@@ -13,21 +13,13 @@ use serde_json::Value as Json;
 /// Encodes `value` with apache-avro.
 pub fn encode(schema: &Schema, value: &Value) -> Vec<u8> {
     let mut out = Vec::new();
-    GenericDatumWriter::builder(schema)
-        .build()
-        .unwrap()
-        .write_value_ref(&mut out, value)
-        .unwrap();
+    GenericDatumWriter::builder(schema).build().unwrap().write_value_ref(&mut out, value).unwrap();
     out
 }
 
 /// Decodes a datum with apache-avro.
 pub fn decode(schema: &Schema, mut datum: &[u8]) -> Value {
-    GenericDatumReader::builder(schema)
-        .build()
-        .unwrap()
-        .read_value(&mut datum)
-        .unwrap()
+    GenericDatumReader::builder(schema).build().unwrap().read_value(&mut datum).unwrap()
 }
 
 /// Bytes as a string of code points U+0000–U+00FF.
@@ -50,9 +42,7 @@ pub fn reference_json(value: &Value) -> Json {
         | Value::LocalTimestampMicros(l)
         | Value::LocalTimestampNanos(l) => Json::from(*l),
         // Compared as f32 by `same_json`; written here in f64.
-        Value::Float(f) => {
-            serde_json::Number::from_f64(f64::from(*f)).map_or(Json::Null, Json::Number)
-        }
+        Value::Float(f) => serde_json::Number::from_f64(f64::from(*f)).map_or(Json::Null, Json::Number),
         Value::Double(d) => serde_json::Number::from_f64(*d).map_or(Json::Null, Json::Number),
         Value::Bytes(b) | Value::Fixed(_, b) => latin1(b),
         Value::String(s) => Json::String(s.clone()),
@@ -61,17 +51,8 @@ pub fn reference_json(value: &Value) -> Json {
         Value::Enum(_, s) => Json::String(s.clone()),
         Value::Union(_, v) => reference_json(v),
         Value::Array(items) => Json::Array(items.iter().map(reference_json).collect()),
-        Value::Map(m) => Json::Object(
-            m.iter()
-                .map(|(k, v)| (k.clone(), reference_json(v)))
-                .collect(),
-        ),
-        Value::Record(fields) => Json::Object(
-            fields
-                .iter()
-                .map(|(k, v)| (k.clone(), reference_json(v)))
-                .collect(),
-        ),
+        Value::Map(m) => Json::Object(m.iter().map(|(k, v)| (k.clone(), reference_json(v))).collect()),
+        Value::Record(fields) => Json::Object(fields.iter().map(|(k, v)| (k.clone(), reference_json(v))).collect()),
         other => panic!("no reference conversion for {other:?}"),
     }
 }
@@ -91,14 +72,9 @@ pub fn same_json(ours: &Json, reference: &Json) -> bool {
             let (x, y) = (a.as_f64().unwrap(), b.as_f64().unwrap());
             x == y || (x as f32) == (y as f32)
         }
-        (Json::Array(a), Json::Array(b)) => {
-            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same_json(x, y))
-        }
+        (Json::Array(a), Json::Array(b)) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same_json(x, y)),
         (Json::Object(a), Json::Object(b)) => {
-            a.len() == b.len()
-                && a.iter()
-                    .zip(b)
-                    .all(|((ka, va), (kb, vb))| ka == kb && same_json(va, vb))
+            a.len() == b.len() && a.iter().zip(b).all(|((ka, va), (kb, vb))| ka == kb && same_json(va, vb))
         }
         _ => ours == reference,
     }
