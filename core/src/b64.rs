@@ -120,7 +120,7 @@ fn diagnose(input: &[u8]) -> Base64Error {
             return Base64Error::InvalidCharacter { offset, byte };
         }
     }
-    if len % 4 != 0 {
+    if !len.is_multiple_of(4) {
         return Base64Error::InvalidLength { len };
     }
     if pad > 0 {

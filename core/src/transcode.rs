@@ -688,10 +688,7 @@ impl<'i> Run<'_, 'i, '_> {
         let mut value = u64::from(first & 0x7f);
         let mut shift = 7;
         loop {
-            let b = match self.byte() {
-                Ok(b) => b,
-                Err(e) => return Err(e),
-            };
+            let b = self.byte()?;
             // The tenth byte may only carry the 64th bit.
             if shift == 63 && b > 1 {
                 self.pos = start;
