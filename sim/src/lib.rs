@@ -20,8 +20,10 @@
 //! on the caller's tokio runtime.
 
 pub mod firehose;
+pub mod registry;
 mod server;
 mod time;
 
 pub use firehose::{FirehoseConfig, FirehoseServer};
+pub use registry::{RegistryConfig, RegistryServer};
 pub use server::ServeError;
