@@ -119,7 +119,10 @@ async fn firehose(a: FirehoseArgs) -> Result<ExitCode> {
         quota: a.quota,
         region: a.region,
         s3_dir: a.s3_dir,
-        buffering: Buffering { size_bytes: a.buffer_size, interval },
+        buffering: Buffering {
+            size_bytes: a.buffer_size,
+            interval,
+        },
         allow_small_buffers: a.allow_small_buffers,
         streams: a.streams,
         faults: Faults {
@@ -130,10 +133,15 @@ async fn firehose(a: FirehoseArgs) -> Result<ExitCode> {
         seed,
         ..FirehoseConfig::default()
     };
-    let server = FirehoseServer::start(config).await.context("cannot start the Firehose endpoint")?;
+    let server = FirehoseServer::start(config)
+        .await
+        .context("cannot start the Firehose endpoint")?;
     announce(&server.url())?;
     wait_for_stop_signal().await?;
-    let report = server.shutdown().await.context("Firehose endpoint did not stop cleanly")?;
+    let report = server
+        .shutdown()
+        .await
+        .context("Firehose endpoint did not stop cleanly")?;
     eprintln!(
         "mskbench serve firehose: stopped; final flush wrote {} object(s), {} byte(s)",
         report.objects, report.bytes
@@ -148,10 +156,15 @@ async fn registry(a: RegistryArgs) -> Result<ExitCode> {
         compatibility: a.compatibility,
         ..RegistryConfig::default()
     };
-    let server = RegistryServer::start(config).await.context("cannot start the schema registry")?;
+    let server = RegistryServer::start(config)
+        .await
+        .context("cannot start the schema registry")?;
     announce(&server.url())?;
     wait_for_stop_signal().await?;
-    server.shutdown().await.context("schema registry did not stop cleanly")?;
+    server
+        .shutdown()
+        .await
+        .context("schema registry did not stop cleanly")?;
     eprintln!("mskbench serve registry: stopped");
     Ok(ExitCode::SUCCESS)
 }
@@ -159,7 +172,9 @@ async fn registry(a: RegistryArgs) -> Result<ExitCode> {
 /// The URL on the first line of stdout, flushed at once (stdout may be a pipe).
 fn announce(url: &str) -> Result<()> {
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{url}").and_then(|()| out.flush()).context("cannot write the URL to stdout")
+    writeln!(out, "{url}")
+        .and_then(|()| out.flush())
+        .context("cannot write the URL to stdout")
 }
 
 async fn wait_for_stop_signal() -> Result<()> {

@@ -234,7 +234,8 @@ async fn handle(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> 
             }
         },
     };
-    let request_id = uuid::Uuid::from_u128(rand_id(&app))
+    let request_id = uuid::Builder::from_random_bytes(rand_id(&app).to_le_bytes())
+        .into_uuid()
         .hyphenated()
         .to_string();
     let (status, body) = match result {
