@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 
 mod process_event;
 mod registry;
+mod serve;
 
 /// Benchmark and load-generation suite for the MSK → Lambda → Firehose → S3 pipeline.
 #[derive(Debug, Parser)]
@@ -25,12 +26,15 @@ struct Cli {
 enum Command {
     /// Decode one Lambda Kafka event into JSON lines, as the Lambda function does.
     ProcessEvent(process_event::Args),
+    /// Run a local stand-in (Firehose endpoint or schema registry) until SIGINT/SIGTERM.
+    Serve(serve::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::ProcessEvent(args) => process_event::run(args),
+        Command::Serve(args) => serve::run(args),
     };
     match result {
         Ok(code) => code,

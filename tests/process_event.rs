@@ -2,6 +2,9 @@
 //! shipped sample events, checking stdout, stderr, files and exit codes
 //! against the contract (0 all decoded, 1 some rejected, 2 usage or fatal).
 
+// Test helpers panic on setup failures: that is a test failure with a message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::PathBuf;

@@ -8,6 +8,9 @@
 //! difference is deliberate: a document that is not UTF-8 is refused even
 //! where serde_json would skip the bad bytes inside an ignored field.
 
+// Test helpers panic on setup failures: that is a test failure with a message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::borrow::Cow;
 
 use mskbench_core::event::{EventErrorKind, Header, KafkaEvent, KafkaRecord, PartitionRecords, TimestampType};

@@ -15,6 +15,9 @@
 //! what the generator says (decoding values, not comparing bytes, since zlib
 //! output may differ between library versions).
 
+// Test helpers panic on setup failures: that is a test failure with a message.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::type_complexity)]
+
 mod common;
 
 use std::path::PathBuf;

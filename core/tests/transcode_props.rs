@@ -8,6 +8,9 @@
 //! JSON must equal apache-avro's own decoding turned into JSON under the
 //! transcoder's conventions.
 
+// Test helpers panic on setup failures: that is a test failure with a message.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::type_complexity)]
+
 mod common;
 
 use std::collections::HashMap;

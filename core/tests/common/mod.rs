@@ -2,7 +2,7 @@
 //! writer and reader, and its values turned into JSON under the
 //! transcoder's conventions (see `mskbench_core::transcode`).
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
 use apache_avro::Schema;
 use apache_avro::reader::datum::GenericDatumReader;

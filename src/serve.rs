@@ -1,0 +1,196 @@
+//! `mskbench serve firehose|registry`: the local stand-ins as processes.
+//!
+//! Thin glue over `mskbench-sim`: parse flags into its config, start the
+//! server on a tokio runtime, print the bound URL as the first line of
+//! stdout (other tools read it to find a port-0 server), then wait for
+//! SIGINT or SIGTERM and stop cleanly — for Firehose that means every
+//! accepted record is written before the process exits. Exit 0 after a
+//! clean stop; a failed final delivery or a bind failure is exit 2.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use clap::{Args as ClapArgs, Subcommand};
+use mskbench_core::Quota;
+use mskbench_sim::firehose::{Buffering, Faults, Latency};
+use mskbench_sim::registry::Level;
+use mskbench_sim::{FirehoseConfig, FirehoseServer, RegistryConfig, RegistryServer};
+
+#[derive(Debug, ClapArgs)]
+pub(crate) struct Args {
+    #[command(subcommand)]
+    service: Service,
+}
+
+#[derive(Debug, Subcommand)]
+enum Service {
+    /// An Amazon Data Firehose endpoint (AWS JSON 1.1) with quotas and S3-layout delivery.
+    Firehose(FirehoseArgs),
+    /// A Confluent-compatible schema registry (REST API v1, Avro).
+    Registry(RegistryArgs),
+}
+
+#[derive(Debug, ClapArgs)]
+struct FirehoseArgs {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// Per-stream quota: us-east-1, us-west-2, eu-west-1, other, or records=N,requests=N,bytes=N.
+    #[arg(long, default_value = "us-east-1")]
+    quota: Quota,
+    /// Directory delivered objects are written under (as S3 keys).
+    #[arg(long, default_value = "s3")]
+    s3_dir: PathBuf,
+    /// Buffering size hint in bytes, for streams created without their own (AWS: 1–128 MiB).
+    #[arg(long, default_value_t = Buffering::default().size_bytes)]
+    buffer_size: u64,
+    /// Buffering interval hint in seconds, fractions allowed (AWS: 60–900).
+    #[arg(long, default_value_t = Buffering::default().interval.as_secs_f64())]
+    buffer_interval: f64,
+    /// Allow buffering hints below AWS's minimums (for tests and short runs).
+    #[arg(long)]
+    allow_small_buffers: bool,
+    /// A delivery stream that exists from the start (repeatable).
+    #[arg(long = "stream", value_name = "NAME")]
+    streams: Vec<String>,
+    /// Probability that an admitted record fails with InternalFailure.
+    #[arg(long, default_value_t = 0.0)]
+    internal_failure_rate: f64,
+    /// Probability that a whole call fails with HTTP 500.
+    #[arg(long, default_value_t = 0.0)]
+    http_500_rate: f64,
+    /// Added response latency: 0, fixed:50ms, uniform:10ms..80ms or exp:20ms.
+    #[arg(long, default_value = "0")]
+    latency: Latency,
+    /// Seed of every random choice; chosen and printed on stderr when absent.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Region named in ARNs.
+    #[arg(long, default_value = "us-east-1")]
+    region: String,
+}
+
+#[derive(Debug, ClapArgs)]
+struct RegistryArgs {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// JSON file keeping subjects, versions and ids across restarts.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Global compatibility level of a new registry (NONE, BACKWARD, FULL_TRANSITIVE, …).
+    #[arg(long, default_value = "BACKWARD", value_parser = parse_level)]
+    compatibility: Level,
+}
+
+fn parse_level(text: &str) -> Result<Level, String> {
+    Level::parse(text).ok_or_else(|| format!("unknown compatibility level {text:?}"))
+}
+
+pub(crate) fn run(args: Args) -> Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        match args.service {
+            Service::Firehose(a) => firehose(a).await,
+            Service::Registry(a) => registry(a).await,
+        }
+    })
+}
+
+async fn firehose(a: FirehoseArgs) -> Result<ExitCode> {
+    let seed = a.seed.unwrap_or_else(|| {
+        let seed = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        eprintln!("mskbench serve firehose: seed {seed} (pass --seed {seed} to repeat)");
+        seed
+    });
+    let interval = Duration::try_from_secs_f64(a.buffer_interval)
+        .with_context(|| format!("--buffer-interval {} is not a duration", a.buffer_interval))?;
+    let config = FirehoseConfig {
+        listen: a.listen,
+        quota: a.quota,
+        region: a.region,
+        s3_dir: a.s3_dir,
+        buffering: Buffering {
+            size_bytes: a.buffer_size,
+            interval,
+        },
+        allow_small_buffers: a.allow_small_buffers,
+        streams: a.streams,
+        faults: Faults {
+            internal_failure_rate: a.internal_failure_rate,
+            http_500_rate: a.http_500_rate,
+            latency: a.latency,
+        },
+        seed,
+        ..FirehoseConfig::default()
+    };
+    let server = FirehoseServer::start(config)
+        .await
+        .context("cannot start the Firehose endpoint")?;
+    announce(&server.url())?;
+    wait_for_stop_signal().await?;
+    let report = server
+        .shutdown()
+        .await
+        .context("Firehose endpoint did not stop cleanly")?;
+    eprintln!(
+        "mskbench serve firehose: stopped; final flush wrote {} object(s), {} byte(s)",
+        report.objects, report.bytes
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn registry(a: RegistryArgs) -> Result<ExitCode> {
+    let config = RegistryConfig {
+        listen: a.listen,
+        data: a.data,
+        compatibility: a.compatibility,
+        ..RegistryConfig::default()
+    };
+    let server = RegistryServer::start(config)
+        .await
+        .context("cannot start the schema registry")?;
+    announce(&server.url())?;
+    wait_for_stop_signal().await?;
+    server
+        .shutdown()
+        .await
+        .context("schema registry did not stop cleanly")?;
+    eprintln!("mskbench serve registry: stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The URL on the first line of stdout, flushed at once (stdout may be a pipe).
+fn announce(url: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{url}")
+        .and_then(|()| out.flush())
+        .context("cannot write the URL to stdout")
+}
+
+async fn wait_for_stop_signal() -> Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+        let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await.context("cannot watch Ctrl-C")
+    }
+}
