@@ -92,10 +92,8 @@ fn parse_level(text: &str) -> Result<Level, String> {
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
     runtime.block_on(async move {
         match args.service {
             Service::Firehose(a) => firehose(a).await,
@@ -106,9 +104,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
 
 async fn firehose(a: FirehoseArgs) -> Result<ExitCode> {
     let seed = a.seed.unwrap_or_else(|| {
-        let seed = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
+        let seed = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
         eprintln!("mskbench serve firehose: seed {seed} (pass --seed {seed} to repeat)");
         seed
     });
@@ -119,10 +115,7 @@ async fn firehose(a: FirehoseArgs) -> Result<ExitCode> {
         quota: a.quota,
         region: a.region,
         s3_dir: a.s3_dir,
-        buffering: Buffering {
-            size_bytes: a.buffer_size,
-            interval,
-        },
+        buffering: Buffering { size_bytes: a.buffer_size, interval },
         allow_small_buffers: a.allow_small_buffers,
         streams: a.streams,
         faults: Faults {
@@ -133,15 +126,10 @@ async fn firehose(a: FirehoseArgs) -> Result<ExitCode> {
         seed,
         ..FirehoseConfig::default()
     };
-    let server = FirehoseServer::start(config)
-        .await
-        .context("cannot start the Firehose endpoint")?;
+    let server = FirehoseServer::start(config).await.context("cannot start the Firehose endpoint")?;
     announce(&server.url())?;
     wait_for_stop_signal().await?;
-    let report = server
-        .shutdown()
-        .await
-        .context("Firehose endpoint did not stop cleanly")?;
+    let report = server.shutdown().await.context("Firehose endpoint did not stop cleanly")?;
     eprintln!(
         "mskbench serve firehose: stopped; final flush wrote {} object(s), {} byte(s)",
         report.objects, report.bytes
@@ -150,21 +138,12 @@ async fn firehose(a: FirehoseArgs) -> Result<ExitCode> {
 }
 
 async fn registry(a: RegistryArgs) -> Result<ExitCode> {
-    let config = RegistryConfig {
-        listen: a.listen,
-        data: a.data,
-        compatibility: a.compatibility,
-        ..RegistryConfig::default()
-    };
-    let server = RegistryServer::start(config)
-        .await
-        .context("cannot start the schema registry")?;
+    let config =
+        RegistryConfig { listen: a.listen, data: a.data, compatibility: a.compatibility, ..RegistryConfig::default() };
+    let server = RegistryServer::start(config).await.context("cannot start the schema registry")?;
     announce(&server.url())?;
     wait_for_stop_signal().await?;
-    server
-        .shutdown()
-        .await
-        .context("schema registry did not stop cleanly")?;
+    server.shutdown().await.context("schema registry did not stop cleanly")?;
     eprintln!("mskbench serve registry: stopped");
     Ok(ExitCode::SUCCESS)
 }
@@ -172,9 +151,7 @@ async fn registry(a: RegistryArgs) -> Result<ExitCode> {
 /// The URL on the first line of stdout, flushed at once (stdout may be a pipe).
 fn announce(url: &str) -> Result<()> {
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{url}")
-        .and_then(|()| out.flush())
-        .context("cannot write the URL to stdout")
+    writeln!(out, "{url}").and_then(|()| out.flush()).context("cannot write the URL to stdout")
 }
 
 async fn wait_for_stop_signal() -> Result<()> {

@@ -36,17 +36,10 @@ pub struct Quota {
 
 impl Quota {
     /// us-east-1, us-west-2 and eu-west-1: 500,000 records/s, 2,000 requests/s, 5 MiB/s.
-    pub const US_EAST_1: Quota = Quota {
-        records_per_sec: 500_000,
-        requests_per_sec: 2_000,
-        bytes_per_sec: 5 * 1024 * 1024,
-    };
+    pub const US_EAST_1: Quota =
+        Quota { records_per_sec: 500_000, requests_per_sec: 2_000, bytes_per_sec: 5 * 1024 * 1024 };
     /// Every other region: 100,000 records/s, 1,000 requests/s, 1 MiB/s.
-    pub const OTHER: Quota = Quota {
-        records_per_sec: 100_000,
-        requests_per_sec: 1_000,
-        bytes_per_sec: 1024 * 1024,
-    };
+    pub const OTHER: Quota = Quota { records_per_sec: 100_000, requests_per_sec: 1_000, bytes_per_sec: 1024 * 1024 };
 
     /// The preset for a region name, or `other`.
     pub fn preset(name: &str) -> Option<Quota> {
@@ -67,11 +60,7 @@ impl Default for Quota {
 
 impl fmt::Display for Quota {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "records={},requests={},bytes={}",
-            self.records_per_sec, self.requests_per_sec, self.bytes_per_sec
-        )
+        write!(f, "records={},requests={},bytes={}", self.records_per_sec, self.requests_per_sec, self.bytes_per_sec)
     }
 }
 
@@ -94,10 +83,7 @@ impl FromStr for Quota {
         if let Some(quota) = Quota::preset(text) {
             return Ok(quota);
         }
-        let fail = |reason| QuotaParseError {
-            text: text.to_owned(),
-            reason,
-        };
+        let fail = |reason| QuotaParseError { text: text.to_owned(), reason };
         let (mut records, mut requests, mut bytes) = (None, None, None);
         for part in text.split(',') {
             let (key, value) = part.split_once('=').ok_or_else(|| fail("not a preset"))?;
@@ -113,11 +99,9 @@ impl FromStr for Quota {
             *slot = Some(value.ok_or_else(|| fail("value is not a positive integer"))?);
         }
         match (records, requests, bytes) {
-            (Some(records_per_sec), Some(requests_per_sec), Some(bytes_per_sec)) => Ok(Quota {
-                records_per_sec,
-                requests_per_sec,
-                bytes_per_sec,
-            }),
+            (Some(records_per_sec), Some(requests_per_sec), Some(bytes_per_sec)) => {
+                Ok(Quota { records_per_sec, requests_per_sec, bytes_per_sec })
+            }
             _ => Err(fail("records, requests and bytes are all required")),
         }
     }
@@ -149,12 +133,7 @@ impl TokenBucket {
     /// A full bucket refilled at `rate` per second, holding at most `capacity`.
     pub fn new(rate: u64, capacity: u64, now_nanos: u64) -> Self {
         let capacity_nano = u128::from(capacity) * NANOS_PER_SEC;
-        TokenBucket {
-            rate: u128::from(rate),
-            capacity_nano,
-            tokens_nano: capacity_nano,
-            last_nanos: now_nanos,
-        }
+        TokenBucket { rate: u128::from(rate), capacity_nano, tokens_nano: capacity_nano, last_nanos: now_nanos }
     }
 
     /// Adds the tokens earned since the last refill. A clock going backwards
@@ -253,14 +232,7 @@ mod tests {
     #[test]
     fn parses_custom_quota_in_any_order_with_units() {
         let q: Quota = "bytes=2MiB,records=1_000,requests=10".parse().unwrap();
-        assert_eq!(
-            q,
-            Quota {
-                records_per_sec: 1000,
-                requests_per_sec: 10,
-                bytes_per_sec: 2 * 1024 * 1024
-            }
-        );
+        assert_eq!(q, Quota { records_per_sec: 1000, requests_per_sec: 10, bytes_per_sec: 2 * 1024 * 1024 });
         assert_eq!(q.to_string().parse::<Quota>().unwrap(), q);
         assert_eq!("other".parse::<Quota>().unwrap(), Quota::OTHER);
     }
@@ -306,11 +278,7 @@ mod tests {
 
     #[test]
     fn request_quota_fails_whole_calls() {
-        let q = Quota {
-            records_per_sec: 1000,
-            requests_per_sec: 2,
-            bytes_per_sec: 1000,
-        };
+        let q = Quota { records_per_sec: 1000, requests_per_sec: 2, bytes_per_sec: 1000 };
         let mut l = StreamLimiter::new(q, 0);
         assert!(l.admit_call(0));
         assert!(l.admit_call(0));
@@ -320,11 +288,7 @@ mod tests {
 
     #[test]
     fn records_are_judged_in_order_on_both_record_and_byte_quota() {
-        let q = Quota {
-            records_per_sec: 2,
-            requests_per_sec: 100,
-            bytes_per_sec: 10,
-        };
+        let q = Quota { records_per_sec: 2, requests_per_sec: 100, bytes_per_sec: 10 };
         let mut l = StreamLimiter::new(q, 0);
         assert!(l.admit_call(0));
         // 6 bytes fits, 6 more does not (4 left), 4 fits, then records run out
@@ -335,11 +299,7 @@ mod tests {
 
     #[test]
     fn sustained_excess_is_cut_to_the_rate_after_the_burst() {
-        let q = Quota {
-            records_per_sec: 100,
-            requests_per_sec: 1000,
-            bytes_per_sec: 1 << 20,
-        };
+        let q = Quota { records_per_sec: 100, requests_per_sec: 1000, bytes_per_sec: 1 << 20 };
         let mut l = StreamLimiter::new(q, 0);
         // 10 seconds at twice the rate, one record every 5 ms.
         let mut accepted = 0;

@@ -41,12 +41,8 @@ pub(crate) struct Running {
 impl Running {
     /// Binds `addr` (port 0 picks a free port) and serves `router` on a new task.
     pub(crate) async fn start(addr: SocketAddr, router: Router) -> Result<Self, ServeError> {
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| ServeError::Bind { addr, source })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| ServeError::Bind { addr, source })?;
+        let listener = TcpListener::bind(addr).await.map_err(|source| ServeError::Bind { addr, source })?;
+        let addr = listener.local_addr().map_err(|source| ServeError::Bind { addr, source })?;
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             axum::serve(listener, router)
@@ -71,11 +67,7 @@ impl Running {
 
     /// Stops accepting, lets in-flight requests finish (at most [`GRACE`]).
     pub(crate) async fn stop(self) -> Result<(), ServeError> {
-        let Running {
-            addr,
-            stop,
-            mut task,
-        } = self;
+        let Running { addr, stop, mut task } = self;
         let _ = stop.send(());
         match tokio::time::timeout(GRACE, &mut task).await {
             Ok(Ok(Ok(()))) => Ok(()),

@@ -53,40 +53,16 @@ mod tests {
 
     #[test]
     fn known_instants() {
-        assert_eq!(
-            UtcTime::from_unix(0),
-            UtcTime {
-                year: 1970,
-                month: 1,
-                day: 1,
-                hour: 0,
-                minute: 0,
-                second: 0
-            }
-        );
+        assert_eq!(UtcTime::from_unix(0), UtcTime { year: 1970, month: 1, day: 1, hour: 0, minute: 0, second: 0 });
         // 2000-02-29T23:59:59Z, a leap day in a century leap year.
         assert_eq!(
             UtcTime::from_unix(951_868_799),
-            UtcTime {
-                year: 2000,
-                month: 2,
-                day: 29,
-                hour: 23,
-                minute: 59,
-                second: 59
-            }
+            UtcTime { year: 2000, month: 2, day: 29, hour: 23, minute: 59, second: 59 }
         );
         // 2024-12-31T12:34:56Z
         assert_eq!(
             UtcTime::from_unix(1_735_648_496),
-            UtcTime {
-                year: 2024,
-                month: 12,
-                day: 31,
-                hour: 12,
-                minute: 34,
-                second: 56
-            }
+            UtcTime { year: 2024, month: 12, day: 31, hour: 12, minute: 34, second: 56 }
         );
     }
 
@@ -98,10 +74,7 @@ mod tests {
             let next_day = (prev.0, prev.1, prev.2 + 1);
             let next_month = (prev.0, prev.1 + 1, 1);
             let next_year = (prev.0 + 1, 1, 1);
-            assert!(
-                cur == next_day || cur == next_month || cur == next_year,
-                "{prev:?} → {cur:?}"
-            );
+            assert!(cur == next_day || cur == next_month || cur == next_year, "{prev:?} → {cur:?}");
             prev = cur;
         }
     }

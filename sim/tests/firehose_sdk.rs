@@ -17,24 +17,14 @@ use mskbench_sim::{FirehoseConfig, FirehoseServer};
 fn config(dir: &std::path::Path) -> FirehoseConfig {
     FirehoseConfig {
         s3_dir: dir.to_owned(),
-        buffering: Buffering {
-            size_bytes: 1 << 20,
-            interval: Duration::from_millis(200),
-        },
+        buffering: Buffering { size_bytes: 1 << 20, interval: Duration::from_millis(200) },
         allow_small_buffers: true,
         ..FirehoseConfig::default()
     }
 }
 
 fn records(n: usize, tag: &str) -> Vec<Record> {
-    (0..n)
-        .map(|i| {
-            Record::builder()
-                .data(Blob::new(format!("{{\"{tag}\":{i}}}\n")))
-                .build()
-                .unwrap()
-        })
-        .collect()
+    (0..n).map(|i| Record::builder().data(Blob::new(format!("{{\"{tag}\":{i}}}\n"))).build().unwrap()).collect()
 }
 
 async fn create(client: &Client, name: &str) {
@@ -42,12 +32,7 @@ async fn create(client: &Client, name: &str) {
         .bucket_arn("arn:aws:s3:::lab-bucket")
         .role_arn("arn:aws:iam::123456789012:role/firehose")
         .prefix("MSKToS3/")
-        .buffering_hints(
-            BufferingHints::builder()
-                .size_in_mbs(1)
-                .interval_in_seconds(60)
-                .build(),
-        )
+        .buffering_hints(BufferingHints::builder().size_in_mbs(1).interval_in_seconds(60).build())
         .build()
         .unwrap();
     client
@@ -93,12 +78,7 @@ async fn observe(client: &Client) -> Vec<String> {
                 .await
         )
     ));
-    let d = client
-        .describe_delivery_stream()
-        .delivery_stream_name("lab")
-        .send()
-        .await
-        .unwrap();
+    let d = client.describe_delivery_stream().delivery_stream_name("lab").send().await.unwrap();
     let d = d.delivery_stream_description().unwrap();
     seen.push(format!(
         "describe: {} {} {:?} {:?} version {} destinations {} more {}",
@@ -111,66 +91,28 @@ async fn observe(client: &Client) -> Vec<String> {
         d.has_more_destinations()
     ));
     let l = client.list_delivery_streams().send().await.unwrap();
-    seen.push(format!(
-        "list: {:?} more {}",
-        l.delivery_stream_names(),
-        l.has_more_delivery_streams()
-    ));
-    let p = client
-        .put_record_batch()
-        .delivery_stream_name("lab")
-        .set_records(Some(records(3, "a")))
-        .send()
-        .await
-        .unwrap();
+    seen.push(format!("list: {:?} more {}", l.delivery_stream_names(), l.has_more_delivery_streams()));
+    let p =
+        client.put_record_batch().delivery_stream_name("lab").set_records(Some(records(3, "a"))).send().await.unwrap();
     seen.push(format!(
         "batch: failed {} responses {} ids {}",
         p.failed_put_count(),
         p.request_responses().len(),
-        p.request_responses()
-            .iter()
-            .all(|r| r.record_id().is_some() && r.error_code().is_none())
+        p.request_responses().iter().all(|r| r.record_id().is_some() && r.error_code().is_none())
     ));
-    let one = client
-        .put_record()
-        .delivery_stream_name("lab")
-        .record(records(1, "b").remove(0))
-        .send()
-        .await
-        .unwrap();
+    let one = client.put_record().delivery_stream_name("lab").record(records(1, "b").remove(0)).send().await.unwrap();
     seen.push(format!("put: id present {}", !one.record_id().is_empty()));
     seen.push(format!(
         "batch to missing stream: {}",
-        code(
-            client
-                .put_record_batch()
-                .delivery_stream_name("nope")
-                .set_records(Some(records(1, "c")))
-                .send()
-                .await
-        )
+        code(client.put_record_batch().delivery_stream_name("nope").set_records(Some(records(1, "c"))).send().await)
     ));
     seen.push(format!(
         "describe missing: {}",
-        code(
-            client
-                .describe_delivery_stream()
-                .delivery_stream_name("nope")
-                .send()
-                .await
-        )
+        code(client.describe_delivery_stream().delivery_stream_name("nope").send().await)
     ));
-    client
-        .delete_delivery_stream()
-        .delivery_stream_name("lab")
-        .send()
-        .await
-        .unwrap();
+    client.delete_delivery_stream().delivery_stream_name("lab").send().await.unwrap();
     let l = client.list_delivery_streams().send().await.unwrap();
-    seen.push(format!(
-        "list after delete: {:?}",
-        l.delivery_stream_names()
-    ));
+    seen.push(format!("list after delete: {:?}", l.delivery_stream_names()));
     seen
 }
 
@@ -201,26 +143,12 @@ async fn limits_are_enforced_with_aws_error_codes() {
     let server = FirehoseServer::start(config(dir.path())).await.unwrap();
     let client = common::firehose_client(&server.url());
     create(&client, "s").await;
-    let batch = |records: Vec<Record>| {
-        client
-            .put_record_batch()
-            .delivery_stream_name("s")
-            .set_records(Some(records))
-            .send()
-    };
-    assert_eq!(
-        code(batch(records(501, "x")).await),
-        "InvalidArgumentException"
-    );
-    let big = Record::builder()
-        .data(Blob::new(vec![b'x'; 1000 * 1024 + 1]))
-        .build()
-        .unwrap();
+    let batch =
+        |records: Vec<Record>| client.put_record_batch().delivery_stream_name("s").set_records(Some(records)).send();
+    assert_eq!(code(batch(records(501, "x")).await), "InvalidArgumentException");
+    let big = Record::builder().data(Blob::new(vec![b'x'; 1000 * 1024 + 1])).build().unwrap();
     assert_eq!(code(batch(vec![big]).await), "InvalidArgumentException");
-    let near = Record::builder()
-        .data(Blob::new(vec![b'x'; 1000 * 1024]))
-        .build()
-        .unwrap();
+    let near = Record::builder().data(Blob::new(vec![b'x'; 1000 * 1024])).build().unwrap();
     assert_eq!(code(batch(vec![near; 5]).await), "InvalidArgumentException");
     // The SDK sends an empty list as is; the service refuses it.
     assert_eq!(code(batch(Vec::new()).await), "InvalidArgumentException");
@@ -237,17 +165,8 @@ async fn at_twice_the_record_quota_the_accepted_rate_stays_at_the_quota() {
     const QUOTA: u64 = 2_000;
     const BATCH: usize = 100;
     let dir = tempfile::tempdir().unwrap();
-    let quota = Quota {
-        records_per_sec: QUOTA,
-        requests_per_sec: 1_000,
-        bytes_per_sec: 10 << 20,
-    };
-    let server = FirehoseServer::start(FirehoseConfig {
-        quota,
-        ..config(dir.path())
-    })
-    .await
-    .unwrap();
+    let quota = Quota { records_per_sec: QUOTA, requests_per_sec: 1_000, bytes_per_sec: 10 << 20 };
+    let server = FirehoseServer::start(FirehoseConfig { quota, ..config(dir.path()) }).await.unwrap();
     let client = common::firehose_client(&server.url());
     create(&client, "q").await;
 
@@ -275,10 +194,7 @@ async fn at_twice_the_record_quota_the_accepted_rate_stays_at_the_quota() {
             .unwrap();
         for r in out.request_responses() {
             if let Some(code) = r.error_code() {
-                assert_eq!(
-                    (code, r.error_message()),
-                    ("ServiceUnavailableException", Some("Slow down."))
-                );
+                assert_eq!((code, r.error_message()), ("ServiceUnavailableException", Some("Slow down.")));
             }
         }
         if now >= warmup {
@@ -291,14 +207,8 @@ async fn at_twice_the_record_quota_the_accepted_rate_stays_at_the_quota() {
     let rate = accepted as f64 / measured.as_secs_f64();
     let offered = (accepted + throttled) as f64 / measured.as_secs_f64();
     eprintln!("offered {offered:.0}/s, accepted {rate:.0}/s over {measured:?} (quota {QUOTA}/s)");
-    assert!(
-        offered > 1.6 * QUOTA as f64,
-        "the client fell behind: offered only {offered:.0}/s"
-    );
-    assert!(
-        (rate - QUOTA as f64).abs() <= 0.05 * QUOTA as f64,
-        "accepted {rate:.0}/s, quota {QUOTA}/s"
-    );
+    assert!(offered > 1.6 * QUOTA as f64, "the client fell behind: offered only {offered:.0}/s");
+    assert!((rate - QUOTA as f64).abs() <= 0.05 * QUOTA as f64, "accepted {rate:.0}/s, quota {QUOTA}/s");
 
     // Every accepted record was delivered, once, in objects that
     // concatenate records as sent.
@@ -309,14 +219,8 @@ async fn at_twice_the_record_quota_the_accepted_rate_stays_at_the_quota() {
         delivered.extend(std::fs::read(entry).unwrap());
     }
     assert_eq!(delivered.len() as u64, totals.accepted_bytes);
-    assert_eq!(
-        delivered.iter().filter(|&&b| b == b'\n').count() as u64,
-        totals.accepted_records
-    );
-    assert!(
-        report.objects <= 1,
-        "the final flush writes at most the open buffer"
-    );
+    assert_eq!(delivered.iter().filter(|&&b| b == b'\n').count() as u64, totals.accepted_records);
+    assert!(report.objects <= 1, "the final flush writes at most the open buffer");
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
@@ -326,10 +230,7 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         if path.is_dir() {
             out.extend(walk(&path));
         } else {
-            assert!(
-                !path.file_name().unwrap().to_string_lossy().starts_with('.'),
-                "temporary file left: {path:?}"
-            );
+            assert!(!path.file_name().unwrap().to_string_lossy().starts_with('.'), "temporary file left: {path:?}");
             out.push(path);
         }
     }
@@ -344,49 +245,22 @@ async fn objects_follow_the_s3_key_layout_and_stop_flushes_everything() {
     let server = FirehoseServer::start(cfg).await.unwrap();
     let client = common::firehose_client(&server.url());
     create(&client, "lab").await; // AWS-range hints: 1 MiB / 60 s, so nothing is due.
-    client
-        .put_record_batch()
-        .delivery_stream_name("lab")
-        .set_records(Some(records(10, "k")))
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        walk(dir.path()).is_empty(),
-        "nothing is due before the hints"
-    );
+    client.put_record_batch().delivery_stream_name("lab").set_records(Some(records(10, "k"))).send().await.unwrap();
+    assert!(walk(dir.path()).is_empty(), "nothing is due before the hints");
     let report = server.shutdown().await.unwrap();
     assert_eq!(report.objects, 1);
     let files = walk(dir.path());
     assert_eq!(files.len(), 1);
-    let key = files[0]
-        .strip_prefix(dir.path())
-        .unwrap()
-        .to_string_lossy()
-        .into_owned();
+    let key = files[0].strip_prefix(dir.path()).unwrap().to_string_lossy().into_owned();
     let parts: Vec<&str> = key.split('/').collect();
     assert_eq!(parts[0], "MSKToS3");
-    assert_eq!(
-        (
-            parts[1].len(),
-            parts[2].len(),
-            parts[3].len(),
-            parts[4].len()
-        ),
-        (4, 2, 2, 2)
-    );
+    assert_eq!((parts[1].len(), parts[2].len(), parts[3].len(), parts[4].len()), (4, 2, 2, 2));
     let name = parts[5];
     let expected_prefix = format!("lab-1-{}-{}-{}-{}-", parts[1], parts[2], parts[3], parts[4]);
-    assert!(
-        name.starts_with(&expected_prefix),
-        "{name} should start with {expected_prefix}"
-    );
+    assert!(name.starts_with(&expected_prefix), "{name} should start with {expected_prefix}");
     let text = std::fs::read_to_string(&files[0]).unwrap();
     assert_eq!(text.lines().count(), 10);
-    assert!(
-        text.starts_with("{\"k\":0}\n{\"k\":1}\n"),
-        "records concatenated as sent"
-    );
+    assert!(text.starts_with("{\"k\":0}\n{\"k\":1}\n"), "records concatenated as sent");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -398,23 +272,11 @@ async fn injected_faults_reach_the_client() {
     let server = FirehoseServer::start(cfg).await.unwrap();
     let client = common::firehose_client(&server.url());
     create(&client, "f").await;
-    let out = client
-        .put_record_batch()
-        .delivery_stream_name("f")
-        .set_records(Some(records(200, "f")))
-        .send()
-        .await
-        .unwrap();
-    let failures = out
-        .request_responses()
-        .iter()
-        .filter(|r| r.error_code() == Some("InternalFailure"))
-        .count();
+    let out =
+        client.put_record_batch().delivery_stream_name("f").set_records(Some(records(200, "f"))).send().await.unwrap();
+    let failures = out.request_responses().iter().filter(|r| r.error_code() == Some("InternalFailure")).count();
     assert_eq!(failures as i32, out.failed_put_count());
-    assert!(
-        (30..100).contains(&failures),
-        "{failures} of 200 at rate 0.3"
-    );
+    assert!((30..100).contains(&failures), "{failures} of 200 at rate 0.3");
     server.shutdown().await.unwrap();
 
     let mut cfg = config(dir.path());
@@ -430,9 +292,6 @@ async fn injected_faults_reach_the_client() {
         .await
         .unwrap_err();
     assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(500));
-    assert_eq!(
-        server.metrics().streams["g"].totals.injected_call_failures,
-        1
-    );
+    assert_eq!(server.metrics().streams["g"].totals.injected_call_failures, 1);
     server.shutdown().await.unwrap();
 }

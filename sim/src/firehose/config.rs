@@ -77,10 +77,7 @@ pub struct Buffering {
 impl Default for Buffering {
     /// AWS's defaults for S3 destinations: 5 MiB or 300 s.
     fn default() -> Self {
-        Buffering {
-            size_bytes: 5 * 1024 * 1024,
-            interval: Duration::from_secs(300),
-        }
+        Buffering { size_bytes: 5 * 1024 * 1024, interval: Duration::from_secs(300) }
     }
 }
 
@@ -88,31 +85,20 @@ impl Buffering {
     /// Checks the hints against AWS's ranges, or only against zero when
     /// `allow_small` is set (larger-than-AWS values are refused either way).
     pub fn validate(&self, allow_small: bool) -> Result<(), String> {
-        let (min_size, min_interval) = if allow_small {
-            (1, Duration::from_millis(1))
-        } else {
-            (AWS_MIN_BUFFER_BYTES, AWS_MIN_BUFFER_INTERVAL)
-        };
+        let (min_size, min_interval) =
+            if allow_small { (1, Duration::from_millis(1)) } else { (AWS_MIN_BUFFER_BYTES, AWS_MIN_BUFFER_INTERVAL) };
         if !(min_size..=AWS_MAX_BUFFER_BYTES).contains(&self.size_bytes) {
             return Err(format!(
                 "buffering size {} bytes is outside {min_size}..={AWS_MAX_BUFFER_BYTES}{}",
                 self.size_bytes,
-                if allow_small {
-                    ""
-                } else {
-                    " (smaller values need allow_small_buffers)"
-                }
+                if allow_small { "" } else { " (smaller values need allow_small_buffers)" }
             ));
         }
         if !(min_interval..=AWS_MAX_BUFFER_INTERVAL).contains(&self.interval) {
             return Err(format!(
                 "buffering interval {:?} is outside {min_interval:?}..={AWS_MAX_BUFFER_INTERVAL:?}{}",
                 self.interval,
-                if allow_small {
-                    ""
-                } else {
-                    " (shorter values need allow_small_buffers)"
-                }
+                if allow_small { "" } else { " (shorter values need allow_small_buffers)" }
             ));
         }
         Ok(())
@@ -134,10 +120,9 @@ pub struct Faults {
 impl Faults {
     /// Checks that both rates are probabilities.
     pub fn validate(&self) -> Result<(), String> {
-        for (name, rate) in [
-            ("internal_failure_rate", self.internal_failure_rate),
-            ("http_500_rate", self.http_500_rate),
-        ] {
+        for (name, rate) in
+            [("internal_failure_rate", self.internal_failure_rate), ("http_500_rate", self.http_500_rate)]
+        {
             if !(0.0..=1.0).contains(&rate) {
                 return Err(format!("{name} {rate} is not within 0..=1"));
             }
@@ -176,13 +161,7 @@ impl Latency {
             Latency::Fixed(d) | Latency::Exponential { mean: d } => d <= MAX_LATENCY,
             Latency::Uniform { low, high } => low <= high && high <= MAX_LATENCY,
         };
-        if ok {
-            Ok(())
-        } else {
-            Err(format!(
-                "latency {self} is not a range within 0..={MAX_LATENCY:?}"
-            ))
-        }
+        if ok { Ok(()) } else { Err(format!("latency {self} is not a range within 0..={MAX_LATENCY:?}")) }
     }
 
     /// One draw from the distribution.
@@ -198,9 +177,7 @@ impl Latency {
             Latency::Exponential { mean } => {
                 // Inverse transform: −mean·ln(U), U in (0, 1].
                 let u: f64 = 1.0 - rng.random::<f64>();
-                Duration::from_secs_f64(
-                    (-mean.as_secs_f64() * u.ln()).min(MAX_LATENCY.as_secs_f64()),
-                )
+                Duration::from_secs_f64((-mean.as_secs_f64() * u.ln()).min(MAX_LATENCY.as_secs_f64()))
             }
         }
     }
@@ -235,17 +212,12 @@ impl FromStr for Latency {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, String> {
-        let bad = || {
-            format!(
-                "invalid latency {text:?}: expected 0, fixed:D, uniform:D..D or exp:D with D like 20ms or 1.5s"
-            )
-        };
+        let bad =
+            || format!("invalid latency {text:?}: expected 0, fixed:D, uniform:D..D or exp:D with D like 20ms or 1.5s");
         let latency = match text.split_once(':') {
             None if text.trim() == "0" || text.trim() == "none" => Latency::None,
             Some(("fixed", d)) => Latency::Fixed(parse_duration(d).ok_or_else(bad)?),
-            Some(("exp", d)) => Latency::Exponential {
-                mean: parse_duration(d).ok_or_else(bad)?,
-            },
+            Some(("exp", d)) => Latency::Exponential { mean: parse_duration(d).ok_or_else(bad)? },
             Some(("uniform", range)) => {
                 let (low, high) = range.split_once("..").ok_or_else(bad)?;
                 Latency::Uniform {
@@ -263,11 +235,8 @@ impl FromStr for Latency {
 /// `20ms`, `1.5s`.
 fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
-    let (number, scale) = if let Some(n) = text.strip_suffix("ms") {
-        (n, 1e-3)
-    } else {
-        (text.strip_suffix('s')?, 1.0)
-    };
+    let (number, scale) =
+        if let Some(n) = text.strip_suffix("ms") { (n, 1e-3) } else { (text.strip_suffix('s')?, 1.0) };
     let value: f64 = number.trim().parse().ok()?;
     (value.is_finite() && value >= 0.0).then(|| Duration::from_secs_f64(value * scale))
 }
@@ -297,46 +266,26 @@ mod tests {
 
     #[test]
     fn latency_text_round_trips() {
-        for text in [
-            "0",
-            "fixed:50ms",
-            "uniform:10ms..80ms",
-            "exp:20ms",
-            "fixed:1.5s",
-        ] {
+        for text in ["0", "fixed:50ms", "uniform:10ms..80ms", "exp:20ms", "fixed:1.5s"] {
             let l: Latency = text.parse().unwrap();
             assert_eq!(l.to_string().parse::<Latency>().unwrap(), l, "{text}");
         }
         assert_eq!(
             "uniform:1s..2s".parse::<Latency>().unwrap(),
-            Latency::Uniform {
-                low: Duration::from_secs(1),
-                high: Duration::from_secs(2)
-            }
+            Latency::Uniform { low: Duration::from_secs(1), high: Duration::from_secs(2) }
         );
     }
 
     #[test]
     fn latency_rejects_nonsense() {
-        for text in [
-            "",
-            "fixed",
-            "fixed:-1ms",
-            "uniform:80ms..10ms",
-            "exp:5min",
-            "gauss:1ms",
-            "fixed:120s",
-        ] {
+        for text in ["", "fixed", "fixed:-1ms", "uniform:80ms..10ms", "exp:5min", "gauss:1ms", "fixed:120s"] {
             assert!(text.parse::<Latency>().is_err(), "{text} parsed");
         }
     }
 
     #[test]
     fn latency_samples_stay_in_range_and_are_seeded() {
-        let l = Latency::Uniform {
-            low: Duration::from_millis(10),
-            high: Duration::from_millis(20),
-        };
+        let l = Latency::Uniform { low: Duration::from_millis(10), high: Duration::from_millis(20) };
         let mut a = Xoshiro256PlusPlus::seed_from_u64(7);
         let mut b = Xoshiro256PlusPlus::seed_from_u64(7);
         for _ in 0..1000 {
@@ -344,29 +293,18 @@ mod tests {
             assert!((Duration::from_millis(10)..=Duration::from_millis(20)).contains(&x));
             assert_eq!(x, l.sample(&mut b));
         }
-        let e = Latency::Exponential {
-            mean: Duration::from_millis(10),
-        };
-        let mean = (0..20_000)
-            .map(|_| e.sample(&mut a).as_secs_f64())
-            .sum::<f64>()
-            / 20_000.0;
+        let e = Latency::Exponential { mean: Duration::from_millis(10) };
+        let mean = (0..20_000).map(|_| e.sample(&mut a).as_secs_f64()).sum::<f64>() / 20_000.0;
         assert!((0.009..0.011).contains(&mean), "{mean}");
     }
 
     #[test]
     fn buffering_ranges_follow_aws_unless_small_allowed() {
-        let small = Buffering {
-            size_bytes: 1000,
-            interval: Duration::from_millis(200),
-        };
+        let small = Buffering { size_bytes: 1000, interval: Duration::from_millis(200) };
         assert!(small.validate(false).is_err());
         assert!(small.validate(true).is_ok());
         assert!(Buffering::default().validate(false).is_ok());
-        let huge = Buffering {
-            size_bytes: AWS_MAX_BUFFER_BYTES + 1,
-            ..Buffering::default()
-        };
+        let huge = Buffering { size_bytes: AWS_MAX_BUFFER_BYTES + 1, ..Buffering::default() };
         assert!(huge.validate(true).is_err());
     }
 

@@ -52,8 +52,7 @@ impl Buffer {
         match self.opened {
             None => false,
             Some((_, since)) => {
-                self.data.len() as u64 >= hints.size_bytes
-                    || now.saturating_duration_since(since) >= hints.interval
+                self.data.len() as u64 >= hints.size_bytes || now.saturating_duration_since(since) >= hints.interval
             }
         }
     }
@@ -68,11 +67,7 @@ impl Buffer {
         let (oldest_unix, _) = self.opened.take()?;
         let data = std::mem::take(&mut self.data);
         let records = std::mem::take(&mut self.records);
-        Some(PendingObject {
-            key: name.key(oldest_unix, uuid),
-            data,
-            records,
-        })
+        Some(PendingObject { key: name.key(oldest_unix, uuid), data, records })
     }
 }
 
@@ -120,10 +115,7 @@ pub(crate) fn write_object(root: &Path, key: &str, data: &[u8]) -> io::Result<Pa
     let path = root.join(key);
     let dir = path.parent().unwrap_or(root);
     std::fs::create_dir_all(dir)?;
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{file_name}.tmp"));
     let mut file = std::fs::File::create(&tmp)?;
     file.write_all(data)?;
@@ -139,11 +131,7 @@ mod tests {
 
     use super::*;
 
-    const NAME: ObjectName<'static> = ObjectName {
-        prefix: "MSKToS3/",
-        stream: "lab-stream",
-        version: 1,
-    };
+    const NAME: ObjectName<'static> = ObjectName { prefix: "MSKToS3/", stream: "lab-stream", version: 1 };
 
     #[test]
     fn key_follows_the_firehose_layout() {
@@ -157,16 +145,10 @@ mod tests {
 
     #[test]
     fn buffer_is_due_on_size_or_age_and_keeps_the_oldest_time() {
-        let hints = Buffering {
-            size_bytes: 10,
-            interval: Duration::from_secs(60),
-        };
+        let hints = Buffering { size_bytes: 10, interval: Duration::from_secs(60) };
         let t0 = Instant::now();
         let mut b = Buffer::default();
-        assert!(
-            !b.due(hints, t0 + Duration::from_secs(3600)),
-            "empty is never due"
-        );
+        assert!(!b.due(hints, t0 + Duration::from_secs(3600)), "empty is never due");
         b.append(b"abcd\n", 3600, t0);
         b.append(b"efg\n", 7300, t0);
         assert!(!b.due(hints, t0 + Duration::from_secs(59)));
@@ -186,10 +168,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = write_object(dir.path(), "p/2024/01/02/03/s-1-x", b"data").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"data");
-        let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
+        let leftovers: Vec<_> =
+            std::fs::read_dir(path.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(leftovers.len(), 1, "no temporary file left: {leftovers:?}");
         // A file where a directory must go makes the write fail, loudly.
         std::fs::write(dir.path().join("blocked"), b"").unwrap();

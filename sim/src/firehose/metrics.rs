@@ -68,11 +68,7 @@ pub(crate) struct StreamMetrics {
 
 impl StreamMetrics {
     pub(crate) fn new(history: usize) -> Self {
-        StreamMetrics {
-            series: VecDeque::new(),
-            totals: Sample::default(),
-            history: history.max(1),
-        }
+        StreamMetrics { series: VecDeque::new(), totals: Sample::default(), history: history.max(1) }
     }
 
     /// Adds `delta` to the sample of `second` (and to the totals).
@@ -94,10 +90,7 @@ impl StreamMetrics {
                 if self.series.len() == self.history {
                     self.series.pop_front();
                 }
-                self.series.push_back(Sample {
-                    second,
-                    ..Sample::default()
-                });
+                self.series.push_back(Sample { second, ..Sample::default() });
             }
         }
         if let Some(last) = self.series.back_mut() {
@@ -119,10 +112,7 @@ mod tests {
     use super::*;
 
     fn one(records: u64) -> Sample {
-        Sample {
-            incoming_records: records,
-            ..Sample::default()
-        }
+        Sample { incoming_records: records, ..Sample::default() }
     }
 
     #[test]
@@ -138,11 +128,7 @@ mod tests {
         assert_eq!((s[1].second, s[1].incoming_records), (102, 4));
         assert_eq!(m.totals().incoming_records, 15);
         m.record(100, one(16));
-        assert_eq!(
-            m.series()[0].incoming_records,
-            19,
-            "late sample joins its second"
-        );
+        assert_eq!(m.series()[0].incoming_records, 19, "late sample joins its second");
     }
 
     #[test]

@@ -47,8 +47,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use config::{
-    AWS_MAX_BUFFER_BYTES, AWS_MAX_BUFFER_INTERVAL, AWS_MIN_BUFFER_BYTES, AWS_MIN_BUFFER_INTERVAL,
-    Buffering, Faults, FirehoseConfig, Latency, MAX_LATENCY,
+    AWS_MAX_BUFFER_BYTES, AWS_MAX_BUFFER_INTERVAL, AWS_MIN_BUFFER_BYTES, AWS_MIN_BUFFER_INTERVAL, Buffering, Faults,
+    FirehoseConfig, Latency, MAX_LATENCY,
 };
 pub use metrics::Sample;
 pub use protocol::{CONTENT_TYPE, ErrorCode, TARGET_PREFIX};
@@ -71,22 +71,13 @@ pub enum FirehoseError {
     #[error("invalid Firehose configuration: {0}")]
     Config(String),
     #[error("cannot create the S3 directory {path}")]
-    S3Dir {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    S3Dir { path: PathBuf, source: std::io::Error },
     #[error(transparent)]
     Serve(#[from] ServeError),
     #[error(
         "could not deliver {objects} object(s), {records} accepted record(s), of stream {stream} under {dir}: {last_error}"
     )]
-    Undelivered {
-        stream: String,
-        objects: usize,
-        records: u64,
-        dir: PathBuf,
-        last_error: String,
-    },
+    Undelivered { stream: String, objects: usize, records: u64, dir: PathBuf, last_error: String },
     #[error("the delivery task panicked or was cancelled")]
     DeliveryTask,
 }
@@ -134,15 +125,10 @@ impl FirehoseServer {
     ///
     /// Must be called inside a tokio runtime; the server runs on it.
     pub async fn start(config: FirehoseConfig) -> Result<Self, FirehoseError> {
-        config
-            .buffering
-            .validate(config.allow_small_buffers)
-            .map_err(FirehoseError::Config)?;
+        config.buffering.validate(config.allow_small_buffers).map_err(FirehoseError::Config)?;
         config.faults.validate().map_err(FirehoseError::Config)?;
-        std::fs::create_dir_all(&config.s3_dir).map_err(|source| FirehoseError::S3Dir {
-            path: config.s3_dir.clone(),
-            source,
-        })?;
+        std::fs::create_dir_all(&config.s3_dir)
+            .map_err(|source| FirehoseError::S3Dir { path: config.s3_dir.clone(), source })?;
         let app = Arc::new(App::new(config));
         for name in app.config.streams.clone() {
             app.create_stream(&name, None, None, None, app.config.buffering)
@@ -156,12 +142,7 @@ impl FirehoseServer {
         let http = Running::start(app.config.listen, router).await?;
         let (stop_delivery, stopped) = oneshot::channel();
         let delivery = tokio::spawn(deliver_loop(app.clone(), stopped));
-        Ok(FirehoseServer {
-            app,
-            http,
-            stop_delivery,
-            delivery,
-        })
+        Ok(FirehoseServer { app, http, stop_delivery, delivery })
     }
 
     /// `http://127.0.0.1:PORT`: the endpoint URL for SDKs.
@@ -191,12 +172,7 @@ impl FirehoseServer {
     /// Stops serving, then writes every buffered record. Returns what the
     /// final flush wrote, or the data it could not write.
     pub async fn shutdown(self) -> Result<StopReport, FirehoseError> {
-        let FirehoseServer {
-            app: _,
-            http,
-            stop_delivery,
-            delivery,
-        } = self;
+        let FirehoseServer { app: _, http, stop_delivery, delivery } = self;
         let served = http.stop().await;
         let _ = stop_delivery.send(());
         let delivered = delivery.await.map_err(|_| FirehoseError::DeliveryTask)?;
@@ -206,11 +182,7 @@ impl FirehoseServer {
 }
 
 async fn handle(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
-    let target = headers
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+    let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     let result = match target.strip_prefix(TARGET_PREFIX) {
         None => Err(protocol::ApiError::new(
             ErrorCode::UnknownOperation,
@@ -221,10 +193,7 @@ async fn handle(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> 
                 ErrorCode::InvalidArgument,
                 format!("request body is larger than {limit} bytes"),
             )),
-            Err(e @ BodyError::Read(_)) => Err(protocol::ApiError::new(
-                ErrorCode::Serialization,
-                e.to_string(),
-            )),
+            Err(e @ BodyError::Read(_)) => Err(protocol::ApiError::new(ErrorCode::Serialization, e.to_string())),
             Ok(bytes) => {
                 let delay = app.latency();
                 if !delay.is_zero() {
@@ -234,10 +203,7 @@ async fn handle(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> 
             }
         },
     };
-    let request_id = uuid::Builder::from_random_bytes(rand_id(&app).to_le_bytes())
-        .into_uuid()
-        .hyphenated()
-        .to_string();
+    let request_id = uuid::Builder::from_random_bytes(rand_id(&app).to_le_bytes()).into_uuid().hyphenated().to_string();
     let (status, body) = match result {
         Ok(value) => (StatusCode::OK, value),
         Err(e) => (e.code.status(), e.body()),
@@ -269,12 +235,7 @@ async fn not_found() -> Response {
         "__type": "UnknownOperationException",
         "message": "mskbench-sim Firehose serves POST / (AWS JSON 1.1) and GET /metrics"
     });
-    (
-        StatusCode::NOT_FOUND,
-        [(header::CONTENT_TYPE, CONTENT_TYPE)],
-        body.to_string(),
-    )
-        .into_response()
+    (StatusCode::NOT_FOUND, [(header::CONTENT_TYPE, CONTENT_TYPE)], body.to_string()).into_response()
 }
 
 /// How often buffers are checked against their interval hints.
@@ -284,10 +245,7 @@ fn tick(app: &App) -> Duration {
 
 /// Cuts due buffers and writes pending objects until told to stop, then
 /// flushes everything.
-async fn deliver_loop(
-    app: Arc<App>,
-    mut stopped: oneshot::Receiver<()>,
-) -> Result<StopReport, FirehoseError> {
+async fn deliver_loop(app: Arc<App>, mut stopped: oneshot::Receiver<()>) -> Result<StopReport, FirehoseError> {
     let tick = tick(&app);
     loop {
         tokio::select! {
@@ -306,15 +264,9 @@ async fn deliver_loop(
         });
     }
     // Final flush: every buffer, a few attempts per object.
-    let mut report = StopReport {
-        objects: 0,
-        bytes: 0,
-    };
+    let mut report = StopReport { objects: 0, bytes: 0 };
     for stream in app.all_streams() {
-        let mut last = Ok(StopReport {
-            objects: 0,
-            bytes: 0,
-        });
+        let mut last = Ok(StopReport { objects: 0, bytes: 0 });
         for _ in 0..STOP_ATTEMPTS {
             last = deliver_stream(&app, &stream, true).await;
             if last.is_ok() {
@@ -356,10 +308,7 @@ async fn deliver_stream(app: &App, stream: &Stream, force: bool) -> Result<StopR
             }
         }
     }
-    let mut report = StopReport {
-        objects: 0,
-        bytes: 0,
-    };
+    let mut report = StopReport { objects: 0, bytes: 0 };
     loop {
         // Take the head out, write without the lock, put it back on failure.
         let Some(object) = lock(&stream.state).pending.pop_front() else {
@@ -377,30 +326,15 @@ async fn deliver_stream(app: &App, stream: &Stream, force: bool) -> Result<StopR
         match result {
             Ok(_) => {
                 let bytes = object.data.len() as u64;
-                state.metrics.record(
-                    now_unix,
-                    Sample {
-                        delivered_objects: 1,
-                        delivered_bytes: bytes,
-                        ..Sample::default()
-                    },
-                );
+                state
+                    .metrics
+                    .record(now_unix, Sample { delivered_objects: 1, delivered_bytes: bytes, ..Sample::default() });
                 report.objects += 1;
                 report.bytes += bytes;
             }
             Err(e) => {
-                let message = format!(
-                    "writing {} under {}: {e}",
-                    object.key,
-                    app.config.s3_dir.display()
-                );
-                state.metrics.record(
-                    now_unix,
-                    Sample {
-                        delivery_errors: 1,
-                        ..Sample::default()
-                    },
-                );
+                let message = format!("writing {} under {}: {e}", object.key, app.config.s3_dir.display());
+                state.metrics.record(now_unix, Sample { delivery_errors: 1, ..Sample::default() });
                 state.pending.push_front(object);
                 drop(state);
                 eprintln!("mskbench-sim firehose: delivery failed (will retry): {message}");

@@ -28,8 +28,8 @@ use super::config::{AWS_MAX_BUFFER_INTERVAL, AWS_MIN_BUFFER_INTERVAL, Buffering,
 use super::delivery::{Buffer, ObjectName, Pending};
 use super::metrics::{Sample, StreamMetrics};
 use super::protocol::{
-    ApiError, CreateInput, ErrorCode, ListInput, PutRecordBatchInput, PutRecordBatchOutput,
-    PutRecordInput, PutRecordOutput, RecordInput, RecordResult, SLOW_DOWN, StreamNameInput,
+    ApiError, CreateInput, ErrorCode, ListInput, PutRecordBatchInput, PutRecordBatchOutput, PutRecordInput,
+    PutRecordOutput, RecordInput, RecordResult, SLOW_DOWN, StreamNameInput,
 };
 use super::{MetricsSnapshot, StreamSnapshot};
 
@@ -67,11 +67,7 @@ pub(crate) struct StreamState {
 
 impl Stream {
     pub(crate) fn object_name(&self) -> ObjectName<'_> {
-        ObjectName {
-            prefix: &self.prefix,
-            stream: &self.name,
-            version: STREAM_VERSION,
-        }
+        ObjectName { prefix: &self.prefix, stream: &self.name, version: STREAM_VERSION }
     }
 }
 
@@ -99,9 +95,7 @@ struct Decoded {
 }
 
 pub(crate) fn unix_now() -> (u64, f64) {
-    let d = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO);
+    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
     (d.as_secs(), d.as_secs_f64())
 }
 
@@ -110,12 +104,8 @@ fn arg(message: impl Into<String>) -> ApiError {
 }
 
 fn parse<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| {
-        ApiError::new(
-            ErrorCode::Serialization,
-            format!("cannot parse request body: {e}"),
-        )
-    })
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(ErrorCode::Serialization, format!("cannot parse request body: {e}")))
 }
 
 impl App {
@@ -141,29 +131,15 @@ impl App {
 
     /// Every stream, live ones then deleted ones still holding data.
     pub(crate) fn all_streams(&self) -> Vec<Arc<Stream>> {
-        let mut all: Vec<_> = self
-            .streams
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .values()
-            .cloned()
-            .collect();
+        let mut all: Vec<_> = self.streams.read().unwrap_or_else(PoisonError::into_inner).values().cloned().collect();
         all.extend(lock(&self.retired).iter().cloned());
         all
     }
 
     fn stream(&self, name: &str) -> Result<Arc<Stream>, ApiError> {
-        self.streams
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(name)
-            .cloned()
-            .ok_or_else(|| {
-                ApiError::new(
-                    ErrorCode::ResourceNotFound,
-                    format!("Firehose {name} under account {ACCOUNT} not found."),
-                )
-            })
+        self.streams.read().unwrap_or_else(PoisonError::into_inner).get(name).cloned().ok_or_else(|| {
+            ApiError::new(ErrorCode::ResourceNotFound, format!("Firehose {name} under account {ACCOUNT} not found."))
+        })
     }
 
     fn record_id(&self) -> String {
@@ -197,10 +173,7 @@ impl App {
         validate_stream_name(name)?;
         let prefix = prefix.unwrap_or_default();
         validate_prefix(&prefix)?;
-        let arn = format!(
-            "arn:aws:firehose:{}:{ACCOUNT}:deliverystream/{name}",
-            self.config.region
-        );
+        let arn = format!("arn:aws:firehose:{}:{ACCOUNT}:deliverystream/{name}", self.config.region);
         let mut streams = self.streams.write().unwrap_or_else(PoisonError::into_inner);
         if streams.contains_key(name) {
             return Err(ApiError::new(
@@ -213,8 +186,7 @@ impl App {
             arn: arn.clone(),
             created_unix: unix_now().1,
             bucket_arn: bucket_arn.unwrap_or_else(|| "arn:aws:s3:::mskbench-sim".to_owned()),
-            role_arn: role_arn
-                .unwrap_or_else(|| format!("arn:aws:iam::{ACCOUNT}:role/mskbench-sim")),
+            role_arn: role_arn.unwrap_or_else(|| format!("arn:aws:iam::{ACCOUNT}:role/mskbench-sim")),
             prefix,
             hints,
             state: Mutex::new(StreamState {
@@ -250,13 +222,9 @@ impl App {
             ranges: Vec::with_capacity(records.len()),
         };
         for (i, r) in records.iter().enumerate() {
-            let range = mskbench_core::b64::decode_append(r.data.as_bytes(), &mut out.bytes)
-                .map_err(|e| {
-                    ApiError::new(
-                        ErrorCode::Serialization,
-                        format!("Records[{i}].Data is not valid base64: {e}"),
-                    )
-                })?;
+            let range = mskbench_core::b64::decode_append(r.data.as_bytes(), &mut out.bytes).map_err(|e| {
+                ApiError::new(ErrorCode::Serialization, format!("Records[{i}].Data is not valid base64: {e}"))
+            })?;
             if range.len() > MAX_RECORD_BYTES {
                 return Err(arg(format!(
                     "Records[{i}].Data is {} bytes; a record can be at most {MAX_RECORD_BYTES} bytes",
@@ -281,17 +249,8 @@ impl App {
 
     fn maybe_inject_500(&self, stream: &Stream) -> Result<(), ApiError> {
         if self.chance(self.config.faults.http_500_rate) {
-            self.count_call_failure(
-                stream,
-                Sample {
-                    injected_call_failures: 1,
-                    ..Sample::default()
-                },
-            );
-            return Err(ApiError::new(
-                ErrorCode::InternalFailure,
-                "injected failure (mskbench-sim http_500_rate)",
-            ));
+            self.count_call_failure(stream, Sample { injected_call_failures: 1, ..Sample::default() });
+            return Err(ApiError::new(ErrorCode::InternalFailure, "injected failure (mskbench-sim http_500_rate)"));
         }
         Ok(())
     }
@@ -300,9 +259,7 @@ impl App {
         let input: PutRecordBatchInput<'_> = parse(body)?;
         let n = input.records.len();
         if n == 0 || n > MAX_BATCH_RECORDS {
-            return Err(arg(format!(
-                "Records has {n} entries; a PutRecordBatch call takes 1 to {MAX_BATCH_RECORDS}"
-            )));
+            return Err(arg(format!("Records has {n} entries; a PutRecordBatch call takes 1 to {MAX_BATCH_RECORDS}")));
         }
         let decoded = Self::decode(&input.records)?;
         let stream = self.stream(&input.delivery_stream_name)?;
@@ -334,11 +291,7 @@ impl App {
                 state.buffer.append(data, now_unix, now);
                 delta.accepted_records += 1;
                 delta.accepted_bytes += data.len() as u64;
-                RecordResult {
-                    record_id: Some(self.record_id()),
-                    error_code: None,
-                    error_message: None,
-                }
+                RecordResult { record_id: Some(self.record_id()), error_code: None, error_message: None }
             };
             results.push(result);
         }
@@ -380,10 +333,7 @@ impl App {
             Err(ApiError::new(ErrorCode::ServiceUnavailable, SLOW_DOWN))
         } else if self.chance(self.config.faults.internal_failure_rate) {
             delta.injected_record_failures = 1;
-            Err(ApiError::new(
-                ErrorCode::InternalFailure,
-                "Internal service failure.",
-            ))
+            Err(ApiError::new(ErrorCode::InternalFailure, "Internal service failure."))
         } else {
             state.buffer.append(data, now_unix, Instant::now());
             delta.accepted_records = 1;
@@ -397,11 +347,7 @@ impl App {
             self.wake_delivery.notify_one();
         }
         outcome?;
-        serde_json::to_value(PutRecordOutput {
-            record_id: self.record_id(),
-            encrypted: false,
-        })
-        .map_err(internal)
+        serde_json::to_value(PutRecordOutput { record_id: self.record_id(), encrypted: false }).map_err(internal)
     }
 
     fn create(&self, body: &[u8]) -> Result<serde_json::Value, ApiError> {
@@ -409,14 +355,10 @@ impl App {
         match input.delivery_stream_type.as_deref() {
             None | Some("DirectPut") => {}
             Some(other) => {
-                return Err(arg(format!(
-                    "DeliveryStreamType {other} is not served by mskbench-sim; only DirectPut"
-                )));
+                return Err(arg(format!("DeliveryStreamType {other} is not served by mskbench-sim; only DirectPut")));
             }
         }
-        let dest = input
-            .extended_s3_destination_configuration
-            .or(input.s3_destination_configuration);
+        let dest = input.extended_s3_destination_configuration.or(input.s3_destination_configuration);
         let (bucket, role, prefix, hints_in) = match dest {
             Some(d) => (d.bucket_arn, d.role_arn, d.prefix, d.buffering_hints),
             None => (None, None, None, None),
@@ -425,18 +367,14 @@ impl App {
         if let Some(h) = hints_in {
             if let Some(mb) = h.size_in_mbs {
                 if !(1..=128).contains(&mb) {
-                    return Err(arg(format!(
-                        "BufferingHints.SizeInMBs {mb} is outside 1..=128"
-                    )));
+                    return Err(arg(format!("BufferingHints.SizeInMBs {mb} is outside 1..=128")));
                 }
                 hints.size_bytes = mb * 1024 * 1024;
             }
             if let Some(secs) = h.interval_in_seconds {
                 let interval = Duration::from_secs(secs);
                 if !(AWS_MIN_BUFFER_INTERVAL..=AWS_MAX_BUFFER_INTERVAL).contains(&interval) {
-                    return Err(arg(format!(
-                        "BufferingHints.IntervalInSeconds {secs} is outside 60..=900"
-                    )));
+                    return Err(arg(format!("BufferingHints.IntervalInSeconds {secs} is outside 60..=900")));
                 }
                 hints.interval = interval;
             }
@@ -485,23 +423,16 @@ impl App {
 
     fn list(&self, body: &[u8]) -> Result<serde_json::Value, ApiError> {
         // boto3 sends `{}`; an empty body is accepted too.
-        let input: ListInput = if body.iter().all(u8::is_ascii_whitespace) {
-            ListInput::default()
-        } else {
-            parse(body)?
-        };
+        let input: ListInput =
+            if body.iter().all(u8::is_ascii_whitespace) { ListInput::default() } else { parse(body)? };
         let limit = input.limit.unwrap_or(10);
         if !(1..=10_000).contains(&limit) {
             return Err(arg(format!("Limit {limit} is outside 1..=10000")));
         }
         let mut names: Vec<String> = match input.delivery_stream_type.as_deref() {
-            None | Some("DirectPut") => self
-                .streams
-                .read()
-                .unwrap_or_else(PoisonError::into_inner)
-                .keys()
-                .cloned()
-                .collect(),
+            None | Some("DirectPut") => {
+                self.streams.read().unwrap_or_else(PoisonError::into_inner).keys().cloned().collect()
+            }
             Some(_) => Vec::new(),
         };
         names.sort();
@@ -515,11 +446,7 @@ impl App {
 
     fn delete(&self, body: &[u8]) -> Result<serde_json::Value, ApiError> {
         let input: StreamNameInput = parse(body)?;
-        let removed = self
-            .streams
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&input.delivery_stream_name);
+        let removed = self.streams.write().unwrap_or_else(PoisonError::into_inner).remove(&input.delivery_stream_name);
         match removed {
             // Its buffer is still delivered: hand it to the delivery task.
             Some(stream) => {
@@ -549,60 +476,40 @@ impl App {
                 },
             );
         }
-        MetricsSnapshot {
-            quota: self.config.quota,
-            streams,
-            delivery_errors: lock(&self.delivery_errors).clone(),
-        }
+        MetricsSnapshot { quota: self.config.quota, streams, delivery_errors: lock(&self.delivery_errors).clone() }
     }
 }
 
 fn failed(code: ErrorCode, message: &'static str) -> RecordResult {
-    RecordResult {
-        record_id: None,
-        error_code: Some(code.as_str()),
-        error_message: Some(message),
-    }
+    RecordResult { record_id: None, error_code: Some(code.as_str()), error_message: Some(message) }
 }
 
 fn internal(e: serde_json::Error) -> ApiError {
-    ApiError::new(
-        ErrorCode::InternalFailure,
-        format!("cannot encode response: {e}"),
-    )
+    ApiError::new(ErrorCode::InternalFailure, format!("cannot encode response: {e}"))
 }
 
 /// AWS's pattern `[a-zA-Z0-9_.-]+`, 1–64 characters. Also keeps names safe
 /// as file names.
 fn validate_stream_name(name: &str) -> Result<(), ApiError> {
     let ok = (1..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
         && name != "."
         && name != "..";
     if ok {
         Ok(())
     } else {
-        Err(arg(format!(
-            "DeliveryStreamName {name:?} must be 1 to 64 characters of [a-zA-Z0-9_.-]"
-        )))
+        Err(arg(format!("DeliveryStreamName {name:?} must be 1 to 64 characters of [a-zA-Z0-9_.-]")))
     }
 }
 
 /// Prefixes become directories: no absolute paths, no `..`, and no
 /// `!{…}` expressions (not implemented here).
 fn validate_prefix(prefix: &str) -> Result<(), ApiError> {
-    if prefix.starts_with('/') || prefix.contains('\\') || prefix.split('/').any(|seg| seg == "..")
-    {
-        return Err(arg(format!(
-            "Prefix {prefix:?} must be a relative key prefix without '..'"
-        )));
+    if prefix.starts_with('/') || prefix.contains('\\') || prefix.split('/').any(|seg| seg == "..") {
+        return Err(arg(format!("Prefix {prefix:?} must be a relative key prefix without '..'")));
     }
     if prefix.contains("!{") {
-        return Err(arg(format!(
-            "Prefix {prefix:?} uses expressions, which mskbench-sim does not evaluate"
-        )));
+        return Err(arg(format!("Prefix {prefix:?} uses expressions, which mskbench-sim does not evaluate")));
     }
     if prefix.len() > 1024 {
         return Err(arg("Prefix is longer than 1024 characters"));
@@ -617,12 +524,8 @@ mod tests {
     use super::*;
 
     fn app(quota: Quota) -> App {
-        let app = App::new(FirehoseConfig {
-            quota,
-            ..FirehoseConfig::default()
-        });
-        app.create_stream("s", None, None, Some("p/".into()), Buffering::default())
-            .unwrap();
+        let app = App::new(FirehoseConfig { quota, ..FirehoseConfig::default() });
+        app.create_stream("s", None, None, Some("p/".into()), Buffering::default()).unwrap();
         app
     }
 
@@ -644,68 +547,31 @@ mod tests {
     #[test]
     fn validation_errors_are_the_ones_aws_uses() {
         let a = app(Quota::US_EAST_1);
-        assert_eq!(
-            code(a.call("PutRecordBatch", &batch(&[]))),
-            "InvalidArgumentException"
-        );
+        assert_eq!(code(a.call("PutRecordBatch", &batch(&[]))), "InvalidArgumentException");
         let many = vec!["eA=="; 501];
-        assert_eq!(
-            code(a.call("PutRecordBatch", &batch(&many))),
-            "InvalidArgumentException"
-        );
+        assert_eq!(code(a.call("PutRecordBatch", &batch(&many))), "InvalidArgumentException");
         let big = b64(&vec![0u8; MAX_RECORD_BYTES + 1]);
-        assert_eq!(
-            code(a.call("PutRecordBatch", &batch(&[&big]))),
-            "InvalidArgumentException"
-        );
+        assert_eq!(code(a.call("PutRecordBatch", &batch(&[&big]))), "InvalidArgumentException");
         let near = b64(&vec![0u8; MAX_RECORD_BYTES]);
         let five = vec![near.as_str(); 5];
-        assert_eq!(
-            code(a.call("PutRecordBatch", &batch(&five))),
-            "InvalidArgumentException"
-        );
-        assert_eq!(
-            code(a.call("PutRecordBatch", &batch(&["not base64!"]))),
-            "SerializationException"
-        );
-        assert_eq!(
-            code(a.call("PutRecordBatch", b"{\"Records\": [")),
-            "SerializationException"
-        );
+        assert_eq!(code(a.call("PutRecordBatch", &batch(&five))), "InvalidArgumentException");
+        assert_eq!(code(a.call("PutRecordBatch", &batch(&["not base64!"]))), "SerializationException");
+        assert_eq!(code(a.call("PutRecordBatch", b"{\"Records\": [")), "SerializationException");
         let other = br#"{"DeliveryStreamName": "nope", "Records": [{"Data": "eA=="}]}"#;
-        assert_eq!(
-            code(a.call("PutRecordBatch", other)),
-            "ResourceNotFoundException"
-        );
-        assert_eq!(
-            code(a.call("Frobnicate", b"{}")),
-            "UnknownOperationException"
-        );
+        assert_eq!(code(a.call("PutRecordBatch", other)), "ResourceNotFoundException");
+        assert_eq!(code(a.call("Frobnicate", b"{}")), "UnknownOperationException");
         // Nothing above was accepted.
         assert_eq!(a.snapshot().streams["s"].totals.accepted_records, 0);
     }
 
     #[test]
     fn over_quota_records_fail_alone_in_request_order() {
-        let q = Quota {
-            records_per_sec: 3,
-            requests_per_sec: 100,
-            bytes_per_sec: 1 << 20,
-        };
+        let q = Quota { records_per_sec: 3, requests_per_sec: 100, bytes_per_sec: 1 << 20 };
         let a = app(q);
-        let out = a
-            .call(
-                "PutRecordBatch",
-                &batch(&["YQ==", "Yg==", "Yw==", "ZA==", "ZQ=="]),
-            )
-            .unwrap();
+        let out = a.call("PutRecordBatch", &batch(&["YQ==", "Yg==", "Yw==", "ZA==", "ZQ=="])).unwrap();
         assert_eq!(out["FailedPutCount"], 2);
         let r = out["RequestResponses"].as_array().unwrap();
-        assert!(
-            r[..3]
-                .iter()
-                .all(|e| e["RecordId"].is_string() && e.get("ErrorCode").is_none())
-        );
+        assert!(r[..3].iter().all(|e| e["RecordId"].is_string() && e.get("ErrorCode").is_none()));
         for e in &r[3..] {
             assert_eq!(e["ErrorCode"], "ServiceUnavailableException");
             assert_eq!(e["ErrorMessage"], "Slow down.");
@@ -713,30 +579,17 @@ mod tests {
         }
         let snap = a.snapshot();
         let t = snap.streams["s"].totals;
-        assert_eq!(
-            (t.incoming_records, t.accepted_records, t.throttled_records),
-            (5, 3, 2)
-        );
-        assert_eq!(
-            snap.streams["s"].buffered_bytes, 3,
-            "accepted bytes are buffered: abc"
-        );
+        assert_eq!((t.incoming_records, t.accepted_records, t.throttled_records), (5, 3, 2));
+        assert_eq!(snap.streams["s"].buffered_bytes, 3, "accepted bytes are buffered: abc");
     }
 
     #[test]
     fn over_request_quota_fails_the_whole_call() {
-        let q = Quota {
-            records_per_sec: 1000,
-            requests_per_sec: 1,
-            bytes_per_sec: 1 << 20,
-        };
+        let q = Quota { records_per_sec: 1000, requests_per_sec: 1, bytes_per_sec: 1 << 20 };
         let a = app(q);
         a.call("PutRecordBatch", &batch(&["YQ=="])).unwrap();
         let err = a.call("PutRecordBatch", &batch(&["YQ=="])).unwrap_err();
-        assert_eq!(
-            (err.code, err.message.as_str()),
-            (ErrorCode::ServiceUnavailable, SLOW_DOWN)
-        );
+        assert_eq!((err.code, err.message.as_str()), (ErrorCode::ServiceUnavailable, SLOW_DOWN));
         assert_eq!(err.code.status(), 503);
         assert_eq!(a.snapshot().streams["s"].totals.throttled_calls, 1);
     }
@@ -744,14 +597,10 @@ mod tests {
     #[test]
     fn injected_failures_are_seeded_and_counted() {
         let run = |seed| {
-            let mut config = FirehoseConfig {
-                seed,
-                ..FirehoseConfig::default()
-            };
+            let mut config = FirehoseConfig { seed, ..FirehoseConfig::default() };
             config.faults.internal_failure_rate = 0.5;
             let a = App::new(config);
-            a.create_stream("s", None, None, None, Buffering::default())
-                .unwrap();
+            a.create_stream("s", None, None, None, Buffering::default()).unwrap();
             let out = a.call("PutRecordBatch", &batch(&["YQ=="; 200])).unwrap();
             let codes: Vec<_> = out["RequestResponses"]
                 .as_array()
@@ -760,17 +609,8 @@ mod tests {
                 .map(|e| e["ErrorCode"].as_str().map(str::to_owned))
                 .collect();
             let failed = out["FailedPutCount"].as_u64().unwrap();
-            assert_eq!(
-                codes
-                    .iter()
-                    .filter(|c| c.as_deref() == Some("InternalFailure"))
-                    .count() as u64,
-                failed
-            );
-            assert_eq!(
-                a.snapshot().streams["s"].totals.injected_record_failures,
-                failed
-            );
+            assert_eq!(codes.iter().filter(|c| c.as_deref() == Some("InternalFailure")).count() as u64, failed);
+            assert_eq!(a.snapshot().streams["s"].totals.injected_record_failures, failed);
             (codes, failed)
         };
         let (a, failed) = run(1);
@@ -781,46 +621,28 @@ mod tests {
     #[test]
     fn create_describe_list_delete() {
         let a = app(Quota::US_EAST_1);
-        let err = a
-            .call("CreateDeliveryStream", br#"{"DeliveryStreamName": "s"}"#)
-            .unwrap_err();
+        let err = a.call("CreateDeliveryStream", br#"{"DeliveryStreamName": "s"}"#).unwrap_err();
         assert_eq!(err.code, ErrorCode::ResourceInUse);
         let bad_hints = br#"{"DeliveryStreamName": "t", "ExtendedS3DestinationConfiguration":
             {"BucketARN": "arn:aws:s3:::b", "RoleARN": "r", "BufferingHints": {"SizeInMBs": 1, "IntervalInSeconds": 30}}}"#;
-        assert_eq!(
-            code(a.call("CreateDeliveryStream", bad_hints)),
-            "InvalidArgumentException"
-        );
+        assert_eq!(code(a.call("CreateDeliveryStream", bad_hints)), "InvalidArgumentException");
         for name in ["../x", "", "a/b"] {
             let body = serde_json::to_vec(&json!({ "DeliveryStreamName": name })).unwrap();
-            assert_eq!(
-                code(a.call("CreateDeliveryStream", &body)),
-                "InvalidArgumentException"
-            );
+            assert_eq!(code(a.call("CreateDeliveryStream", &body)), "InvalidArgumentException");
         }
         let body = br#"{"DeliveryStreamName": "t", "ExtendedS3DestinationConfiguration":
             {"BucketARN": "arn:aws:s3:::b", "RoleARN": "r", "Prefix": "x/", "BufferingHints": {"SizeInMBs": 2, "IntervalInSeconds": 60}}}"#;
         let out = a.call("CreateDeliveryStream", body).unwrap();
-        assert_eq!(
-            out["DeliveryStreamARN"],
-            "arn:aws:firehose:us-east-1:123456789012:deliverystream/t"
-        );
-        let d = a
-            .call("DescribeDeliveryStream", br#"{"DeliveryStreamName": "t"}"#)
-            .unwrap();
-        let dest =
-            &d["DeliveryStreamDescription"]["Destinations"][0]["ExtendedS3DestinationDescription"];
+        assert_eq!(out["DeliveryStreamARN"], "arn:aws:firehose:us-east-1:123456789012:deliverystream/t");
+        let d = a.call("DescribeDeliveryStream", br#"{"DeliveryStreamName": "t"}"#).unwrap();
+        let dest = &d["DeliveryStreamDescription"]["Destinations"][0]["ExtendedS3DestinationDescription"];
         assert_eq!(dest["BufferingHints"]["SizeInMBs"], 2);
         assert_eq!(dest["Prefix"], "x/");
         let l = a.call("ListDeliveryStreams", br#"{"Limit": 1}"#).unwrap();
-        assert_eq!(
-            l,
-            json!({ "DeliveryStreamNames": ["s"], "HasMoreDeliveryStreams": true })
-        );
+        assert_eq!(l, json!({ "DeliveryStreamNames": ["s"], "HasMoreDeliveryStreams": true }));
         let l = a.call("ListDeliveryStreams", b"").unwrap();
         assert_eq!(l["DeliveryStreamNames"], json!(["s", "t"]));
-        a.call("DeleteDeliveryStream", br#"{"DeliveryStreamName": "t"}"#)
-            .unwrap();
+        a.call("DeleteDeliveryStream", br#"{"DeliveryStreamName": "t"}"#).unwrap();
         assert_eq!(
             code(a.call("DeleteDeliveryStream", br#"{"DeliveryStreamName": "t"}"#)),
             "ResourceNotFoundException"

@@ -77,10 +77,7 @@ impl RegistryServer {
             Some(path) => Store::open(path, config.compatibility)?,
             None => Store::in_memory(config.compatibility),
         };
-        let app = Arc::new(service::App {
-            store: Arc::new(Mutex::new(store)),
-            max_body_bytes: config.max_body_bytes,
-        });
+        let app = Arc::new(service::App { store: Arc::new(Mutex::new(store)), max_body_bytes: config.max_body_bytes });
         let http = Running::start(config.listen, service::router(app)).await?;
         Ok(RegistryServer { http })
     }

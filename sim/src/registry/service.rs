@@ -44,43 +44,22 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/subjects/{subject}", post(lookup).delete(delete_subject))
         .route("/subjects/{subject}/versions", get(versions).post(register))
         .route("/subjects/{subject}/versions/{version}", get(version))
-        .route(
-            "/subjects/{subject}/versions/{version}/schema",
-            get(version_schema),
-        )
+        .route("/subjects/{subject}/versions/{version}/schema", get(version_schema))
         .route("/schemas/ids/{id}", get(schema_by_id))
         .route("/config", get(get_global).put(put_global))
-        .route(
-            "/config/{subject}",
-            get(get_subject_config)
-                .put(put_subject_config)
-                .delete(delete_subject_config),
-        )
-        .route(
-            "/compatibility/subjects/{subject}/versions/{version}",
-            post(compatibility),
-        )
+        .route("/config/{subject}", get(get_subject_config).put(put_subject_config).delete(delete_subject_config))
+        .route("/compatibility/subjects/{subject}/versions/{version}", post(compatibility))
         .fallback(|| async { error(StatusCode::NOT_FOUND, 404, "HTTP 404 Not Found") })
         .with_state(app)
 }
 
 fn ok(value: Value) -> Response {
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, CONTENT_TYPE)],
-        value.to_string(),
-    )
-        .into_response()
+    (StatusCode::OK, [(header::CONTENT_TYPE, CONTENT_TYPE)], value.to_string()).into_response()
 }
 
 fn error(status: StatusCode, code: u32, message: &str) -> Response {
     let body = json!({ "error_code": code, "message": message });
-    (
-        status,
-        [(header::CONTENT_TYPE, CONTENT_TYPE)],
-        body.to_string(),
-    )
-        .into_response()
+    (status, [(header::CONTENT_TYPE, CONTENT_TYPE)], body.to_string()).into_response()
 }
 
 fn store_error(e: StoreError) -> Response {
@@ -93,31 +72,22 @@ fn reply(result: Result<Value, StoreError>) -> Response {
 }
 
 fn query_flag(query: &Option<String>, name: &str) -> bool {
-    query.as_deref().unwrap_or_default().split('&').any(|pair| {
-        pair.split_once('=')
-            .is_some_and(|(k, v)| k == name && v.eq_ignore_ascii_case("true"))
-    })
+    query
+        .as_deref()
+        .unwrap_or_default()
+        .split('&')
+        .any(|pair| pair.split_once('=').is_some_and(|(k, v)| k == name && v.eq_ignore_ascii_case("true")))
 }
 
 /// Reads and parses a JSON body; the `Err` is the response to send.
 async fn json_body<T: for<'de> Deserialize<'de>>(app: &App, body: Body) -> Result<T, Response> {
-    let bytes = read_body(body, app.max_body_bytes)
-        .await
-        .map_err(|e| match e {
-            BodyError::TooLarge { .. } => error(StatusCode::PAYLOAD_TOO_LARGE, 413, &e.to_string()),
-            BodyError::Read(_) => error(StatusCode::BAD_REQUEST, 400, &e.to_string()),
-        })?;
+    let bytes = read_body(body, app.max_body_bytes).await.map_err(|e| match e {
+        BodyError::TooLarge { .. } => error(StatusCode::PAYLOAD_TOO_LARGE, 413, &e.to_string()),
+        BodyError::Read(_) => error(StatusCode::BAD_REQUEST, 400, &e.to_string()),
+    })?;
     serde_json::from_slice(&bytes).map_err(|e| {
-        let status = if e.is_data() {
-            StatusCode::UNPROCESSABLE_ENTITY
-        } else {
-            StatusCode::BAD_REQUEST
-        };
-        error(
-            status,
-            u32::from(status.as_u16()),
-            &format!("Unrecognizable request body: {e}"),
-        )
+        let status = if e.is_data() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::BAD_REQUEST };
+        error(status, u32::from(status.as_u16()), &format!("Unrecognizable request body: {e}"))
     })
 }
 
@@ -127,16 +97,9 @@ async fn change<T: Send + 'static>(
     f: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, StoreError> {
     let store = app.store.clone();
-    tokio::task::spawn_blocking(move || {
-        f(&mut store.lock().unwrap_or_else(PoisonError::into_inner))
-    })
-    .await
-    .unwrap_or_else(|e| {
-        Err(StoreError {
-            code: 50001,
-            message: format!("registry task failed: {e}"),
-        })
-    })
+    tokio::task::spawn_blocking(move || f(&mut store.lock().unwrap_or_else(PoisonError::into_inner)))
+        .await
+        .unwrap_or_else(|e| Err(StoreError { code: 50001, message: format!("registry task failed: {e}") }))
 }
 
 fn read<T>(app: &App, f: impl FnOnce(&Store) -> T) -> T {
@@ -162,9 +125,7 @@ impl SchemaRequest {
         {
             return Err(StoreError {
                 code: 42201,
-                message: format!(
-                    "Invalid schema: schemaType {t} is not served by mskbench-sim (AVRO only)"
-                ),
+                message: format!("Invalid schema: schemaType {t} is not served by mskbench-sim (AVRO only)"),
             });
         }
         if self.references.as_ref().is_some_and(|r| !r.is_empty()) {
@@ -199,9 +160,8 @@ async fn lookup(State(app): Shared, Path(subject): Path<String>, body: Body) -> 
         Err(response) => return response,
     };
     reply(request.avro().and_then(|text| {
-        read(&app, |s| s.lookup(&subject, &text)).map(|v| {
-            json!({ "subject": v.subject, "version": v.version, "id": v.id, "schema": v.schema })
-        })
+        read(&app, |s| s.lookup(&subject, &text))
+            .map(|v| json!({ "subject": v.subject, "version": v.version, "id": v.id, "schema": v.schema }))
     }))
 }
 
@@ -210,22 +170,15 @@ async fn versions(State(app): Shared, Path(subject): Path<String>) -> Response {
 }
 
 async fn version(State(app): Shared, Path((subject, version)): Path<(String, String)>) -> Response {
-    reply(read(&app, |s| s.version(&subject, &version)).map(
-        |v| json!({ "subject": v.subject, "version": v.version, "id": v.id, "schema": v.schema }),
-    ))
+    reply(
+        read(&app, |s| s.version(&subject, &version))
+            .map(|v| json!({ "subject": v.subject, "version": v.version, "id": v.id, "schema": v.schema })),
+    )
 }
 
-async fn version_schema(
-    State(app): Shared,
-    Path((subject, version)): Path<(String, String)>,
-) -> Response {
+async fn version_schema(State(app): Shared, Path((subject, version)): Path<(String, String)>) -> Response {
     match read(&app, |s| s.version(&subject, &version)) {
-        Ok(v) => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, CONTENT_TYPE)],
-            v.schema,
-        )
-            .into_response(),
+        Ok(v) => (StatusCode::OK, [(header::CONTENT_TYPE, CONTENT_TYPE)], v.schema).into_response(),
         Err(e) => store_error(e),
     }
 }
@@ -234,17 +187,11 @@ async fn schema_by_id(State(app): Shared, Path(id): Path<String>) -> Response {
     let Ok(id) = id.parse::<u32>() else {
         return error(StatusCode::NOT_FOUND, 40403, "Schema not found");
     };
-    reply(read(&app, |s| {
-        s.schema_by_id(id).map(|text| json!({ "schema": text }))
-    }))
+    reply(read(&app, |s| s.schema_by_id(id).map(|text| json!({ "schema": text }))))
 }
 
 async fn delete_subject(State(app): Shared, Path(subject): Path<String>) -> Response {
-    reply(
-        change(&app, move |s| s.delete_subject(&subject))
-            .await
-            .map(|v| json!(v)),
-    )
+    reply(change(&app, move |s| s.delete_subject(&subject)).await.map(|v| json!(v)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -256,17 +203,11 @@ async fn get_global(State(app): Shared) -> Response {
     ok(json!({ "compatibilityLevel": read(&app, Store::global_level).as_str() }))
 }
 
-async fn get_subject_config(
-    State(app): Shared,
-    Path(subject): Path<String>,
-    RawQuery(query): RawQuery,
-) -> Response {
+async fn get_subject_config(State(app): Shared, Path(subject): Path<String>, RawQuery(query): RawQuery) -> Response {
     let (own, global) = read(&app, |s| (s.subject_level(&subject), s.global_level()));
     match own {
         Some(level) => ok(json!({ "compatibilityLevel": level.as_str() })),
-        None if query_flag(&query, "defaultToGlobal") => {
-            ok(json!({ "compatibilityLevel": global.as_str() }))
-        }
+        None if query_flag(&query, "defaultToGlobal") => ok(json!({ "compatibilityLevel": global.as_str() })),
         None => error(
             StatusCode::NOT_FOUND,
             40408,
@@ -301,11 +242,7 @@ async fn put_global(State(app): Shared, body: Body) -> Response {
     put_config(app, None, body).await
 }
 
-async fn put_subject_config(
-    State(app): Shared,
-    Path(subject): Path<String>,
-    body: Body,
-) -> Response {
+async fn put_subject_config(State(app): Shared, Path(subject): Path<String>, body: Body) -> Response {
     put_config(app, Some(subject), body).await
 }
 
@@ -333,11 +270,7 @@ async fn compatibility(
     let verbose = query_flag(&query, "verbose");
     reply(request.avro().and_then(|text| {
         read(&app, |s| s.is_compatible(&subject, &version, &text)).map(|(ok, messages)| {
-            if verbose {
-                json!({ "is_compatible": ok, "messages": messages })
-            } else {
-                json!({ "is_compatible": ok })
-            }
+            if verbose { json!({ "is_compatible": ok, "messages": messages }) } else { json!({ "is_compatible": ok }) }
         })
     }))
 }

@@ -97,10 +97,7 @@ pub struct StoreError {
 
 impl StoreError {
     fn new(code: u32, message: impl Into<String>) -> Self {
-        StoreError {
-            code,
-            message: message.into(),
-        }
+        StoreError { code, message: message.into() }
     }
 
     pub(crate) fn subject_not_found(subject: &str) -> Self {
@@ -108,10 +105,7 @@ impl StoreError {
     }
 
     fn version_not_found(subject: &str, version: &str) -> Self {
-        Self::new(
-            40402,
-            format!("Version {version} not found for subject '{subject}'."),
-        )
+        Self::new(40402, format!("Version {version} not found for subject '{subject}'."))
     }
 
     /// The HTTP status Confluent sends with this code.
@@ -167,17 +161,11 @@ pub struct VersionInfo {
 #[derive(Debug, thiserror::Error)]
 pub enum PersistError {
     #[error("cannot read registry data {path}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("registry data {path} is not valid: {reason}")]
     Invalid { path: PathBuf, reason: String },
     #[error("cannot write registry data {path}")]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Write { path: PathBuf, source: std::io::Error },
 }
 
 /// The registry's state.
@@ -193,10 +181,8 @@ pub struct Store {
 
 /// Parses a schema and gives its identity key.
 fn parse_schema(text: &str) -> Result<(Schema, String), StoreError> {
-    let schema = Schema::parse_str(text)
-        .map_err(|e| StoreError::new(42201, format!("Invalid schema: {e}")))?;
-    let key = serde_json::to_string(&schema)
-        .map_err(|e| StoreError::new(42201, format!("Invalid schema: {e}")))?;
+    let schema = Schema::parse_str(text).map_err(|e| StoreError::new(42201, format!("Invalid schema: {e}")))?;
+    let key = serde_json::to_string(&schema).map_err(|e| StoreError::new(42201, format!("Invalid schema: {e}")))?;
     Ok((schema, key))
 }
 
@@ -204,12 +190,7 @@ impl Store {
     /// An empty store, kept in memory only.
     pub fn in_memory(compatibility: Level) -> Self {
         Store {
-            state: State {
-                format: FORMAT,
-                compatibility,
-                schemas: Vec::new(),
-                subjects: BTreeMap::new(),
-            },
+            state: State { format: FORMAT, compatibility, schemas: Vec::new(), subjects: BTreeMap::new() },
             parsed: Vec::new(),
             by_key: HashMap::new(),
             path: None,
@@ -225,16 +206,10 @@ impl Store {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(store),
             Err(source) => {
-                return Err(PersistError::Read {
-                    path: path.to_owned(),
-                    source,
-                });
+                return Err(PersistError::Read { path: path.to_owned(), source });
             }
         };
-        let invalid = |reason: String| PersistError::Invalid {
-            path: path.to_owned(),
-            reason,
-        };
+        let invalid = |reason: String| PersistError::Invalid { path: path.to_owned(), reason };
         let state: State = serde_json::from_slice(&text).map_err(|e| invalid(e.to_string()))?;
         if state.format != FORMAT {
             return Err(invalid(format!("format {} is not {FORMAT}", state.format)));
@@ -248,14 +223,10 @@ impl Store {
             store.by_key.insert(key, s.id);
         }
         for (name, subject) in &state.subjects {
-            if let Some((_, id)) = subject
-                .versions
-                .iter()
-                .find(|(_, id)| *id as usize > state.schemas.len() || *id == 0)
+            if let Some((_, id)) =
+                subject.versions.iter().find(|(_, id)| *id as usize > state.schemas.len() || *id == 0)
             {
-                return Err(invalid(format!(
-                    "subject {name} names unknown schema id {id}"
-                )));
+                return Err(invalid(format!("subject {name} names unknown schema id {id}")));
             }
         }
         store.state = state;
@@ -275,10 +246,7 @@ impl Store {
             drop(file);
             std::fs::rename(&tmp, path)
         };
-        write(path).map_err(|source| PersistError::Write {
-            path: path.clone(),
-            source,
-        })
+        write(path).map_err(|source| PersistError::Write { path: path.clone(), source })
     }
 
     /// Applies `change`, saves, and undoes the change if saving fails.
@@ -288,10 +256,7 @@ impl Store {
         if let Err(e) = self.save() {
             (self.state, _, self.by_key) = before.clone();
             self.parsed.truncate(before.1);
-            return Err(StoreError::new(
-                50001,
-                format!("Error in the backend data store: {e}: {}", source_text(&e)),
-            ));
+            return Err(StoreError::new(50001, format!("Error in the backend data store: {e}: {}", source_text(&e))));
         }
         Ok(out)
     }
@@ -314,52 +279,28 @@ impl Store {
 
     /// The level that applies to `subject`.
     pub fn effective_level(&self, subject: &str) -> Level {
-        self.state
-            .subjects
-            .get(subject)
-            .and_then(|s| s.compatibility)
-            .unwrap_or(self.state.compatibility)
+        self.state.subjects.get(subject).and_then(|s| s.compatibility).unwrap_or(self.state.compatibility)
     }
 
     /// Why `candidate` may not follow the given versions under `level`, if it may not.
-    fn incompatibility(
-        &self,
-        level: Level,
-        candidate: &Schema,
-        versions: &[(u32, u32)],
-    ) -> Option<String> {
+    fn incompatibility(&self, level: Level, candidate: &Schema, versions: &[(u32, u32)]) -> Option<String> {
         let (new_reads_old, old_reads_new, transitive) = level.rules();
-        let against = if transitive {
-            versions
-        } else {
-            &versions[versions.len().saturating_sub(1)..]
-        };
+        let against = if transitive { versions } else { &versions[versions.len().saturating_sub(1)..] };
         for &(version, id) in against.iter().rev() {
             let old = &self.parsed[id as usize - 1];
-            let check = |writer: &Schema, reader: &Schema, what: &str| {
-                match SchemaCompatibility::can_read(writer, reader) {
+            let check =
+                |writer: &Schema, reader: &Schema, what: &str| match SchemaCompatibility::can_read(writer, reader) {
                     Ok(Compatibility::Full) => None,
                     Ok(Compatibility::Partial) => Some(format!(
                         "{what} version {version} only partially (missing union branches or enum symbols)"
                     )),
                     Err(e) => Some(format!("{what} version {version}: {e}")),
-                }
-            };
-            if new_reads_old
-                && let Some(why) = check(
-                    old,
-                    candidate,
-                    "the new schema cannot read data written with",
-                )
-            {
+                };
+            if new_reads_old && let Some(why) = check(old, candidate, "the new schema cannot read data written with") {
                 return Some(why);
             }
             if old_reads_new
-                && let Some(why) = check(
-                    candidate,
-                    old,
-                    "data written with the new schema cannot be read by",
-                )
+                && let Some(why) = check(candidate, old, "data written with the new schema cannot be read by")
             {
                 return Some(why);
             }
@@ -371,12 +312,7 @@ impl Store {
     pub fn register(&mut self, subject: &str, text: &str) -> Result<u32, StoreError> {
         let (schema, key) = parse_schema(text)?;
         let existing_id = self.by_key.get(&key).copied();
-        let versions = self
-            .state
-            .subjects
-            .get(subject)
-            .map(|s| s.versions.clone())
-            .unwrap_or_default();
+        let versions = self.state.subjects.get(subject).map(|s| s.versions.clone()).unwrap_or_default();
         if let Some(id) = existing_id
             && versions.iter().any(|&(_, v_id)| v_id == id)
         {
@@ -395,10 +331,7 @@ impl Store {
         self.commit(|store| {
             let id = existing_id.unwrap_or_else(|| {
                 let id = store.state.schemas.len() as u32 + 1;
-                store.state.schemas.push(StoredSchema {
-                    id,
-                    schema: text.to_owned(),
-                });
+                store.state.schemas.push(StoredSchema { id, schema: text.to_owned() });
                 store.parsed.push(schema);
                 store.by_key.insert(key, id);
                 id
@@ -414,10 +347,7 @@ impl Store {
     pub fn lookup(&self, subject: &str, text: &str) -> Result<VersionInfo, StoreError> {
         let s = self.subject(subject)?;
         let (_, key) = parse_schema(text)?;
-        let found = self
-            .by_key
-            .get(&key)
-            .and_then(|id| s.versions.iter().find(|(_, v_id)| v_id == id));
+        let found = self.by_key.get(&key).and_then(|id| s.versions.iter().find(|(_, v_id)| v_id == id));
         match found {
             Some(&(version, id)) => Ok(self.info(subject, version, id)),
             None => Err(StoreError::new(40403, "Schema not found")),
@@ -425,21 +355,11 @@ impl Store {
     }
 
     fn info(&self, subject: &str, version: u32, id: u32) -> VersionInfo {
-        VersionInfo {
-            subject: subject.to_owned(),
-            version,
-            id,
-            schema: self.text(id).to_owned(),
-        }
+        VersionInfo { subject: subject.to_owned(), version, id, schema: self.text(id).to_owned() }
     }
 
     pub fn versions(&self, subject: &str) -> Result<Vec<u32>, StoreError> {
-        Ok(self
-            .subject(subject)?
-            .versions
-            .iter()
-            .map(|&(v, _)| v)
-            .collect())
+        Ok(self.subject(subject)?.versions.iter().map(|&(v, _)| v).collect())
     }
 
     /// `version` is a number, `latest` or `-1`.
@@ -454,8 +374,7 @@ impl Store {
                 s.versions.iter().find(|&&(ver, _)| ver == n)
             }
         };
-        let &(version_n, id) =
-            found.ok_or_else(|| StoreError::version_not_found(subject, version))?;
+        let &(version_n, id) = found.ok_or_else(|| StoreError::version_not_found(subject, version))?;
         Ok(self.info(subject, version_n, id))
     }
 
@@ -486,17 +405,10 @@ impl Store {
 
     /// The subject's own level, if set.
     pub fn subject_level(&self, subject: &str) -> Option<Level> {
-        self.state
-            .subjects
-            .get(subject)
-            .and_then(|s| s.compatibility)
+        self.state.subjects.get(subject).and_then(|s| s.compatibility)
     }
 
-    pub fn set_level(
-        &mut self,
-        subject: Option<&str>,
-        level: Option<Level>,
-    ) -> Result<(), StoreError> {
+    pub fn set_level(&mut self, subject: Option<&str>, level: Option<Level>) -> Result<(), StoreError> {
         self.commit(|store| match subject {
             None => store.state.compatibility = level.unwrap_or(Level::Backward),
             Some(name) => {
@@ -510,12 +422,7 @@ impl Store {
     }
 
     /// Whether `text` may follow `version` of `subject` under the subject's level.
-    pub fn is_compatible(
-        &self,
-        subject: &str,
-        version: &str,
-        text: &str,
-    ) -> Result<(bool, Vec<String>), StoreError> {
+    pub fn is_compatible(&self, subject: &str, version: &str, text: &str) -> Result<(bool, Vec<String>), StoreError> {
         let (schema, _) = parse_schema(text)?;
         let info = self.version(subject, version)?;
         let level = match self.effective_level(subject) {
@@ -531,9 +438,7 @@ impl Store {
 }
 
 fn source_text(e: &PersistError) -> String {
-    std::error::Error::source(e)
-        .map(|s| s.to_string())
-        .unwrap_or_default()
+    std::error::Error::source(e).map(|s| s.to_string()).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -555,19 +460,12 @@ mod tests {
             "fields": [ {"type": {"type": "string"}, "name": "ip"}, {"name": "userid", "type": "int"} ] }"#;
         assert_eq!(s.register("a", reformatted).unwrap(), id);
         assert_eq!(s.versions("a").unwrap(), [1]);
-        assert_eq!(
-            s.register("b", reformatted).unwrap(),
-            id,
-            "one id across subjects"
-        );
+        assert_eq!(s.register("b", reformatted).unwrap(), id, "one id across subjects");
         let with_default = with_field(r#"{"name":"n","type":"long","default":0}"#);
         let without_default = with_field(r#"{"name":"n","type":"long"}"#);
         let a = s.register("a", &with_default).unwrap();
         let b = s.register("a", &without_default).unwrap();
-        assert_ne!(
-            a, b,
-            "a default changes resolution, so it is a different schema"
-        );
+        assert_ne!(a, b, "a default changes resolution, so it is a different schema");
         assert_eq!(s.versions("a").unwrap(), [1, 2, 3]);
         assert_eq!(s.version("a", "latest").unwrap().id, b);
         assert_eq!(s.lookup("a", reformatted).unwrap().version, 1);
@@ -588,31 +486,19 @@ mod tests {
         let mut s = Store::in_memory(Level::Backward);
         s.register("t", V1).unwrap();
         // Adding a field without a default: new readers cannot fill it from old data.
-        assert!(refused(
-            &mut s,
-            "t",
-            &with_field(r#"{"name":"n","type":"long"}"#)
-        ));
+        assert!(refused(&mut s, "t", &with_field(r#"{"name":"n","type":"long"}"#)));
         // With a default it resolves.
-        assert!(!refused(
-            &mut s,
-            "t",
-            &with_field(r#"{"name":"n","type":"long","default":0}"#)
-        ));
+        assert!(!refused(&mut s, "t", &with_field(r#"{"name":"n","type":"long","default":0}"#)));
         // Removing a field is backward compatible (the reader ignores it).
         s.set_level(Some("u"), Some(Level::Backward)).unwrap();
-        s.register("u", &with_field(r#"{"name":"n","type":"long"}"#))
-            .unwrap();
+        s.register("u", &with_field(r#"{"name":"n","type":"long"}"#)).unwrap();
         assert!(!refused(&mut s, "u", V1));
         // Promotion int → long is allowed for a reader, long → int is not.
         let long_user = V1.replace(r#""userid","type":"int""#, r#""userid","type":"long""#);
         s.register("p", V1).unwrap();
         assert!(!refused(&mut s, "p", &long_user));
         s.register("q", &long_user).unwrap();
-        assert!(
-            refused(&mut s, "q", V1),
-            "reader int cannot read written long"
-        );
+        assert!(refused(&mut s, "q", V1), "reader int cannot read written long");
         // Re-registering an existing version is not a new version: no check.
         assert_eq!(s.register("p", V1).unwrap(), 1);
     }
@@ -626,41 +512,25 @@ mod tests {
         let no_user = r#"{"type":"record","name":"ClickEvent","namespace":"samples.clickstream.avro","fields":[{"name":"ip","type":"string"}]}"#;
         assert!(refused(&mut s, "f", no_user));
         // Adding a field without default is fine forward.
-        assert!(!refused(
-            &mut s,
-            "f",
-            &with_field(r#"{"name":"n","type":"long"}"#)
-        ));
+        assert!(!refused(&mut s, "f", &with_field(r#"{"name":"n","type":"long"}"#)));
 
         s.set_level(Some("full"), Some(Level::Full)).unwrap();
         s.register("full", V1).unwrap();
-        assert!(refused(
-            &mut s,
-            "full",
-            &with_field(r#"{"name":"n","type":"long"}"#)
-        ));
-        assert!(!refused(
-            &mut s,
-            "full",
-            &with_field(r#"{"name":"n","type":"long","default":1}"#)
-        ));
+        assert!(refused(&mut s, "full", &with_field(r#"{"name":"n","type":"long"}"#)));
+        assert!(!refused(&mut s, "full", &with_field(r#"{"name":"n","type":"long","default":1}"#)));
 
         // Transitive: v1 → v2 (adds n with a default) → v3 (n without a
         // default). v3 reads v2 data (it has n) but not v1 data (no n, no default).
         let v2 = with_field(r#"{"name":"n","type":"long","default":1}"#);
         let v3 = with_field(r#"{"name":"n","type":"long"}"#);
-        s.set_level(Some("bt"), Some(Level::BackwardTransitive))
-            .unwrap();
+        s.set_level(Some("bt"), Some(Level::BackwardTransitive)).unwrap();
         s.register("bt", V1).unwrap();
         s.register("bt", &v2).unwrap();
         assert!(refused(&mut s, "bt", &v3));
         s.set_level(Some("b"), Some(Level::Backward)).unwrap();
         s.register("b", V1).unwrap();
         s.register("b", &v2).unwrap();
-        assert!(
-            !refused(&mut s, "b", &v3),
-            "plain BACKWARD only checks the latest"
-        );
+        assert!(!refused(&mut s, "b", &v3), "plain BACKWARD only checks the latest");
     }
 
     #[test]
@@ -669,37 +539,22 @@ mod tests {
         let enum_a = r#"{"type":"enum","name":"E","symbols":["A"]}"#;
         let mut s = Store::in_memory(Level::Backward);
         s.register("e", enum_ab).unwrap();
-        assert!(
-            refused(&mut s, "e", enum_a),
-            "a reader without symbol B cannot read B"
-        );
+        assert!(refused(&mut s, "e", enum_a), "a reader without symbol B cannot read B");
         let mut s = Store::in_memory(Level::Backward);
         s.register("e", enum_a).unwrap();
-        assert!(
-            !refused(&mut s, "e", enum_ab),
-            "adding a symbol is backward compatible"
-        );
+        assert!(!refused(&mut s, "e", enum_ab), "adding a symbol is backward compatible");
 
         let mut s = Store::in_memory(Level::Backward);
         s.register("u", r#"["null","string"]"#).unwrap();
-        assert!(
-            refused(&mut s, "u", r#""string""#),
-            "null branch no longer readable"
-        );
-        assert!(
-            !refused(&mut s, "u", r#"["null","string","int"]"#),
-            "adding a branch is fine"
-        );
+        assert!(refused(&mut s, "u", r#""string""#), "null branch no longer readable");
+        assert!(!refused(&mut s, "u", r#"["null","string","int"]"#), "adding a branch is fine");
     }
 
     #[test]
     fn errors_carry_confluent_codes() {
         let mut s = Store::in_memory(Level::Backward);
         assert_eq!(s.register("x", "{not json").unwrap_err().code, 42201);
-        assert_eq!(
-            s.register("x", r#"{"type":"record"}"#).unwrap_err().code,
-            42201
-        );
+        assert_eq!(s.register("x", r#"{"type":"record"}"#).unwrap_err().code, 42201);
         assert_eq!(s.versions("x").unwrap_err().code, 40401);
         s.register("x", V1).unwrap();
         assert_eq!(s.version("x", "2").unwrap_err().code, 40402);
@@ -717,21 +572,12 @@ mod tests {
         let path = dir.path().join("registry.json");
         let mut s = Store::open(&path, Level::Backward).unwrap();
         let id = s.register("keep", V1).unwrap();
-        let id2 = s
-            .register(
-                "keep",
-                &with_field(r#"{"name":"n","type":"long","default":0}"#),
-            )
-            .unwrap();
+        let id2 = s.register("keep", &with_field(r#"{"name":"n","type":"long","default":0}"#)).unwrap();
         s.register("gone", r#""string""#).unwrap();
         s.set_level(Some("keep"), Some(Level::Full)).unwrap();
         assert_eq!(s.delete_subject("gone").unwrap(), [1]);
         assert_eq!(s.versions("gone").unwrap_err().code, 40401);
-        assert_eq!(
-            s.schema_by_id(3).unwrap(),
-            r#""string""#,
-            "ids outlive subjects"
-        );
+        assert_eq!(s.schema_by_id(3).unwrap(), r#""string""#, "ids outlive subjects");
         drop(s);
 
         let s = Store::open(&path, Level::None).unwrap();
@@ -740,17 +586,9 @@ mod tests {
         assert_eq!(s.version("keep", "1").unwrap().id, id);
         assert_eq!(s.version("keep", "latest").unwrap().id, id2);
         assert_eq!(s.subject_level("keep"), Some(Level::Full));
-        assert_eq!(
-            s.global_level(),
-            Level::Backward,
-            "the saved level wins over the default"
-        );
+        assert_eq!(s.global_level(), Level::Backward, "the saved level wins over the default");
         let mut s = s;
-        assert_eq!(
-            s.register("new", r#""string""#).unwrap(),
-            3,
-            "same schema, same id after restart"
-        );
+        assert_eq!(s.register("new", r#""string""#).unwrap(), 3, "same schema, same id after restart");
         assert_eq!(s.register("new", r#""bytes""#).unwrap(), 4, "ids continue");
     }
 
@@ -771,10 +609,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("registry.json");
         std::fs::write(&path, b"{\"format\": 1").unwrap();
-        assert!(matches!(
-            Store::open(&path, Level::Backward),
-            Err(PersistError::Invalid { .. })
-        ));
+        assert!(matches!(Store::open(&path, Level::Backward), Err(PersistError::Invalid { .. })));
         assert_eq!(std::fs::read(&path).unwrap(), b"{\"format\": 1");
     }
 }

@@ -40,39 +40,20 @@ impl Moto {
                  environment. Run scripts/test (it installs moto and sets MSKBENCH_PYTHON)."
             )
         });
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let child = Command::new(&python)
-            .args([
-                "-m",
-                "moto.server",
-                "-H",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-            ])
+            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot run {python} -m moto.server ({e}); run scripts/test to install moto")
-            });
-        let mut moto = Moto {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        };
+            .unwrap_or_else(|e| panic!("cannot run {python} -m moto.server ({e}); run scripts/test to install moto"));
+        let mut moto = Moto { child, url: format!("http://127.0.0.1:{port}") };
         let deadline = Instant::now() + Duration::from_secs(60);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             if let Ok(Some(status)) = moto.child.try_wait() {
                 panic!("moto_server exited with {status}; run scripts/test to install moto");
             }
-            assert!(
-                Instant::now() < deadline,
-                "moto_server did not listen within 60 s"
-            );
+            assert!(Instant::now() < deadline, "moto_server did not listen within 60 s");
             std::thread::sleep(Duration::from_millis(100));
         }
         moto
@@ -80,9 +61,7 @@ impl Moto {
 
     /// Creates an S3 bucket in moto (Firehose there delivers into it).
     pub fn create_bucket(&self, bucket: &str) {
-        ureq::put(&format!("{}/{bucket}", self.url))
-            .send_empty()
-            .unwrap();
+        ureq::put(&format!("{}/{bucket}", self.url)).send_empty().unwrap();
     }
 }
 
