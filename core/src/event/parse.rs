@@ -257,30 +257,11 @@ impl<'a> Parser<'a> {
 
     /// `{ "key": value, … }`; `field` parses each value after the colon.
     fn object(&mut self, mut field: impl FnMut(&mut Self, Cow<'a, str>) -> R<()>) -> R<()> {
-        self.eat(b'{', "expected '{'")?;
-        self.ws();
-        if self.peek() == Some(b'}') {
-            self.pos += 1;
-            return Ok(());
-        }
-        loop {
-            self.ws();
-            if self.peek() != Some(b'"') {
-                return Err(EventErrorKind::Syntax("expected a field name"));
-            }
-            let key = self.string()?;
-            self.eat(b':', "expected ':'")?;
-            field(self, key)?;
-            self.ws();
-            match self.peek() {
-                Some(b',') => self.pos += 1,
-                Some(b'}') => {
-                    self.pos += 1;
-                    return Ok(());
-                }
-                _ => return Err(EventErrorKind::Syntax("expected ',' or '}'")),
-            }
-        }
+        self.members(|p| {
+            let key = p.string()?;
+            p.eat(b':', "expected ':'")?;
+            field(p, key)
+        })
     }
 
     /// An object with known field names: `field` gets the index of the
@@ -288,6 +269,29 @@ impl<'a> Parser<'a> {
     /// place without scanning them as strings first; a name written with
     /// escapes falls back to a full string comparison.
     fn fields(&mut self, names: &[&str], mut field: impl FnMut(&mut Self, Option<usize>) -> R<()>) -> R<()> {
+        self.members(|p| {
+            let rest = &p.bytes[p.pos + 1..];
+            let quick = names
+                .iter()
+                .position(|n| rest.len() > n.len() && rest[n.len()] == b'"' && rest.starts_with(n.as_bytes()));
+            let index = match quick {
+                Some(i) => {
+                    p.pos += names[i].len() + 2;
+                    Some(i)
+                }
+                None => {
+                    let name = p.string()?;
+                    names.iter().position(|n| *n == name)
+                }
+            };
+            p.eat(b':', "expected ':'")?;
+            field(p, index)
+        })
+    }
+
+    /// The `{ member, … }` frame of an object; `member` is called at the
+    /// opening quote of each name and reads the name, colon and value.
+    fn members(&mut self, mut member: impl FnMut(&mut Self) -> R<()>) -> R<()> {
         self.eat(b'{', "expected '{'")?;
         self.ws();
         if self.peek() == Some(b'}') {
@@ -299,22 +303,7 @@ impl<'a> Parser<'a> {
             if self.peek() != Some(b'"') {
                 return Err(EventErrorKind::Syntax("expected a field name"));
             }
-            let rest = &self.bytes[self.pos + 1..];
-            let quick = names
-                .iter()
-                .position(|n| rest.len() > n.len() && rest[n.len()] == b'"' && rest.starts_with(n.as_bytes()));
-            let index = match quick {
-                Some(i) => {
-                    self.pos += names[i].len() + 2;
-                    Some(i)
-                }
-                None => {
-                    let name = self.string()?;
-                    names.iter().position(|n| *n == name)
-                }
-            };
-            self.eat(b':', "expected ':'")?;
-            field(self, index)?;
+            member(self)?;
             self.ws();
             match self.peek() {
                 Some(b',') => self.pos += 1,
