@@ -45,6 +45,17 @@ use apache_avro::schema::{InnerDecimalSchema, Name, UuidSchema};
 /// Deepest nesting of records, arrays, maps and unions a datum may have.
 pub const MAX_DEPTH: u32 = 128;
 
+/// Nesting levels between two stack checks.
+const STACK_CHECK_EVERY: u32 = 16;
+/// Stack that must remain at a check: room for [`STACK_CHECK_EVERY`]
+/// levels of the largest frame seen (about 23 KiB in debug builds) with
+/// room to spare.
+/// Callers need this much free stack when they call `transcode` (any
+/// ordinary thread has: Rust's and tokio's default is 2 MiB).
+const STACK_RED_ZONE: usize = 512 * 1024;
+/// Size of a new stack segment when less than the red zone remains.
+const STACK_SEGMENT: usize = 4 * 1024 * 1024;
+
 /// A compiled writer schema.
 #[derive(Debug, Clone)]
 pub struct Transcoder {
@@ -52,6 +63,8 @@ pub struct Transcoder {
     /// Lower bound of each node's encoded size, for block-count checks.
     min_size: Vec<u32>,
     root: u32,
+    /// Bytes of all field names and enum symbols, to size the output.
+    names_len: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -81,14 +94,22 @@ enum Prim {
     String,
 }
 
-/// A reference to a node, with its primitive kind copied in when it has
-/// one: record fields, union branches and items then decode primitives
-/// without a second dispatch on the node table (the dispatch was the
-/// largest cost of a ClickEvent before this).
+/// A reference to a node, with its shape copied in when it is simple:
+/// record fields, union branches and items then decode primitives, and
+/// two-branch unions of primitives (`["null","string"]`, the nullable
+/// field), without a second dispatch on the node table — that dispatch was
+/// the largest cost of a ClickEvent before this.
 #[derive(Debug, Clone, Copy)]
 struct Slot {
     node: u32,
-    prim: Option<Prim>,
+    shape: Shape,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Shape {
+    Prim(Prim),
+    Union2(Prim, Prim),
+    Node,
 }
 
 #[derive(Debug, Clone)]
@@ -221,7 +242,18 @@ impl Transcoder {
     /// is then restored to its length before the call.
     pub fn transcode(&self, datum: &[u8], out: &mut Vec<u8>, max_output: usize) -> Result<(), TranscodeError> {
         let start = out.len();
-        let mut run = Run { program: self, input: datum, pos: 0, out, limit: start.saturating_add(max_output) };
+        // JSON text is rarely more than three times the datum plus the
+        // field names; reserving up front keeps growth out of the loop.
+        out.reserve(datum.len() * 3 + self.names_len);
+        // The run owns the buffer while it works: pushes through a field
+        // of `Run` are cheaper than through a `&mut Vec` held in it.
+        let mut run = Run {
+            program: self,
+            input: datum,
+            pos: 0,
+            out: std::mem::take(out),
+            limit: start.saturating_add(max_output),
+        };
         let mut result = run.value(self.root, 0);
         if result.is_ok() && run.pos != datum.len() {
             result = Err(TranscodeErrorKind::TrailingBytes);
@@ -230,6 +262,7 @@ impl Transcoder {
             result = Err(TranscodeErrorKind::OutputTooLarge);
         }
         let pos = run.pos;
+        *out = run.out;
         result.map_err(|kind| {
             out.truncate(start);
             TranscodeError { kind, offset: pos }
@@ -251,7 +284,17 @@ impl Compiler {
             return Err(CompileError::UnknownName(name.unwrap_or_default()));
         }
         let min_size = min_sizes(&self.nodes);
-        Ok(Transcoder { nodes: self.nodes, min_size, root })
+        let names_len = self
+            .nodes
+            .iter()
+            .map(|n| match n {
+                Node::Record(fields) => fields.iter().map(|f| f.prefix_len).sum(),
+                Node::Enum(symbols) => symbols.iter().map(|s| s.len()).max().unwrap_or(0),
+                _ => 0,
+            })
+            .sum::<usize>()
+            .min(1 << 16);
+        Ok(Transcoder { nodes: self.nodes, min_size, root, names_len })
     }
 
     fn push(&mut self, node: Node) -> Result<u32, CompileError> {
@@ -278,11 +321,15 @@ impl Compiler {
 
     fn slot(&mut self, schema: &Schema) -> Result<Slot, CompileError> {
         let node = self.node(schema)?;
-        let prim = match self.nodes[node as usize] {
-            Node::Prim(p) => Some(p),
-            _ => None,
+        let shape = match &self.nodes[node as usize] {
+            Node::Prim(p) => Shape::Prim(*p),
+            Node::Union(b) => match &b[..] {
+                [Slot { shape: Shape::Prim(x), .. }, Slot { shape: Shape::Prim(y), .. }] => Shape::Union2(*x, *y),
+                _ => Shape::Node,
+            },
+            _ => Shape::Node,
         };
-        Ok(Slot { node, prim })
+        Ok(Slot { node, shape })
     }
 
     fn node(&mut self, schema: &Schema) -> Result<u32, CompileError> {
@@ -392,28 +439,39 @@ fn min_sizes(nodes: &[Node]) -> Vec<u32> {
 /// `s` as a quoted, escaped JSON string.
 fn json_string(s: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(s.len() + 2);
-    write_str(&mut out, s.as_bytes(), None);
+    write_str(&mut out, s.as_bytes());
     out
 }
 
 /// One transcoding pass over one datum.
-struct Run<'p, 'i, 'o> {
+struct Run<'p, 'i> {
     program: &'p Transcoder,
     input: &'i [u8],
     pos: usize,
-    out: &'o mut Vec<u8>,
+    out: Vec<u8>,
     limit: usize,
 }
 
 type Step = Result<(), TranscodeErrorKind>;
 
-impl<'i> Run<'_, 'i, '_> {
+impl<'i> Run<'_, 'i> {
     /// Decodes the value at `slot`: primitives inline, others through the node table.
     #[inline(always)]
     fn slot(&mut self, slot: Slot, depth: u32) -> Step {
-        match slot.prim {
-            Some(p) => self.prim(p),
-            None => self.value(slot.node, depth),
+        match slot.shape {
+            Shape::Prim(p) => self.prim(p),
+            Shape::Union2(a, b) => {
+                let at = self.pos;
+                match self.long()? {
+                    0 => self.prim(a),
+                    1 => self.prim(b),
+                    _ => {
+                        self.pos = at;
+                        Err(TranscodeErrorKind::UnionIndexOutOfRange)
+                    }
+                }
+            }
+            Shape::Node => self.value(slot.node, depth),
         }
     }
 
@@ -434,11 +492,11 @@ impl<'i> Run<'_, 'i, '_> {
             }
             Prim::Int => {
                 let v = self.int()?;
-                self.out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+                write_int(&mut self.out, i64::from(v));
             }
             Prim::Long => {
                 let v = self.long()?;
-                self.out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+                write_int(&mut self.out, v);
             }
             Prim::Float => {
                 let raw = self.take(4)?;
@@ -462,28 +520,58 @@ impl<'i> Run<'_, 'i, '_> {
                 let len = self.length()?;
                 let at = self.pos;
                 let s = self.take(len)?;
-                if !is_utf8(s) {
+                let window = self.input.get(at..at + WINDOW).and_then(|w| <&[u8; WINDOW]>::try_from(w).ok());
+                // Plain ASCII needs neither validation nor escapes: the
+                // common case is one check and one copy.
+                let plain = match window {
+                    Some(w) if len <= WINDOW => is_plain_ascii_prefix(w, len),
+                    _ => is_plain_ascii(s),
+                };
+                if plain {
+                    self.out.push(b'"');
+                    match window {
+                        Some(w) if len <= WINDOW => put(&mut self.out, w, len),
+                        _ => self.out.extend_from_slice(s),
+                    }
+                    self.out.push(b'"');
+                } else if is_utf8(s) {
+                    write_str(&mut self.out, s);
+                } else {
                     self.pos = at;
                     return Err(TranscodeErrorKind::InvalidUtf8);
                 }
-                write_str(self.out, s, self.input.get(at..at + WINDOW));
             }
             Prim::Bytes => {
                 let len = self.length()?;
                 let b = self.take(len)?;
-                write_latin1(self.out, b);
+                write_latin1(&mut self.out, b);
             }
         }
         Ok(())
     }
 
+    /// Decodes a value through the node table. Nesting recurses here, so
+    /// the stack is checked every [`STACK_CHECK_EVERY`] levels: with
+    /// [`MAX_DEPTH`] levels of a large frame (a debug build's is about
+    /// 23 KiB) a 2 MiB thread stack would overflow, and an overflow aborts
+    /// the process — one record must not take a run down. `stacker` moves to
+    /// a fresh segment when less than [`STACK_RED_ZONE`] remains. Checking
+    /// at every level cost 4% of a ClickEvent; shallow data never pays.
     fn value(&mut self, node: u32, depth: u32) -> Step {
+        if depth % STACK_CHECK_EVERY == STACK_CHECK_EVERY - 1 {
+            stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || self.value_here(node, depth))
+        } else {
+            self.value_here(node, depth)
+        }
+    }
+
+    fn value_here(&mut self, node: u32, depth: u32) -> Step {
         let program = self.program;
         match &program.nodes[node as usize] {
             Node::Prim(p) => self.prim(*p)?,
             Node::Fixed(size) => {
                 let b = self.take(*size as usize)?;
-                write_latin1(self.out, b);
+                write_latin1(&mut self.out, b);
             }
             Node::Enum(symbols) => {
                 let at = self.pos;
@@ -509,7 +597,7 @@ impl<'i> Run<'_, 'i, '_> {
                     self.out.extend_from_slice(b"{}");
                 }
                 for field in fields.iter() {
-                    put(self.out, &field.prefix, field.prefix_len);
+                    put(&mut self.out, &field.prefix, field.prefix_len);
                     self.slot(field.slot, depth)?;
                 }
                 if !fields.is_empty() {
@@ -550,7 +638,7 @@ impl<'i> Run<'_, 'i, '_> {
                             self.pos = at;
                             return Err(TranscodeErrorKind::InvalidUtf8);
                         }
-                        write_str(self.out, key, self.input.get(at..at + WINDOW));
+                        write_str(&mut self.out, key);
                         self.out.push(b':');
                         self.slot(*values, depth)?;
                         self.check_limit()?;
@@ -668,6 +756,23 @@ impl<'i> Run<'_, 'i, '_> {
     #[inline(never)]
     fn varint_slow(&mut self, first: u8) -> Result<u64, TranscodeErrorKind> {
         let start = self.pos - 1;
+        // With ten bytes in reach, decode without a bounds check per byte.
+        if let Some(chunk) = self.input.get(start..start + 10) {
+            let mut value = 0u64;
+            for (i, &b) in chunk.iter().enumerate() {
+                // The tenth byte may only carry the 64th bit.
+                if i == 9 && b > 1 {
+                    break;
+                }
+                value |= u64::from(b & 0x7f) << (7 * i);
+                if b < 0x80 {
+                    self.pos = start + i + 1;
+                    return Ok(value);
+                }
+            }
+            self.pos = start;
+            return Err(TranscodeErrorKind::VarintOverflow);
+        }
         let mut value = u64::from(first & 0x7f);
         let mut shift = 7;
         loop {
@@ -744,21 +849,61 @@ fn put(out: &mut Vec<u8>, padded: &[u8], len: usize) {
     }
 }
 
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// High bits marking the bytes of `x` that need care in a JSON string:
+/// non-ASCII, control characters, `"` and `\\` (SWAR, eight bytes at a
+/// time). A marked byte may be a false positive only *above* (later than) a
+/// truly special byte, so "no mark among the first n bytes" is exact.
+#[inline(always)]
+fn special_bytes(x: u64) -> u64 {
+    let zero = |y: u64| y.wrapping_sub(ONES) & !y & HIGH;
+    (x & HIGH)
+        | (x.wrapping_sub(0x20 * ONES) & !x & HIGH)
+        | zero(x ^ (u64::from(b'"') * ONES))
+        | zero(x ^ (u64::from(b'\\') * ONES))
+}
+
+/// True when every byte is printable ASCII other than `"` and `\\`: such a
+/// string is valid UTF-8 and needs no JSON escape.
+#[inline(always)]
+fn is_plain_ascii(s: &[u8]) -> bool {
+    let mut chunks = s.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        if special_bytes(u64::from_le_bytes(word)) != 0 {
+            return false;
+        }
+    }
+    chunks.remainder().iter().all(|&b| (0x20..0x80).contains(&b) && b != b'"' && b != b'\\')
+}
+
+/// [`is_plain_ascii`] for the first `len` (at most [`WINDOW`]) bytes of a
+/// window of input: whole words are read past the string's end and the
+/// excess masked off, so short strings cost a few instructions instead of
+/// a loop over their bytes (the loop was the largest cost of a ClickEvent).
+#[inline(always)]
+fn is_plain_ascii_prefix(window: &[u8; WINDOW], len: usize) -> bool {
+    let mut marks = 0;
+    for (k, chunk) in window.chunks_exact(8).enumerate() {
+        let valid = len.saturating_sub(8 * k);
+        if valid == 0 {
+            break;
+        }
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let mask = if valid >= 8 { u64::MAX } else { (1u64 << (8 * valid)) - 1 };
+        marks |= special_bytes(u64::from_le_bytes(word)) & mask;
+    }
+    marks == 0
+}
+
 /// Writes UTF-8 `s` as a JSON string, copying runs that need no escape.
-/// `window`, when given, is [`WINDOW`] bytes of input starting with `s`.
-#[inline]
-fn write_str(out: &mut Vec<u8>, s: &[u8], window: Option<&[u8]>) {
+fn write_str(out: &mut Vec<u8>, s: &[u8]) {
     out.reserve(s.len() + 2);
     out.push(b'"');
-    // Most strings need no escape at all: one check, one copy.
-    if !s.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\') {
-        match window {
-            Some(w) if s.len() <= WINDOW => put(out, w, s.len()),
-            _ => out.extend_from_slice(s),
-        }
-        out.push(b'"');
-        return;
-    }
     let mut run = 0;
     for (i, &b) in s.iter().enumerate() {
         let action = if b < 0x80 { ESCAPE[b as usize] } else { 0 };
@@ -770,6 +915,49 @@ fn write_str(out: &mut Vec<u8>, s: &[u8], window: Option<&[u8]>) {
     }
     out.extend_from_slice(&s[run..]);
     out.push(b'"');
+}
+
+/// Two ASCII digits for each of 0..100.
+static DIGIT_PAIRS: [u8; 200] = {
+    let mut table = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        table[2 * i] = b'0' + (i / 10) as u8;
+        table[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    table
+};
+
+/// Writes `v` in decimal. The digits are built right to left in a stack
+/// buffer followed by a [`WINDOW`] of slack, so that they are appended with
+/// one fixed-size copy ([`put`]) rather than a `memcpy` call; with itoa and
+/// `extend_from_slice` the copy alone cost a tenth of a ClickEvent's time.
+#[inline]
+fn write_int(out: &mut Vec<u8>, v: i64) {
+    const END: usize = 21; // 20 digits of u64::MAX and a sign
+    let mut buf = [0u8; END + WINDOW];
+    let mut n = v.unsigned_abs();
+    let mut i = END;
+    while n >= 100 {
+        let pair = (n % 100) as usize * 2;
+        n /= 100;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+    }
+    if n >= 10 {
+        let pair = n as usize * 2;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+    } else {
+        i -= 1;
+        buf[i] = b'0' + n as u8;
+    }
+    if v < 0 {
+        i -= 1;
+        buf[i] = b'-';
+    }
+    put(out, &buf[i..i + WINDOW], END - i);
 }
 
 /// Writes bytes as a JSON string of code points U+0000–U+00FF.
@@ -1013,6 +1201,53 @@ mod tests {
         let mut shallow = vec![2u8; 10];
         shallow.push(0);
         assert!(run(&compile(schema), &shallow).is_ok());
+    }
+
+    #[test]
+    fn plain_ascii_means_no_escape_and_no_validation() {
+        for b in 0u8..=255 {
+            for at in [0, 3, 8, 13] {
+                let mut s = b"abcdefghijklmnop".to_vec();
+                s[at] = b;
+                let plain = (0x20..0x80).contains(&b) && b != b'"' && b != b'\\';
+                assert_eq!(is_plain_ascii(&s), plain, "byte {b:#x} at {at}");
+                let mut window = [0u8; WINDOW];
+                window[..s.len()].copy_from_slice(&s);
+                for len in 0..=s.len() {
+                    let expected = is_plain_ascii(&s[..len]);
+                    assert_eq!(is_plain_ascii_prefix(&window, len), expected, "byte {b:#x} at {at}, len {len}");
+                    // bytes past the string never matter
+                    let mut dirty = window;
+                    dirty[len..].fill(b);
+                    assert_eq!(is_plain_ascii_prefix(&dirty, len), expected, "dirty tail {b:#x}, len {len}");
+                }
+            }
+        }
+        assert!(is_plain_ascii(b""));
+    }
+
+    #[test]
+    fn integers_print_like_std() {
+        for v in [0, 9, 10, 99, 100, 101, -1, -10, 1_545_084_650_987, i64::MAX, i64::MIN, i64::from(i32::MIN)] {
+            let mut out = b"x".to_vec();
+            write_int(&mut out, v);
+            assert_eq!(std::str::from_utf8(&out[1..]).unwrap(), v.to_string());
+        }
+    }
+
+    #[test]
+    fn deep_nesting_does_not_overflow_a_small_stack() {
+        let schema = r#"{"type":"record","name":"L","fields":[{"name":"n","type":["null","L"]}]}"#;
+        let t = compile(schema);
+        let mut datum = vec![2u8; MAX_DEPTH as usize / 2 - 1];
+        datum.push(0);
+        // A debug build's frame is over 20 KiB: 126 levels (a record and a
+        // union per byte) need about 3 MiB, three times this thread's stack.
+        let handle = std::thread::Builder::new()
+            .stack_size(1024 * 1024)
+            .spawn(move || run(&t, &datum).map(|s| s.len()))
+            .unwrap();
+        assert!(handle.join().expect("no stack overflow").is_ok());
     }
 
     #[test]
