@@ -24,8 +24,46 @@ use super::{EventError, EventErrorKind, Header, KafkaEvent, KafkaRecord, Partiti
 /// Deepest nesting accepted inside skipped values.
 const MAX_DEPTH: u32 = 128;
 
-/// Strings are scanned byte by byte up to this length, then with memchr.
-const SHORT_STRING: usize = 24;
+/// Strings are scanned eight bytes at a time up to this length, then with
+/// memchr (SIMD), which wins on long base64 values but costs more to set up
+/// than a short field name or topic takes to scan.
+const SHORT_STRING: usize = 32;
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// Index of the first byte that ends the fast path of a JSON string: `"`,
+/// `\\` or a control character (an error). SWAR over eight-byte words: a
+/// marked byte may be a false positive only above a truly special one, so
+/// the lowest mark is exact.
+#[inline]
+fn first_special(s: &[u8]) -> Option<usize> {
+    let zero = |y: u64| y.wrapping_sub(ONES) & !y & HIGH;
+    let mut i = 0;
+    while i + 8 <= s.len() && i < SHORT_STRING {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&s[i..i + 8]);
+        let x = u64::from_le_bytes(word);
+        // Bytes < 0x20; bytes >= 0x80 are never marked (UTF-8 is allowed).
+        let marks = (x.wrapping_sub(0x20 * ONES) & !x & HIGH)
+            | zero(x ^ (u64::from(b'"') * ONES))
+            | zero(x ^ (u64::from(b'\\') * ONES));
+        if marks != 0 {
+            return Some(i + marks.trailing_zeros() as usize / 8);
+        }
+        i += 8;
+    }
+    if i < SHORT_STRING {
+        // Fewer than eight bytes are left before the end of the input.
+        return s[i..].iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20).map(|j| i + j);
+    }
+    // Long strings: memchr for the end, then one vectorised pass (no early
+    // exit) for control characters before it.
+    let end = memchr::memchr2(b'"', b'\\', &s[i..]).map(|j| i + j);
+    let before = &s[i..end.unwrap_or(s.len())];
+    let control = before.iter().fold(false, |bad, &b| bad | (b < 0x20));
+    if control { before.iter().position(|&b| b < 0x20).map(|j| i + j) } else { end }
+}
 
 /// Parses a Lambda Kafka event, borrowing strings from `input`.
 pub(super) fn parse(input: &[u8]) -> Result<KafkaEvent<'_>, EventError> {
@@ -269,13 +307,19 @@ impl<'a> Parser<'a> {
     /// place without scanning them as strings first; a name written with
     /// escapes falls back to a full string comparison.
     fn fields(&mut self, names: &[&str], mut field: impl FnMut(&mut Self, Option<usize>) -> R<()>) -> R<()> {
+        // AWS writes the fields in one order: try the name after the last
+        // one first, then all of them.
+        let mut next = 0;
         self.members(|p| {
             let rest = &p.bytes[p.pos + 1..];
-            let quick = names
-                .iter()
-                .position(|n| rest.len() > n.len() && rest[n.len()] == b'"' && rest.starts_with(n.as_bytes()));
+            let is = |i: &usize| {
+                let n = names[*i].as_bytes();
+                rest.len() > n.len() && rest[n.len()] == b'"' && rest.starts_with(n)
+            };
+            let quick = Some(next).filter(|i| *i < names.len() && is(i)).or_else(|| (0..names.len()).find(is));
             let index = match quick {
                 Some(i) => {
+                    next = i + 1;
                     p.pos += names[i].len() + 2;
                     Some(i)
                 }
@@ -356,34 +400,18 @@ impl<'a> Parser<'a> {
             return Err(EventErrorKind::InvalidType { field: "string field", expected: "a string" });
         }
         let start = self.pos + 1;
-        let rest = &self.bytes[start..];
-        // Field names and topics end within a few bytes, where a plain loop
-        // beats memchr's setup; base64 values are long, where memchr's SIMD
-        // search wins (measured: see the module header).
-        let mut len = 0;
-        let found = loop {
-            if len == SHORT_STRING {
-                break memchr::memchr2(b'"', b'\\', &rest[len..]).map(|i| len + i);
-            }
-            match rest.get(len) {
-                None => break None,
-                Some(b'"' | b'\\') => break Some(len),
-                Some(_) => len += 1,
-            }
-        };
-        let Some(len) = found else {
+        let Some(len) = first_special(&self.bytes[start..]) else {
             self.pos = self.bytes.len();
             return Err(EventErrorKind::Syntax("unterminated string"));
         };
         let end = start + len;
-        if self.bytes[end] == b'\\' {
-            return self.escaped_string(start, end).map(Cow::Owned);
-        }
-        let raw = &rest[..len];
-        // No early exit: this form compiles to SIMD compares.
-        if raw.iter().fold(false, |bad, &b| bad | (b < 0x20)) {
-            self.pos = start + raw.iter().position(|&b| b < 0x20).unwrap_or(0);
-            return Err(EventErrorKind::Syntax("control character in string"));
+        match self.bytes[end] {
+            b'"' => {}
+            b'\\' => return self.escaped_string(start, end).map(Cow::Owned),
+            _ => {
+                self.pos = end;
+                return Err(EventErrorKind::Syntax("control character in string"));
+            }
         }
         self.pos = end + 1;
         // Both ends are ASCII quotes, so they are char boundaries of the
@@ -562,5 +590,33 @@ impl<'a> Parser<'a> {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_special_matches_a_plain_scan() {
+        let plain = |s: &[u8]| s.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20);
+        for len in [0usize, 1, 7, 8, 9, 16, 31, 32, 33, 40, 200] {
+            for at in [0, 3, 7, 8, 15, 31, 32, 39, 150] {
+                for b in 0u8..=255 {
+                    let mut s = vec![b'a'; len];
+                    if at < len {
+                        s[at] = b;
+                    }
+                    // non-ASCII neighbours must not hide or fake a mark
+                    if len > 2 {
+                        s[len - 1] = 0xc3;
+                    }
+                    let mut quoted = s.clone();
+                    quoted.push(b'"');
+                    assert_eq!(first_special(&s), plain(&s), "len {len} at {at} byte {b:#x}");
+                    assert_eq!(first_special(&quoted), plain(&quoted), "quoted len {len} at {at} byte {b:#x}");
+                }
+            }
+        }
     }
 }
