@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 
 mod process_event;
 mod registry;
+mod report;
 mod serve;
 
 /// Benchmark and load-generation suite for the MSK → Lambda → Firehose → S3 pipeline.
@@ -28,6 +29,10 @@ enum Command {
     ProcessEvent(process_event::Args),
     /// Run a local stand-in (Firehose endpoint or schema registry) until SIGINT/SIGTERM.
     Serve(serve::Args),
+    /// Re-render report.md and report.html from a run's result.json.
+    Report(report::ReportArgs),
+    /// Compare two results; exit 1 when a metric regresses beyond the threshold.
+    Compare(report::CompareArgs),
 }
 
 fn main() -> ExitCode {
@@ -35,6 +40,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::ProcessEvent(args) => process_event::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Report(args) => report::report(args),
+        Command::Compare(args) => report::compare_cmd(args),
     };
     match result {
         Ok(code) => code,
