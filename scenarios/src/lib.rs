@@ -1,0 +1,619 @@
+//! Scenario files: what `mskbench run` drives, checked before anything runs.
+//!
+//! A scenario (`scenarios/*.toml`) names a seed, load phases, and the
+//! settings of each part of the pipeline — producer, Kafka, processor,
+//! Firehose, registry — plus SLOs that decide the run's exit status. This
+//! crate owns the model and its validation only; running it (sockets,
+//! brokers, clocks) belongs to the CLI.
+//!
+//! Every table uses `deny_unknown_fields`, and every value with a range is
+//! checked while it is read, so a typo or an impossible setting is refused
+//! with the file, line, column and key — `processor.batch_size = 0` fails
+//! at load, not half an hour into a run. SLO expressions, quota presets and
+//! fault latency specs are parsed with the same parsers the run uses.
+//!
+//! ```toml
+//! name = "lab"
+//! seed = 42
+//! slo = ["unaccounted == 0", "e2e_p99_ms < 5000"]
+//!
+//! [[phases]]
+//! name = "steady"
+//! duration = "30s"
+//! rate = 2000
+//!
+//! [producer]
+//! wire_format = "confluent"
+//!
+//! [processor]
+//! batch_size = 1000
+//!
+//! [firehose]
+//! quota = "us-east-1"
+//! ```
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use mskbench_core::quota::Quota;
+use mskbench_reports::Slo;
+use serde::de::{self, Deserializer};
+use serde::{Deserialize, Serialize};
+
+/// A scenario as read from its file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Seed for every generator and fault draw of the run.
+    pub seed: u64,
+    /// Load phases, run in order.
+    pub phases: Vec<Phase>,
+    #[serde(default)]
+    pub producer: Producer,
+    #[serde(default)]
+    pub kafka: Kafka,
+    #[serde(default)]
+    pub processor: Processor,
+    #[serde(default)]
+    pub firehose: Firehose,
+    #[serde(default)]
+    pub registry: Registry,
+    /// How long to wait after the last phase for records still in flight.
+    #[serde(default = "default_drain", with = "duration_text")]
+    pub drain: Duration,
+    /// Objectives over the result; the run exits 1 when one fails.
+    #[serde(default)]
+    pub slo: Vec<SloText>,
+}
+
+fn default_drain() -> Duration {
+    Duration::from_secs(30)
+}
+
+/// One load phase: a constant rate, or a linear ramp to `to_rate`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Phase {
+    pub name: String,
+    #[serde(with = "duration_text")]
+    pub duration: Duration,
+    /// Records per second at the start of the phase.
+    pub rate: Rate,
+    /// Records per second at the end of the phase, for a ramp.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_rate: Option<Rate>,
+    /// False for warm-up: the phase runs but is left out of the statistics.
+    #[serde(default = "yes")]
+    pub measure: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The records to produce and how they are framed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Producer {
+    /// `clickevent` (the lab's records) or a path to an `.avsc` schema,
+    /// relative to the scenario file.
+    #[serde(default = "clickevent")]
+    pub records: String,
+    /// Extra bytes of padding per record, for record-size sweeps.
+    #[serde(default)]
+    pub padding_bytes: u32,
+    #[serde(default)]
+    pub wire_format: WireFormat,
+    #[serde(default = "three")]
+    pub partitions: Bounded<1, 1024>,
+}
+
+fn clickevent() -> String {
+    "clickevent".to_owned()
+}
+
+fn three() -> Bounded<1, 1024> {
+    Bounded(3)
+}
+
+impl Default for Producer {
+    fn default() -> Self {
+        Producer { records: clickevent(), padding_bytes: 0, wire_format: WireFormat::default(), partitions: three() }
+    }
+}
+
+/// How the producer frames values.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WireFormat {
+    #[default]
+    Confluent,
+    Glue,
+    GlueZlib,
+}
+
+/// The Kafka cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Kafka {
+    /// `embedded` (an in-process broker) or a bootstrap broker list.
+    #[serde(default = "embedded")]
+    pub brokers: String,
+    #[serde(default = "example_topic")]
+    pub topic: String,
+}
+
+fn embedded() -> String {
+    "embedded".to_owned()
+}
+
+fn example_topic() -> String {
+    "ExampleTopic".to_owned()
+}
+
+impl Default for Kafka {
+    fn default() -> Self {
+        Kafka { brokers: embedded(), topic: example_topic() }
+    }
+}
+
+/// The Lambda function and its event source mapping.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Processor {
+    /// The mapping's BatchSize (records per invocation).
+    #[serde(default = "thousand")]
+    pub batch_size: Bounded<1, 10_000>,
+    /// The mapping's batching window.
+    #[serde(default, with = "duration_text")]
+    pub batch_window: Duration,
+    /// Attempts per record in total (the lab's `RETRIES`).
+    #[serde(default = "lab_retries")]
+    pub retries: Bounded<1, 100>,
+    #[serde(default)]
+    pub retry_policy: RetryPolicy,
+    /// Concurrent PutRecordBatch calls per invocation.
+    #[serde(default = "four")]
+    pub concurrency: Bounded<1, 256>,
+    /// Records per PutRecordBatch call (Firehose allows at most 500).
+    #[serde(default = "five_hundred")]
+    pub records_per_call: Bounded<1, 500>,
+}
+
+fn thousand() -> Bounded<1, 10_000> {
+    Bounded(1000)
+}
+fn lab_retries() -> Bounded<1, 100> {
+    Bounded(3)
+}
+fn four() -> Bounded<1, 256> {
+    Bounded(4)
+}
+fn five_hundred() -> Bounded<1, 500> {
+    Bounded(500)
+}
+
+impl Default for Processor {
+    fn default() -> Self {
+        Processor {
+            batch_size: thousand(),
+            batch_window: Duration::ZERO,
+            retries: lab_retries(),
+            retry_policy: RetryPolicy::default(),
+            concurrency: four(),
+            records_per_call: five_hundred(),
+        }
+    }
+}
+
+/// Backoff between attempts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RetryPolicy {
+    /// Capped exponential backoff with full jitter.
+    #[default]
+    Jittered,
+    /// The lab's `(2·23^n)/1000` s schedule, for comparison.
+    Lab,
+}
+
+/// The Firehose delivery stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Firehose {
+    /// `embedded` (the built-in endpoint), an endpoint URL, or `aws`.
+    #[serde(default = "embedded")]
+    pub endpoint: String,
+    #[serde(default = "stream")]
+    pub stream: String,
+    /// A preset (`us-east-1`, `other`, …) or `records=N,requests=N,bytes=N`.
+    #[serde(default)]
+    pub quota: QuotaText,
+    /// Delivery buffer size in bytes before an S3 object is written.
+    #[serde(default = "mib")]
+    pub buffer_bytes: Bounded<1, { 128 * 1024 * 1024 }>,
+    #[serde(default = "second", with = "duration_text")]
+    pub buffer_interval: Duration,
+    #[serde(default)]
+    pub faults: Faults,
+}
+
+fn stream() -> String {
+    "MSKToS3-deliverystream".to_owned()
+}
+fn mib() -> Bounded<1, { 128 * 1024 * 1024 }> {
+    Bounded(1024 * 1024)
+}
+fn second() -> Duration {
+    Duration::from_secs(1)
+}
+
+impl Default for Firehose {
+    fn default() -> Self {
+        Firehose {
+            endpoint: embedded(),
+            stream: stream(),
+            quota: QuotaText::default(),
+            buffer_bytes: mib(),
+            buffer_interval: second(),
+            faults: Faults::default(),
+        }
+    }
+}
+
+/// Faults the built-in Firehose endpoint injects.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Faults {
+    #[serde(default)]
+    pub internal_failure_rate: Probability,
+    #[serde(default)]
+    pub http_500_rate: Probability,
+    /// `0`, `fixed:50ms`, `uniform:10ms..80ms` or `exp:20ms`.
+    #[serde(default)]
+    pub latency: LatencyText,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Faults {
+            internal_failure_rate: Probability(0.0),
+            http_500_rate: Probability(0.0),
+            latency: LatencyText::default(),
+        }
+    }
+}
+
+/// The schema registry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Registry {
+    /// `embedded` (the built-in Confluent-compatible registry), a registry
+    /// URL, or `glue:NAME` for an AWS Glue registry.
+    #[serde(default = "embedded")]
+    pub kind: String,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry { kind: embedded() }
+    }
+}
+
+// ---- values checked while they are read ----
+
+/// An integer in `MIN..=MAX`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Bounded<const MIN: u64, const MAX: u64>(pub u64);
+
+impl<'de, const MIN: u64, const MAX: u64> Deserialize<'de> for Bounded<MIN, MAX> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = i64::deserialize(d)?;
+        match u64::try_from(v) {
+            Ok(v) if (MIN..=MAX).contains(&v) => Ok(Bounded(v)),
+            _ => Err(de::Error::custom(format!("must be {MIN}..={MAX}, got {v}"))),
+        }
+    }
+}
+
+/// Records per second: positive and finite.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct Rate(pub f64);
+
+impl<'de> Deserialize<'de> for Rate {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = f64::deserialize(d)?;
+        if v.is_finite() && v > 0.0 && v <= 10_000_000.0 {
+            Ok(Rate(v))
+        } else {
+            Err(de::Error::custom(format!("a rate must be in (0, 10000000] records/s, got {v}")))
+        }
+    }
+}
+
+/// A probability in `0..=1`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct Probability(pub f64);
+
+impl<'de> Deserialize<'de> for Probability {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = f64::deserialize(d)?;
+        if (0.0..=1.0).contains(&v) {
+            Ok(Probability(v))
+        } else {
+            Err(de::Error::custom(format!("a rate of faults must be in 0..=1, got {v}")))
+        }
+    }
+}
+
+/// Text parsed by `T::from_str` while the file is read, kept as written.
+macro_rules! parsed_text {
+    ($name:ident, $target:ty, $default:expr, $what:literal) => {
+        #[doc = concat!("Text that parses as ", $what, ".")]
+        #[derive(Debug, Clone, PartialEq, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(pub String);
+
+        impl $name {
+            /// The parsed value.
+            ///
+            /// # Panics
+            /// Never: the text was parsed when it was read.
+            pub fn parsed(&self) -> $target {
+                #[allow(clippy::expect_used)]
+                <$target>::from_str(&self.0).expect("checked when the scenario was read")
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                $name($default.to_owned())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = String::deserialize(d)?;
+                <$target>::from_str(&text).map_err(de::Error::custom)?;
+                Ok($name(text))
+            }
+        }
+    };
+}
+
+parsed_text!(QuotaText, Quota, "us-east-1", "a Firehose quota");
+parsed_text!(LatencyText, mskbench_sim::firehose::Latency, "0", "an added-latency spec");
+parsed_text!(SloText, Slo, "unaccounted == 0", "an SLO expression");
+
+/// Durations written as text: `30s`, `500ms`, `2m`.
+mod duration_text {
+    use super::*;
+
+    pub(super) fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text)
+            .map_err(|e| de::Error::custom(format!("{text:?} is not a duration like \"30s\" or \"500ms\": {e}")))
+    }
+}
+
+// ---- reading ----
+
+/// A scenario file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("{file}: {source}")]
+    Read { file: String, source: std::io::Error },
+    /// toml's message names the line, column and key and quotes the line.
+    #[error("{file}: {message}")]
+    Invalid { file: String, message: String },
+}
+
+impl Scenario {
+    /// Reads and checks a scenario file.
+    ///
+    /// # Errors
+    /// [`ScenarioError`] naming the file, and for invalid content the line,
+    /// column and key.
+    pub fn load(path: &Path) -> Result<Self, ScenarioError> {
+        let file = path.display().to_string();
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ScenarioError::Read { file: file.clone(), source })?;
+        let scenario = Self::parse(&text, &file)?;
+        // A schema file named by the scenario must exist beside it.
+        if let Some(schema) = scenario.schema_path(path) {
+            if !schema.is_file() {
+                return Err(ScenarioError::Invalid {
+                    file,
+                    message: format!("producer.records: schema file {} not found", schema.display()),
+                });
+            }
+        }
+        Ok(scenario)
+    }
+
+    /// Checks scenario text; `file` names it in errors.
+    ///
+    /// # Errors
+    /// [`ScenarioError::Invalid`] with line, column and key.
+    pub fn parse(text: &str, file: &str) -> Result<Self, ScenarioError> {
+        let invalid = |message: String| ScenarioError::Invalid { file: file.to_owned(), message };
+        let scenario: Scenario = toml::from_str(text).map_err(|e| invalid(e.to_string().trim_end().to_owned()))?;
+        if scenario.phases.is_empty() {
+            return Err(invalid("phases: at least one [[phases]] table is required".into()));
+        }
+        if !scenario.phases.iter().any(|p| p.measure) {
+            return Err(invalid("phases: every phase has measure = false, so nothing would be measured".into()));
+        }
+        if let Some(p) = scenario.phases.iter().find(|p| p.duration.is_zero()) {
+            return Err(invalid(format!("phases: phase {:?} has a zero duration", p.name)));
+        }
+        Ok(scenario)
+    }
+
+    /// The `.avsc` file the producer uses, if not ClickEvents.
+    pub fn schema_path(&self, scenario_file: &Path) -> Option<PathBuf> {
+        (self.producer.records != "clickevent")
+            .then(|| scenario_file.parent().unwrap_or(Path::new(".")).join(&self.producer.records))
+    }
+
+    /// Length of all phases.
+    pub fn total_duration(&self) -> Duration {
+        self.phases.iter().map(|p| p.duration).sum()
+    }
+
+    /// Records the phases will produce at their nominal rates.
+    pub fn planned_records(&self) -> u64 {
+        self.phases
+            .iter()
+            .map(|p| {
+                let mean = (p.rate.0 + p.to_rate.map_or(p.rate.0, |r| r.0)) / 2.0;
+                (mean * p.duration.as_secs_f64()).round() as u64
+            })
+            .sum()
+    }
+
+    /// The parsed SLOs.
+    pub fn slos(&self) -> Vec<Slo> {
+        self.slo.iter().map(SloText::parsed).collect()
+    }
+}
+
+impl fmt::Display for Scenario {
+    /// The plan, as `mskbench run --dry-run` prints it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "scenario {} (seed {}): {}", self.name, self.seed, self.description)?;
+        for p in &self.phases {
+            let to = p.to_rate.map_or(String::new(), |r| format!(" → {}", r.0));
+            let measured = if p.measure { "" } else { " (warm-up, not measured)" };
+            writeln!(
+                f,
+                "  phase {}: {} at {}{to} records/s{measured}",
+                p.name,
+                humantime::format_duration(p.duration),
+                p.rate.0
+            )?;
+        }
+        writeln!(
+            f,
+            "  about {} records over {}, then up to {} to drain",
+            self.planned_records(),
+            humantime::format_duration(self.total_duration()),
+            humantime::format_duration(self.drain)
+        )?;
+        let pr = &self.producer;
+        writeln!(
+            f,
+            "  producer: {} records, {:?} framing, {} partitions",
+            pr.records, pr.wire_format, pr.partitions.0
+        )?;
+        writeln!(f, "  kafka: {} topic {}", self.kafka.brokers, self.kafka.topic)?;
+        let p = &self.processor;
+        writeln!(
+            f,
+            "  processor: batch size {}, window {}, {} attempts ({:?}), {} concurrent calls of up to {} records",
+            p.batch_size.0,
+            humantime::format_duration(p.batch_window),
+            p.retries.0,
+            p.retry_policy,
+            p.concurrency.0,
+            p.records_per_call.0
+        )?;
+        let fh = &self.firehose;
+        writeln!(f, "  firehose: {} stream {}, quota {}", fh.endpoint, fh.stream, fh.quota.parsed())?;
+        writeln!(f, "  registry: {}", self.registry.kind)?;
+        for slo in self.slos() {
+            writeln!(f, "  slo: {slo}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+name = "t"
+seed = 1
+
+[[phases]]
+name = "steady"
+duration = "2s"
+rate = 100
+"#;
+
+    fn err(text: &str) -> String {
+        Scenario::parse(text, "t.toml").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_minimal_scenario_gets_the_lab_defaults() {
+        let s = Scenario::parse(MINIMAL, "t.toml").unwrap();
+        assert_eq!(s.processor.batch_size.0, 1000);
+        assert_eq!(s.processor.retries.0, 3);
+        assert_eq!(s.kafka.topic, "ExampleTopic");
+        assert_eq!(s.firehose.quota.parsed(), Quota::US_EAST_1);
+        assert_eq!(s.planned_records(), 200);
+        assert!(s.to_string().contains("phase steady: 2s at 100 records/s"));
+    }
+
+    #[test]
+    fn typos_are_errors_naming_file_line_and_key() {
+        let e = err(&format!("{MINIMAL}\n[processor]\nbatch_sise = 10\n"));
+        assert!(e.starts_with("t.toml: "), "{e}");
+        assert!(e.contains("line 11") && e.contains("batch_sise"), "{e}");
+        let e = err(&format!("seeed = 3\n{MINIMAL}"));
+        assert!(e.contains("seeed"), "{e}");
+    }
+
+    #[test]
+    fn out_of_range_values_are_errors_at_their_line() {
+        let e = err(&format!("{MINIMAL}\n[processor]\nbatch_size = 0\n"));
+        assert!(e.contains("line 11") && e.contains("must be 1..=10000, got 0"), "{e}");
+        let e = err(&format!("{MINIMAL}\n[processor]\nrecords_per_call = 501\n"));
+        assert!(e.contains("must be 1..=500"), "{e}");
+        let e = err(&format!("{MINIMAL}\n[firehose.faults]\nhttp_500_rate = 1.5\n"));
+        assert!(e.contains("0..=1"), "{e}");
+        let e = err(&MINIMAL.replace("rate = 100", "rate = -5"));
+        assert!(e.contains("a rate must be"), "{e}");
+        let e = err(&MINIMAL.replace("\"2s\"", "\"two seconds\""));
+        assert!(e.contains("not a duration"), "{e}");
+    }
+
+    #[test]
+    fn slos_quotas_and_latencies_are_parsed_when_read() {
+        let e = err(&format!("slo = [\"throttle_ratio < 0.01\"]\n{MINIMAL}"));
+        assert!(e.contains("line 1") && e.contains("unknown metric"), "{e}");
+        let e = err(&format!("{MINIMAL}\n[firehose]\nquota = \"mars-1\"\n"));
+        assert!(e.contains("quota") || e.contains("mars-1"), "{e}");
+        let e = err(&format!("{MINIMAL}\n[firehose.faults]\nlatency = \"soon\"\n"));
+        assert!(e.contains("line 11"), "{e}");
+        let ok = format!(
+            "slo = [\"e2e_p99_ms < 2000\"]\n{MINIMAL}\n[firehose]\nquota = \"records=2000,requests=100,bytes=1MiB\"\n"
+        );
+        let s = Scenario::parse(&ok, "t.toml").unwrap();
+        assert_eq!(s.firehose.quota.parsed().records_per_sec, 2000);
+        assert_eq!(s.slos()[0].metric, "e2e_p99_ms");
+    }
+
+    #[test]
+    fn phases_must_measure_something() {
+        assert!(err("name = \"t\"\nseed = 1\nphases = []\n").contains("at least one"));
+        assert!(
+            err(&MINIMAL.replace("rate = 100", "rate = 100\nmeasure = false")).contains("nothing would be measured")
+        );
+        assert!(err(&MINIMAL.replace("\"2s\"", "\"0s\"")).contains("zero duration"));
+    }
+}
