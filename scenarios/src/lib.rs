@@ -432,13 +432,13 @@ impl Scenario {
             std::fs::read_to_string(path).map_err(|source| ScenarioError::Read { file: file.clone(), source })?;
         let scenario = Self::parse(&text, &file)?;
         // A schema file named by the scenario must exist beside it.
-        if let Some(schema) = scenario.schema_path(path) {
-            if !schema.is_file() {
-                return Err(ScenarioError::Invalid {
-                    file,
-                    message: format!("producer.records: schema file {} not found", schema.display()),
-                });
-            }
+        if let Some(schema) = scenario.schema_path(path)
+            && !schema.is_file()
+        {
+            return Err(ScenarioError::Invalid {
+                file,
+                message: format!("producer.records: schema file {} not found", schema.display()),
+            });
         }
         Ok(scenario)
     }
