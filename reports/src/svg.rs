@@ -47,7 +47,7 @@ const HEIGHT: f64 = 300.0;
 const LEFT: f64 = 78.0;
 const RIGHT: f64 = 20.0;
 const TOP: f64 = 36.0;
-const BOTTOM: f64 = 58.0;
+const BOTTOM: f64 = 66.0;
 
 /// Escapes text for XML content and attributes.
 pub fn escape(text: &str) -> String {
@@ -108,7 +108,7 @@ fn frame(out: &mut String, title: &str, x_label: &str, y_label: &str) {
         out,
         r#"<text x="{x}" y="{y}" text-anchor="middle">{l}</text>"#,
         x = LEFT + (WIDTH - LEFT - RIGHT) / 2.0,
-        y = HEIGHT - 10.0,
+        y = HEIGHT - 6.0,
         l = escape(x_label)
     );
     let _ = write!(
