@@ -12,7 +12,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{RunResult, is_known_metric};
+use crate::model::{RunResult, TOTALS_AND_DERIVED, is_known_metric};
 
 /// A comparison operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,7 +65,8 @@ pub enum SloError {
     #[error("SLO {expr:?}: {number:?} is not a number")]
     Number { expr: String, number: String },
     #[error(
-        "SLO {expr:?}: unknown metric {metric:?} (known: produced, delivered, dead_lettered, unaccounted, duplicates, throttled_records, throttled_calls, retries, throttled_ratio, delivered_ratio, duration_s, delivered_per_sec, <measure>_<p50|p90|p99|p999|max>_ms)"
+        "SLO {expr:?}: unknown metric {metric:?} (known: {}, <measure>_<p50|p90|p99|p999|max>_ms)",
+        TOTALS_AND_DERIVED.join(", ")
     )]
     UnknownMetric { expr: String, metric: String },
 }
