@@ -11,7 +11,6 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod process_event;
-mod registry;
 mod serve;
 
 /// Benchmark and load-generation suite for the MSK → Lambda → Firehose → S3 pipeline.
