@@ -15,7 +15,9 @@
 //! - [`dead_letter`]: undecodable and undeliverable records to a directory or S3;
 //! - [`schemas`], [`confluent`]: Glue `GetSchemaVersion` and the Confluent
 //!   REST API behind core's schema cache;
-//! - [`clients`]: the AWS SDK clients, endpoint overrides included.
+//! - [`clients`]: the AWS SDK clients, endpoint overrides included;
+//! - [`esm`]: a local event source mapping (rdkafka consumer → events →
+//!   handler → offsets committed after success), `mskbench process`.
 //!
 //! The `bootstrap` binary runs [`handler::Handler`] on `lambda_runtime`.
 //!
@@ -26,6 +28,7 @@ pub mod clients;
 pub mod config;
 pub mod confluent;
 pub mod dead_letter;
+pub mod esm;
 pub mod handler;
 pub mod logging;
 pub mod request_builder;
