@@ -16,8 +16,9 @@
 //! - [`schemas`], [`confluent`]: Glue `GetSchemaVersion` and the Confluent
 //!   REST API behind core's schema cache;
 //! - [`clients`]: the AWS SDK clients, endpoint overrides included;
-//! - [`esm`]: a local event source mapping (rdkafka consumer → events →
-//!   handler → offsets committed after success), `mskbench process`.
+//! - `esm` (feature `esm`, default): a local event source mapping
+//!   (rdkafka consumer → events → handler → offsets committed after
+//!   success), `mskbench process`.
 //!
 //! The `bootstrap` binary runs [`handler::Handler`] on `lambda_runtime`.
 //!
@@ -28,6 +29,7 @@ pub mod clients;
 pub mod config;
 pub mod confluent;
 pub mod dead_letter;
+#[cfg(feature = "esm")]
 pub mod esm;
 pub mod handler;
 pub mod logging;
