@@ -99,7 +99,8 @@ async fn whole_call_500s_and_internal_failures_are_retried() {
     })
     .await;
     let url = server.url();
-    let h = handler(&with_fast_retries(&[("AWS_ENDPOINT_URL_FIREHOSE", &url), ("BATCH_RECORDS", "100")]));
+    // 32 calls: at a 30% rate, a run without any injected 500 has odds of about 1e-5.
+    let h = handler(&with_fast_retries(&[("AWS_ENDPOINT_URL_FIREHOSE", &url), ("BATCH_RECORDS", "25")]));
     preload(&h, SchemaKey::Confluent(1));
     let (datums, expected) = clickevents(800, 3);
     let values: Vec<_> = datums.iter().map(|d| confluent(1, d)).collect();
