@@ -292,7 +292,9 @@ impl Poller<'_> {
         let mut wait = Duration::from_millis(100);
         loop {
             attempts += 1;
-            match self.runtime.block_on(self.handler.handle(event.clone(), &request_id)) {
+            // Like Lambda, every attempt gets its own request id.
+            let attempt_id = if attempts == 1 { request_id.clone() } else { format!("{request_id}-retry{attempts}") };
+            match self.runtime.block_on(self.handler.handle(event.clone(), &attempt_id)) {
                 Ok(summary) => {
                     stats.invocations += 1;
                     stats.records_in += summary.records_in;
