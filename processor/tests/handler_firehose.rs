@@ -326,3 +326,21 @@ async fn a_registry_outage_fails_the_invocation_before_anything_is_sent() {
     let totals = stop(server).await;
     assert_eq!(totals.incoming_requests, 0, "nothing reached Firehose");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lab_policy_waits_the_labs_schedule() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = firehose(dir.path(), |c| c.faults.http_500_rate = 1.0).await;
+    let url = server.url();
+    let vars = [("AWS_ENDPOINT_URL_FIREHOSE", url.as_str()), ("RETRY_POLICY", "lab"), ("RETRIES", "2")];
+    let h = handler(&[vars.as_slice(), &CONFLUENT].concat());
+    preload(&h, SchemaKey::Confluent(1));
+    let (datums, _) = clickevents(10, 8);
+    let values: Vec<_> = datums.iter().map(|d| confluent(1, d)).collect();
+    let err = h.handle(event(&values, 1), "req-lab").await.unwrap_err();
+    let summary = err.summary().unwrap();
+    // Retry 1 waits (2·23)/1000 = 0 s, retry 2 waits (2·23²)/1000 = 1 s.
+    assert_eq!((summary.send.calls, summary.send.backoff_ms), (3, 1_000));
+    assert_eq!(summary.undelivered, 10);
+    stop(server).await;
+}
