@@ -10,8 +10,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod process;
 mod process_event;
-mod registry;
 mod report;
 mod serve;
 
@@ -25,6 +25,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Consume a topic like the MSK event source mapping and run the processor on each batch.
+    Process(process::Args),
     /// Decode one Lambda Kafka event into JSON lines, as the Lambda function does.
     ProcessEvent(process_event::Args),
     /// Run a local stand-in (Firehose endpoint or schema registry) until SIGINT/SIGTERM.
@@ -38,6 +40,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Process(args) => process::run(args),
         Command::ProcessEvent(args) => process_event::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Report(args) => report::report(args),

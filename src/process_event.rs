@@ -27,7 +27,7 @@ use mskbench_core::schema_cache::NoFetcher;
 use mskbench_core::wire::{SchemaKey, WireMode};
 use mskbench_core::{EventProcessor, KafkaEvent, Output, Reason, SchemaCache, SchemaFetcher};
 
-use crate::registry::ConfluentRegistry;
+use mskbench_processor::confluent::ConfluentRegistry;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {

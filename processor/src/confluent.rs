@@ -9,8 +9,11 @@
 //! error codes 40403/40401) is "not found", anything else that fails is
 //! "unavailable" and will be asked again.
 //!
-//! Glue schema versions are not served here: a Glue key gets "not found",
-//! and callers point at `--schema UUID=PATH` instead.
+//! Glue schema versions are not served here: a Glue key gets "not found"
+//! ([`crate::schemas::Registries`] sends those to Glue). Calls block: run
+//! them off the async threads (the handler decodes in `spawn_blocking`).
+//! Credentials are moved out of the URL into a header at construction, so
+//! the URLs in error messages never carry them.
 
 use std::time::Duration;
 
@@ -21,9 +24,16 @@ use serde::Deserialize;
 /// Deepest chain of schema references followed.
 const MAX_REFERENCE_DEPTH: usize = 16;
 
+/// A registry URL that is not http(s); credentials are left out of `url`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("registry URL {url:?} is not an http:// or https:// URL")]
+pub struct RegistryUrlError {
+    pub url: String,
+}
+
 /// Fetches writer schemas from a Confluent-compatible registry.
 #[derive(Debug)]
-pub(crate) struct ConfluentRegistry {
+pub struct ConfluentRegistry {
     base: String,
     auth: Option<String>,
     agent: ureq::Agent,
@@ -48,13 +58,13 @@ impl ConfluentRegistry {
     /// A client for the registry at `url` (`http://` or `https://`).
     ///
     /// # Errors
-    /// When `url` is not an http(s) URL.
-    pub(crate) fn new(url: &str) -> anyhow::Result<Self> {
+    /// [`RegistryUrlError`] when `url` is not an http(s) URL.
+    pub fn new(url: &str) -> Result<Self, RegistryUrlError> {
         let Some((scheme, rest)) = url.split_once("://") else {
-            anyhow::bail!("registry URL {url:?} has no scheme (expected http:// or https://)");
+            return Err(RegistryUrlError { url: crate::config::redact_url(url) });
         };
         if scheme != "http" && scheme != "https" {
-            anyhow::bail!("registry URL {url:?}: scheme must be http or https");
+            return Err(RegistryUrlError { url: crate::config::redact_url(url) });
         }
         let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
         let (auth, host) = match authority.rsplit_once('@') {

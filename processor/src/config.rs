@@ -1,0 +1,438 @@
+//! The function's configuration, read from the lab's environment variables.
+//!
+//! The lab's Java function reads `DELIVERY_STREAM_NAME`, `RETRIES`,
+//! `SCHEMA_REGISTRY_URL`, `CSR`, `SECONDARY_DESERIALIZER` and `AWS_REGION`;
+//! so does this one, with the same meanings, so the two functions can be
+//! swapped under one SAM template. Unlike Java's `Boolean.parseBoolean`,
+//! which reads `"ture"` as false, a value that is not understood is refused
+//! at start with a message naming the variable.
+//!
+//! | variable | meaning | default |
+//! |---|---|---|
+//! | `DELIVERY_STREAM_NAME` | Firehose stream | required |
+//! | `RETRIES` | resends after the first call (0–100) | 3 |
+//! | `CSR` | `true`: Confluent framing and registry; `false`: Glue | false |
+//! | `SECONDARY_DESERIALIZER` | with `CSR=false`: non-Glue values read as Confluent | false |
+//! | `SCHEMA_REGISTRY_URL` | Confluent registry; required when Confluent values are read | — |
+//! | `AWS_REGION` (or `AWS_DEFAULT_REGION`) | region of Firehose, Glue and S3 | required |
+//! | `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_FIREHOSE`, `AWS_ENDPOINT_URL_GLUE`, `AWS_ENDPOINT_URL_S3` | endpoint overrides (stand-ins, moto), as the AWS SDKs read them; `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true` turns them off | — |
+//! | `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN` | credentials (Lambda sets them) | required |
+//! | `RETRY_POLICY` | `backoff` or `lab` | backoff |
+//! | `RETRY_BASE_MS`, `RETRY_MAX_DELAY_MS` | backoff ceiling of the first retry, and of any | 100, 5000 |
+//! | `FIREHOSE_CONCURRENCY` | PutRecordBatch calls in flight per invocation (1–64) | 4 |
+//! | `FIREHOSE_TIMEOUT_MS` | one call's timeout | 10000 |
+//! | `BATCH_RECORDS` | records per PutRecordBatch (1–500) | 500 |
+//! | `DEAD_LETTER` | `s3://bucket/prefix/` or a local directory | none |
+//! | `JITTER_SEED` | seed of the backoff jitter | chosen and logged |
+//!
+//! Credentials come from the environment only (what Lambda provides);
+//! profiles and instance metadata are not read, which keeps start-up free of
+//! file and network access. Secrets never appear in `Debug` output or logs.
+//!
+//! [`Config::from_lookup`] reads through a closure so tests never touch the
+//! process environment.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use aws_sdk_firehose::config::Credentials;
+use mskbench_core::packer::MAX_BATCH_RECORDS;
+use mskbench_core::wire::WireMode;
+
+use crate::retry::{DEFAULT_BASE, DEFAULT_MAX_DELAY, RetryPolicy};
+
+/// Most `RETRIES` accepted: beyond this the Lambda timeout ends the invocation anyway.
+pub const MAX_RETRIES: u32 = 100;
+/// Most `FIREHOSE_CONCURRENCY` accepted.
+pub const MAX_CONCURRENCY: usize = 64;
+
+/// A variable that is missing or holds a value the function does not accept.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{name} is not set: {why}")]
+    Missing { name: &'static str, why: &'static str },
+    #[error("{name}={value:?} is invalid: {expected}")]
+    Invalid { name: &'static str, value: String, expected: String },
+}
+
+/// Where records that cannot be delivered go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeadLetterTarget {
+    /// One NDJSON file per invocation in this directory.
+    Directory(PathBuf),
+    /// One NDJSON object per invocation under `s3://bucket/prefix`.
+    S3 { bucket: String, prefix: String },
+}
+
+impl std::fmt::Display for DeadLetterTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DeadLetterTarget::Directory(dir) => write!(f, "{}", dir.display()),
+            DeadLetterTarget::S3 { bucket, prefix } => write!(f, "s3://{bucket}/{prefix}"),
+        }
+    }
+}
+
+/// A registry URL that may carry credentials: `Debug` shows it without them.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RegistryUrl(String);
+
+impl RegistryUrl {
+    /// The URL as configured, credentials included.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for RegistryUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", redact_url(&self.0))
+    }
+}
+
+/// Endpoint overrides per service; `None` means the AWS endpoint of the region.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Endpoints {
+    pub firehose: Option<String>,
+    pub glue: Option<String>,
+    pub s3: Option<String>,
+}
+
+/// Everything the handler needs, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub delivery_stream: String,
+    /// Resends after the first call, for failed records and failed calls alike.
+    pub retries: u32,
+    pub retry_policy: RetryPolicy,
+    pub wire_mode: WireMode,
+    /// Confluent registry URL (may hold `user:secret@`; never logged).
+    pub registry_url: Option<RegistryUrl>,
+    pub region: String,
+    pub endpoints: Endpoints,
+    /// `Credentials`' `Debug` redacts the secret.
+    pub credentials: Credentials,
+    pub concurrency: usize,
+    pub call_timeout: Duration,
+    pub batch_records: usize,
+    pub dead_letter: Option<DeadLetterTarget>,
+    /// `None`: chosen at start and logged.
+    pub jitter_seed: Option<u64>,
+}
+
+impl Config {
+    /// Reads the process environment.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the first variable that is missing or invalid.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads variables through `get` (empty values count as unset).
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the first variable that is missing or invalid.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let var = |name: &str| get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+
+        let delivery_stream = var("DELIVERY_STREAM_NAME")
+            .ok_or(ConfigError::Missing { name: "DELIVERY_STREAM_NAME", why: "the Firehose stream to send to" })?;
+        let name_ok = delivery_stream.len() <= 64
+            && delivery_stream.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+        if !name_ok {
+            return Err(invalid("DELIVERY_STREAM_NAME", &delivery_stream, "1 to 64 characters of a-z A-Z 0-9 _ . -"));
+        }
+
+        let retries = number(var("RETRIES"), "RETRIES", 3u32, 0..=MAX_RETRIES)?;
+        let csr = boolean(var("CSR"), "CSR")?;
+        let secondary = boolean(var("SECONDARY_DESERIALIZER"), "SECONDARY_DESERIALIZER")?;
+        let wire_mode = WireMode::from_lab_settings(csr, secondary);
+        let registry_url = var("SCHEMA_REGISTRY_URL");
+        if let Some(url) = &registry_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                // The value may carry credentials: name the rule, not the value.
+                return Err(ConfigError::Invalid {
+                    name: "SCHEMA_REGISTRY_URL",
+                    value: redact_url(url),
+                    expected: "an http:// or https:// URL".into(),
+                });
+            }
+        } else if wire_mode != WireMode::Glue {
+            return Err(ConfigError::Missing {
+                name: "SCHEMA_REGISTRY_URL",
+                why: "CSR=true or SECONDARY_DESERIALIZER=true reads Confluent-framed values, which need the registry",
+            });
+        }
+
+        let region = var("AWS_REGION")
+            .or_else(|| var("AWS_DEFAULT_REGION"))
+            .ok_or(ConfigError::Missing { name: "AWS_REGION", why: "the region of Firehose and Glue" })?;
+        if !region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+            return Err(invalid("AWS_REGION", &region, "a region name such as us-east-1"));
+        }
+
+        let endpoints = if boolean(var("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"), "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")? {
+            Endpoints::default()
+        } else {
+            let global = endpoint(var("AWS_ENDPOINT_URL"), "AWS_ENDPOINT_URL")?;
+            let service = |name: &'static str| -> Result<Option<String>, ConfigError> {
+                Ok(endpoint(var(name), name)?.or_else(|| global.clone()))
+            };
+            Endpoints {
+                firehose: service("AWS_ENDPOINT_URL_FIREHOSE")?,
+                glue: service("AWS_ENDPOINT_URL_GLUE")?,
+                s3: service("AWS_ENDPOINT_URL_S3")?,
+            }
+        };
+
+        let access_key = var("AWS_ACCESS_KEY_ID");
+        let secret = var("AWS_SECRET_ACCESS_KEY");
+        let credentials = match (access_key, secret) {
+            (Some(id), Some(secret)) => Credentials::new(id, secret, var("AWS_SESSION_TOKEN"), None, "environment"),
+            (None, _) => {
+                return Err(ConfigError::Missing {
+                    name: "AWS_ACCESS_KEY_ID",
+                    why: "credentials come from the environment (Lambda sets them; any value works with local stand-ins)",
+                });
+            }
+            (Some(_), None) => {
+                return Err(ConfigError::Missing {
+                    name: "AWS_SECRET_ACCESS_KEY",
+                    why: "AWS_ACCESS_KEY_ID is set without its secret",
+                });
+            }
+        };
+
+        let retry_policy = match var("RETRY_POLICY").as_deref() {
+            None | Some("backoff") => {
+                let base = millis(var("RETRY_BASE_MS"), "RETRY_BASE_MS", DEFAULT_BASE, 1..=60_000)?;
+                let max_delay =
+                    millis(var("RETRY_MAX_DELAY_MS"), "RETRY_MAX_DELAY_MS", DEFAULT_MAX_DELAY, 1..=900_000)?;
+                if max_delay < base {
+                    return Err(invalid(
+                        "RETRY_MAX_DELAY_MS",
+                        &max_delay.as_millis().to_string(),
+                        "at least RETRY_BASE_MS",
+                    ));
+                }
+                RetryPolicy::Backoff { base, max_delay }
+            }
+            Some("lab") => RetryPolicy::Lab,
+            Some(other) => return Err(invalid("RETRY_POLICY", other, "backoff or lab")),
+        };
+
+        let concurrency = number(var("FIREHOSE_CONCURRENCY"), "FIREHOSE_CONCURRENCY", 4usize, 1..=MAX_CONCURRENCY)?;
+        let call_timeout =
+            millis(var("FIREHOSE_TIMEOUT_MS"), "FIREHOSE_TIMEOUT_MS", Duration::from_secs(10), 100..=900_000)?;
+        let batch_records = number(var("BATCH_RECORDS"), "BATCH_RECORDS", MAX_BATCH_RECORDS, 1..=MAX_BATCH_RECORDS)?;
+        let dead_letter = var("DEAD_LETTER").map(|v| dead_letter(&v)).transpose()?;
+        let jitter_seed = var("JITTER_SEED").map(|v| number(Some(v), "JITTER_SEED", 0u64, 0..=u64::MAX)).transpose()?;
+
+        Ok(Config {
+            delivery_stream,
+            retries,
+            retry_policy,
+            wire_mode,
+            registry_url: registry_url.map(RegistryUrl),
+            region,
+            endpoints,
+            credentials,
+            concurrency,
+            call_timeout,
+            batch_records,
+            dead_letter,
+            jitter_seed,
+        })
+    }
+}
+
+fn invalid(name: &'static str, value: &str, expected: &str) -> ConfigError {
+    ConfigError::Invalid { name, value: value.to_owned(), expected: expected.to_owned() }
+}
+
+fn boolean(value: Option<String>, name: &'static str) -> Result<bool, ConfigError> {
+    match value.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(_) => Err(invalid(name, value.as_deref().unwrap_or_default(), "true or false")),
+    }
+}
+
+fn number<T>(
+    value: Option<String>,
+    name: &'static str,
+    default: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+{
+    let Some(text) = value else { return Ok(default) };
+    match text.parse::<T>() {
+        Ok(n) if range.contains(&n) => Ok(n),
+        _ => Err(invalid(name, &text, &format!("an integer in {}..={}", range.start(), range.end()))),
+    }
+}
+
+fn millis(
+    value: Option<String>,
+    name: &'static str,
+    default: Duration,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<Duration, ConfigError> {
+    let default = u64::try_from(default.as_millis()).unwrap_or(u64::MAX);
+    number(value, name, default, range).map(Duration::from_millis)
+}
+
+fn endpoint(value: Option<String>, name: &'static str) -> Result<Option<String>, ConfigError> {
+    match value {
+        Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
+            Ok(Some(url.trim_end_matches('/').to_owned()))
+        }
+        Some(url) => Err(invalid(name, &url, "an http:// or https:// URL")),
+        None => Ok(None),
+    }
+}
+
+fn dead_letter(value: &str) -> Result<DeadLetterTarget, ConfigError> {
+    if let Some(rest) = value.strip_prefix("s3://") {
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        let bucket_ok = (3..=63).contains(&bucket.len())
+            && bucket.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+        if !bucket_ok {
+            return Err(invalid("DEAD_LETTER", value, "s3://BUCKET/PREFIX with a valid bucket name"));
+        }
+        return Ok(DeadLetterTarget::S3 { bucket: bucket.to_owned(), prefix: prefix.to_owned() });
+    }
+    if value.contains("://") && !value.starts_with("file://") {
+        return Err(invalid("DEAD_LETTER", value, "s3://BUCKET/PREFIX, file:///DIR or a directory path"));
+    }
+    let path = value.strip_prefix("file://").unwrap_or(value);
+    Ok(DeadLetterTarget::Directory(PathBuf::from(path)))
+}
+
+/// `scheme://host/…` with any `user:secret@` removed.
+pub(crate) fn redact_url(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+            format!("{scheme}://{host}")
+        }
+        None => "<not a URL>".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn read(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let base = [
+            ("DELIVERY_STREAM_NAME", "MSKToS3"),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+            ("AWS_SECRET_ACCESS_KEY", "very-secret"),
+        ];
+        let map: HashMap<String, String> =
+            base.iter().chain(vars).map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    fn named(err: ConfigError) -> &'static str {
+        match err {
+            ConfigError::Missing { name, .. } | ConfigError::Invalid { name, .. } => name,
+        }
+    }
+
+    #[test]
+    fn the_lab_defaults() {
+        let c = read(&[]).unwrap();
+        assert_eq!(c.delivery_stream, "MSKToS3");
+        assert_eq!(c.retries, 3);
+        assert_eq!(c.wire_mode, WireMode::Glue);
+        assert_eq!(c.retry_policy, RetryPolicy::default());
+        assert_eq!((c.concurrency, c.batch_records), (4, 500));
+        assert_eq!(c.endpoints, Endpoints::default());
+        assert!(c.dead_letter.is_none());
+    }
+
+    #[test]
+    fn csr_and_secondary_pick_the_wire_mode() {
+        let url = ("SCHEMA_REGISTRY_URL", "http://127.0.0.1:8081");
+        assert_eq!(read(&[("CSR", "true"), url]).unwrap().wire_mode, WireMode::Confluent);
+        assert_eq!(read(&[("CSR", "FALSE"), ("SECONDARY_DESERIALIZER", "True"), url]).unwrap().wire_mode, {
+            WireMode::GlueSecondary
+        });
+    }
+
+    #[test]
+    fn invalid_values_are_refused_naming_the_variable() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("RETRIES", "three")], "RETRIES"),
+            (&[("RETRIES", "-1")], "RETRIES"),
+            (&[("CSR", "ture")], "CSR"),
+            (&[("CSR", "true")], "SCHEMA_REGISTRY_URL"),
+            (&[("SECONDARY_DESERIALIZER", "true")], "SCHEMA_REGISTRY_URL"),
+            (&[("SCHEMA_REGISTRY_URL", "localhost:8081")], "SCHEMA_REGISTRY_URL"),
+            (&[("DELIVERY_STREAM_NAME", "has space")], "DELIVERY_STREAM_NAME"),
+            (&[("AWS_REGION", "US East")], "AWS_REGION"),
+            (&[("AWS_ENDPOINT_URL_FIREHOSE", "127.0.0.1:4566")], "AWS_ENDPOINT_URL_FIREHOSE"),
+            (&[("RETRY_POLICY", "exponential")], "RETRY_POLICY"),
+            (&[("RETRY_BASE_MS", "500"), ("RETRY_MAX_DELAY_MS", "100")], "RETRY_MAX_DELAY_MS"),
+            (&[("FIREHOSE_CONCURRENCY", "0")], "FIREHOSE_CONCURRENCY"),
+            (&[("BATCH_RECORDS", "501")], "BATCH_RECORDS"),
+            (&[("DEAD_LETTER", "s3://A_B/x")], "DEAD_LETTER"),
+            (&[("DEAD_LETTER", "gs://bucket/x")], "DEAD_LETTER"),
+            (&[("JITTER_SEED", "x")], "JITTER_SEED"),
+        ];
+        for (vars, name) in cases {
+            let err = read(vars).unwrap_err();
+            assert!(err.to_string().contains(name), "{err}");
+            assert_eq!(named(err), *name, "{vars:?}");
+        }
+        let missing = Config::from_lookup(|_| None).unwrap_err();
+        assert_eq!(named(missing), "DELIVERY_STREAM_NAME");
+    }
+
+    #[test]
+    fn endpoint_overrides_follow_the_sdk_precedence() {
+        let c =
+            read(&[("AWS_ENDPOINT_URL", "http://127.0.0.1:5000/"), ("AWS_ENDPOINT_URL_GLUE", "http://g:1")]).unwrap();
+        assert_eq!(c.endpoints.firehose.as_deref(), Some("http://127.0.0.1:5000"));
+        assert_eq!(c.endpoints.s3.as_deref(), Some("http://127.0.0.1:5000"));
+        assert_eq!(c.endpoints.glue.as_deref(), Some("http://g:1"));
+        let c = read(&[("AWS_ENDPOINT_URL", "http://x:1"), ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true")]).unwrap();
+        assert_eq!(c.endpoints, Endpoints::default());
+    }
+
+    #[test]
+    fn dead_letter_targets() {
+        let c = read(&[("DEAD_LETTER", "s3://lab-bucket/dlq/")]).unwrap();
+        assert_eq!(c.dead_letter, Some(DeadLetterTarget::S3 { bucket: "lab-bucket".into(), prefix: "dlq/".into() }));
+        let c = read(&[("DEAD_LETTER", "file:///tmp/dlq")]).unwrap();
+        assert_eq!(c.dead_letter, Some(DeadLetterTarget::Directory("/tmp/dlq".into())));
+        let c = read(&[("DEAD_LETTER", "dlq")]).unwrap();
+        assert_eq!(c.dead_letter, Some(DeadLetterTarget::Directory("dlq".into())));
+    }
+
+    #[test]
+    fn secrets_stay_out_of_debug_output_and_errors() {
+        let c = read(&[("SCHEMA_REGISTRY_URL", "https://key:registry-secret@host/x"), ("CSR", "true")]).unwrap();
+        let debug = format!("{c:?}");
+        assert!(!debug.contains("very-secret") && !debug.contains("registry-secret"), "{debug}");
+        assert!(debug.contains("https://host/x"), "{debug}");
+        let err = read(&[("SCHEMA_REGISTRY_URL", "ftp://key:registry-secret@host")]).unwrap_err();
+        assert!(!err.to_string().contains("registry-secret"), "{err}");
+        assert_eq!(redact_url("https://u:p@h:1/a"), "https://h:1/a");
+    }
+
+    #[test]
+    fn missing_credentials_are_named() {
+        let map: HashMap<&str, &str> = [("DELIVERY_STREAM_NAME", "s"), ("AWS_REGION", "eu-west-1")].into();
+        let err = Config::from_lookup(|k| map.get(k).map(|v| (*v).to_owned())).unwrap_err();
+        assert_eq!(named(err), "AWS_ACCESS_KEY_ID");
+    }
+}

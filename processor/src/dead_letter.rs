@@ -1,0 +1,125 @@
+//! Where records go that cannot be decoded or delivered, so none is lost.
+//!
+//! One invocation writes at most one dead-letter object: NDJSON, one
+//! [`DeadLetter`] per line, carrying the reason, Kafka coordinates (topic,
+//! partition, offset, timestamp) and the data needed to replay the record —
+//! the original base64 `value` for a record that could not be decoded, the
+//! JSON `line` for one Firehose would not take. The object is named
+//! `<prefix>dead-letter-<unix ms>-<request id>.ndjson`, in a local directory
+//! (written to a temporary name, synced, then renamed, so a reader never
+//! sees half an object) or under an S3 prefix (`PutObject`).
+//!
+//! Dead letters hold payloads on purpose; logs never do. Cost: one write per
+//! invocation that has dead letters, none otherwise.
+
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+
+use crate::config::DeadLetterTarget;
+
+/// One record that went to the dead-letter destination.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeadLetter {
+    /// A core `Reason` name (`unknown_schema`, …) or `firehose:<ErrorCode>`.
+    pub reason: String,
+    /// What and where, without payload.
+    pub detail: String,
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    /// Kafka record timestamp, epoch ms (-1 when absent).
+    pub timestamp: i64,
+    /// The record's value as the event carried it (base64), for undecodable records.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// The decoded JSON line (without its newline), for undeliverable records.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<String>,
+}
+
+/// Writing the dead-letter object failed; the records are not safe.
+#[derive(Debug, thiserror::Error)]
+pub enum DeadLetterError {
+    #[error("cannot write dead letters to {path}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("cannot put dead letters to s3://{bucket}/{key}: {message}")]
+    S3 { bucket: String, key: String, message: String },
+    #[error("cannot serialise a dead letter: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+/// A configured dead-letter destination.
+#[derive(Debug, Clone)]
+pub struct DeadLetterSink {
+    target: DeadLetterTarget,
+    s3: aws_sdk_s3::Client,
+}
+
+impl DeadLetterSink {
+    /// A sink writing to `target`; `s3` is used for S3 targets only.
+    pub fn new(target: DeadLetterTarget, s3: aws_sdk_s3::Client) -> Self {
+        DeadLetterSink { target, s3 }
+    }
+
+    /// The destination, for logs.
+    pub fn target(&self) -> &DeadLetterTarget {
+        &self.target
+    }
+
+    /// Writes `letters` as one object; returns where.
+    ///
+    /// # Errors
+    /// [`DeadLetterError`] when the object could not be written completely.
+    pub async fn write(&self, request_id: &str, letters: &[DeadLetter]) -> Result<String, DeadLetterError> {
+        let mut body = Vec::with_capacity(letters.len() * 256);
+        for letter in letters {
+            serde_json::to_writer(&mut body, letter)?;
+            body.push(b'\n');
+        }
+        let millis = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
+        let safe_id: String =
+            request_id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
+        let name = format!("dead-letter-{millis}-{safe_id}.ndjson");
+        match &self.target {
+            DeadLetterTarget::Directory(dir) => {
+                let dir = dir.clone();
+                let path = dir.join(&name);
+                let written = path.clone();
+                tokio::task::spawn_blocking(move || write_file(&dir, &name, &body))
+                    .await
+                    .map_err(|e| DeadLetterError::Io { path: path.clone(), source: std::io::Error::other(e) })?
+                    .map_err(|source| DeadLetterError::Io { path, source })?;
+                Ok(written.display().to_string())
+            }
+            DeadLetterTarget::S3 { bucket, prefix } => {
+                let key = format!("{prefix}{name}");
+                self.s3
+                    .put_object()
+                    .bucket(bucket)
+                    .key(&key)
+                    .content_type("application/x-ndjson")
+                    .body(body.into())
+                    .send()
+                    .await
+                    .map_err(|e| DeadLetterError::S3 {
+                        bucket: bucket.clone(),
+                        key: key.clone(),
+                        message: aws_sdk_s3::error::DisplayErrorContext(&e).to_string(),
+                    })?;
+                Ok(format!("s3://{bucket}/{key}"))
+            }
+        }
+    }
+}
+
+fn write_file(dir: &std::path::Path, name: &str, body: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(body)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, dir.join(name))
+}

@@ -1,0 +1,583 @@
+//! A local event source mapping: Kafka → Lambda events → the handler.
+//!
+//! What the MSK event source mapping does for a Lambda function, in
+//! process: consume a topic in a consumer group, gather records into an
+//! `aws:kafka` event, invoke the function, and commit offsets only after it
+//! succeeded (at least once: a failed batch is invoked again, and after a
+//! restart the uncommitted records come back).
+//!
+//! - **Pollers.** `pollers` consumers join the group; Kafka gives each a
+//!   share of the partitions, as the service's pollers each own a partition
+//!   group. Each poller invokes the handler for its own batches, one at a
+//!   time, so records of a partition are handled in offset order.
+//! - **Batches** close at `batch_size` records, when `batch_window` has
+//!   passed since the first record, or when the next record would take the
+//!   event past Lambda's 6 MB invocation payload limit ([`MAX_PAYLOAD`]);
+//!   the size is the exact length of the event text.
+//! - **The event** is built as the service builds it ([`EventBuilder`]):
+//!   `records` keyed `"<topic>-<partition>"`, records in offset order, key
+//!   and value base64, headers as arrays of byte values, timestamp and its
+//!   type.
+//! - **Failures.** A failed invocation is retried with the same event after
+//!   a capped exponential wait, up to `max_attempts` (then the poller stops
+//!   with an error, nothing committed), or until stopped.
+//!
+//! Kafka runs on librdkafka (`rdkafka`, bundled); the handler runs on the
+//! tokio runtime whose handle is given, while each poller is a plain thread.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use mskbench_core::{KafkaRecord, TimestampType, b64};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::message::{Headers, Message, Timestamp};
+use rdkafka::{Offset, TopicPartitionList};
+use serde::Serialize;
+use tracing::{info, warn};
+
+use crate::handler::{Handler, error_chain};
+use crate::service::SendStats;
+
+/// Lambda's invocation payload limit (6 MB).
+pub const MAX_PAYLOAD: usize = 6 * 1024 * 1024;
+/// The largest BatchSize the service accepts.
+pub const MAX_BATCH_SIZE: usize = 10_000;
+
+/// How the mapping polls and batches.
+#[derive(Debug, Clone)]
+pub struct EsmConfig {
+    /// Bootstrap servers, comma separated.
+    pub brokers: String,
+    pub topic: String,
+    pub group: String,
+    /// Most records per invocation (1..=10,000).
+    pub batch_size: usize,
+    /// Longest wait for a batch to fill after its first record.
+    pub batch_window: Duration,
+    /// Consumers in the group (partition groups).
+    pub pollers: usize,
+    /// Largest event text (≤ [`MAX_PAYLOAD`]).
+    pub max_payload: usize,
+    /// Stop once no record arrived for this long (counted from the first
+    /// partition assignment) and nothing is pending.
+    pub idle_exit: Option<Duration>,
+    /// Invocations of one batch before giving up (`None`: until stopped).
+    pub max_attempts: Option<u32>,
+    /// `eventSourceArn` of the events.
+    pub event_source_arn: String,
+    /// Extra librdkafka settings (`-X key=value`).
+    pub kafka: Vec<(String, String)>,
+}
+
+impl EsmConfig {
+    /// The service's defaults for `brokers`, `topic` and `group`: BatchSize
+    /// 100, a 500 ms window, one poller.
+    pub fn new(brokers: &str, topic: &str, group: &str) -> Self {
+        EsmConfig {
+            brokers: brokers.to_owned(),
+            topic: topic.to_owned(),
+            group: group.to_owned(),
+            batch_size: 100,
+            batch_window: Duration::from_millis(500),
+            pollers: 1,
+            max_payload: MAX_PAYLOAD,
+            idle_exit: None,
+            max_attempts: None,
+            event_source_arn: "arn:aws:kafka:local:000000000000:cluster/mskbench/local".to_owned(),
+            kafka: Vec::new(),
+        }
+    }
+}
+
+/// Why the mapping stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum EsmError {
+    #[error("invalid setting: {0}")]
+    Config(String),
+    #[error("Kafka consumer for {brokers}: {source}")]
+    Kafka { brokers: String, source: rdkafka::error::KafkaError },
+    #[error(
+        "{topic}-{partition} offset {offset}: a single record makes a {size}-byte event, above the {limit}-byte payload limit"
+    )]
+    RecordTooLarge { topic: String, partition: i32, offset: i64, size: usize, limit: usize },
+    #[error("batch {request_id} failed {attempts} time(s), giving up without committing: {last}")]
+    GaveUp { request_id: String, attempts: u32, last: String },
+    #[error("a poller thread panicked")]
+    Panicked,
+}
+
+/// What the mapping did, over all pollers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct EsmStats {
+    /// Successful invocations (their offsets committed).
+    pub invocations: u64,
+    /// Invocations that returned an error (and were retried).
+    pub failed_invocations: u64,
+    pub records_in: u64,
+    pub delivered: u64,
+    pub dead_lettered: u64,
+    pub dropped: u64,
+    /// Largest event text sent, in bytes.
+    pub max_event_bytes: u64,
+    /// Offset commits that failed (the records may come back: at least once).
+    pub commit_failures: u64,
+    pub send: SendStats,
+}
+
+impl EsmStats {
+    fn add(&mut self, o: &EsmStats) {
+        self.invocations += o.invocations;
+        self.failed_invocations += o.failed_invocations;
+        self.records_in += o.records_in;
+        self.delivered += o.delivered;
+        self.dead_lettered += o.dead_lettered;
+        self.dropped += o.dropped;
+        self.max_event_bytes = self.max_event_bytes.max(o.max_event_bytes);
+        self.commit_failures += o.commit_failures;
+        self.send += &o.send;
+    }
+}
+
+/// Runs the mapping until `stop` is set, `idle_exit` passes, or a batch gives up.
+///
+/// # Errors
+/// [`EsmError`] for bad settings, a consumer that cannot be created, a
+/// record too large for any event, or a batch that kept failing.
+pub fn run(
+    config: &EsmConfig,
+    handler: Arc<Handler>,
+    runtime: tokio::runtime::Handle,
+    stop: Arc<AtomicBool>,
+) -> Result<EsmStats, EsmError> {
+    if !(1..=MAX_BATCH_SIZE).contains(&config.batch_size) {
+        return Err(EsmError::Config(format!("batch size {} is outside 1..={MAX_BATCH_SIZE}", config.batch_size)));
+    }
+    if config.max_payload > MAX_PAYLOAD || config.max_payload < 1024 {
+        return Err(EsmError::Config(format!("max payload {} is outside 1024..={MAX_PAYLOAD}", config.max_payload)));
+    }
+    if config.pollers == 0 {
+        return Err(EsmError::Config("at least one poller is needed".into()));
+    }
+    let consumers = (0..config.pollers).map(|_| consumer(config)).collect::<Result<Vec<_>, _>>()?;
+    let results: Vec<Result<EsmStats, EsmError>> = std::thread::scope(|scope| {
+        let threads: Vec<_> = consumers
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let (handler, runtime, stop) = (handler.clone(), runtime.clone(), stop.clone());
+                scope.spawn(move || {
+                    let result = Poller { config, consumer: c, handler, runtime, stop: stop.clone(), index: i }.run();
+                    if result.is_err() {
+                        // One poller giving up stops the others: a run should not look healthy.
+                        stop.store(true, Ordering::SeqCst);
+                    }
+                    result
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap_or(Err(EsmError::Panicked))).collect()
+    });
+    let mut total = EsmStats::default();
+    for r in results {
+        total.add(&r?);
+    }
+    Ok(total)
+}
+
+fn consumer(config: &EsmConfig) -> Result<BaseConsumer, EsmError> {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &config.brokers)
+        .set("group.id", &config.group)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest");
+    for (k, v) in &config.kafka {
+        c.set(k, v);
+    }
+    let kafka = |source| EsmError::Kafka { brokers: config.brokers.clone(), source };
+    let consumer: BaseConsumer = c.create().map_err(kafka)?;
+    consumer.subscribe(&[&config.topic]).map_err(kafka)?;
+    Ok(consumer)
+}
+
+struct Poller<'a> {
+    config: &'a EsmConfig,
+    consumer: BaseConsumer,
+    handler: Arc<Handler>,
+    runtime: tokio::runtime::Handle,
+    stop: Arc<AtomicBool>,
+    index: usize,
+}
+
+impl Poller<'_> {
+    fn run(self) -> Result<EsmStats, EsmError> {
+        let result = self.poll_loop();
+        // Leave the group now, so the partitions move to others at once
+        // rather than after the session times out.
+        self.consumer.unsubscribe();
+        result
+    }
+
+    fn poll_loop(&self) -> Result<EsmStats, EsmError> {
+        let mut stats = EsmStats::default();
+        let mut batch = EventBuilder::new(&self.config.event_source_arn, &self.config.brokers);
+        let mut window_ends: Option<Instant> = None;
+        let started = Instant::now();
+        let mut last_activity = started;
+        // The idle clock starts once the group gave this poller partitions:
+        // joining a group can take seconds.
+        let mut assigned = false;
+        let mut invocation = 0u64;
+        while !self.stop.load(Ordering::SeqCst) {
+            let wait = window_ends.map_or(Duration::from_millis(100), |end| {
+                end.saturating_duration_since(Instant::now()).min(Duration::from_millis(100))
+            });
+            match self.consumer.poll(wait) {
+                Some(Ok(message)) => {
+                    last_activity = Instant::now();
+                    let record = record_json(&message);
+                    let (topic, partition, offset) = (message.topic(), message.partition(), message.offset());
+                    if !batch.fits(topic, partition, record.len(), self.config.max_payload) {
+                        if batch.is_empty() {
+                            return Err(EsmError::RecordTooLarge {
+                                topic: topic.to_owned(),
+                                partition,
+                                offset,
+                                size: batch.len_with(topic, partition, record.len()),
+                                limit: self.config.max_payload,
+                            });
+                        }
+                        self.invoke(&mut batch, &mut invocation, &mut stats)?;
+                        window_ends = None;
+                    }
+                    batch.push(topic, partition, offset, &record);
+                    window_ends.get_or_insert_with(|| Instant::now() + self.config.batch_window);
+                    if batch.records() >= self.config.batch_size {
+                        self.invoke(&mut batch, &mut invocation, &mut stats)?;
+                        window_ends = None;
+                    }
+                }
+                Some(Err(e)) => warn!(poller = self.index, "Kafka consumer error (retried by librdkafka): {e}"),
+                None => {}
+            }
+            if window_ends.is_some_and(|end| Instant::now() >= end) && !batch.is_empty() {
+                self.invoke(&mut batch, &mut invocation, &mut stats)?;
+                window_ends = None;
+            }
+            if !assigned && self.consumer.assignment().is_ok_and(|a| a.count() > 0) {
+                assigned = true;
+                last_activity = last_activity.max(Instant::now());
+            }
+            if let Some(idle) = self.config.idle_exit.filter(|_| batch.is_empty()) {
+                // A poller the group gives no partition stops after ten idle times.
+                let waited = if assigned { last_activity.elapsed() } else { started.elapsed() / 10 };
+                if waited >= idle {
+                    info!(poller = self.index, assigned, "No records for the idle time; stopping");
+                    break;
+                }
+            }
+        }
+        Ok(stats)
+    }
+
+    /// Invokes the handler with the batch until it succeeds, then commits.
+    fn invoke(&self, batch: &mut EventBuilder, invocation: &mut u64, stats: &mut EsmStats) -> Result<(), EsmError> {
+        *invocation += 1;
+        let request_id = format!("esm-{}-p{}-{}", self.config.group, self.index, invocation);
+        let event = batch.finish();
+        stats.max_event_bytes = stats.max_event_bytes.max(event.len() as u64);
+        let mut attempts = 0u32;
+        let mut wait = Duration::from_millis(100);
+        loop {
+            attempts += 1;
+            // Like Lambda, every attempt gets its own request id.
+            let attempt_id = if attempts == 1 { request_id.clone() } else { format!("{request_id}-retry{attempts}") };
+            match self.runtime.block_on(self.handler.handle(event.clone(), &attempt_id)) {
+                Ok(summary) => {
+                    stats.invocations += 1;
+                    stats.records_in += summary.records_in;
+                    stats.delivered += summary.delivered;
+                    stats.dead_lettered += summary.dead_lettered;
+                    stats.dropped += summary.dropped;
+                    stats.send += &summary.send;
+                    break;
+                }
+                Err(e) => {
+                    stats.failed_invocations += 1;
+                    if let Some(s) = e.summary() {
+                        stats.send += &s.send;
+                    }
+                    let gave_up = self.config.max_attempts.is_some_and(|max| attempts >= max);
+                    if gave_up || self.stop.load(Ordering::SeqCst) {
+                        return Err(EsmError::GaveUp { request_id, attempts, last: error_chain(&e) });
+                    }
+                    warn!(request_id, attempts, "Invocation failed, invoking again: {}", error_chain(&e));
+                    std::thread::sleep(wait);
+                    wait = (wait * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+        let mut offsets = TopicPartitionList::new();
+        for (topic, partition, last) in batch.last_offsets() {
+            if let Err(e) = offsets.add_partition_offset(topic, *partition, Offset::Offset(last + 1)) {
+                warn!(request_id, "Cannot name offset {} of {topic}-{partition}: {e}", last + 1);
+            }
+        }
+        if let Err(e) = self.consumer.commit(&offsets, CommitMode::Sync) {
+            // The records were handled; after a rebalance they may be handled again.
+            stats.commit_failures += 1;
+            warn!(request_id, "Offset commit failed (records may be redelivered): {e}");
+        }
+        batch.clear();
+        Ok(())
+    }
+}
+
+/// One Kafka message as the service writes it into an event.
+pub fn record_json<M: Message>(message: &M) -> Vec<u8> {
+    let encode = |bytes: &[u8]| {
+        let mut s = String::with_capacity(bytes.len().div_ceil(3) * 4);
+        b64::encode_append(bytes, &mut s);
+        s
+    };
+    let (timestamp, timestamp_type) = match message.timestamp() {
+        Timestamp::CreateTime(t) => (t, TimestampType::CreateTime),
+        Timestamp::LogAppendTime(t) => (t, TimestampType::LogAppendTime),
+        Timestamp::NotAvailable => (-1, TimestampType::NoTimestampType),
+    };
+    let headers = message
+        .headers()
+        .map(|h| {
+            h.iter()
+                .map(|h| mskbench_core::event::Header {
+                    key: h.key.into(),
+                    value: h.value.map(<[u8]>::to_vec).unwrap_or_default(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let record = KafkaRecord {
+        topic: message.topic().into(),
+        partition: message.partition(),
+        offset: message.offset(),
+        timestamp,
+        timestamp_type,
+        key: message.key().map(|k| encode(k).into()),
+        value: message.payload().map(|v| encode(v).into()),
+        headers,
+    };
+    // Serialising plain strings, integers and byte lists cannot fail.
+    serde_json::to_vec(&record).unwrap_or_default()
+}
+
+/// An `aws:kafka` event assembled from pre-serialised records, knowing its
+/// exact length before it is built.
+#[derive(Debug)]
+pub struct EventBuilder {
+    head: Vec<u8>,
+    groups: Vec<Group>,
+    len: usize,
+    records: usize,
+}
+
+#[derive(Debug)]
+struct Group {
+    /// Topic, partition and the last offset added.
+    at: (String, i32, i64),
+    /// `"topic-partition"` as a JSON string.
+    key: Vec<u8>,
+    /// The records, comma separated.
+    body: Vec<u8>,
+}
+
+impl Group {
+    fn is(&self, topic: &str, partition: i32) -> bool {
+        self.at.1 == partition && self.at.0 == topic
+    }
+}
+
+impl EventBuilder {
+    /// An empty event from `arn`, naming `bootstrap_servers`.
+    pub fn new(arn: &str, bootstrap_servers: &str) -> Self {
+        let mut head = Vec::new();
+        head.extend_from_slice(br#"{"eventSource":"aws:kafka","eventSourceArn":"#);
+        // Strings serialise infallibly.
+        head.extend(serde_json::to_vec(arn).unwrap_or_default());
+        head.extend_from_slice(br#","bootstrapServers":"#);
+        head.extend(serde_json::to_vec(bootstrap_servers).unwrap_or_default());
+        head.extend_from_slice(br#","records":{"#);
+        let len = head.len() + 2; // "}}"
+        EventBuilder { head, groups: Vec::new(), len, records: 0 }
+    }
+
+    /// Records in the event.
+    pub fn records(&self) -> usize {
+        self.records
+    }
+
+    /// True when no record was added.
+    pub fn is_empty(&self) -> bool {
+        self.records == 0
+    }
+
+    /// The exact length of the event text now.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The length the event would have with a `record_len`-byte record added.
+    pub fn len_with(&self, topic: &str, partition: i32, record_len: usize) -> usize {
+        match self.group(topic, partition) {
+            Some(g) => self.len + usize::from(!g.body.is_empty()) + record_len,
+            None => {
+                let key = group_key(topic, partition);
+                self.len + usize::from(!self.groups.is_empty()) + key.len() + 1 + 2 + record_len
+            }
+        }
+    }
+
+    /// True when a `record_len`-byte record keeps the event within `limit`.
+    pub fn fits(&self, topic: &str, partition: i32, record_len: usize, limit: usize) -> bool {
+        self.len_with(topic, partition, record_len) <= limit
+    }
+
+    /// Adds a record serialised by [`record_json`].
+    pub fn push(&mut self, topic: &str, partition: i32, offset: i64, record: &[u8]) {
+        self.len = self.len_with(topic, partition, record.len());
+        self.records += 1;
+        let i = match self.groups.iter().position(|g| g.is(topic, partition)) {
+            Some(i) => i,
+            None => {
+                self.groups.push(Group {
+                    at: (topic.to_owned(), partition, offset),
+                    key: group_key(topic, partition),
+                    body: Vec::new(),
+                });
+                self.groups.len() - 1
+            }
+        };
+        let g = &mut self.groups[i];
+        if !g.body.is_empty() {
+            g.body.push(b',');
+        }
+        g.body.extend_from_slice(record);
+        g.at.2 = offset;
+    }
+
+    /// The event text.
+    pub fn finish(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.len);
+        out.extend_from_slice(&self.head);
+        for (i, g) in self.groups.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(&g.key);
+            out.extend_from_slice(b":[");
+            out.extend_from_slice(&g.body);
+            out.push(b']');
+        }
+        out.extend_from_slice(b"}}");
+        out
+    }
+
+    /// `(topic, partition, last offset)` of every partition in the event.
+    pub fn last_offsets(&self) -> impl Iterator<Item = &(String, i32, i64)> {
+        self.groups.iter().map(|g| &g.at)
+    }
+
+    /// Empties the event, keeping its head.
+    pub fn clear(&mut self) {
+        self.groups.clear();
+        self.records = 0;
+        self.len = self.head.len() + 2;
+    }
+
+    fn group(&self, topic: &str, partition: i32) -> Option<&Group> {
+        self.groups.iter().find(|g| g.is(topic, partition))
+    }
+}
+
+fn group_key(topic: &str, partition: i32) -> Vec<u8> {
+    serde_json::to_vec(&format!("{topic}-{partition}")).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use mskbench_core::KafkaEvent;
+    use rdkafka::message::{Header, OwnedHeaders, OwnedMessage};
+
+    use super::*;
+
+    fn message(partition: i32, offset: i64, value: &[u8]) -> OwnedMessage {
+        let headers = OwnedHeaders::new().insert(Header { key: "trace", value: Some(&[0u8, 200, 255][..]) });
+        OwnedMessage::new(
+            Some(value.to_vec()),
+            Some(b"1000".to_vec()),
+            "ExampleTopic".into(),
+            Timestamp::CreateTime(1_545_084_650_987),
+            partition,
+            offset,
+            Some(headers),
+        )
+    }
+
+    #[test]
+    fn events_have_the_services_shape_and_their_announced_length() {
+        let mut b = EventBuilder::new("arn:aws:kafka:x", "b-1:9092,b-2:9092");
+        assert_eq!(b.finish().len(), b.len());
+        for (p, o) in [(0, 15), (1, 3), (0, 16)] {
+            let m = message(p, o, b"\x00\x00\x00\x00\x01abc");
+            let r = record_json(&m);
+            let expected = b.len_with("ExampleTopic", p, r.len());
+            b.push("ExampleTopic", p, o, &r);
+            assert_eq!(b.len(), expected);
+            assert_eq!(b.finish().len(), b.len());
+        }
+        let text = b.finish();
+        let json: serde_json::Value = serde_json::from_slice(&text).unwrap();
+        assert_eq!(json["eventSource"], "aws:kafka");
+        assert_eq!(json["bootstrapServers"], "b-1:9092,b-2:9092");
+        let p0 = &json["records"]["ExampleTopic-0"];
+        assert_eq!(p0.as_array().unwrap().len(), 2);
+        assert_eq!(p0[1]["offset"], 16);
+        assert_eq!(p0[0]["timestampType"], "CREATE_TIME");
+        assert_eq!(p0[0]["timestamp"], 1_545_084_650_987i64);
+        assert_eq!(p0[0]["key"], "MTAwMA==");
+        assert_eq!(p0[0]["value"], "AAAAAAFhYmM=");
+        assert_eq!(p0[0]["headers"], serde_json::json!([{"trace": [0, 200, 255]}]));
+        let parsed = KafkaEvent::parse(&text).unwrap();
+        assert_eq!(parsed.record_count(), 3);
+        let offsets: Vec<_> = b.last_offsets().cloned().collect();
+        assert_eq!(offsets, [("ExampleTopic".to_owned(), 0, 16), ("ExampleTopic".to_owned(), 1, 3)]);
+        b.clear();
+        assert_eq!(b.finish().len(), b.len());
+        assert!(b.is_empty());
+    }
+
+    #[test]
+    fn tombstones_and_missing_timestamps_are_written_as_the_service_does() {
+        let m = OwnedMessage::new(None, None, "t".into(), Timestamp::NotAvailable, 2, 7, None);
+        let json: serde_json::Value = serde_json::from_slice(&record_json(&m)).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"topic":"t","partition":2,"offset":7,"timestamp":-1,"timestampType":"NO_TIMESTAMP_TYPE","headers":[]})
+        );
+    }
+
+    #[test]
+    fn the_payload_limit_is_checked_before_adding() {
+        let mut b = EventBuilder::new("a", "b");
+        let r = record_json(&message(0, 0, &[7u8; 3000]));
+        let limit = b.len_with("ExampleTopic", 0, r.len()) + r.len() + 1;
+        assert!(b.fits("ExampleTopic", 0, r.len(), limit));
+        b.push("ExampleTopic", 0, 0, &r);
+        assert!(b.fits("ExampleTopic", 0, r.len(), limit), "exactly at the limit fits");
+        b.push("ExampleTopic", 0, 1, &r);
+        assert_eq!(b.len(), limit);
+        assert!(!b.fits("ExampleTopic", 0, r.len(), limit));
+        assert!(!b.fits("ExampleTopic", 1, 1, limit));
+    }
+}

@@ -1,0 +1,42 @@
+//! The lab's Lambda function in Rust, losing nothing.
+//!
+//! The lab's Java function decodes MSK records and sends them to Firehose
+//! but loses records on the way (see LAB-FACTS.md, "Its defects"). This
+//! crate does the same job on `mskbench-core`, with the same environment
+//! variables and log lines a lab user relies on, and none of the losses:
+//!
+//! - [`config`]: the lab's environment variables, validated at start;
+//! - [`handler`]: one invocation — decode through core, send, account for
+//!   every record ([`handler::InvocationSummary`]);
+//! - [`service`]: `PutRecordBatch` calls with bounded concurrency, resending
+//!   only failed records, every call awaited;
+//! - [`request_builder`]: SDK requests from core's packed batches;
+//! - [`retry`]: capped exponential backoff with full jitter, or the lab's schedule;
+//! - [`dead_letter`]: undecodable and undeliverable records to a directory or S3;
+//! - [`schemas`], [`confluent`]: Glue `GetSchemaVersion` and the Confluent
+//!   REST API behind core's schema cache;
+//! - [`clients`]: the AWS SDK clients, endpoint overrides included;
+//! - `esm` (feature `esm`, default): a local event source mapping
+//!   (rdkafka consumer → events → handler → offsets committed after
+//!   success), `mskbench process`.
+//!
+//! The `bootstrap` binary runs [`handler::Handler`] on `lambda_runtime`.
+//!
+//! Boundary: this crate owns the network, files, clocks and environment of
+//! the function; the per-record work is core's and does no I/O.
+
+pub mod clients;
+pub mod config;
+pub mod confluent;
+pub mod dead_letter;
+#[cfg(feature = "esm")]
+pub mod esm;
+pub mod handler;
+pub mod logging;
+pub mod request_builder;
+pub mod retry;
+pub mod schemas;
+pub mod service;
+
+pub use config::Config;
+pub use handler::{Handler, InvocationError, InvocationSummary};

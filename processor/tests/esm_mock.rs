@@ -1,0 +1,195 @@
+//! The local event source mapping against a Kafka broker.
+//!
+//! The broker is librdkafka's mock cluster (`rdkafka::mocking`), which
+//! keeps at most 5 MiB or 100,000 message sets per partition and silently
+//! deletes older ones: the data here is a few hundred small records (under
+//! 100 KiB in all), far below that. Set `MSKBENCH_TEST_BROKERS` to a real
+//! broker list (topic `MSKBENCH_TEST_TOPIC`, default `ExampleTopic`, with 3
+//! partitions, empty or fresh) to run the same tests against it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use common::{STREAM, canonical, clickevents, confluent, delivered_raw, firehose};
+use mskbench_core::wire::SchemaKey;
+use mskbench_processor::Handler;
+use mskbench_processor::esm::{self, EsmConfig, EsmError, MAX_PAYLOAD};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+
+const PARTITIONS: i32 = 3;
+
+/// A broker with the topic: the mock cluster, or `MSKBENCH_TEST_BROKERS`.
+struct Broker {
+    _mock: Option<MockCluster<'static, rdkafka::producer::DefaultProducerContext>>,
+    servers: String,
+    topic: String,
+}
+
+fn broker(name: &str) -> Broker {
+    if let Ok(servers) = std::env::var("MSKBENCH_TEST_BROKERS") {
+        let topic = std::env::var("MSKBENCH_TEST_TOPIC").unwrap_or_else(|_| "ExampleTopic".into());
+        return Broker { _mock: None, servers, topic };
+    }
+    let mock = MockCluster::new(1).unwrap();
+    mock.create_topic(name, PARTITIONS, 1).unwrap();
+    Broker { servers: mock.bootstrap_servers(), _mock: Some(mock), topic: name.to_owned() }
+}
+
+/// Produces `values` keyed by index; returns the count per partition.
+fn produce(broker: &Broker, values: &[Vec<u8>]) -> Vec<i64> {
+    let producer: BaseProducer =
+        ClientConfig::new().set("bootstrap.servers", &broker.servers).set("acks", "all").create().unwrap();
+    let mut per_partition = vec![0i64; PARTITIONS as usize];
+    for (i, v) in values.iter().enumerate() {
+        let p = (i % PARTITIONS as usize) as i32;
+        let key = (1000 + i).to_string();
+        producer.send(BaseRecord::to(&broker.topic).partition(p).key(&key).payload(v)).map_err(|(e, _)| e).unwrap();
+        per_partition[p as usize] += 1;
+        producer.poll(Duration::ZERO);
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+    per_partition
+}
+
+/// The group's committed offset of each partition (-1 when none).
+fn committed(broker: &Broker, group: &str) -> Vec<i64> {
+    let consumer: BaseConsumer =
+        ClientConfig::new().set("bootstrap.servers", &broker.servers).set("group.id", group).create().unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..PARTITIONS {
+        tpl.add_partition(&broker.topic, p);
+    }
+    let offsets = consumer.committed_offsets(tpl, Duration::from_secs(10)).unwrap();
+    (0..PARTITIONS)
+        .map(|p| match offsets.find_partition(&broker.topic, p).unwrap().offset() {
+            Offset::Offset(o) => o,
+            _ => -1,
+        })
+        .collect()
+}
+
+fn mapping(broker: &Broker, group: &str, pollers: usize) -> EsmConfig {
+    let mut c = EsmConfig::new(&broker.servers, &broker.topic, group);
+    c.batch_size = 100;
+    c.batch_window = Duration::from_millis(50);
+    c.pollers = pollers;
+    c.idle_exit = Some(Duration::from_secs(2));
+    c.max_attempts = Some(3);
+    // A member that vanished is replaced within seconds, not 45 s.
+    c.kafka = vec![("session.timeout.ms".into(), "6000".into()), ("heartbeat.interval.ms".into(), "500".into())];
+    c
+}
+
+fn handler(rt: &tokio::runtime::Runtime, firehose_url: &str, retries: &str) -> Arc<Handler> {
+    let _entered = rt.enter();
+    let h = common::handler(&[
+        ("AWS_ENDPOINT_URL_FIREHOSE", firehose_url),
+        ("CSR", "true"),
+        ("SCHEMA_REGISTRY_URL", "http://127.0.0.1:9"),
+        ("RETRIES", retries),
+        ("RETRY_BASE_MS", "1"),
+        ("RETRY_MAX_DELAY_MS", "10"),
+    ]);
+    h.insert_schema(SchemaKey::Confluent(1), mskbench_benches::CLICK_SCHEMA).unwrap();
+    Arc::new(h)
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
+
+#[test]
+fn two_pollers_deliver_every_record_and_commit_every_partition() {
+    let broker = broker("esm-all");
+    let (datums, expected) = clickevents(600, 31);
+    let values: Vec<_> = datums.iter().map(|d| confluent(1, d)).collect();
+    let per_partition = produce(&broker, &values);
+
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let server = rt.block_on(firehose(dir.path(), |_| {}));
+    let h = handler(&rt, &server.url(), "3");
+    let stats =
+        esm::run(&mapping(&broker, "g-all", 2), h, rt.handle().clone(), Arc::new(AtomicBool::new(false))).unwrap();
+    let totals = server.metrics().streams[STREAM].totals;
+    rt.block_on(server.shutdown()).unwrap();
+
+    // At least once: a rebalance between an invocation and its commit may
+    // hand the same records to the other poller; nothing is missing.
+    assert!(stats.records_in >= 600, "{stats:?}");
+    assert_eq!(stats.delivered, stats.records_in);
+    assert_eq!(stats.failed_invocations, 0);
+    assert!(stats.invocations >= 6, "batches hold at most 100 records: {stats:?}");
+    assert!(stats.max_event_bytes as usize <= MAX_PAYLOAD);
+    assert_eq!(totals.accepted_records, stats.delivered);
+    let lines = delivered_raw(dir.path());
+    assert_eq!(lines.len() as u64, stats.delivered);
+    let unique: Vec<String> = lines.iter().cloned().collect::<HashSet<_>>().into_iter().collect();
+    assert_eq!(canonical(&unique), canonical(&expected));
+    assert_eq!(committed(&broker, "g-all"), per_partition);
+}
+
+#[test]
+fn offsets_are_committed_only_after_the_handler_succeeds() {
+    let broker = broker("esm-fail");
+    let (datums, expected) = clickevents(150, 32);
+    let values: Vec<_> = datums.iter().map(|d| confluent(1, d)).collect();
+    let per_partition = produce(&broker, &values);
+    let rt = runtime();
+
+    // Firehose fails every call: each batch is invoked 3 times, then the mapping gives up.
+    let dir = tempfile::tempdir().unwrap();
+    let failing = rt.block_on(firehose(dir.path(), |c| c.faults.http_500_rate = 1.0));
+    let h = handler(&rt, &failing.url(), "0");
+    let err =
+        esm::run(&mapping(&broker, "g-fail", 1), h, rt.handle().clone(), Arc::new(AtomicBool::new(false))).unwrap_err();
+    assert!(matches!(err, EsmError::GaveUp { attempts: 3, .. }), "{err}");
+    rt.block_on(failing.shutdown()).unwrap();
+    assert_eq!(committed(&broker, "g-fail"), vec![-1; PARTITIONS as usize], "nothing committed");
+
+    // A healthy Firehose: the same group starts again from the beginning.
+    let dir = tempfile::tempdir().unwrap();
+    let healthy = rt.block_on(firehose(dir.path(), |_| {}));
+    let h = handler(&rt, &healthy.url(), "3");
+    let stats =
+        esm::run(&mapping(&broker, "g-fail", 1), h, rt.handle().clone(), Arc::new(AtomicBool::new(false))).unwrap();
+    rt.block_on(healthy.shutdown()).unwrap();
+    assert_eq!((stats.records_in, stats.delivered), (150, 150));
+    assert_eq!(canonical(&delivered_raw(dir.path())), canonical(&expected));
+    assert_eq!(committed(&broker, "g-fail"), per_partition);
+}
+
+#[test]
+fn batches_stay_under_the_payload_limit() {
+    let broker = broker("esm-size");
+    let (datums, _) = clickevents(200, 33);
+    let values: Vec<_> = datums.iter().map(|d| confluent(1, d)).collect();
+    produce(&broker, &values);
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let server = rt.block_on(firehose(dir.path(), |_| {}));
+    let h = handler(&rt, &server.url(), "3");
+    // A 16 KiB limit stands in for 6 MB: about 60 ClickEvent records fit.
+    let mut config = mapping(&broker, "g-size", 1);
+    config.batch_size = 10_000;
+    config.batch_window = Duration::from_millis(500);
+    config.max_payload = 16 * 1024;
+    let stats = esm::run(&config, h, rt.handle().clone(), Arc::new(AtomicBool::new(false))).unwrap();
+    rt.block_on(server.shutdown()).unwrap();
+    assert_eq!(stats.delivered, 200);
+    assert!(stats.max_event_bytes <= 16 * 1024, "{stats:?}");
+    // 200 ClickEvents make about 45 KiB of event text: at least 3 events,
+    // closed by size (nearly full), not by count or window.
+    assert!(stats.invocations >= 3, "{stats:?}");
+    assert!(stats.max_event_bytes > 15 * 1024, "{stats:?}");
+}

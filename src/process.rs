@@ -1,0 +1,116 @@
+//! `mskbench process`: the processor behind a local event source mapping.
+//!
+//! Consumes a topic in a consumer group, builds Lambda `aws:kafka` events
+//! exactly as the MSK event source mapping does, runs the processor's
+//! handler in process on each, and commits offsets only after it succeeded
+//! (see `mskbench_processor::esm`). The handler is configured as the Lambda
+//! function is, from the lab's environment variables
+//! (`DELIVERY_STREAM_NAME`, `RETRIES`, `CSR`, `SCHEMA_REGISTRY_URL`,
+//! `AWS_ENDPOINT_URL_FIREHOSE`, …); `-E KEY=VALUE` sets or overrides one
+//! for this run without touching the environment.
+//!
+//! Exit status: 0 every batch handled, 1 a batch kept failing (its offsets
+//! were not committed), 2 usage or fatal error (a bad variable, no broker).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use mskbench_processor::esm::{self, EsmConfig, EsmError};
+use mskbench_processor::{Config, Handler};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Kafka bootstrap servers, comma separated.
+    #[arg(long, value_name = "LIST")]
+    brokers: String,
+    /// Topic to consume.
+    #[arg(long, value_name = "T", default_value = "ExampleTopic")]
+    topic: String,
+    /// Consumer group (the event source mapping's UUID in AWS).
+    #[arg(long, value_name = "G")]
+    group: String,
+    /// Most records per invocation (the mapping's BatchSize, 1..=10000).
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    batch_size: usize,
+    /// Longest wait for a batch to fill, in ms (MaximumBatchingWindowInSeconds).
+    #[arg(long, value_name = "MS", default_value_t = 500)]
+    batch_window: u64,
+    /// Consumers in the group, each owning a share of the partitions.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pollers: usize,
+    /// Stop once no record arrived for this many ms.
+    #[arg(long, value_name = "MS")]
+    idle_exit: Option<u64>,
+    /// Invocations of one batch before giving up (default: until stopped).
+    #[arg(long, value_name = "N")]
+    max_attempts: Option<u32>,
+    /// Set a processor variable for this run (repeatable), e.g. -E DELIVERY_STREAM_NAME=lab.
+    #[arg(short = 'E', value_name = "KEY=VALUE", value_parser = parse_kv)]
+    env: Vec<(String, String)>,
+    /// A librdkafka consumer setting (repeatable).
+    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_kv)]
+    kafka: Vec<(String, String)>,
+    /// Write the totals (invocations, records_in, delivered, …) here as JSON.
+    #[arg(long, value_name = "PATH")]
+    summary_json: Option<PathBuf>,
+}
+
+fn parse_kv(s: &str) -> Result<(String, String), String> {
+    s.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())).ok_or_else(|| format!("expected KEY=VALUE, got {s:?}"))
+}
+
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    mskbench_processor::logging::init();
+    let overrides: HashMap<String, String> = args.env.iter().cloned().collect();
+    let config = Config::from_lookup(|k| overrides.get(k).cloned().or_else(|| std::env::var(k).ok()))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let handler = {
+        let _entered = runtime.enter();
+        Arc::new(Handler::new(config)?)
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let on_signal = stop.clone();
+    runtime.spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            on_signal.store(true, Ordering::SeqCst);
+        }
+    });
+    let mut esm_config = EsmConfig::new(&args.brokers, &args.topic, &args.group);
+    esm_config.batch_size = args.batch_size;
+    esm_config.batch_window = Duration::from_millis(args.batch_window);
+    esm_config.pollers = args.pollers;
+    esm_config.idle_exit = args.idle_exit.map(Duration::from_millis);
+    esm_config.max_attempts = args.max_attempts;
+    esm_config.kafka = args.kafka;
+
+    let result = esm::run(&esm_config, handler, runtime.handle().clone(), stop);
+    let (stats, code) = match result {
+        Ok(stats) => (Some(stats), ExitCode::SUCCESS),
+        Err(e @ EsmError::GaveUp { .. }) => {
+            eprintln!("mskbench process: {e}");
+            (None, ExitCode::from(1))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if let (Some(path), Some(stats)) = (&args.summary_json, &stats) {
+        let text = serde_json::to_string_pretty(stats)?;
+        std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(stats) = stats {
+        eprintln!(
+            "mskbench process: {} invocations, {} records, {} delivered, {} dead-lettered, {} dropped",
+            stats.invocations, stats.records_in, stats.delivered, stats.dead_lettered, stats.dropped
+        );
+    }
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    Ok(code)
+}
