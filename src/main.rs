@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod process_event;
+mod produce;
 mod registry;
 mod serve;
 
@@ -26,7 +27,9 @@ struct Cli {
 enum Command {
     /// Decode one Lambda Kafka event into JSON lines, as the Lambda function does.
     ProcessEvent(process_event::Args),
-    /// Run a local stand-in (Firehose endpoint or schema registry) until SIGINT/SIGTERM.
+    /// Seed a topic with Avro records (ClickEvents or any schema) at a controlled rate.
+    Produce(Box<produce::Args>),
+    /// Run a local stand-in (Kafka broker, Firehose endpoint or schema registry) until SIGINT/SIGTERM.
     Serve(serve::Args),
 }
 
@@ -34,6 +37,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::ProcessEvent(args) => process_event::run(args),
+        Command::Produce(args) => produce::run(*args),
         Command::Serve(args) => serve::run(args),
     };
     match result {
