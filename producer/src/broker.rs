@@ -25,6 +25,7 @@ use std::time::Duration;
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
@@ -180,6 +181,22 @@ pub async fn ensure_topic(
         if is_client_setting(k) {
             config.set(k, v);
         }
+    }
+    // Look first: some brokers (librdkafka's mock cluster, locked-down
+    // clusters) do not answer CreateTopics for a topic they already have.
+    let probe = config.clone();
+    let wanted = topic.to_owned();
+    let exists = tokio::task::spawn_blocking(move || {
+        let client: BaseConsumer = probe.create().ok()?;
+        let metadata = client.fetch_metadata(Some(&wanted), Duration::from_secs(10)).ok()?;
+        Some(metadata.topics().iter().any(|t| t.name() == wanted && t.error().is_none() && !t.partitions().is_empty()))
+    })
+    .await
+    .ok()
+    .flatten()
+    .unwrap_or(false);
+    if exists {
+        return Ok(());
     }
     let admin: AdminClient<DefaultClientContext> = config.create().map_err(|e| fail(e.to_string()))?;
     let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));

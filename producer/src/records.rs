@@ -20,11 +20,13 @@ use crate::schemagen::{SchemaGenError, SchemaRecords};
 
 /// Where records come from.
 #[derive(Debug)]
+// One per run, never moved on the hot path: the size difference is moot.
+#[allow(clippy::large_enum_variant)]
 pub enum Generator {
     /// The lab's ClickEvents.
     Click(ClickEvents),
     /// Random records of any schema.
-    Schema(Box<SchemaRecords>),
+    Schema(SchemaRecords),
 }
 
 /// How values are framed for a registry.

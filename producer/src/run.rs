@@ -121,7 +121,7 @@ pub async fn produce(config: &ProduceConfig, control: Control) -> Result<Report,
                 .map_err(|source| ProduceError::SchemaFile { path: path.display().to_string(), source })?;
             let records = SchemaRecords::new(&text, config.sizes, seed)?;
             let registered = records.schema_json();
-            (Generator::Schema(Box::new(records)), registered)
+            (Generator::Schema(records), registered)
         }
         None => (Generator::Click(ClickEvents::new(seed, config.threads)), clickevent::SCHEMA.to_owned()),
     };

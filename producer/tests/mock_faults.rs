@@ -38,13 +38,13 @@ fn accounted(report: &Report) {
 fn a_broker_down_for_a_while_loses_nothing() {
     let mock = MockBroker::start(3, "ExampleTopic", 3).unwrap();
     let mut config = common::quiet(&mock.bootstrap_servers(), "ExampleTopic");
-    config.count = Some(6000);
+    config.count = Some(12_000);
     config.rate = Some(3000.0);
     let report = run_with_faults(
         config,
         Control::new(),
         |mock, _| {
-            std::thread::sleep(Duration::from_millis(400));
+            std::thread::sleep(Duration::from_millis(1000));
             for b in 1..=3 {
                 mock.cluster().broker_down(b).unwrap();
             }
@@ -56,7 +56,7 @@ fn a_broker_down_for_a_while_loses_nothing() {
         &mock,
     );
     accounted(&report);
-    assert_eq!(report.acked, 6000, "idempotent retries deliver everything: {report:?}");
+    assert_eq!(report.acked, 12_000, "idempotent retries deliver everything: {report:?}");
 }
 
 #[test]
@@ -86,14 +86,14 @@ fn request_errors_and_latency_are_retried() {
 fn timeouts_fail_with_a_reason_and_still_add_up() {
     let mock = MockBroker::start(1, "ExampleTopic", 1).unwrap();
     let mut config = common::quiet(&mock.bootstrap_servers(), "ExampleTopic");
-    config.count = Some(3000);
+    config.count = Some(10_000);
     config.rate = Some(2000.0);
     config.rdkafka.insert("message.timeout.ms".into(), "300".into());
     let report = run_with_faults(
         config,
         Control::new(),
         |mock, _| {
-            std::thread::sleep(Duration::from_millis(300));
+            std::thread::sleep(Duration::from_millis(1500));
             mock.cluster().broker_down(1).unwrap();
             std::thread::sleep(Duration::from_millis(1000));
             mock.cluster().broker_up(1).unwrap();
@@ -118,7 +118,7 @@ fn an_abort_purges_and_accounts_for_everything() {
         config,
         control,
         move |mock, _| {
-            std::thread::sleep(Duration::from_millis(300));
+            std::thread::sleep(Duration::from_millis(1500));
             mock.cluster().broker_down(1).unwrap();
             std::thread::sleep(Duration::from_millis(500));
             // First Ctrl-C: stop and flush (cannot finish: the broker is down);
