@@ -216,6 +216,8 @@ struct LoopOutcome {
     target_end: f64,
     actual_end: f64,
     interrupted: bool,
+    /// A record that could not be built ended the loop early.
+    error: Option<crate::records::RecordError>,
 }
 
 /// Runs the schedule to its end (or a stop), flushes, and reports.
@@ -234,7 +236,7 @@ pub fn run(
     let start = Instant::now();
     let wall_start = SystemTime::now();
     let mut hlog_error = None;
-    let outcome = send_loop(producer, encoder, &profile, options, control, start, wall_start, &mut hlog_error)?;
+    let mut outcome = send_loop(producer, encoder, &profile, options, control, start, wall_start, &mut hlog_error)?;
 
     // Flush: every record handed to librdkafka gets a delivery report.
     let deadline = Instant::now() + options.flush_timeout;
@@ -296,6 +298,10 @@ pub fn run(
         interrupted: outcome.interrupted,
     };
     drop(state);
+    if let Some(e) = outcome.error.take() {
+        eprint!("{}", report.summary());
+        return Err(SendError::Record(e));
+    }
     if let Some(detail) = hlog_error {
         let path = options.hlog.clone().unwrap_or_default();
         return Err(SendError::Hlog { path, detail });
@@ -361,6 +367,7 @@ fn send_loop(
         target_end: 0.0,
         actual_end: 0.0,
         interrupted: false,
+        error: None,
     };
     let mut next_tick = start + Duration::from_millis(100);
     let mut next_hlog = start + Duration::from_secs(1);
@@ -398,7 +405,18 @@ fn send_loop(
             break;
         }
         let now_wall = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
-        let (key, value) = encoder.next(now_wall)?;
+        let (key, value) = match encoder.next(now_wall) {
+            Ok(record) => record,
+            Err(e) => {
+                // Stop sending, but still flush what was sent so it is accounted for.
+                let now = start.elapsed().as_secs_f64();
+                out.interrupted = true;
+                out.target_end = now;
+                out.actual_end = now;
+                out.error = Some(e);
+                break;
+            }
+        };
         let sent_at = Instant::now();
         let offset = sent_at.saturating_duration_since(start).as_secs_f64();
         if due.is_none() && limit_secs.is_some_and(|l| offset >= l) {
