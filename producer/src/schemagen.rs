@@ -25,7 +25,7 @@
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use apache_avro::schema::{InnerDecimalSchema, Name, UuidSchema};
+use apache_avro::schema::{InnerDecimalSchema, Name};
 use apache_avro::types::Value;
 use apache_avro::writer::datum::GenericDatumWriter;
 use apache_avro::{Days, Decimal, Duration, Millis, Months, Schema};
@@ -320,10 +320,8 @@ impl SchemaRecords {
                 let value = apache_avro::BigDecimal::new(unscaled.into(), scale);
                 Value::BigDecimal(value)
             }
-            Schema::Uuid(kind) => {
-                let _ = kind as &UuidSchema;
-                Value::Uuid(self.uuid())
-            }
+            // Whatever the underlying type (string, fixed 16), the value is a Uuid.
+            Schema::Uuid(_) => Value::Uuid(self.uuid()),
             Schema::Date => Value::Date((now_ms / 86_400_000) as i32 - self.rng.random_range(0..3650)),
             Schema::TimeMillis => Value::TimeMillis(self.rng.random_range(0..86_400_000)),
             Schema::TimeMicros => Value::TimeMicros(self.rng.random_range(0..86_400_000_000)),

@@ -48,7 +48,7 @@ impl Percentiles {
         if h.is_empty() {
             return Percentiles::default();
         }
-        let ms = |us: u64| (us as f64 / 1000.0 * 1000.0).round() / 1000.0;
+        let ms = |us: u64| us as f64 / 1000.0;
         Percentiles {
             p50: ms(h.value_at_quantile(0.50)),
             p90: ms(h.value_at_quantile(0.90)),
