@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 
 mod process;
 mod process_event;
+mod produce;
 mod report;
 mod serve;
 
@@ -29,7 +30,9 @@ enum Command {
     Process(process::Args),
     /// Decode one Lambda Kafka event into JSON lines, as the Lambda function does.
     ProcessEvent(process_event::Args),
-    /// Run a local stand-in (Firehose endpoint or schema registry) until SIGINT/SIGTERM.
+    /// Seed a topic with Avro records (ClickEvents or any schema) at a controlled rate.
+    Produce(Box<produce::Args>),
+    /// Run a local stand-in (Kafka broker, Firehose endpoint or schema registry) until SIGINT/SIGTERM.
     Serve(serve::Args),
     /// Re-render report.md and report.html from a run's result.json.
     Report(report::ReportArgs),
@@ -42,6 +45,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Process(args) => process::run(args),
         Command::ProcessEvent(args) => process_event::run(args),
+        Command::Produce(args) => produce::run(*args),
         Command::Serve(args) => serve::run(args),
         Command::Report(args) => report::report(args),
         Command::Compare(args) => report::compare_cmd(args),

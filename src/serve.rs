@@ -1,9 +1,10 @@
-//! `mskbench serve firehose|registry`: the local stand-ins as processes.
+//! `mskbench serve kafka|firehose|registry`: the local stand-ins as processes.
 //!
 //! Thin glue over `mskbench-sim`: parse flags into its config, start the
 //! server on a tokio runtime, print the bound URL as the first line of
 //! stdout (other tools read it to find a port-0 server), then wait for
-//! SIGINT or SIGTERM and stop cleanly — for Firehose that means every
+//! SIGINT or SIGTERM and stop cleanly — for Kafka, the embedded tansu
+//! broker (memory storage: records are gone when it stops); for Firehose, every
 //! accepted record is written before the process exits. Exit 0 after a
 //! clean stop; a failed final delivery or a bind failure is exit 2.
 
@@ -16,6 +17,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result};
 use clap::{Args as ClapArgs, Subcommand};
 use mskbench_core::Quota;
+use mskbench_producer::broker::{EmbeddedBroker, ensure_topic};
+use mskbench_producer::config::DEFAULT_TOPIC;
 use mskbench_sim::firehose::{Buffering, Faults, Latency};
 use mskbench_sim::registry::Level;
 use mskbench_sim::{FirehoseConfig, FirehoseServer, RegistryConfig, RegistryServer};
@@ -28,6 +31,8 @@ pub(crate) struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Service {
+    /// A Kafka-protocol broker (tansu, in memory), the one `--brokers embedded` starts.
+    Kafka(KafkaArgs),
     /// An Amazon Data Firehose endpoint (AWS JSON 1.1) with quotas and S3-layout delivery.
     Firehose(FirehoseArgs),
     /// A Confluent-compatible schema registry (REST API v1, Avro).
@@ -75,6 +80,19 @@ struct FirehoseArgs {
 }
 
 #[derive(Debug, ClapArgs)]
+struct KafkaArgs {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// Partitions of each topic created at start.
+    #[arg(long, default_value_t = 3)]
+    partitions: i32,
+    /// A topic that exists from the start (repeatable; default ExampleTopic).
+    #[arg(long = "topic", value_name = "NAME")]
+    topics: Vec<String>,
+}
+
+#[derive(Debug, ClapArgs)]
 struct RegistryArgs {
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:0")]
@@ -96,6 +114,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
     runtime.block_on(async move {
         match args.service {
+            Service::Kafka(a) => kafka(a).await,
             Service::Firehose(a) => firehose(a).await,
             Service::Registry(a) => registry(a).await,
         }
@@ -134,6 +153,21 @@ async fn firehose(a: FirehoseArgs) -> Result<ExitCode> {
         "mskbench serve firehose: stopped; final flush wrote {} object(s), {} byte(s)",
         report.objects, report.bytes
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn kafka(a: KafkaArgs) -> Result<ExitCode> {
+    let broker = EmbeddedBroker::start(a.listen).await.context("cannot start the Kafka broker")?;
+    let servers = broker.bootstrap_servers();
+    let topics = if a.topics.is_empty() { vec![DEFAULT_TOPIC.to_owned()] } else { a.topics };
+    for topic in &topics {
+        ensure_topic(&servers, topic, a.partitions, &[]).await.context("cannot create the topics")?;
+    }
+    // Kafka clients take host:port, not a URL.
+    announce(&servers)?;
+    wait_for_stop_signal().await?;
+    broker.shutdown().await;
+    eprintln!("mskbench serve kafka: stopped");
     Ok(ExitCode::SUCCESS)
 }
 
