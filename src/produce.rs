@@ -165,7 +165,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         let watcher = control.clone();
         let signals = tokio::spawn(async move {
             loop {
-                if wait_for_signal().await.is_err() {
+                if crate::serve::wait_for_stop_signal().await.is_err() {
                     return;
                 }
                 watcher.escalate();
@@ -182,22 +182,4 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         std::fs::write(path, json + "\n").with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(if report.failed == 0 && report.unaccounted == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
-}
-
-async fn wait_for_signal() -> Result<()> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
-        let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-        }
-        Ok(())
-    }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c().await.context("cannot watch Ctrl-C")
-    }
 }

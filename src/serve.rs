@@ -188,7 +188,9 @@ fn announce(url: &str) -> Result<()> {
     writeln!(out, "{url}").and_then(|()| out.flush()).context("cannot write the URL to stdout")
 }
 
-async fn wait_for_stop_signal() -> Result<()> {
+/// Resolves on SIGINT or SIGTERM (Ctrl-C elsewhere); shared by every
+/// long-running command.
+pub(crate) async fn wait_for_stop_signal() -> Result<()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
