@@ -14,6 +14,7 @@ mod process;
 mod process_event;
 mod produce;
 mod report;
+mod run;
 mod serve;
 
 /// Benchmark and load-generation suite for the MSK → Lambda → Firehose → S3 pipeline.
@@ -32,6 +33,8 @@ enum Command {
     ProcessEvent(process_event::Args),
     /// Seed a topic with Avro records (ClickEvents or any schema) at a controlled rate.
     Produce(Box<produce::Args>),
+    /// Run a scenario end to end and report throttling, retries, latency and loss.
+    Run(run::Args),
     /// Run a local stand-in (Kafka broker, Firehose endpoint or schema registry) until SIGINT/SIGTERM.
     Serve(serve::Args),
     /// Re-render report.md and report.html from a run's result.json.
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
         Command::Process(args) => process::run(args),
         Command::ProcessEvent(args) => process_event::run(args),
         Command::Produce(args) => produce::run(*args),
+        Command::Run(args) => run::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Report(args) => report::report(args),
         Command::Compare(args) => report::compare_cmd(args),

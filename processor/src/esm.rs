@@ -26,7 +26,7 @@
 //! tokio runtime whose handle is given, while each poller is a plain thread.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use mskbench_core::{KafkaRecord, TimestampType, b64};
@@ -69,6 +69,10 @@ pub struct EsmConfig {
     pub event_source_arn: String,
     /// Extra librdkafka settings (`-X key=value`).
     pub kafka: Vec<(String, String)>,
+    /// Pollers holding partitions (counted while they run), for callers
+    /// that wait until the group has settled before producing: a rebalance
+    /// between an invocation and its commit redelivers the batch.
+    pub assigned: Arc<AtomicUsize>,
 }
 
 impl EsmConfig {
@@ -87,6 +91,7 @@ impl EsmConfig {
             max_attempts: None,
             event_source_arn: "arn:aws:kafka:local:000000000000:cluster/mskbench/local".to_owned(),
             kafka: Vec::new(),
+            assigned: Arc::new(AtomicUsize::new(0)),
         }
     }
 }
@@ -229,6 +234,8 @@ impl Poller<'_> {
         // The idle clock starts once the group gave this poller partitions:
         // joining a group can take seconds.
         let mut assigned = false;
+        // Whether this poller is counted in `config.assigned` now.
+        let mut holding = false;
         let mut invocation = 0u64;
         while !self.stop.load(Ordering::SeqCst) {
             let wait = window_ends.map_or(Duration::from_millis(100), |end| {
@@ -266,7 +273,16 @@ impl Poller<'_> {
                 self.invoke(&mut batch, &mut invocation, &mut stats)?;
                 window_ends = None;
             }
-            if !assigned && self.consumer.assignment().is_ok_and(|a| a.count() > 0) {
+            let has_partitions = self.consumer.assignment().is_ok_and(|a| a.count() > 0);
+            if has_partitions != holding {
+                holding = has_partitions;
+                if holding {
+                    self.config.assigned.fetch_add(1, Ordering::SeqCst);
+                } else {
+                    self.config.assigned.fetch_sub(1, Ordering::SeqCst);
+                }
+            }
+            if !assigned && has_partitions {
                 assigned = true;
                 last_activity = last_activity.max(Instant::now());
             }

@@ -44,6 +44,7 @@ use crate::clients::Clients;
 use crate::config::{Config, ConfigError};
 use crate::confluent::ConfluentRegistry;
 use crate::dead_letter::{DeadLetter, DeadLetterError, DeadLetterSink};
+use crate::live::Live;
 use crate::request_builder::{self, BuildError};
 use crate::schemas::{GlueRegistry, Registries};
 use crate::service::{FirehoseSender, Invocation, SendStats, count_codes};
@@ -209,6 +210,7 @@ impl Handler {
             retries: config.retries,
             policy: config.retry_policy,
             concurrency: config.concurrency,
+            live: None,
         };
         let dead_letter = config.dead_letter.clone().map(|t| DeadLetterSink::new(t, clients.s3.clone()));
         let inner = Inner {
@@ -218,6 +220,11 @@ impl Handler {
             outputs: Mutex::default(),
         };
         Ok(Handler { inner: Arc::new(inner), sender, dead_letter, seed, invocations: AtomicU64::new(0) })
+    }
+
+    /// Counts what the handler does in `live` as it happens (see [`Live`]).
+    pub fn set_live(&mut self, live: Arc<Live>) {
+        self.sender.live = Some(live);
     }
 
     /// Preloads a writer schema (tests, benchmarks, offline runs).
@@ -264,6 +271,10 @@ impl Handler {
             decode: output.summary.clone(),
             ..InvocationSummary::default()
         };
+        let live = self.sender.live.as_deref();
+        if let Some(live) = live {
+            Live::add(&live.consumed, summary.records_in);
+        }
 
         if let Some(first) = transient.first() {
             summary.unsent = summary.records_in;
@@ -271,6 +282,9 @@ impl Handler {
             let first = format!("{}: {}", first.reason.as_str(), first.detail);
             error!(request_id, records = transient.len(), "Registry unavailable, failing the invocation: {first}");
             self.inner.give_back(output);
+            if let Some(live) = live {
+                Live::add(&live.failed_invocations, 1);
+            }
             return Err(InvocationError::RegistryUnavailable {
                 count: transient.len() as u64,
                 first,
@@ -356,6 +370,14 @@ impl Handler {
             "Invocation summary"
         );
         debug_assert!(summary.adds_up(), "{summary:?}");
+        if let Some(live) = live {
+            Live::add(&live.dead_lettered, summary.dead_lettered);
+            if result.is_ok() && summary.undelivered == 0 {
+                Live::add(&live.completed, summary.records_in);
+            } else {
+                Live::add(&live.failed_invocations, 1);
+            }
+        }
         match result {
             Err(source) => Err(InvocationError::DeadLetter { source, summary: Box::new(summary) }),
             Ok(()) if summary.undelivered > 0 => Err(InvocationError::Undelivered { summary: Box::new(summary) }),

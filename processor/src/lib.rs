@@ -16,6 +16,7 @@
 //! - [`schemas`], [`confluent`]: Glue `GetSchemaVersion` and the Confluent
 //!   REST API behind core's schema cache;
 //! - [`clients`]: the AWS SDK clients, endpoint overrides included;
+//! - [`live`]: counters a sampler reads while the handler works;
 //! - `esm` (feature `esm`, default): a local event source mapping
 //!   (rdkafka consumer → events → handler → offsets committed after
 //!   success), `mskbench process`.
@@ -32,6 +33,7 @@ pub mod dead_letter;
 #[cfg(feature = "esm")]
 pub mod esm;
 pub mod handler;
+pub mod live;
 pub mod logging;
 pub mod request_builder;
 pub mod retry;
@@ -40,3 +42,4 @@ pub mod service;
 
 pub use config::Config;
 pub use handler::{Handler, InvocationError, InvocationSummary};
+pub use live::{Live, LiveSnapshot};

@@ -31,7 +31,8 @@
 //! HTTP round trip; retries cost their wait. Counting is a few integer adds.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use aws_sdk_firehose::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_firehose::operation::put_record_batch::PutRecordBatchError;
@@ -43,6 +44,7 @@ use rand::rngs::Xoshiro256PlusPlus;
 use serde::Serialize;
 use tracing::{debug, error, info, warn};
 
+use crate::live::Live;
 use crate::request_builder;
 use crate::retry::RetryPolicy;
 
@@ -125,6 +127,8 @@ pub struct FirehoseSender {
     pub retries: u32,
     pub policy: RetryPolicy,
     pub concurrency: usize,
+    /// Counters bumped as answers arrive, for a live view (optional).
+    pub live: Option<Arc<Live>>,
 }
 
 /// A whole-call failure, classified.
@@ -183,6 +187,14 @@ impl FirehoseSender {
                 report.stats.resent_records += pending.len() as u64;
             }
             debug!(request_id = inv.request_id, batch_number, records = pending.len(), attempt, "Sending batch");
+            if let Some(live) = &self.live {
+                Live::add(&live.calls, 1);
+                if attempt > 0 {
+                    Live::add(&live.retry_calls, 1);
+                    Live::add(&live.resent_records, pending.len() as u64);
+                }
+            }
+            let call_started = Instant::now();
             let result = self
                 .client
                 .put_record_batch()
@@ -190,6 +202,9 @@ impl FirehoseSender {
                 .set_records(Some(records))
                 .send()
                 .await;
+            if let Some(live) = &self.live {
+                live.call_took(call_started.elapsed());
+            }
             match result {
                 Ok(answer) => {
                     let responses = answer.request_responses();
@@ -203,9 +218,11 @@ impl FirehoseSender {
                         let mut still = Vec::new();
                         let mut still_last = Vec::new();
                         let mut sent = 0u64;
+                        let mut sent_bytes = 0u64;
                         for (&record, response) in pending.iter().zip(responses) {
                             let Some(code) = response.error_code() else {
                                 sent += 1;
+                                sent_bytes += out.records[record].len() as u64;
                                 continue;
                             };
                             let message = response.error_message().unwrap_or_default().to_owned();
@@ -222,6 +239,14 @@ impl FirehoseSender {
                             still_last.push((code.to_owned(), message));
                         }
                         report.delivered += sent;
+                        if let Some(live) = &self.live {
+                            Live::add(&live.accepted, sent);
+                            Live::add(&live.accepted_bytes, sent_bytes);
+                            Live::add(
+                                &live.throttled_records,
+                                still_last.iter().filter(|(c, _)| c == THROTTLED).count() as u64,
+                            );
+                        }
                         if sent > 0 {
                             info!(
                                 request_id = inv.request_id,
@@ -240,6 +265,9 @@ impl FirehoseSender {
                     report.stats.failed_calls += 1;
                     if failure.throttled {
                         report.stats.throttled_calls += 1;
+                        if let Some(live) = &self.live {
+                            Live::add(&live.throttled_calls, 1);
+                        }
                     }
                     if !failure.retryable {
                         error!(

@@ -84,7 +84,8 @@ impl Profile {
     }
 
     /// Parses `--profile`:
-    /// `ramp:FROM:TO:DUR`, `steps:RATE:DUR,RATE:DUR,…`, or
+    /// `ramp:FROM:TO:DUR`, `steps:RATE:DUR,RATE:DUR,…` (a step may ramp:
+    /// `FROM..TO:DUR`), or
     /// `burst:PEAK:LEN:EVERY` (bursts over `base`, the `--rate`).
     /// Durations take `ms`, `s`, `m` or `h` suffixes.
     pub fn parse(spec: &str, base: Option<f64>) -> Result<Profile, ProfileError> {
@@ -101,11 +102,15 @@ impl Profile {
                 Profile::Segments { segments: vec![seg, hold], repeat: false }
             }
             "steps" => {
+                // Each step holds a rate, or ramps linearly with FROM..TO.
                 let mut segments = Vec::new();
                 for step in rest.split(',') {
                     let (r, d) = step.split_once(':').ok_or_else(|| err("expected steps:RATE:DURATION,…"))?;
-                    let r = rate(r)?;
-                    segments.push(Segment { from: r, to: r, secs: secs(d)? });
+                    let (from, to) = match r.split_once("..") {
+                        Some((from, to)) => (rate(from)?, rate(to)?),
+                        None => (rate(r)?, rate(r)?),
+                    };
+                    segments.push(Segment { from, to, secs: secs(d)? });
                 }
                 let last = segments.last().map_or(0.0, |s| s.to);
                 segments.push(Segment { from: last, to: last, secs: 1.0 });
@@ -309,6 +314,12 @@ mod tests {
         assert!((t[2100] - 3.0).abs() < 1e-9);
         assert!((t[2199] - 3.099).abs() < 1e-9, "last rate holds: {}", t[2199]);
         assert!((p.average_rate(0.0, 3.0) - 700.0).abs() < 1e-9);
+
+        // A step may ramp: 500/s for 2 s, then 1,000 → 3,000/s over 2 s.
+        let r = Profile::parse("steps:500:2s,1000..3000:2s", None).unwrap();
+        assert!((r.cumulative(2.0) - 1000.0).abs() < 1e-6);
+        assert!((r.cumulative(4.0) - 5000.0).abs() < 1e-6);
+        assert!(Profile::parse("steps:0..10:1s", None).is_err());
 
         let b = Profile::parse("burst:10000:1s:10s", Some(100.0)).unwrap();
         // Each 10 s period: 900 at base then 10,000 in the burst.

@@ -30,7 +30,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -47,9 +47,19 @@ use crate::records::RecordEncoder;
 use crate::schedule::{Profile, Schedule};
 use crate::stats::{Histograms, Percentiles, Report, new_histogram};
 
-/// Run state shared with signal handlers: run, stop (flush), abort (purge).
+/// Run state shared with signal handlers — run, stop (flush), abort
+/// (purge) — and live counts for whoever watches the run.
 #[derive(Debug, Clone, Default)]
-pub struct Control(Arc<AtomicU8>);
+pub struct Control(Arc<ControlState>);
+
+#[derive(Debug, Default)]
+struct ControlState {
+    state: AtomicU8,
+    /// Records handed to librdkafka so far.
+    sent: AtomicU64,
+    /// Records the broker acknowledged so far (updated every 100 ms of sending, and at the end).
+    acked: AtomicU64,
+}
 
 impl Control {
     const RUN: u8 = 0;
@@ -61,21 +71,29 @@ impl Control {
     }
     /// Ends the schedule; what was sent is flushed.
     pub fn stop(&self) {
-        let _ = self.0.compare_exchange(Self::RUN, Self::STOP, Ordering::SeqCst, Ordering::SeqCst);
+        let _ = self.0.state.compare_exchange(Self::RUN, Self::STOP, Ordering::SeqCst, Ordering::SeqCst);
     }
     /// Stops and purges librdkafka's queues.
     pub fn abort(&self) {
-        self.0.store(Self::ABORT, Ordering::SeqCst);
+        self.0.state.store(Self::ABORT, Ordering::SeqCst);
     }
     /// Ctrl-C: the first stops, the next aborts.
     pub fn escalate(&self) {
-        if self.0.load(Ordering::SeqCst) == Self::RUN { self.stop() } else { self.abort() }
+        if self.0.state.load(Ordering::SeqCst) == Self::RUN { self.stop() } else { self.abort() }
     }
     pub fn stopping(&self) -> bool {
-        self.0.load(Ordering::Relaxed) != Self::RUN
+        self.0.state.load(Ordering::Relaxed) != Self::RUN
     }
     pub fn aborting(&self) -> bool {
-        self.0.load(Ordering::Relaxed) == Self::ABORT
+        self.0.state.load(Ordering::Relaxed) == Self::ABORT
+    }
+    /// Records handed to librdkafka so far.
+    pub fn sent(&self) -> u64 {
+        self.0.sent.load(Ordering::Relaxed)
+    }
+    /// Records acknowledged so far (at most 100 ms old while sending; exact once the run returned).
+    pub fn acked(&self) -> u64 {
+        self.0.acked.load(Ordering::Relaxed)
     }
 }
 
@@ -247,6 +265,7 @@ pub fn run(
             purged = true;
         }
         let _ = producer.flush(Duration::from_millis(100));
+        control.0.acked.store(producer.context().counts().0, Ordering::Relaxed);
     }
     // The delivery callback of the last record may still be running on
     // librdkafka's thread after in_flight_count drops: give it a moment.
@@ -261,6 +280,7 @@ pub fn run(
     }
 
     let state = producer.context().lock();
+    control.0.acked.store(state.acked, Ordering::Relaxed);
     let mut hist = Histograms { send_delay: outcome.send_delay.clone(), ..Histograms::default() };
     hist.merge(&state.hist);
     let mut reasons = state.reasons.clone();
@@ -474,8 +494,10 @@ fn send_loop(
         last_due = due_offset;
         last_sent_at = offset;
 
+        control.0.sent.store(out.sent, Ordering::Relaxed);
         if sent_at >= next_tick {
             next_tick = sent_at + Duration::from_millis(100);
+            control.0.acked.store(producer.context().counts().0, Ordering::Relaxed);
             if let Some(bar) = &bar {
                 match (limit_count, limit_secs) {
                     (Some(_), _) => bar.set_position(out.sent),

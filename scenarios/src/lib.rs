@@ -241,6 +241,10 @@ pub struct Firehose {
     pub buffer_interval: Duration,
     #[serde(default)]
     pub faults: Faults,
+    /// For an endpoint URL: the local directory its delivered objects land
+    /// in (`mskbench serve firehose --s3-dir DIR`), read back after the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivered_dir: Option<String>,
 }
 
 fn stream() -> String {
@@ -262,6 +266,7 @@ impl Default for Firehose {
             buffer_bytes: mib(),
             buffer_interval: second(),
             faults: Faults::default(),
+            delivered_dir: None,
         }
     }
 }
@@ -459,7 +464,52 @@ impl Scenario {
         if let Some(p) = scenario.phases.iter().find(|p| p.duration.is_zero()) {
             return Err(invalid(format!("phases: phase {:?} has a zero duration", p.name)));
         }
+        scenario.check_parts().map_err(invalid)?;
         Ok(scenario)
+    }
+
+    /// Settings that are each valid but do not fit together.
+    fn check_parts(&self) -> Result<(), String> {
+        let glue_registry = self.registry.kind.starts_with("glue:");
+        match (self.producer.wire_format, glue_registry) {
+            (WireFormat::Confluent, true) => {
+                return Err(
+                    "producer.wire_format: confluent framing needs a Confluent registry, but registry.kind is glue:…"
+                        .into(),
+                );
+            }
+            (WireFormat::Glue | WireFormat::GlueZlib, false) => {
+                return Err(format!(
+                    "producer.wire_format: Glue framing needs registry.kind = \"glue:NAME\", not {:?}",
+                    self.registry.kind
+                ));
+            }
+            _ => {}
+        }
+        let kind = &self.registry.kind;
+        if !(kind == "embedded" || glue_registry || kind.starts_with("http://") || kind.starts_with("https://")) {
+            return Err(format!("registry.kind: {kind:?} is not embedded, an http(s):// URL or glue:NAME"));
+        }
+        let endpoint = &self.firehose.endpoint;
+        match endpoint.as_str() {
+            "embedded" => {}
+            "aws" => {
+                return Err("firehose.endpoint: \"aws\" is not supported by mskbench run yet: the run reads the \
+                            delivered objects back from a local directory, and real S3 delivery can take up to \
+                            900 s to buffer"
+                    .into());
+            }
+            url if url.starts_with("http://") || url.starts_with("https://") => {
+                if self.firehose.delivered_dir.is_none() {
+                    return Err(format!(
+                        "firehose.delivered_dir: an endpoint URL ({url}) needs the directory its objects land in, \
+                         to read them back"
+                    ));
+                }
+            }
+            other => return Err(format!("firehose.endpoint: {other:?} is not embedded, aws or an http(s):// URL")),
+        }
+        Ok(())
     }
 
     /// The `.avsc` file the producer uses, if not ClickEvents.

@@ -1,0 +1,129 @@
+//! Live counters of a running handler, for whoever watches it work.
+//!
+//! The per-invocation [`crate::InvocationSummary`] arrives when an
+//! invocation ends, which can be seconds after its records were consumed
+//! when Firehose throttles; a run that plots throughput every second needs
+//! the counts as they happen. [`Live`] is a set of atomic counters the
+//! handler and its sender bump as they go (consumed at the start of an
+//! invocation, each `PutRecordBatch` answer as it arrives), plus a
+//! histogram of call latency. A sampler reads it whenever it likes; the
+//! counters only grow.
+//!
+//! Cost: a few relaxed atomic adds per call and per invocation, and one
+//! short mutex hold per call for the histogram; nothing per record.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+
+/// Counters of one handler, shared with a sampler.
+#[derive(Debug)]
+pub struct Live {
+    /// Records handed to the handler (every invocation, retried ones again).
+    pub consumed: AtomicU64,
+    /// Records of invocations that succeeded: done with, one way or another.
+    pub completed: AtomicU64,
+    /// Records Firehose answered with a `RecordId`.
+    pub accepted: AtomicU64,
+    /// Bytes of those records.
+    pub accepted_bytes: AtomicU64,
+    pub dead_lettered: AtomicU64,
+    /// `PutRecordBatch` calls, first tries and retries.
+    pub calls: AtomicU64,
+    /// Calls that were retries.
+    pub retry_calls: AtomicU64,
+    /// Records sent again in retry calls.
+    pub resent_records: AtomicU64,
+    /// Records answered `ServiceUnavailableException` inside an HTTP 200.
+    pub throttled_records: AtomicU64,
+    /// Whole calls refused with `ServiceUnavailableException`.
+    pub throttled_calls: AtomicU64,
+    /// Invocations that returned an error (their batch comes back).
+    pub failed_invocations: AtomicU64,
+    /// Whether call latencies are being recorded (off during a warm-up).
+    pub measuring: AtomicBool,
+    call_latency_us: Mutex<Histogram<u64>>,
+}
+
+impl Default for Live {
+    fn default() -> Self {
+        Live {
+            consumed: AtomicU64::new(0),
+            completed: AtomicU64::new(0),
+            accepted: AtomicU64::new(0),
+            accepted_bytes: AtomicU64::new(0),
+            dead_lettered: AtomicU64::new(0),
+            calls: AtomicU64::new(0),
+            retry_calls: AtomicU64::new(0),
+            resent_records: AtomicU64::new(0),
+            throttled_records: AtomicU64::new(0),
+            throttled_calls: AtomicU64::new(0),
+            failed_invocations: AtomicU64::new(0),
+            measuring: AtomicBool::new(true),
+            call_latency_us: Mutex::new(new_histogram()),
+        }
+    }
+}
+
+/// A latency histogram in microseconds, 1 µs to an hour, 3 significant digits.
+fn new_histogram() -> Histogram<u64> {
+    // The bounds are constants that hdrhistogram accepts.
+    #[allow(clippy::expect_used)]
+    Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds")
+}
+
+impl Live {
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Records the latency of one `PutRecordBatch` call (while measuring).
+    pub(crate) fn call_took(&self, latency: Duration) {
+        if self.measuring.load(Ordering::Relaxed) {
+            let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX).max(1);
+            let mut h = self.call_latency_us.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            h.saturating_record(us);
+        }
+    }
+
+    /// The call latencies recorded so far, in microseconds.
+    pub fn call_latency_us(&self) -> Histogram<u64> {
+        self.call_latency_us.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// A consistent-enough copy of the counters (each read once, relaxed).
+    pub fn snapshot(&self) -> LiveSnapshot {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        LiveSnapshot {
+            consumed: get(&self.consumed),
+            completed: get(&self.completed),
+            accepted: get(&self.accepted),
+            accepted_bytes: get(&self.accepted_bytes),
+            dead_lettered: get(&self.dead_lettered),
+            calls: get(&self.calls),
+            retry_calls: get(&self.retry_calls),
+            resent_records: get(&self.resent_records),
+            throttled_records: get(&self.throttled_records),
+            throttled_calls: get(&self.throttled_calls),
+            failed_invocations: get(&self.failed_invocations),
+        }
+    }
+}
+
+/// The counters of a [`Live`] at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LiveSnapshot {
+    pub consumed: u64,
+    pub completed: u64,
+    pub accepted: u64,
+    pub accepted_bytes: u64,
+    pub dead_lettered: u64,
+    pub calls: u64,
+    pub retry_calls: u64,
+    pub resent_records: u64,
+    pub throttled_records: u64,
+    pub throttled_calls: u64,
+    pub failed_invocations: u64,
+}

@@ -1,0 +1,164 @@
+//! One sample a second, and the progress bar that shows it.
+//!
+//! Every second of the run the sampler reads the producer's live counts
+//! ([`Control`]) and the processor's ([`Live`]), and keeps the difference
+//! from the second before as that second's [`Sample`]. The series is the
+//! client's view (what the processor sent and Firehose answered), so it is
+//! the same whether Firehose is the built-in endpoint or a real one.
+//!
+//! The bar (stderr, drawn only on a terminal) shows the phase and the last
+//! second's rates; phase changes are also printed as plain lines, so a log
+//! of a non-interactive run still shows where the time went.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use mskbench_processor::{Live, LiveSnapshot};
+use mskbench_producer::Control;
+use mskbench_reports::Sample;
+use tokio::sync::watch;
+
+/// Where the run is, for the bar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Stage {
+    pub name: String,
+    /// Seconds from the run's start at which this stage began.
+    pub starts_at: u64,
+    /// Seconds from the run's start at which this stage ends (for the bar's length).
+    pub ends_at: u64,
+}
+
+/// Counts of both ends at one moment.
+#[derive(Debug, Clone, Copy, Default)]
+struct Reading {
+    produced: u64,
+    live: LiveSnapshot,
+}
+
+fn read(control: &Control, live: &Live) -> Reading {
+    Reading { produced: control.acked(), live: live.snapshot() }
+}
+
+fn sample(t: u64, now: &Reading, before: &Reading) -> Sample {
+    let (n, b) = (&now.live, &before.live);
+    Sample {
+        t,
+        produced: now.produced.saturating_sub(before.produced),
+        consumed: n.consumed - b.consumed,
+        firehose_calls: n.calls - b.calls,
+        records_accepted: n.accepted - b.accepted,
+        records_throttled: n.throttled_records - b.throttled_records,
+        throttled_calls: n.throttled_calls - b.throttled_calls,
+        bytes: n.accepted_bytes - b.accepted_bytes,
+        retries: n.resent_records - b.resent_records,
+        in_flight: n.consumed.saturating_sub(n.completed),
+        e2e_ms: None,
+    }
+}
+
+/// Samples every second until `done` turns true; returns the series.
+pub(crate) async fn run(
+    start: Instant,
+    control: Control,
+    live: Arc<Live>,
+    mut stage: watch::Receiver<Stage>,
+    mut done: watch::Receiver<bool>,
+    show_bar: bool,
+) -> Vec<Sample> {
+    let bar = show_bar.then(progress_bar).flatten();
+    let mut series = Vec::new();
+    let mut before = read(&control, &live);
+    let mut t = 0u64;
+    let mut current = stage.borrow_and_update().clone();
+    announce(bar.as_ref(), &current);
+    loop {
+        let tick = start + Duration::from_secs(t + 1);
+        tokio::select! {
+            _ = tokio::time::sleep_until(tick.into()) => {}
+            _ = done.changed() => {}
+            changed = stage.changed() => {
+                if changed.is_ok() {
+                    current = stage.borrow_and_update().clone();
+                    announce(bar.as_ref(), &current);
+                }
+                continue;
+            }
+        }
+        let finished = *done.borrow();
+        if finished && Instant::now() < tick {
+            // The last, partial second is left out: its rates would be wrong.
+            break;
+        }
+        let now = read(&control, &live);
+        let s = sample(t, &now, &before);
+        before = now;
+        t += 1;
+        if let Some(bar) = &bar {
+            bar.set_length(current.ends_at.max(t));
+            bar.set_position(t);
+            bar.set_message(format!(
+                "{:<10} produced {:>7}/s  consumed {:>7}/s  accepted {:>7}/s  throttled {:>6}/s  in flight {:>7}",
+                current.name, s.produced, s.consumed, s.records_accepted, s.records_throttled, s.in_flight
+            ));
+        }
+        series.push(s);
+        if finished {
+            break;
+        }
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    series
+}
+
+fn announce(bar: Option<&ProgressBar>, stage: &Stage) {
+    let line = format!("mskbench run: {} from t = {} s", stage.name, stage.starts_at);
+    match bar {
+        Some(bar) => bar.suspend(|| eprintln!("{line}")),
+        None => eprintln!("{line}"),
+    }
+}
+
+fn progress_bar() -> Option<ProgressBar> {
+    let bar = ProgressBar::with_draw_target(Some(1), ProgressDrawTarget::stderr());
+    if bar.is_hidden() {
+        return None;
+    }
+    if let Ok(style) = ProgressStyle::with_template("{elapsed_precise} [{bar:24}] {msg}") {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    Some(bar)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sample_is_the_difference_of_two_readings() {
+        let before = Reading {
+            produced: 100,
+            live: LiveSnapshot { consumed: 50, completed: 40, accepted: 30, calls: 2, ..LiveSnapshot::default() },
+        };
+        let now = Reading {
+            produced: 300,
+            live: LiveSnapshot {
+                consumed: 250,
+                completed: 200,
+                accepted: 180,
+                accepted_bytes: 18_000,
+                calls: 6,
+                throttled_records: 20,
+                throttled_calls: 1,
+                resent_records: 20,
+                ..LiveSnapshot::default()
+            },
+        };
+        let s = sample(4, &now, &before);
+        assert_eq!((s.t, s.produced, s.consumed, s.records_accepted), (4, 200, 200, 150));
+        assert_eq!((s.firehose_calls, s.records_throttled, s.throttled_calls, s.retries), (4, 20, 1, 20));
+        assert_eq!((s.bytes, s.in_flight), (18_000, 50));
+    }
+}
