@@ -45,6 +45,7 @@ pub struct Comparison {
 const FIXED: &[(&str, Better, bool)] = &[
     ("delivered_per_sec", Better::Higher, false),
     ("delivered_ratio", Better::Higher, false),
+    ("max_unthrottled_per_sec", Better::Higher, false),
     ("unaccounted", Better::Lower, true),
     ("dead_lettered", Better::Lower, true),
     ("duplicates", Better::Lower, true),

@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 
 use crate::markdown;
 use crate::model::RunResult;
-use crate::svg::{BarChart, Line, LineChart, Reference, escape, short_number};
+use crate::svg::{BarChart, Line, LineChart, QUOTA_RED, Reference, escape, short_number};
 
 const BLUE: &str = "#1f77b4";
 const ORANGE: &str = "#ff7f0e";
@@ -28,12 +28,23 @@ fn line(name: &str, color: &'static str, points: Vec<(f64, f64)>) -> Line {
 }
 
 fn quota(label: &str, value: Option<f64>) -> Vec<Reference> {
-    value.map(|v| Reference { label: format!("quota {} {label}", short_number(v)), value: v }).into_iter().collect()
+    value
+        .map(|v| Reference { label: format!("quota {} {label}", short_number(v)), value: v, color: QUOTA_RED })
+        .into_iter()
+        .collect()
 }
 
 /// The charts of a run, in display order.
 pub fn charts(run: &RunResult) -> Vec<String> {
     let q = run.scenario.quota;
+    let mut record_lines = quota("records/s", q.map(|q| q.records_per_sec));
+    if let Some((_, rate)) = run.max_unthrottled() {
+        record_lines.push(Reference {
+            label: format!("highest rate without throttling {}/s", short_number(rate)),
+            value: rate,
+            color: GREEN,
+        });
+    }
     let mut out = vec![
         LineChart {
             title: "Incoming records per second".into(),
@@ -44,7 +55,7 @@ pub fn charts(run: &RunResult) -> Vec<String> {
                 line("accepted", GREEN, series(run, |s| Some(s.records_accepted as f64))),
                 line("produced", GREY, series(run, |s| Some(s.produced as f64))),
             ],
-            references: quota("records/s", q.map(|q| q.records_per_sec)),
+            references: record_lines,
         }
         .render(),
         LineChart {

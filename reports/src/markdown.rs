@@ -86,6 +86,20 @@ pub fn render(run: &RunResult) -> String {
         let _ = writeln!(out, "| incoming records/s | {incoming} | {} |", q(quota.map(|q| q.records_per_sec)));
         let _ = writeln!(out, "| put requests/s | {calls} | {} |", q(quota.map(|q| q.requests_per_sec)));
         let _ = writeln!(out, "| incoming bytes/s | {bytes} | {} |", q(quota.map(|q| q.bytes_per_sec)));
+        out.push('\n');
+        match run.max_unthrottled() {
+            Some((t, rate)) => {
+                let _ = writeln!(
+                    out,
+                    "Highest rate sustained without throttling ({} s): **{} records/s**, from t = {t} s.",
+                    crate::model::UNTHROTTLED_WINDOW_S,
+                    fmt_num(rate)
+                );
+            }
+            None => {
+                let _ = writeln!(out, "No {} s stretch ran without throttling.", crate::model::UNTHROTTLED_WINDOW_S);
+            }
+        }
     }
     out
 }
@@ -110,5 +124,6 @@ mod tests {
         assert!(md.contains("| 10000 | 10000 | 0 | 0 | 3 | 1000 | 0 | 5 |"), "{md}");
         assert!(md.contains("| e2e | 100 | 150 | 310 | 400 | 520 |"), "{md}");
         assert!(md.contains("| incoming records/s | 1000 | 900 |"), "{md}");
+        assert!(md.contains("without throttling (3 s): **1000 records/s**, from t = 0 s"), "{md}");
     }
 }

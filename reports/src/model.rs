@@ -156,6 +156,7 @@ impl RunResult {
             }
             "delivered_ratio" => ratio(t.delivered, t.produced),
             "duration_s" => self.scenario.duration_s,
+            "max_unthrottled_per_sec" => self.max_unthrottled().map_or(0.0, |(_, rate)| rate),
             "delivered_per_sec" => {
                 if self.scenario.duration_s > 0.0 {
                     t.delivered as f64 / self.scenario.duration_s
@@ -166,6 +167,26 @@ impl RunResult {
             other => return self.latency_metric(other),
         };
         Some(value)
+    }
+
+    /// The highest rate Firehose accepted with nothing throttled: the best
+    /// mean of `records_accepted` over [`UNTHROTTLED_WINDOW_S`] consecutive
+    /// seconds in which records were accepted every second and no record or
+    /// call was throttled. Returns the window's first second and the rate.
+    pub fn max_unthrottled(&self) -> Option<(u64, f64)> {
+        let n = UNTHROTTLED_WINDOW_S;
+        self.series
+            .windows(n)
+            .filter(|w| {
+                w.iter().all(|s| s.records_accepted > 0 && s.records_throttled == 0 && s.throttled_calls == 0)
+                    // Consecutive seconds only.
+                    && w[n - 1].t == w[0].t + n as u64 - 1
+            })
+            .map(|w| (w[0].t, w.iter().map(|s| s.records_accepted as f64).sum::<f64>() / n as f64))
+            .fold(None, |best: Option<(u64, f64)>, (t, rate)| match best {
+                Some((_, b)) if b >= rate => best,
+                _ => Some((t, rate)),
+            })
     }
 
     fn latency_metric(&self, name: &str) -> Option<f64> {
@@ -187,6 +208,9 @@ impl RunResult {
     }
 }
 
+/// Seconds a rate must hold, unthrottled, to count as sustained.
+pub const UNTHROTTLED_WINDOW_S: usize = 3;
+
 /// Metric names that exist for every run.
 pub const TOTALS_AND_DERIVED: &[&str] = &[
     "produced",
@@ -201,6 +225,7 @@ pub const TOTALS_AND_DERIVED: &[&str] = &[
     "delivered_ratio",
     "duration_s",
     "delivered_per_sec",
+    "max_unthrottled_per_sec",
 ];
 
 /// True when `name` is a metric some run can have: a fixed one, or a
@@ -314,6 +339,9 @@ pub(crate) mod tests {
         assert_eq!(r.metric("delivered_per_sec"), Some(1000.0));
         assert_eq!(r.metric("e2e_p99_ms"), Some(310.0));
         assert_eq!(r.metric("produce_ack_max_ms"), Some(12.0));
+        // Seconds 0–4 accept 1,000/s unthrottled; throttling starts at 5.
+        assert_eq!(r.max_unthrottled(), Some((0, 1000.0)));
+        assert_eq!(r.metric("max_unthrottled_per_sec"), Some(1000.0));
         assert_eq!(r.metric("e2e_p12_ms"), None);
         assert_eq!(r.metric("nope"), None);
         for name in r.metric_names() {

@@ -17,12 +17,16 @@ pub struct Line {
     pub points: Vec<(f64, f64)>,
 }
 
-/// A horizontal reference line (a quota).
+/// A horizontal, dashed reference line: a quota (red) or a finding.
 #[derive(Debug, Clone)]
 pub struct Reference {
     pub label: String,
     pub value: f64,
+    pub color: &'static str,
 }
+
+/// The colour of quota lines, as in the Firehose console.
+pub const QUOTA_RED: &str = "#d62728";
 
 /// A line chart over time.
 #[derive(Debug, Clone)]
@@ -170,7 +174,8 @@ impl LineChart {
             let y = y_of(r.value);
             let _ = write!(
                 out,
-                r##"<line x1="{LEFT}" y1="{y:.1}" x2="{x2}" y2="{y:.1}" stroke="#d62728" stroke-width="2" stroke-dasharray="6 4"/><text x="{tx}" y="{ty:.1}" fill="#d62728" text-anchor="end">{l}</text>"##,
+                r##"<line x1="{LEFT}" y1="{y:.1}" x2="{x2}" y2="{y:.1}" stroke="{c}" stroke-width="2" stroke-dasharray="6 4"/><text x="{tx}" y="{ty:.1}" fill="{c}" text-anchor="end">{l}</text>"##,
+                c = r.color,
                 x2 = WIDTH - RIGHT,
                 tx = WIDTH - RIGHT - 4.0,
                 ty = y - 5.0,
@@ -270,7 +275,7 @@ mod tests {
             x_label: "seconds".into(),
             y_label: "records/s".into(),
             lines: vec![Line { name: "accepted".into(), color: "#1f77b4", points: vec![(0.0, 1.0), (1.0, 2.0)] }],
-            references: vec![Reference { label: "quota 500k/s".into(), value: 3.0 }],
+            references: vec![Reference { label: "quota 500k/s".into(), value: 3.0, color: QUOTA_RED }],
         };
         let svg = chart.render();
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));

@@ -2,7 +2,8 @@
 //!
 //! Every second of the run the sampler reads the producer's live counts
 //! ([`Control`]) and the processor's ([`Live`]), and keeps the difference
-//! from the second before as that second's [`Sample`]. The series is the
+//! from the second before as that second's [`Sample`] (the last one covers
+//! what is left, possibly less than a second). The series is the
 //! client's view (what the processor sent and Firehose answered), so it is
 //! the same whether Firehose is the built-in endpoint or a real one.
 //!
@@ -85,11 +86,9 @@ pub(crate) async fn run(
                 continue;
             }
         }
+        // The last sample may cover less than a second: kept, so that the
+        // series adds up to the totals.
         let finished = *done.borrow();
-        if finished && Instant::now() < tick {
-            // The last, partial second is left out: its rates would be wrong.
-            break;
-        }
         let now = read(&control, &live);
         let s = sample(t, &now, &before);
         before = now;

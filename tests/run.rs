@@ -1,0 +1,176 @@
+//! `mskbench run` end to end: the built binary, the embedded broker,
+//! registry and Firehose endpoint, and the run folder it leaves.
+//!
+//! The accounting is checked from the outside too: the lines of the
+//! delivered objects and of the dead letters are counted here, without the
+//! run's code, and must add up to what the run reports.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use mskbench_reports::RunResult;
+
+fn mskbench(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mskbench")).args(args).output().expect("mskbench runs")
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Lines in the files under `dir` (hidden ones skipped), recursively.
+fn count_lines(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    let mut n = 0;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        if path.is_dir() {
+            n += count_lines(&path);
+        } else {
+            n += std::fs::read(&path).unwrap().split(|&b| b == b'\n').filter(|l| !l.is_empty()).count();
+        }
+    }
+    n
+}
+
+fn read_result(dir: &Path) -> (RunResult, serde_json::Value) {
+    let text = std::fs::read_to_string(dir.join("result.json")).unwrap();
+    (RunResult::from_json(&text).unwrap(), serde_json::from_str(&text).unwrap())
+}
+
+#[test]
+fn every_shipped_scenario_dry_runs() {
+    let mut seen = 0;
+    for entry in std::fs::read_dir(root().join("scenarios")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "toml") || path.ends_with("Cargo.toml") {
+            continue;
+        }
+        let out = mskbench(&["run", "--dry-run", path.to_str().unwrap()]);
+        assert!(out.status.success(), "{}: {}", path.display(), text(&out.stderr));
+        let plan = text(&out.stdout);
+        assert!(plan.starts_with("scenario "), "{plan}");
+        assert!(plan.contains("phase ") && plan.contains("slo: "), "{plan}");
+        seen += 1;
+    }
+    assert!(seen >= 9, "only {seen} scenarios");
+}
+
+#[test]
+fn a_bad_scenario_is_refused_with_file_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.toml");
+    std::fs::write(
+        &file,
+        "name = \"bad\"\nseed = 1\n\n[[phases]]\nname = \"p\"\nduration = \"1s\"\nrate = 10\nrte = 3\n",
+    )
+    .unwrap();
+    let out = mskbench(&["run", file.to_str().unwrap(), "--out", dir.path().join("run").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("bad.toml") && err.contains("line 8") && err.contains("rte"), "{err}");
+    assert!(!dir.path().join("run").exists(), "nothing runs for a bad file");
+}
+
+/// The shipped smoke scenario: throttled by its small record quota, every
+/// record delivered exactly once, SLOs held.
+#[test]
+fn the_smoke_scenario_delivers_every_record_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let scenario = root().join("scenarios/smoke.toml");
+    let out = mskbench(&["run", scenario.to_str().unwrap(), "--out", run.to_str().unwrap(), "--no-progress"]);
+    assert_eq!(out.status.code(), Some(0), "{}\n{}", text(&out.stdout), text(&out.stderr));
+    let (r, json) = read_result(&run);
+
+    // The contract's keys.
+    for key in ["schema_version", "scenario", "totals", "latency_ms", "series", "slo"] {
+        assert!(json.get(key).is_some(), "{key}");
+    }
+    for measure in ["produce_ack", "put_record_batch", "e2e"] {
+        for p in ["p50", "p90", "p99", "p999", "max"] {
+            assert!(json["latency_ms"][measure][p].is_number(), "{measure}.{p}");
+        }
+    }
+    // 2 s at 200/s and 8 s at 1,000/s.
+    let t = r.totals;
+    assert_eq!(t.produced, 8400);
+    assert_eq!((t.delivered, t.dead_lettered, t.unaccounted, t.duplicates), (8400, 0, 0, 0), "{t:?}");
+    assert!(t.throttled_records > 0 && t.retries >= t.throttled_records, "{t:?}");
+    assert_eq!(count_lines(&run.join("s3")), 8400, "lines in the delivered objects");
+    assert!(r.slo.iter().all(|s| s.ok), "{:?}", r.slo);
+
+    // Every second of producing is sampled; what was produced adds up.
+    assert!(r.series.len() >= 10, "{} samples", r.series.len());
+    assert_eq!(r.series.iter().map(|s| s.produced).sum::<u64>(), 8400);
+    assert_eq!(r.series.iter().map(|s| s.records_throttled).sum::<u64>(), t.throttled_records);
+    // The series adds up to the totals.
+    let accepted: u64 = r.series.iter().map(|s| s.records_accepted).sum();
+    assert_eq!(accepted, 8400);
+    assert!(r.series.iter().any(|s| s.e2e_ms.is_some()));
+
+    for file in ["report.md", "report.html", "latency.hlog", "produce.hlog", "processor.log"] {
+        let len = std::fs::metadata(run.join(file)).map(|m| m.len()).unwrap_or(0);
+        assert!(len > 0, "{file} is empty or missing");
+    }
+    let html = std::fs::read_to_string(run.join("report.html")).unwrap();
+    assert!(html.contains("<svg") && html.contains("quota 700 records/s"), "quota line in the HTML");
+    let md = text(&out.stdout);
+    assert!(md.contains("| `unaccounted == 0` | 0 | held |"), "{md}");
+}
+
+/// Injected failures and too few attempts: some records are dead-lettered,
+/// none is lost, and the SLO that forbids dead letters fails the run (exit 1).
+#[test]
+fn dead_letters_are_accounted_and_a_failed_slo_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("faults.toml");
+    std::fs::write(
+        &file,
+        r#"
+name = "faults"
+seed = 11
+drain = "20s"
+slo = ["unaccounted == 0", "dead_lettered == 0"]
+
+[[phases]]
+name = "steady"
+duration = "4s"
+rate = 500
+
+[processor]
+batch_size = 200
+batch_window = "100ms"
+retries = 2
+
+[firehose]
+buffer_interval = "1s"
+
+[firehose.faults]
+internal_failure_rate = 0.2
+"#,
+    )
+    .unwrap();
+    let run = dir.path().join("run");
+    let out = mskbench(&["run", file.to_str().unwrap(), "--out", run.to_str().unwrap(), "--no-progress"]);
+    assert_eq!(out.status.code(), Some(1), "{}\n{}", text(&out.stdout), text(&out.stderr));
+    let (r, _) = read_result(&run);
+    let t = r.totals;
+    assert_eq!(t.produced, 2000);
+    // 20% fail on each of two attempts: about 4% dead-lettered.
+    assert!(t.dead_lettered > 20 && t.dead_lettered < 200, "{t:?}");
+    assert_eq!((t.delivered + t.dead_lettered, t.unaccounted, t.duplicates), (2000, 0, 0), "{t:?}");
+    assert_eq!(count_lines(&run.join("s3")) as u64, t.delivered);
+    assert_eq!(count_lines(&run.join("dead-letter")) as u64, t.dead_lettered);
+    assert_eq!(r.slo.iter().map(|s| s.ok).collect::<Vec<_>>(), [true, false]);
+    assert!(text(&out.stderr).contains("SLO failed: dead_lettered == 0"), "{}", text(&out.stderr));
+}
