@@ -31,7 +31,7 @@ use std::fs::File;
 use std::io::BufWriter;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hdrhistogram::Histogram;
@@ -59,6 +59,8 @@ struct ControlState {
     sent: AtomicU64,
     /// Records the broker acknowledged so far (updated every 100 ms of sending, and at the end).
     acked: AtomicU64,
+    /// When the schedule started (its time zero), once it has.
+    started: OnceLock<(Instant, SystemTime)>,
 }
 
 impl Control {
@@ -86,6 +88,11 @@ impl Control {
     }
     pub fn aborting(&self) -> bool {
         self.0.state.load(Ordering::Relaxed) == Self::ABORT
+    }
+    /// When the schedule started — the time its rates are counted from —
+    /// once it has (registering schemas and connecting come before).
+    pub fn started(&self) -> Option<(Instant, SystemTime)> {
+        self.0.started.get().copied()
     }
     /// Records handed to librdkafka so far.
     pub fn sent(&self) -> u64 {
@@ -253,6 +260,7 @@ pub fn run(
 ) -> Result<Report, SendError> {
     let start = Instant::now();
     let wall_start = SystemTime::now();
+    let _ = control.0.started.set((start, wall_start));
     let mut hlog_error = None;
     let mut outcome = send_loop(producer, encoder, &profile, options, control, start, wall_start, &mut hlog_error)?;
 

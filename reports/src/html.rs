@@ -118,6 +118,19 @@ pub fn charts(run: &RunResult) -> Vec<String> {
     out
 }
 
+/// Markdown's `**bold**` spans as `<b>`, in already escaped text.
+fn bold(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (i, part) in text.split("**").enumerate() {
+        if i % 2 == 1 {
+            let _ = write!(out, "<b>{part}</b>");
+        } else {
+            out.push_str(part);
+        }
+    }
+    out
+}
+
 /// Renders the HTML report of a run.
 pub fn render(run: &RunResult) -> String {
     let mut out = String::new();
@@ -162,7 +175,7 @@ pub fn render(run: &RunResult) -> String {
                 in_table = false;
             }
             if !text.is_empty() {
-                let _ = writeln!(out, "<p>{}</p>", escape(&text.replace('`', "")));
+                let _ = writeln!(out, "<p>{}</p>", bold(&escape(&text.replace('`', ""))));
             }
         }
     }

@@ -25,6 +25,9 @@ pub struct Reference {
     pub color: &'static str,
 }
 
+/// A reference more than this many times the largest value is named, not drawn.
+const OFF_SCALE: f64 = 20.0;
+
 /// The colour of quota lines, as in the Firehose console.
 pub const QUOTA_RED: &str = "#d62728";
 
@@ -150,7 +153,11 @@ impl LineChart {
         frame(&mut out, &self.title, &self.x_label, &self.y_label);
         let points = self.lines.iter().flat_map(|l| l.points.iter());
         let x_max = points.clone().map(|p| p.0).fold(0.0, f64::max).max(1.0);
-        let y_max = points.map(|p| p.1).chain(self.references.iter().map(|r| r.value)).fold(0.0, f64::max) * 1.08;
+        let data_max = points.map(|p| p.1).fold(0.0, f64::max);
+        // A reference far above the data (a quota 100× the load) would
+        // flatten every line onto the axis: it is named at the top instead.
+        let off_scale = |r: &&Reference| data_max > 0.0 && r.value > data_max * OFF_SCALE;
+        let y_max = self.references.iter().filter(|r| !off_scale(r)).map(|r| r.value).fold(data_max, f64::max) * 1.08;
         let y_ticks = nice_ticks(y_max);
         let y_top = y_ticks.last().copied().unwrap_or(1.0).max(f64::MIN_POSITIVE);
         let plot_w = WIDTH - LEFT - RIGHT;
@@ -170,7 +177,17 @@ impl LineChart {
                 v = short_number(t)
             );
         }
-        for r in &self.references {
+        for r in self.references.iter().filter(off_scale) {
+            let _ = write!(
+                out,
+                r#"<text x="{tx}" y="{ty}" fill="{c}" text-anchor="end">↑ {l} (above the chart)</text>"#,
+                tx = WIDTH - RIGHT - 4.0,
+                ty = TOP + 12.0,
+                c = r.color,
+                l = escape(&r.label)
+            );
+        }
+        for r in self.references.iter().filter(|r| !off_scale(r)) {
             let y = y_of(r.value);
             let _ = write!(
                 out,
@@ -283,6 +300,21 @@ mod tests {
         assert!(svg.contains("stroke-dasharray"), "quota line");
         assert!(svg.contains("<polyline"));
         assert!(svg.contains("quota 500k/s"));
+    }
+
+    #[test]
+    fn a_quota_far_above_the_data_is_named_not_drawn() {
+        let chart = LineChart {
+            title: "t".into(),
+            x_label: "x".into(),
+            y_label: "y".into(),
+            lines: vec![Line { name: "accepted".into(), color: "#1f77b4", points: vec![(0.0, 2000.0), (1.0, 2100.0)] }],
+            references: vec![Reference { label: "quota 500k records/s".into(), value: 500_000.0, color: QUOTA_RED }],
+        };
+        let svg = chart.render();
+        assert!(svg.contains("↑ quota 500k records/s (above the chart)"), "{svg}");
+        assert!(!svg.contains("stroke-dasharray"), "no line drawn at 500k");
+        assert!(!svg.contains(">600k<"), "the axis follows the data, not the quota");
     }
 
     #[test]

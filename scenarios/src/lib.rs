@@ -659,6 +659,23 @@ rate = 100
     }
 
     #[test]
+    fn parts_must_fit_together() {
+        let e = err(&format!("{MINIMAL}\n[producer]\nwire_format = \"glue\"\n"));
+        assert!(e.contains("producer.wire_format") && e.contains("glue:NAME"), "{e}");
+        let e = err(&format!("{MINIMAL}\n[registry]\nkind = \"glue:reg\"\n"));
+        assert!(e.contains("confluent framing needs a Confluent registry"), "{e}");
+        let glue = format!("{MINIMAL}\n[producer]\nwire_format = \"glue-zlib\"\n\n[registry]\nkind = \"glue:reg\"\n");
+        assert!(Scenario::parse(&glue, "t.toml").is_ok());
+        let e = err(&format!("{MINIMAL}\n[registry]\nkind = \"confluent\"\n"));
+        assert!(e.contains("registry.kind"), "{e}");
+        let e = err(&format!("{MINIMAL}\n[firehose]\nendpoint = \"http://127.0.0.1:4573\"\n"));
+        assert!(e.contains("firehose.delivered_dir"), "{e}");
+        let ok = format!("{MINIMAL}\n[firehose]\nendpoint = \"http://127.0.0.1:4573\"\ndelivered_dir = \"s3\"\n");
+        assert!(Scenario::parse(&ok, "t.toml").is_ok());
+        assert!(err(&format!("{MINIMAL}\n[firehose]\nendpoint = \"aws\"\n")).contains("not supported"));
+    }
+
+    #[test]
     fn phases_must_measure_something() {
         assert!(err("name = \"t\"\nseed = 1\nphases = []\n").contains("at least one"));
         assert!(

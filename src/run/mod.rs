@@ -312,13 +312,13 @@ async fn execute_with(
     let start = Instant::now();
     let start_wall = SystemTime::now();
     let (stage_tx, stage_rx) = watch::channel(Stage {
-        name: scenario.phases[0].name.clone(),
+        name: "connecting and registering the schema".into(),
         starts_at: 0,
-        ends_at: scenario.phases[0].duration.as_secs(),
+        ends_at: scenario.total_duration().as_secs(),
     });
     let (done_tx, done_rx) = watch::channel(false);
     let sampler = tokio::spawn(sampler::run(start, control.clone(), live.clone(), stage_rx, done_rx, progress));
-    let phases = tokio::spawn(announce_phases(scenario.clone(), start, stage_tx.clone(), live.clone()));
+    let phases = tokio::spawn(announce_phases(scenario.clone(), control.clone(), stage_tx.clone(), live.clone()));
     let report = mskbench_producer::produce(&produce_config, control.clone()).await?;
     phases.abort();
     let produced_secs = start.elapsed().as_secs();
@@ -402,8 +402,10 @@ async fn execute_with(
     }
 
     // Latency.
-    let start_ms = start_wall.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
-    let window = (start_ms + (warmup * 1000.0) as i64, start_ms + (measured_end * 1000.0) as i64);
+    let start_ms = epoch_ms(start_wall);
+    // The measured phases, on the producer's schedule (which starts after connecting).
+    let schedule_ms = control.started().map_or(start_ms, |(_, wall)| epoch_ms(wall));
+    let window = (schedule_ms + (warmup * 1000.0) as i64, schedule_ms + (measured_end * 1000.0) as i64);
     let mut e2e = ms_histogram();
     let mut per_second: BTreeMap<u64, Histogram<u64>> = BTreeMap::new();
     for &(delivered_ms, latency, created_ms) in ledger.deliveries() {
@@ -477,23 +479,34 @@ async fn execute_with(
     Ok(result)
 }
 
+fn epoch_ms(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
 /// Percentiles of a histogram whose values are `unit` per millisecond.
 fn percentiles(h: &Histogram<u64>, unit: f64) -> Percentiles {
     let at = |q: f64| h.value_at_quantile(q) as f64 / unit;
     Percentiles { p50: at(0.50), p90: at(0.90), p99: at(0.99), p999: at(0.999), max: h.max() as f64 / unit }
 }
 
-/// Moves the stage along the phases and switches latency recording on for measured ones.
-async fn announce_phases(scenario: Scenario, start: Instant, stage: watch::Sender<Stage>, live: Arc<Live>) {
+/// Moves the stage along the phases, from the moment the producer's
+/// schedule starts, and switches latency recording on for measured ones.
+async fn announce_phases(scenario: Scenario, control: Control, stage: watch::Sender<Stage>, live: Arc<Live>) {
+    let run_start = Instant::now();
+    let start = loop {
+        if let Some((start, _)) = control.started() {
+            break start;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let offset = start.saturating_duration_since(run_start);
     let mut at = Duration::ZERO;
-    for (i, p) in scenario.phases.iter().enumerate() {
+    for p in &scenario.phases {
         tokio::time::sleep_until((start + at).into()).await;
-        let starts_at = at.as_secs();
+        let starts_at = (offset + at).as_secs();
         at += p.duration;
         live.measuring.store(p.measure, Ordering::Relaxed);
-        if i > 0 {
-            let _ = stage.send(Stage { name: p.name.clone(), starts_at, ends_at: at.as_secs() });
-        }
+        let _ = stage.send(Stage { name: p.name.clone(), starts_at, ends_at: (offset + at).as_secs() });
     }
 }
 
