@@ -79,6 +79,14 @@ fn a_bad_scenario_is_refused_with_file_line_and_key() {
     let err = text(&out.stderr);
     assert!(err.contains("bad.toml") && err.contains("line 8") && err.contains("rte"), "{err}");
     assert!(!dir.path().join("run").exists(), "nothing runs for a bad file");
+
+    // A folder holding another run's files is refused: they would be read back as this run's.
+    let used = dir.path().join("used");
+    std::fs::create_dir_all(used.join("s3")).unwrap();
+    let smoke = root().join("scenarios/smoke.toml");
+    let out = mskbench(&["run", smoke.to_str().unwrap(), "--out", used.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("is not empty"), "{}", text(&out.stderr));
 }
 
 /// The shipped smoke scenario: throttled by its small record quota, every

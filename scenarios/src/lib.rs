@@ -169,8 +169,9 @@ pub struct Processor {
     /// The mapping's BatchSize (records per invocation).
     #[serde(default = "thousand")]
     pub batch_size: Bounded<1, 10_000>,
-    /// The mapping's batching window.
-    #[serde(default, with = "duration_text")]
+    /// The mapping's batching window (MaximumBatchingWindowInSeconds; the
+    /// service's default for Kafka sources is 500 ms).
+    #[serde(default = "half_second", with = "duration_text")]
     pub batch_window: Duration,
     /// Attempts per record in total (the lab's `RETRIES`).
     #[serde(default = "lab_retries")]
@@ -185,6 +186,9 @@ pub struct Processor {
     pub records_per_call: Bounded<1, 500>,
 }
 
+fn half_second() -> Duration {
+    Duration::from_millis(500)
+}
 fn thousand() -> Bounded<1, 10_000> {
     Bounded(1000)
 }
@@ -202,7 +206,7 @@ impl Default for Processor {
     fn default() -> Self {
         Processor {
             batch_size: thousand(),
-            batch_window: Duration::ZERO,
+            batch_window: half_second(),
             retries: lab_retries(),
             retry_policy: RetryPolicy::default(),
             concurrency: four(),

@@ -73,6 +73,10 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let out = args.out.clone().unwrap_or_else(|| default_run_dir(&scenario.name));
+    // Objects or dead letters of another run would be read back as this one's.
+    if fs::read_dir(&out).is_ok_and(|mut entries| entries.next().is_some()) {
+        anyhow::bail!("the run folder {} is not empty: choose another --out or remove it", out.display());
+    }
     fs::create_dir_all(&out).with_context(|| format!("creating the run folder {}", out.display()))?;
     let log = fs::File::create(out.join("processor.log")).context("creating processor.log")?;
     mskbench_processor::logging::init_to(std::sync::Mutex::new(log));
