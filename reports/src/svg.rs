@@ -26,7 +26,7 @@ pub struct Reference {
 }
 
 /// A reference more than this many times the largest value is named, not drawn.
-const OFF_SCALE: f64 = 20.0;
+const OFF_SCALE: f64 = 5.0;
 
 /// The colour of quota lines, as in the Firehose console.
 pub const QUOTA_RED: &str = "#d62728";
