@@ -510,7 +510,8 @@ async fn announce_phases(scenario: Scenario, control: Control, stage: watch::Sen
         let starts_at = (offset + at).as_secs();
         at += p.duration;
         live.measuring.store(p.measure, Ordering::Relaxed);
-        let _ = stage.send(Stage { name: p.name.clone(), starts_at, ends_at: (offset + at).as_secs() });
+        let ends_at = (offset + scenario.total_duration()).as_secs();
+        let _ = stage.send(Stage { name: p.name.clone(), starts_at, ends_at });
     }
 }
 

@@ -26,7 +26,8 @@ pub(crate) struct Stage {
     pub name: String,
     /// Seconds from the run's start at which this stage began.
     pub starts_at: u64,
-    /// Seconds from the run's start at which this stage ends (for the bar's length).
+    /// Seconds from the run's start at which this stage (or, for a load
+    /// phase, the last one) ends: the bar's length.
     pub ends_at: u64,
 }
 
@@ -97,7 +98,7 @@ pub(crate) async fn run(
             bar.set_length(current.ends_at.max(t));
             bar.set_position(t);
             bar.set_message(format!(
-                "{:<10} produced {:>7}/s  consumed {:>7}/s  accepted {:>7}/s  throttled {:>6}/s  in flight {:>7}",
+                "{:<10} produced {:>6}/s consumed {:>6}/s accepted {:>6}/s throttled {:>6}/s in flight {:>6}",
                 current.name, s.produced, s.consumed, s.records_accepted, s.records_throttled, s.in_flight
             ));
         }
