@@ -6,43 +6,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::PathBuf;
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 use mskbench_core::Transcoder;
 use mskbench_core::wire::{SchemaKey, WireMode, unframe};
 use mskbench_producer::clickevent::{ModelChecker, ReadEvent};
 
-/// A `mskbench serve …` process, stopped with SIGTERM on drop.
-struct Served {
-    child: Child,
-    first_line: String,
-    _stdout: BufReader<ChildStdout>,
-}
-
-impl Served {
-    fn start(args: &[&str]) -> Served {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mskbench"))
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut first_line = String::new();
-        stdout.read_line(&mut first_line).unwrap();
-        assert!(!first_line.is_empty(), "mskbench {args:?} printed no address");
-        Served { child, first_line: first_line.trim().to_owned(), _stdout: stdout }
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
-        let _ = self.child.wait();
-    }
-}
+mod common;
+use common::Served;
 
 fn tempdir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("mskbench-produce-{}-{name}", std::process::id()));

@@ -12,6 +12,9 @@ use std::process::{Command, Output};
 
 use mskbench_reports::RunResult;
 
+mod common;
+use common::Served;
+
 fn mskbench(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mskbench")).args(args).output().expect("mskbench runs")
 }
@@ -181,4 +184,68 @@ internal_failure_rate = 0.2
     assert_eq!(count_lines(&run.join("dead-letter")) as u64, t.dead_lettered);
     assert_eq!(r.slo.iter().map(|s| s.ok).collect::<Vec<_>>(), [true, false]);
     assert!(text(&out.stderr).contains("SLO failed: dead_lettered == 0"), "{}", text(&out.stderr));
+}
+
+/// A broker outside the run (`mskbench serve kafka`) whose topic already
+/// holds records: the run processes and accounts for its own records only.
+#[test]
+fn an_external_broker_with_older_records() {
+    let kafka = Served::start(&["serve", "kafka", "--listen", "127.0.0.1:0", "--partitions", "2", "--topic", "Clicks"]);
+    let old = mskbench(&[
+        "produce",
+        "--brokers",
+        &kafka.first_line,
+        "--topic",
+        "Clicks",
+        "--registry",
+        "embedded",
+        "--count",
+        "700",
+        "--rate",
+        "5000",
+        "--seed",
+        "3",
+        "--no-progress",
+        "--stats-interval",
+        "0",
+    ]);
+    assert_eq!(old.status.code(), Some(0), "{}", text(&old.stderr));
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("external.toml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"
+name = "external"
+seed = 5
+drain = "20s"
+
+[[phases]]
+name = "steady"
+duration = "3s"
+rate = 300
+
+[producer]
+partitions = 2
+
+[kafka]
+brokers = "{}"
+topic = "Clicks"
+
+[processor]
+batch_window = "100ms"
+"#,
+            kafka.first_line
+        ),
+    )
+    .unwrap();
+    let run = dir.path().join("run");
+    let out = mskbench(&["run", file.to_str().unwrap(), "--out", run.to_str().unwrap(), "--no-progress"]);
+    assert_eq!(out.status.code(), Some(0), "{}\n{}", text(&out.stdout), text(&out.stderr));
+    assert!(!text(&out.stderr).contains("warning"), "{}", text(&out.stderr));
+    let (r, _) = read_result(&run);
+    let t = r.totals;
+    assert_eq!((t.produced, t.delivered, t.unaccounted, t.duplicates), (900, 900, 0, 0), "{t:?}");
+    assert_eq!(count_lines(&run.join("s3")), 900, "the 700 older records were not processed");
 }

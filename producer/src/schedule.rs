@@ -319,7 +319,8 @@ mod tests {
         let r = Profile::parse("steps:500:2s,1000..3000:2s", None).unwrap();
         assert!((r.cumulative(2.0) - 1000.0).abs() < 1e-6);
         assert!((r.cumulative(4.0) - 5000.0).abs() < 1e-6);
-        assert!(Profile::parse("steps:0..10:1s", None).is_err());
+        assert!(Profile::parse("steps:0..10:1s", None).is_ok(), "a ramp may start from zero");
+        assert!(Profile::parse("steps:0..0:1s", None).is_err());
 
         let b = Profile::parse("burst:10000:1s:10s", Some(100.0)).unwrap();
         // Each 10 s period: 900 at base then 10,000 in the burst.

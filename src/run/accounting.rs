@@ -159,12 +159,8 @@ impl Ledger {
     }
 }
 
-/// Where each partition of `topic` ends now: `(partition, low, high)` watermarks.
-pub(crate) fn watermarks(brokers: &str, topic: &str) -> Result<Vec<(i32, i64, i64)>> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()
-        .with_context(|| format!("connecting to {brokers}"))?;
+/// Each partition of `topic` with its low and high watermarks, as the broker reports them.
+fn watermarks(consumer: &BaseConsumer, topic: &str) -> Result<Vec<(i32, i64, i64)>> {
     let timeout = Duration::from_secs(10);
     let metadata =
         consumer.fetch_metadata(Some(topic), timeout).with_context(|| format!("reading metadata of {topic}"))?;
@@ -181,6 +177,75 @@ pub(crate) fn watermarks(brokers: &str, topic: &str) -> Result<Vec<(i32, i64, i6
     Ok(out)
 }
 
+fn consumer(brokers: &str) -> Result<BaseConsumer> {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "mskbench-read-back")
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .create()
+        .with_context(|| format!("connecting to {brokers}"))
+}
+
+/// Where each partition of `topic` ends now: the offset the next record will get.
+///
+/// The high watermark from `ListOffsets` is only a first guess: tansu 0.6
+/// answers 1 for any non-empty partition, and will not fetch from inside a
+/// record batch. So each partition is read from that guess to the end the
+/// fetches report (partition EOF), which on a correct broker reads nothing;
+/// a partition that gives no answer within a few seconds is read again from
+/// its start — slower, and right on any broker.
+pub(crate) fn ends(brokers: &str, topic: &str) -> Result<HashMap<i32, i64>> {
+    let consumer = consumer(brokers)?;
+    let marks = watermarks(&consumer, topic)?;
+    let guesses = marks.iter().map(|&(p, low, high)| (p, high.max(low))).collect();
+    let (mut ends, unanswered) = read_to_eof(&consumer, topic, guesses, Duration::from_secs(5))?;
+    if !unanswered.is_empty() {
+        let from_start = marks.iter().filter(|(p, ..)| unanswered.contains(p)).map(|&(p, low, _)| (p, low)).collect();
+        let (again, still) = read_to_eof(&consumer, topic, from_start, Duration::from_secs(30))?;
+        if !still.is_empty() {
+            bail!("finding where {topic} ends: no answer for 30 s from partition(s) {still:?}");
+        }
+        ends.extend(again);
+    }
+    Ok(ends)
+}
+
+/// Reads each `(partition, from)` to its end; returns the ends found and
+/// the partitions that gave neither a record nor an end within `patience`.
+fn read_to_eof(
+    consumer: &BaseConsumer,
+    topic: &str,
+    from: Vec<(i32, i64)>,
+    patience: Duration,
+) -> Result<(HashMap<i32, i64>, Vec<i32>)> {
+    let mut ends: HashMap<i32, i64> = from.iter().copied().collect();
+    let mut assignment = TopicPartitionList::new();
+    for &(partition, offset) in &from {
+        assignment.add_partition_offset(topic, partition, Offset::Offset(offset))?;
+    }
+    consumer.assign(&assignment).context("assigning the offset probe")?;
+    let mut open: std::collections::HashSet<i32> = ends.keys().copied().collect();
+    let mut last_progress = Instant::now();
+    while !open.is_empty() && last_progress.elapsed() < patience {
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => {
+                last_progress = Instant::now();
+                ends.insert(m.partition(), m.offset() + 1);
+            }
+            Some(Err(KafkaError::PartitionEOF(p))) => {
+                open.remove(&p);
+            }
+            Some(Err(e)) => bail!("finding where {topic} ends: {e}"),
+            None => {}
+        }
+    }
+    let mut unanswered: Vec<i32> = open.into_iter().collect();
+    unanswered.sort_unstable();
+    ends.retain(|p, _| !unanswered.contains(p));
+    Ok((ends, unanswered))
+}
+
 /// Reads `topic` from `start` offsets to the current ends, decodes every
 /// record as the processor does, and enters it in `ledger`.
 pub(crate) fn read_back_topic(
@@ -190,30 +255,20 @@ pub(crate) fn read_back_topic(
     handler: &Handler,
     ledger: &mut Ledger,
 ) -> Result<u64> {
-    let ends = watermarks(brokers, topic)?;
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", "mskbench-read-back")
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "true")
-        .create()
-        .with_context(|| format!("connecting to {brokers}"))?;
-    // Read each partition to its end as the fetches report it (partition
-    // EOF) and at least to the watermark seen now.
+    let consumer = consumer(brokers)?;
+    // Each partition from where the run started to its end as the fetches
+    // report it (partition EOF).
     let mut assignment = TopicPartitionList::new();
-    let mut remaining: HashMap<i32, i64> = HashMap::new();
-    for &(partition, low, high) in &ends {
+    let mut remaining: std::collections::HashSet<i32> = std::collections::HashSet::new();
+    for (partition, low, _) in watermarks(&consumer, topic)? {
         let from = start.get(&partition).copied().unwrap_or(low).max(low);
-        if from < high {
-            assignment.add_partition_offset(topic, partition, Offset::Offset(from))?;
-            remaining.insert(partition, high);
-        }
+        assignment.add_partition_offset(topic, partition, Offset::Offset(from))?;
+        remaining.insert(partition);
     }
     if remaining.is_empty() {
         return Ok(0);
     }
     consumer.assign(&assignment).context("assigning the read-back consumer")?;
-    let mut next: HashMap<i32, i64> = HashMap::new();
     let mut event = EventBuilder::new("arn:aws:kafka:local:000000000000:cluster/mskbench/read-back", brokers);
     let mut output = Output::new();
     let mut read = 0u64;
@@ -223,7 +278,6 @@ pub(crate) fn read_back_topic(
             Some(Ok(m)) => {
                 last_progress = Instant::now();
                 let (partition, offset) = (m.partition(), m.offset());
-                next.insert(partition, offset + 1);
                 let record = record_json(&m);
                 if !event.fits(topic, partition, record.len(), MAX_PAYLOAD) || event.records() >= 1000 {
                     output = decode_into(handler, &event, output, ledger)?;
@@ -233,10 +287,7 @@ pub(crate) fn read_back_topic(
                 read += 1;
             }
             Some(Err(KafkaError::PartitionEOF(partition))) => {
-                let high = remaining.get(&partition).copied().unwrap_or(0);
-                if next.get(&partition).copied().unwrap_or(0) >= high {
-                    remaining.remove(&partition);
-                }
+                remaining.remove(&partition);
             }
             Some(Err(e)) => bail!("reading {topic} back: {e}"),
             None if last_progress.elapsed() > Duration::from_secs(30) => {

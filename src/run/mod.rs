@@ -207,11 +207,7 @@ async fn execute_with(
     ensure_topic(&brokers, &topic, partitions, &[]).await?;
     let start_offsets: HashMap<i32, i64> = {
         let (b, t) = (brokers.clone(), topic.clone());
-        tokio::task::spawn_blocking(move || accounting::watermarks(&b, &t))
-            .await??
-            .into_iter()
-            .map(|(p, _, high)| (p, high))
-            .collect()
+        tokio::task::spawn_blocking(move || accounting::ends(&b, &t)).await??
     };
 
     // Schema registry.
