@@ -6,7 +6,9 @@
 //!   write it in an afternoon — a `serde_json::Value` event, the `base64`
 //!   crate, apache-avro's reader into a `Value`, its `serde_json` conversion,
 //!   and batches of copied `Vec<u8>` records;
-//! - [`baseline::transcode`]: apache-avro datum → `Value` → JSON text.
+//! - [`baseline::transcode`]: apache-avro datum → `Value` → JSON text;
+//! - [`baseline::pack_lines`]: batches of copied lines, as
+//!   `process_event` builds them.
 //!
 //! Inputs are generated from a seed, before any timed phase: ClickEvents
 //! that walk the lab producer's session state machine ([`clickevents`]) and
@@ -182,6 +184,26 @@ pub mod baseline {
         let value = reader.read_value(&mut Cursor::new(datum)).expect("a valid datum");
         let json = serde_json::Value::try_from(value).expect("a JSON-representable value");
         serde_json::to_vec(&json).expect("serialises")
+    }
+
+    /// Packs JSON lines into `PutRecordBatch`-sized batches by copying each
+    /// line into its batch, as [`process_event`] does.
+    pub fn pack_lines(lines: &[Vec<u8>]) -> Vec<Vec<Vec<u8>>> {
+        let mut batches = Vec::new();
+        let mut batch: Vec<Vec<u8>> = Vec::new();
+        let mut bytes = 0;
+        for line in lines {
+            if batch.len() == MAX_RECORDS || bytes + line.len() > MAX_BYTES {
+                batches.push(std::mem::take(&mut batch));
+                bytes = 0;
+            }
+            bytes += line.len();
+            batch.push(line.clone());
+        }
+        if !batch.is_empty() {
+            batches.push(batch);
+        }
+        batches
     }
 
     /// The whole event: returns batches of JSON lines, each a `Vec<u8>`.
