@@ -249,3 +249,63 @@ batch_window = "100ms"
     assert_eq!((t.produced, t.delivered, t.unaccounted, t.duplicates), (900, 900, 0, 0), "{t:?}");
     assert_eq!(count_lines(&run.join("s3")), 900, "the 700 older records were not processed");
 }
+
+/// Firehose as a process of its own (`mskbench serve firehose`): the run
+/// sends to its URL and reads its objects back from its S3 directory.
+#[test]
+fn a_firehose_endpoint_url_with_its_delivery_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let s3 = dir.path().join("their-s3");
+    let firehose = Served::start(&[
+        "serve",
+        "firehose",
+        "--listen",
+        "127.0.0.1:0",
+        "--s3-dir",
+        s3.to_str().unwrap(),
+        "--buffer-interval",
+        "1",
+        "--allow-small-buffers",
+        "--stream",
+        "MSKToS3-deliverystream",
+        "--quota",
+        "records=2000,requests=100,bytes=1MiB",
+        "--seed",
+        "1",
+    ]);
+    let file = dir.path().join("url.toml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"
+name = "url"
+seed = 5
+drain = "20s"
+
+[[phases]]
+name = "steady"
+duration = "3s"
+rate = 400
+
+[processor]
+batch_window = "100ms"
+
+[firehose]
+endpoint = "{}"
+delivered_dir = "{}"
+buffer_interval = "1s"
+"#,
+            firehose.first_line,
+            s3.display()
+        ),
+    )
+    .unwrap();
+    let run = dir.path().join("run");
+    let out = mskbench(&["run", file.to_str().unwrap(), "--out", run.to_str().unwrap(), "--no-progress"]);
+    assert_eq!(out.status.code(), Some(0), "{}\n{}", text(&out.stdout), text(&out.stderr));
+    let (r, _) = read_result(&run);
+    let t = r.totals;
+    assert_eq!((t.produced, t.delivered, t.unaccounted, t.duplicates), (1200, 1200, 0, 0), "{t:?}");
+    assert!(!run.join("s3").exists(), "objects stay where the endpoint put them");
+    assert_eq!(count_lines(&s3), 1200);
+}

@@ -344,6 +344,26 @@ pub(crate) fn objects(dir: &Path) -> Result<Vec<(PathBuf, i64)>> {
     Ok(found)
 }
 
+/// Waits until the objects under `dir` hold `expected` lines or `deadline`
+/// passes; returns the lines found.
+pub(crate) fn wait_for_lines(dir: &Path, expected: u64, deadline: Instant) -> Result<u64> {
+    loop {
+        let mut lines = 0u64;
+        for (path, _) in objects(dir)? {
+            let data = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            lines += count_newlines(&data);
+        }
+        if lines >= expected || Instant::now() >= deadline {
+            return Ok(lines);
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+fn count_newlines(data: &[u8]) -> u64 {
+    data.iter().filter(|&&b| b == b'\n').count() as u64
+}
+
 /// Enters every line of the objects under `dir` in `ledger`; returns the object count.
 pub(crate) fn read_back_objects(dir: &Path, ledger: &mut Ledger) -> Result<u64> {
     let objects = objects(dir)?;

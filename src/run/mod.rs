@@ -360,6 +360,19 @@ async fn execute_with(
         let metrics = f.metrics();
         server_totals = metrics.streams.get(&scenario.firehose.stream).map(|s| s.totals);
         f.shutdown().await.context("flushing the Firehose buffers")?;
+    } else {
+        // An endpoint of its own writes its buffers when its interval says:
+        // wait for every accepted record's line, within the buffering
+        // interval plus what is left of the drain.
+        let expected = live.accepted.load(Ordering::Relaxed);
+        let patience = scenario.firehose.buffer_interval + drain_ends.saturating_duration_since(Instant::now());
+        let dir = s3_dir.clone();
+        let found =
+            tokio::task::spawn_blocking(move || accounting::wait_for_lines(&dir, expected, Instant::now() + patience))
+                .await??;
+        if found < expected {
+            eprintln!("mskbench run: warning: {found} of {expected} accepted records were delivered in time");
+        }
     }
 
     // Read everything back.
