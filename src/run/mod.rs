@@ -322,6 +322,13 @@ async fn execute_with(
     let report = mskbench_producer::produce(&produce_config, control.clone()).await?;
     phases.abort();
     let produced_secs = start.elapsed().as_secs();
+    if interrupts.load(Ordering::SeqCst) > 0 {
+        eprintln!(
+            "mskbench run: interrupted: {} of about {} planned records produced; draining (Ctrl-C again to skip)",
+            report.acked,
+            scenario.planned_records()
+        );
+    }
 
     // Drain: until the processor finished every produced record.
     let drain_ends = Instant::now() + scenario.drain;
@@ -458,6 +465,7 @@ async fn execute_with(
         map.insert("unmatched_lines".into(), tally.unmatched.into());
         map.insert("unknown_dead_letters".into(), tally.unknown_dead_letters.into());
         map.insert("failed_invocations".into(), counted.failed_invocations.into());
+        map.insert("interrupted".into(), (interrupts.load(Ordering::SeqCst) > 0).into());
     }
     let mut result = RunResult {
         schema_version: SCHEMA_VERSION,
