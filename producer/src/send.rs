@@ -262,30 +262,8 @@ pub fn run(
     let wall_start = SystemTime::now();
     let _ = control.0.started.set((start, wall_start));
     let mut hlog_error = None;
+    // The loop ends with the flush: every record handed over has its report.
     let mut outcome = send_loop(producer, encoder, &profile, options, control, start, wall_start, &mut hlog_error)?;
-
-    // Flush: every record handed to librdkafka gets a delivery report.
-    let deadline = Instant::now() + options.flush_timeout;
-    let mut purged = false;
-    while producer.in_flight_count() > 0 && Instant::now() < deadline {
-        if control.aborting() && !purged {
-            producer.purge(PurgeConfig::default().queue().inflight());
-            purged = true;
-        }
-        let _ = producer.flush(Duration::from_millis(100));
-        control.0.acked.store(producer.context().counts().0, Ordering::Relaxed);
-    }
-    // The delivery callback of the last record may still be running on
-    // librdkafka's thread after in_flight_count drops: give it a moment.
-    let settle = Instant::now() + Duration::from_secs(2);
-    loop {
-        let (acked, failed) = producer.context().counts();
-        let refused: u64 = outcome.refused.values().sum();
-        if acked + failed + refused >= outcome.sent || Instant::now() > settle {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
 
     let state = producer.context().lock();
     control.0.acked.store(state.acked, Ordering::Relaxed);
@@ -549,6 +527,8 @@ fn send_loop(
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
+    // Flushed before the log's last interval, so that it holds the last acks.
+    flush(producer, options, control, &out);
     if let Some(log) = hlog.as_mut()
         && hlog_error.is_none()
     {
@@ -570,6 +550,32 @@ fn send_loop(
     }
     out.send_delay = send_delay;
     Ok(out)
+}
+
+/// Waits until every record handed to librdkafka has its delivery report
+/// (purging on abort), or the flush timeout passes.
+fn flush(producer: &ThreadedProducer<AckContext>, options: &SendOptions, control: &Control, out: &LoopOutcome) {
+    let deadline = Instant::now() + options.flush_timeout;
+    let mut purged = false;
+    while producer.in_flight_count() > 0 && Instant::now() < deadline {
+        if control.aborting() && !purged {
+            producer.purge(PurgeConfig::default().queue().inflight());
+            purged = true;
+        }
+        let _ = producer.flush(Duration::from_millis(100));
+        control.0.acked.store(producer.context().counts().0, Ordering::Relaxed);
+    }
+    // The delivery callback of the last record may still be running on
+    // librdkafka's thread after in_flight_count drops: give it a moment.
+    let settle = Instant::now() + Duration::from_secs(2);
+    loop {
+        let (acked, failed) = producer.context().counts();
+        let refused: u64 = out.refused.values().sum();
+        if acked + failed + refused >= out.sent || Instant::now() > settle {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 fn stats_line(
