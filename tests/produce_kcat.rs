@@ -8,14 +8,14 @@
 
 use std::io::Read;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use mskbench_core::Transcoder;
 use mskbench_core::wire::{SchemaKey, WireMode, unframe};
 use mskbench_producer::clickevent::{ModelChecker, ReadEvent};
 
 mod common;
-use common::Served;
+use common::{Moto, Served};
 
 fn tempdir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("mskbench-produce-{}-{name}", std::process::id()));
@@ -148,44 +148,6 @@ fn produce_embedded_writes_the_contract_stats_and_an_hlog() {
 fn produce_refuses_a_run_without_an_end() {
     let out = Command::new(env!("CARGO_BIN_EXE_mskbench")).args(["produce", "--rate", "10"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
-}
-
-/// moto's server on a loopback port (from the venv scripts/test makes), killed on drop.
-struct Moto {
-    child: Child,
-    url: String,
-}
-
-impl Moto {
-    fn start() -> Moto {
-        let python = std::env::var("MSKBENCH_PYTHON").unwrap_or_else(|_| {
-            panic!("MSKBENCH_PYTHON is not set: this test needs moto; run scripts/test (it installs moto and sets it)")
-        });
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new(&python)
-            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {python} -m moto.server ({e}); run scripts/test to install moto"));
-        let mut moto = Moto { child, url: format!("http://127.0.0.1:{port}") };
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = moto.child.try_wait() {
-                panic!("moto_server exited with {status}; run scripts/test to install moto");
-            }
-            assert!(std::time::Instant::now() < deadline, "moto_server did not listen within 60 s");
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        moto
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[test]

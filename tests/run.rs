@@ -13,7 +13,7 @@ use std::process::{Command, Output};
 use mskbench_reports::RunResult;
 
 mod common;
-use common::Served;
+use common::{Moto, Served};
 
 fn mskbench(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mskbench")).args(args).output().expect("mskbench runs")
@@ -308,4 +308,49 @@ buffer_interval = "1s"
     assert_eq!((t.produced, t.delivered, t.unaccounted, t.duplicates), (1200, 1200, 0, 0), "{t:?}");
     assert!(!run.join("s3").exists(), "objects stay where the endpoint put them");
     assert_eq!(count_lines(&s3), 1200);
+}
+
+/// AWS Glue Schema Registry (moto) with zlib-compressed Glue framing: the
+/// producer registers there, the processor fetches from there.
+#[test]
+fn a_glue_registry_with_zlib_framing() {
+    let moto = Moto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("glue.toml");
+    std::fs::write(
+        &file,
+        r#"
+name = "glue"
+seed = 8
+drain = "20s"
+
+[[phases]]
+name = "steady"
+duration = "2s"
+rate = 300
+
+[producer]
+wire_format = "glue-zlib"
+
+[processor]
+batch_window = "100ms"
+
+[registry]
+kind = "glue:lab"
+"#,
+    )
+    .unwrap();
+    let run = dir.path().join("run");
+    let out = Command::new(env!("CARGO_BIN_EXE_mskbench"))
+        .args(["run", file.to_str().unwrap(), "--out", run.to_str().unwrap(), "--no-progress"])
+        .env("AWS_ENDPOINT_URL_GLUE", &moto.url)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}\n{}", text(&out.stdout), text(&out.stderr));
+    let (r, _) = read_result(&run);
+    let t = r.totals;
+    assert_eq!((t.produced, t.delivered, t.dead_lettered, t.unaccounted), (600, 600, 0, 0), "{t:?}");
 }
