@@ -137,6 +137,8 @@ fn the_smoke_scenario_delivers_every_record_once() {
     assert!(html.contains("<svg") && html.contains("quota 700 records/s"), "quota line in the HTML");
     let md = text(&out.stdout);
     assert!(md.contains("| `unaccounted == 0` | 0 | held |"), "{md}");
+    // No warning: among others, the endpoint's own throttle counts agree with the processor's.
+    assert!(!text(&out.stderr).contains("warning"), "{}", text(&out.stderr));
 }
 
 /// Injected failures and too few attempts: some records are dead-lettered,
