@@ -15,7 +15,8 @@ use mskbench_core::wire::{SchemaKey, WireMode, unframe};
 use mskbench_producer::clickevent::{ModelChecker, ReadEvent};
 
 mod common;
-use common::{Moto, Served};
+use common::Served;
+use mskbench_testkit::Moto;
 
 fn tempdir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("mskbench-produce-{}-{name}", std::process::id()));

@@ -13,7 +13,8 @@ use std::process::{Command, Output};
 use mskbench_reports::RunResult;
 
 mod common;
-use common::{Moto, Served};
+use common::Served;
+use mskbench_testkit::Moto;
 
 fn mskbench(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mskbench")).args(args).output().expect("mskbench runs")

@@ -9,10 +9,11 @@ mod common;
 
 use aws_sdk_firehose::types::{BufferingHints, ExtendedS3DestinationConfiguration};
 use aws_sdk_glue::types::{Compatibility, DataFormat, RegistryId};
-use common::{Moto, STREAM, canonical, clickevents, config, confluent, event, glue};
+use common::{STREAM, canonical, clickevents, config, confluent, event, glue};
 use mskbench_core::wire::{Compression, SchemaKey};
 use mskbench_processor::Handler;
 use mskbench_processor::clients::Clients;
+use mskbench_testkit::Moto;
 
 const BUCKET: &str = "lab-bucket";
 

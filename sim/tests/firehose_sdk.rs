@@ -120,8 +120,8 @@ async fn observe(client: &Client) -> Vec<String> {
 async fn sdk_sees_the_same_shapes_and_codes_as_against_moto() {
     // moto's Firehose delivers into its own S3, so the bucket must exist there.
     let moto = tokio::task::spawn_blocking(|| {
-        let moto = common::Moto::start();
-        moto.create_bucket("lab-bucket");
+        let moto = mskbench_testkit::Moto::start();
+        common::create_bucket(&moto, "lab-bucket");
         moto
     })
     .await

@@ -5,10 +5,8 @@
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mskbench_core::event::PartitionRecords;
 use mskbench_core::wire::{self, Compression};
@@ -146,48 +144,4 @@ pub fn clickevents(n: usize, seed: u64) -> (Vec<Vec<u8>>, Vec<String>) {
         .map(|d| String::from_utf8(mskbench_benches::baseline::transcode(&reader, d)).unwrap().trim_end().to_owned())
         .collect();
     (datums, lines)
-}
-
-/// moto's server on a loopback port, killed on drop.
-pub struct Moto {
-    child: Child,
-    pub url: String,
-}
-
-impl Moto {
-    /// Starts moto with the Python of `MSKBENCH_PYTHON` (set by scripts/test).
-    /// Panics with instructions when it is missing: a test that needs moto
-    /// must not silently pass without it.
-    pub fn start() -> Moto {
-        let python = std::env::var("MSKBENCH_PYTHON").unwrap_or_else(|_| {
-            panic!(
-                "MSKBENCH_PYTHON is not set: this test needs moto from the test virtual \
-                 environment. Run scripts/test (it installs moto and sets MSKBENCH_PYTHON)."
-            )
-        });
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new(&python)
-            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {python} -m moto.server ({e}); run scripts/test to install moto"));
-        let mut moto = Moto { child, url: format!("http://127.0.0.1:{port}") };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = moto.child.try_wait() {
-                panic!("moto_server exited with {status}; run scripts/test to install moto");
-            }
-            assert!(Instant::now() < deadline, "moto_server did not listen within 60 s");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        moto
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
