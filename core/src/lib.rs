@@ -28,6 +28,7 @@ pub mod event;
 pub mod packer;
 pub mod pipeline;
 pub mod quota;
+pub mod registry_url;
 pub mod schema_cache;
 pub mod transcode;
 pub mod wire;

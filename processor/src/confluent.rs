@@ -17,6 +17,7 @@
 
 use std::time::Duration;
 
+use mskbench_core::registry_url::{RegistryUrl, path_segment};
 use mskbench_core::wire::SchemaKey;
 use mskbench_core::{FetchError, FetchedSchema, SchemaFetcher};
 use serde::Deserialize;
@@ -60,22 +61,9 @@ impl ConfluentRegistry {
     /// # Errors
     /// [`RegistryUrlError`] when `url` is not an http(s) URL.
     pub fn new(url: &str) -> Result<Self, RegistryUrlError> {
-        let Some((scheme, rest)) = url.split_once("://") else {
+        let Some(RegistryUrl { base, basic_auth: auth }) = RegistryUrl::parse(url) else {
             return Err(RegistryUrlError { url: crate::config::redact_url(url) });
         };
-        if scheme != "http" && scheme != "https" {
-            return Err(RegistryUrlError { url: crate::config::redact_url(url) });
-        }
-        let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
-        let (auth, host) = match authority.rsplit_once('@') {
-            Some((userinfo, host)) => {
-                let mut token = String::from("Basic ");
-                mskbench_core::b64::encode_append(userinfo.as_bytes(), &mut token);
-                (Some(token), host)
-            }
-            None => (None, authority),
-        };
-        let base = format!("{scheme}://{host}/{path}").trim_end_matches('/').to_owned();
         let agent = ureq::Agent::config_builder()
             .timeout_global(Some(Duration::from_secs(10)))
             .http_status_as_error(false)
@@ -111,7 +99,7 @@ impl ConfluentRegistry {
         }
         for r in refs {
             let version = if r.version < 0 { "latest".to_owned() } else { r.version.to_string() };
-            let answer = self.get(&format!("/subjects/{}/versions/{version}", encode_path(&r.subject)))?;
+            let answer = self.get(&format!("/subjects/{}/versions/{version}", path_segment(&r.subject)))?;
             self.collect_references(&answer.references, depth + 1, out)?;
             if !out.contains(&answer.schema) {
                 out.push(answer.schema);
@@ -134,19 +122,6 @@ impl SchemaFetcher for ConfluentRegistry {
         self.collect_references(&answer.references, 0, &mut references)?;
         Ok(FetchedSchema { text: answer.schema, references })
     }
-}
-
-/// Percent-encodes a subject name for a URL path segment.
-fn encode_path(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -175,8 +150,8 @@ mod tests {
 
     #[test]
     fn subjects_are_percent_encoded() {
-        assert_eq!(encode_path("ExampleTopic-value"), "ExampleTopic-value");
-        assert_eq!(encode_path("a/b c"), "a%2Fb%20c");
+        assert_eq!(path_segment("ExampleTopic-value"), "ExampleTopic-value");
+        assert_eq!(path_segment("a/b c"), "a%2Fb%20c");
     }
 
     #[test]

@@ -16,6 +16,7 @@
 use std::time::Duration;
 
 use aws_sdk_glue::types::{Compatibility, DataFormat, RegistryId, SchemaId};
+use mskbench_core::registry_url::{RegistryUrl, path_segment};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -42,20 +43,10 @@ struct Registered {
 /// Registers `schema` under `subject` in the Confluent registry at `url`
 /// and returns its id.
 pub fn register_confluent(url: &str, subject: &str, schema: &str) -> Result<u32, RegistryError> {
-    let Some((scheme, rest)) = url.split_once("://").filter(|(s, _)| *s == "http" || *s == "https") else {
+    let Some(RegistryUrl { base, basic_auth: auth }) = RegistryUrl::parse(url) else {
         return Err(RegistryError::BadUrl { url: url.to_owned() });
     };
-    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-    let (auth, host) = match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let mut token = String::from("Basic ");
-            mskbench_core::b64::encode_append(userinfo.as_bytes(), &mut token);
-            (Some(token), host)
-        }
-        None => (None, authority),
-    };
-    let base = format!("{scheme}://{host}/{path}");
-    let endpoint = format!("{}/subjects/{}/versions", base.trim_end_matches('/'), encode_path(subject));
+    let endpoint = format!("{base}/subjects/{}/versions", path_segment(subject));
     let fail = |detail: String| RegistryError::Confluent { url: endpoint.clone(), subject: subject.to_owned(), detail };
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(Duration::from_secs(10)))
@@ -76,19 +67,6 @@ pub fn register_confluent(url: &str, subject: &str, schema: &str) -> Result<u32,
     serde_json::from_str::<Registered>(&text)
         .map(|r| r.id)
         .map_err(|e| fail(format!("unexpected answer {text:?}: {e}")))
-}
-
-/// Percent-encodes a subject name for a URL path segment.
-fn encode_path(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// Where Glue is: the default AWS configuration chain, or an endpoint
