@@ -45,7 +45,7 @@ use rdkafka::producer::{BaseRecord, Producer, ProducerContext, PurgeConfig, Thre
 
 use crate::records::RecordEncoder;
 use crate::schedule::{Profile, Schedule};
-use crate::stats::{Histograms, Percentiles, Report, new_histogram};
+use crate::stats::{Histograms, Report, new_histogram, percentiles};
 
 /// Run state shared with signal handlers — run, stop (flush), abort
 /// (purge) — and live counts for whoever watches the run.
@@ -286,9 +286,9 @@ pub fn run(
         failed,
         rate_target: if target_secs > 0.0 { round3(rate_target) } else { 0.0 },
         rate_achieved: if measured_secs > 0.0 { round3(outcome.measured_records as f64 / measured_secs) } else { 0.0 },
-        ack_latency_ms: Percentiles::of(&hist.ack_from_intended),
-        send_delay_ms: Percentiles::of(&hist.send_delay),
-        ack_latency_from_send_ms: Percentiles::of(&hist.ack_from_sent),
+        ack_latency_ms: percentiles(&hist.ack_from_intended, 1000.0),
+        send_delay_ms: percentiles(&hist.send_delay, 1000.0),
+        ack_latency_from_send_ms: percentiles(&hist.ack_from_sent, 1000.0),
         failed_by_reason: reasons,
         queue_full_waits: outcome.queue_full_waits,
         unaccounted: outcome.sent.saturating_sub(state.acked + failed),
@@ -587,8 +587,8 @@ fn stats_line(
 ) -> String {
     let s = producer.context().lock();
     let rate = if offset > warmup { out.measured_records as f64 / (offset - warmup) } else { 0.0 };
-    let ack = Percentiles::of(&s.hist.ack_from_intended);
-    let delay = Percentiles::of(send_delay);
+    let ack = percentiles(&s.hist.ack_from_intended, 1000.0);
+    let delay = percentiles(send_delay, 1000.0);
     format!(
         "{offset:7.1}s  sent {}  acked {}  failed {}  in flight {}  {rate:.1}/s  ack p99 {:.3} ms  send delay p99 {:.3} ms  queue-full waits {}",
         out.sent,

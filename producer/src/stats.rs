@@ -31,31 +31,22 @@ pub fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, MAX_MICROS, 3).expect("constant histogram bounds are valid")
 }
 
-/// Percentiles of one distribution, in milliseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct Percentiles {
-    pub p50: f64,
-    pub p90: f64,
-    pub p99: f64,
-    pub p999: f64,
-    pub max: f64,
-}
+/// Percentiles of one distribution, in milliseconds: the type `result.json` uses too.
+pub use mskbench_reports::Percentiles;
 
-impl Percentiles {
-    /// Percentiles of a microsecond histogram, in milliseconds.
-    pub fn of(h: &Histogram<u64>) -> Percentiles {
-        if h.is_empty() {
-            return Percentiles::default();
-        }
-        let ms = |us: u64| us as f64 / 1000.0;
-        Percentiles {
-            p50: ms(h.value_at_quantile(0.50)),
-            p90: ms(h.value_at_quantile(0.90)),
-            p99: ms(h.value_at_quantile(0.99)),
-            p999: ms(h.value_at_quantile(0.999)),
-            max: ms(h.max()),
-        }
+/// Percentiles of `h` in milliseconds, its values being `per_ms` to a
+/// millisecond (1000 for the microsecond histograms here); all zero when empty.
+pub fn percentiles(h: &Histogram<u64>, per_ms: f64) -> Percentiles {
+    if h.is_empty() {
+        return Percentiles::default();
+    }
+    let ms = |v: u64| v as f64 / per_ms;
+    Percentiles {
+        p50: ms(h.value_at_quantile(0.50)),
+        p90: ms(h.value_at_quantile(0.90)),
+        p99: ms(h.value_at_quantile(0.99)),
+        p999: ms(h.value_at_quantile(0.999)),
+        max: ms(h.max()),
     }
 }
 
@@ -175,7 +166,7 @@ mod tests {
         for us in 1..=1000 {
             h.record(us * 1000).unwrap();
         }
-        let p = Percentiles::of(&h);
+        let p = percentiles(&h, 1000.0);
         assert!((p.p50 - 500.0).abs() < 1.0, "{p:?}");
         assert!((p.p99 - 990.0).abs() < 1.0, "{p:?}");
         assert!((p.max - 1000.0).abs() < 1.0, "{p:?}");

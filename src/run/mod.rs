@@ -41,8 +41,9 @@ use hdrhistogram::Histogram;
 use mskbench_processor::esm::{self, EsmConfig};
 use mskbench_processor::{Handler, Live};
 use mskbench_producer::Control;
+use mskbench_producer::stats::percentiles;
 use mskbench_reports::model::QuotaLines;
-use mskbench_reports::{Percentiles, RunResult, SCHEMA_VERSION, Sample, ScenarioInfo, Totals};
+use mskbench_reports::{RunResult, SCHEMA_VERSION, Sample, ScenarioInfo, Totals};
 use mskbench_scenarios::Scenario;
 use tokio::sync::watch;
 
@@ -331,11 +332,7 @@ async fn execute_with(
     }
     let put = live.call_latency_us();
     let mut latency_ms = BTreeMap::new();
-    let ack = report.ack_latency_ms;
-    latency_ms.insert(
-        "produce_ack".to_owned(),
-        Percentiles { p50: ack.p50, p90: ack.p90, p99: ack.p99, p999: ack.p999, max: ack.max },
-    );
+    latency_ms.insert("produce_ack".to_owned(), report.ack_latency_ms);
     if !put.is_empty() {
         latency_ms.insert("put_record_batch".to_owned(), percentiles(&put, 1000.0));
     }
@@ -389,12 +386,6 @@ async fn execute_with(
 
 fn epoch_ms(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
-}
-
-/// Percentiles of a histogram whose values are `unit` per millisecond.
-fn percentiles(h: &Histogram<u64>, unit: f64) -> Percentiles {
-    let at = |q: f64| h.value_at_quantile(q) as f64 / unit;
-    Percentiles { p50: at(0.50), p90: at(0.90), p99: at(0.99), p999: at(0.999), max: h.max() as f64 / unit }
 }
 
 /// Moves the stage along the phases, from the moment the producer's
