@@ -35,7 +35,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use aws_sdk_firehose::config::Credentials;
+pub use aws_sdk_firehose::config::Credentials;
 use mskbench_core::packer::MAX_BATCH_RECORDS;
 use mskbench_core::wire::WireMode;
 
@@ -78,6 +78,11 @@ impl std::fmt::Display for DeadLetterTarget {
 pub struct RegistryUrl(String);
 
 impl RegistryUrl {
+    /// A registry URL given as a value (not read from `SCHEMA_REGISTRY_URL`).
+    pub fn new(url: String) -> Self {
+        RegistryUrl(url)
+    }
+
     /// The URL as configured, credentials included.
     pub fn expose(&self) -> &str {
         &self.0

@@ -6,11 +6,14 @@
 //! crate owns the model and its validation only; running it (sockets,
 //! brokers, clocks) belongs to the CLI.
 //!
-//! Every table uses `deny_unknown_fields`, and every value with a range is
-//! checked while it is read, so a typo or an impossible setting is refused
-//! with the file, line, column and key — `processor.batch_size = 0` fails
-//! at load, not half an hour into a run. SLO expressions, quota presets and
-//! fault latency specs are parsed with the same parsers the run uses.
+//! Every table uses `deny_unknown_fields`, and every value is parsed into
+//! its type while it is read — endpoints into enums ([`Brokers`],
+//! [`RegistryKind`], [`Endpoint`]), quotas into [`Quota`], fault latencies
+//! into [`Latency`], SLOs into [`Slo`], durations into [`Duration`] — so a
+//! typo or an impossible setting is refused with the file, line, column and
+//! key (`processor.batch_size = 0` fails at load, not half an hour into a
+//! run), and nothing downstream parses text again. Serialising a scenario
+//! writes the same text forms back (the run records it in `result.json`).
 //!
 //! ```toml
 //! name = "lab"
@@ -37,10 +40,11 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use mskbench_core::quota::Quota;
-use mskbench_reports::Slo;
+pub use mskbench_core::quota::Quota;
+pub use mskbench_reports::Slo;
+pub use mskbench_sim::firehose::Latency;
 use serde::de::{self, Deserializer};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 
 /// A scenario as read from its file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -67,8 +71,8 @@ pub struct Scenario {
     #[serde(default = "default_drain", with = "duration_text")]
     pub drain: Duration,
     /// Objectives over the result; the run exits 1 when one fails.
-    #[serde(default)]
-    pub slo: Vec<SloText>,
+    #[serde(default, with = "text_list")]
+    pub slo: Vec<Slo>,
 }
 
 fn default_drain() -> Duration {
@@ -102,8 +106,8 @@ fn yes() -> bool {
 pub struct Producer {
     /// `clickevent` (the lab's records) or a path to an `.avsc` schema,
     /// relative to the scenario file.
-    #[serde(default = "clickevent")]
-    pub records: String,
+    #[serde(default)]
+    pub records: Records,
     /// Extra bytes of padding per record, for record-size sweeps.
     #[serde(default)]
     pub padding_bytes: u32,
@@ -113,17 +117,51 @@ pub struct Producer {
     pub partitions: Bounded<1, 1024>,
 }
 
-fn clickevent() -> String {
-    "clickevent".to_owned()
-}
-
 fn three() -> Bounded<1, 1024> {
     Bounded(3)
 }
 
 impl Default for Producer {
     fn default() -> Self {
-        Producer { records: clickevent(), padding_bytes: 0, wire_format: WireFormat::default(), partitions: three() }
+        Producer {
+            records: Records::ClickEvent,
+            padding_bytes: 0,
+            wire_format: WireFormat::default(),
+            partitions: three(),
+        }
+    }
+}
+
+/// What records the producer generates.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum Records {
+    /// The lab's ClickEvents (`clickevent`).
+    #[default]
+    ClickEvent,
+    /// Random records of this Avro schema file, as written (relative to the
+    /// scenario file; see [`Scenario::schema_path`]).
+    Schema(PathBuf),
+}
+
+impl From<String> for Records {
+    fn from(text: String) -> Self {
+        if text == "clickevent" { Records::ClickEvent } else { Records::Schema(PathBuf::from(text)) }
+    }
+}
+
+impl From<Records> for String {
+    fn from(r: Records) -> String {
+        r.to_string()
+    }
+}
+
+impl fmt::Display for Records {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Records::ClickEvent => f.write_str("clickevent"),
+            Records::Schema(path) => write!(f, "{}", path.display()),
+        }
     }
 }
 
@@ -137,19 +175,55 @@ pub enum WireFormat {
     GlueZlib,
 }
 
+/// Where the Kafka cluster is.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum Brokers {
+    /// tansu in the run's process (`embedded`).
+    #[default]
+    Embedded,
+    /// A bootstrap list, `host:port,…`.
+    List(String),
+}
+
+impl TryFrom<String> for Brokers {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        match text.trim() {
+            "embedded" => Ok(Brokers::Embedded),
+            "" => Err("kafka.brokers is empty: give `embedded` or host:port,…".into()),
+            list if list.contains("://") => {
+                Err(format!("{list:?} is a URL; Kafka clients take host:port,… (or `embedded`)"))
+            }
+            list => Ok(Brokers::List(list.to_owned())),
+        }
+    }
+}
+
+impl From<Brokers> for String {
+    fn from(b: Brokers) -> String {
+        b.to_string()
+    }
+}
+
+impl fmt::Display for Brokers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Brokers::Embedded => f.write_str("embedded"),
+            Brokers::List(list) => f.write_str(list),
+        }
+    }
+}
+
 /// The Kafka cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Kafka {
     /// `embedded` (an in-process broker) or a bootstrap broker list.
-    #[serde(default = "embedded")]
-    pub brokers: String,
+    #[serde(default)]
+    pub brokers: Brokers,
     #[serde(default = "example_topic")]
     pub topic: String,
-}
-
-fn embedded() -> String {
-    "embedded".to_owned()
 }
 
 fn example_topic() -> String {
@@ -158,7 +232,7 @@ fn example_topic() -> String {
 
 impl Default for Kafka {
     fn default() -> Self {
-        Kafka { brokers: embedded(), topic: example_topic() }
+        Kafka { brokers: Brokers::Embedded, topic: example_topic() }
     }
 }
 
@@ -228,29 +302,63 @@ pub enum RetryPolicy {
 
 /// The Firehose delivery stream.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "FirehoseTable", into = "FirehoseTable")]
 pub struct Firehose {
-    /// `embedded` (the built-in endpoint), an endpoint URL, or `aws`.
-    #[serde(default = "embedded")]
-    pub endpoint: String,
-    #[serde(default = "stream")]
+    /// Where the stream is.
+    pub endpoint: Endpoint,
+    /// The delivery stream's name.
     pub stream: String,
-    /// A preset (`us-east-1`, `other`, …) or `records=N,requests=N,bytes=N`.
-    #[serde(default)]
-    pub quota: QuotaText,
+    /// The quota the built-in endpoint enforces (and the report draws).
+    pub quota: Quota,
     /// Delivery buffer size in bytes before an S3 object is written.
-    #[serde(default = "mib")]
     pub buffer_bytes: Bounded<1, { 128 * 1024 * 1024 }>,
-    #[serde(default = "second", with = "duration_text")]
+    /// Delivery buffer age before an S3 object is written.
     pub buffer_interval: Duration,
-    #[serde(default)]
+    /// Faults the built-in endpoint injects.
     pub faults: Faults,
-    /// For an endpoint URL: the local directory its delivered objects land
-    /// in (`mskbench serve firehose --s3-dir DIR`), read back after the run.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub delivered_dir: Option<String>,
 }
 
+/// Where the Firehose endpoint is, and where its objects land.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Endpoint {
+    /// The built-in endpoint, started by the run, delivering into the run folder (`embedded`).
+    #[default]
+    Embedded,
+    /// An endpoint of its own (`mskbench serve firehose`), with the local
+    /// directory its objects land in (`delivered_dir`), read back after the run.
+    Url {
+        /// `http://` or `https://`.
+        url: String,
+        /// Its S3-layout delivery directory.
+        delivered_dir: PathBuf,
+    },
+}
+
+/// `[firehose]` as written: the endpoint and its directory are two keys.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FirehoseTable {
+    /// `embedded` (the built-in endpoint), an endpoint URL, or `aws`.
+    #[serde(default = "embedded")]
+    endpoint: String,
+    #[serde(default = "stream")]
+    stream: String,
+    /// A preset (`us-east-1`, `other`, …) or `records=N,requests=N,bytes=N`.
+    #[serde(default, with = "text")]
+    quota: Quota,
+    #[serde(default = "mib")]
+    buffer_bytes: Bounded<1, { 128 * 1024 * 1024 }>,
+    #[serde(default = "second", with = "duration_text")]
+    buffer_interval: Duration,
+    #[serde(default)]
+    faults: Faults,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    delivered_dir: Option<PathBuf>,
+}
+
+fn embedded() -> String {
+    "embedded".to_owned()
+}
 fn stream() -> String {
     "MSKToS3-deliverystream".to_owned()
 }
@@ -261,16 +369,74 @@ fn second() -> Duration {
     Duration::from_secs(1)
 }
 
+impl TryFrom<FirehoseTable> for Firehose {
+    type Error = String;
+
+    fn try_from(t: FirehoseTable) -> Result<Self, String> {
+        let endpoint = match (t.endpoint.as_str(), t.delivered_dir) {
+            ("embedded", None) => Endpoint::Embedded,
+            ("embedded", Some(_)) => {
+                return Err("firehose.delivered_dir: only an endpoint URL takes a delivery directory; the built-in \
+                            endpoint delivers into the run folder"
+                    .into());
+            }
+            ("aws", _) => {
+                return Err("firehose.endpoint: \"aws\" is not supported by mskbench run yet: the run reads the \
+                            delivered objects back from a local directory, and real S3 delivery can take up to \
+                            900 s to buffer"
+                    .into());
+            }
+            (url, dir) if url.starts_with("http://") || url.starts_with("https://") => match dir {
+                Some(delivered_dir) => Endpoint::Url { url: url.to_owned(), delivered_dir },
+                None => {
+                    return Err(format!(
+                        "firehose.delivered_dir: an endpoint URL ({url}) needs the directory its objects land in, \
+                         to read them back"
+                    ));
+                }
+            },
+            (other, _) => {
+                return Err(format!("firehose.endpoint: {other:?} is not embedded, aws or an http(s):// URL"));
+            }
+        };
+        Ok(Firehose {
+            endpoint,
+            stream: t.stream,
+            quota: t.quota,
+            buffer_bytes: t.buffer_bytes,
+            buffer_interval: t.buffer_interval,
+            faults: t.faults,
+        })
+    }
+}
+
+impl From<Firehose> for FirehoseTable {
+    fn from(f: Firehose) -> Self {
+        let (endpoint, delivered_dir) = match f.endpoint {
+            Endpoint::Embedded => (embedded(), None),
+            Endpoint::Url { url, delivered_dir } => (url, Some(delivered_dir)),
+        };
+        FirehoseTable {
+            endpoint,
+            stream: f.stream,
+            quota: f.quota,
+            buffer_bytes: f.buffer_bytes,
+            buffer_interval: f.buffer_interval,
+            faults: f.faults,
+            delivered_dir,
+        }
+    }
+}
+
 impl Default for Firehose {
     fn default() -> Self {
         Firehose {
-            endpoint: embedded(),
+            endpoint: Endpoint::Embedded,
             stream: stream(),
-            quota: QuotaText::default(),
+            quota: Quota::default(),
             buffer_bytes: mib(),
             buffer_interval: second(),
             faults: Faults::default(),
-            delivered_dir: None,
         }
     }
 }
@@ -285,32 +451,95 @@ pub struct Faults {
     pub http_500_rate: Probability,
     /// `0`, `fixed:50ms`, `uniform:10ms..80ms` or `exp:20ms`.
     #[serde(default)]
-    pub latency: LatencyText,
+    pub latency: Latency,
 }
 
 impl Default for Faults {
     fn default() -> Self {
-        Faults {
-            internal_failure_rate: Probability(0.0),
-            http_500_rate: Probability(0.0),
-            latency: LatencyText::default(),
-        }
+        Faults { internal_failure_rate: Probability(0.0), http_500_rate: Probability(0.0), latency: Latency::None }
     }
 }
 
 /// The schema registry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Registry {
     /// `embedded` (the built-in Confluent-compatible registry), a registry
     /// URL, or `glue:NAME` for an AWS Glue registry.
-    #[serde(default = "embedded")]
-    pub kind: String,
+    #[serde(default)]
+    pub kind: RegistryKind,
 }
 
-impl Default for Registry {
-    fn default() -> Self {
-        Registry { kind: embedded() }
+/// Which schema registry a run uses.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum RegistryKind {
+    /// The built-in Confluent-compatible registry, started by the run (`embedded`).
+    #[default]
+    Embedded,
+    /// A Confluent-compatible registry at this `http(s)://` URL.
+    Url(String),
+    /// An AWS Glue registry of this name (`glue:NAME`).
+    Glue {
+        /// The registry's name.
+        name: String,
+    },
+}
+
+impl RegistryKind {
+    /// True for a Glue registry.
+    pub fn is_glue(&self) -> bool {
+        matches!(self, RegistryKind::Glue { .. })
+    }
+}
+
+impl TryFrom<String> for RegistryKind {
+    type Error = String;
+    fn try_from(kind: String) -> Result<Self, String> {
+        if kind == "embedded" {
+            Ok(RegistryKind::Embedded)
+        } else if let Some(name) = kind.strip_prefix("glue:") {
+            if name.is_empty() {
+                Err("registry.kind: glue:NAME needs the registry's name".into())
+            } else {
+                Ok(RegistryKind::Glue { name: name.to_owned() })
+            }
+        } else if kind.starts_with("http://") || kind.starts_with("https://") {
+            Ok(RegistryKind::Url(kind))
+        } else {
+            Err(format!("registry.kind: {kind:?} is not embedded, an http(s):// URL or glue:NAME"))
+        }
+    }
+}
+
+/// `scheme://host/…` with any `user:secret@` left out.
+fn without_userinfo(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority_end = rest.find('/').unwrap_or(rest.len());
+            match rest[..authority_end].rfind('@') {
+                Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
+                None => url.to_owned(),
+            }
+        }
+        None => url.to_owned(),
+    }
+}
+
+impl From<RegistryKind> for String {
+    fn from(k: RegistryKind) -> String {
+        k.to_string()
+    }
+}
+
+impl fmt::Display for RegistryKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RegistryKind::Embedded => f.write_str("embedded"),
+            // A URL may carry credentials: written without them.
+            RegistryKind::Url(url) => f.write_str(&without_userinfo(url)),
+            RegistryKind::Glue { name } => write!(f, "glue:{name}"),
+        }
     }
 }
 
@@ -363,44 +592,49 @@ impl<'de> Deserialize<'de> for Probability {
     }
 }
 
-/// Text parsed by `T::from_str` while the file is read, kept as written.
-macro_rules! parsed_text {
-    ($name:ident, $target:ty, $default:expr, $what:literal) => {
-        #[doc = concat!("Text that parses as ", $what, ".")]
-        #[derive(Debug, Clone, PartialEq, Serialize)]
-        #[serde(transparent)]
-        pub struct $name(pub String);
+/// Values written as their text form (`FromStr` to read, `Display` to write).
+mod text {
+    use super::*;
 
-        impl $name {
-            /// The parsed value.
-            ///
-            /// # Panics
-            /// Never: the text was parsed when it was read.
-            pub fn parsed(&self) -> $target {
-                #[allow(clippy::expect_used)]
-                <$target>::from_str(&self.0).expect("checked when the scenario was read")
-            }
-        }
+    pub(super) fn serialize<T: fmt::Display, S: Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(v)
+    }
 
-        impl Default for $name {
-            fn default() -> Self {
-                $name($default.to_owned())
-            }
-        }
-
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let text = String::deserialize(d)?;
-                <$target>::from_str(&text).map_err(de::Error::custom)?;
-                Ok($name(text))
-            }
-        }
-    };
+    pub(super) fn deserialize<'de, T, D>(d: D) -> Result<T, D::Error>
+    where
+        T: FromStr,
+        T::Err: fmt::Display,
+        D: Deserializer<'de>,
+    {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(de::Error::custom)
+    }
 }
 
-parsed_text!(QuotaText, Quota, "us-east-1", "a Firehose quota");
-parsed_text!(LatencyText, mskbench_sim::firehose::Latency, "0", "an added-latency spec");
-parsed_text!(SloText, Slo, "unaccounted == 0", "an SLO expression");
+/// A list of values written as their text forms (the SLOs).
+mod text_list {
+    use serde::ser::SerializeSeq as _;
+
+    use super::*;
+
+    pub(super) fn serialize<T: fmt::Display, S: Serializer>(v: &[T], s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(v.len()))?;
+        for item in v {
+            seq.serialize_element(&item.to_string())?;
+        }
+        seq.end()
+    }
+
+    pub(super) fn deserialize<'de, T, D>(d: D) -> Result<Vec<T>, D::Error>
+    where
+        T: FromStr,
+        T::Err: fmt::Display,
+        D: Deserializer<'de>,
+    {
+        let texts = Vec::<String>::deserialize(d)?;
+        texts.iter().map(|t| t.parse().map_err(de::Error::custom)).collect()
+    }
+}
 
 /// Durations written as text: `30s`, `500ms`, `2m`.
 mod duration_text {
@@ -474,52 +708,24 @@ impl Scenario {
 
     /// Settings that are each valid but do not fit together.
     fn check_parts(&self) -> Result<(), String> {
-        let glue_registry = self.registry.kind.starts_with("glue:");
-        match (self.producer.wire_format, glue_registry) {
-            (WireFormat::Confluent, true) => {
-                return Err(
-                    "producer.wire_format: confluent framing needs a Confluent registry, but registry.kind is glue:…"
-                        .into(),
-                );
+        match (self.producer.wire_format, &self.registry.kind) {
+            (WireFormat::Confluent, RegistryKind::Glue { .. }) => {
+                Err("producer.wire_format: confluent framing needs a Confluent registry, but registry.kind is glue:…"
+                    .into())
             }
-            (WireFormat::Glue | WireFormat::GlueZlib, false) => {
-                return Err(format!(
-                    "producer.wire_format: Glue framing needs registry.kind = \"glue:NAME\", not {:?}",
-                    self.registry.kind
-                ));
+            (WireFormat::Glue | WireFormat::GlueZlib, kind) if !kind.is_glue() => {
+                Err(format!("producer.wire_format: Glue framing needs registry.kind = \"glue:NAME\", not \"{kind}\""))
             }
-            _ => {}
+            _ => Ok(()),
         }
-        let kind = &self.registry.kind;
-        if !(kind == "embedded" || glue_registry || kind.starts_with("http://") || kind.starts_with("https://")) {
-            return Err(format!("registry.kind: {kind:?} is not embedded, an http(s):// URL or glue:NAME"));
-        }
-        let endpoint = &self.firehose.endpoint;
-        match endpoint.as_str() {
-            "embedded" => {}
-            "aws" => {
-                return Err("firehose.endpoint: \"aws\" is not supported by mskbench run yet: the run reads the \
-                            delivered objects back from a local directory, and real S3 delivery can take up to \
-                            900 s to buffer"
-                    .into());
-            }
-            url if url.starts_with("http://") || url.starts_with("https://") => {
-                if self.firehose.delivered_dir.is_none() {
-                    return Err(format!(
-                        "firehose.delivered_dir: an endpoint URL ({url}) needs the directory its objects land in, \
-                         to read them back"
-                    ));
-                }
-            }
-            other => return Err(format!("firehose.endpoint: {other:?} is not embedded, aws or an http(s):// URL")),
-        }
-        Ok(())
     }
 
     /// The `.avsc` file the producer uses, if not ClickEvents.
     pub fn schema_path(&self, scenario_file: &Path) -> Option<PathBuf> {
-        (self.producer.records != "clickevent")
-            .then(|| scenario_file.parent().unwrap_or(Path::new(".")).join(&self.producer.records))
+        match &self.producer.records {
+            Records::ClickEvent => None,
+            Records::Schema(path) => Some(scenario_file.parent().unwrap_or(Path::new(".")).join(path)),
+        }
     }
 
     /// Length of all phases.
@@ -536,11 +742,6 @@ impl Scenario {
                 (mean * p.duration.as_secs_f64()).round() as u64
             })
             .sum()
-    }
-
-    /// The parsed SLOs.
-    pub fn slos(&self) -> Vec<Slo> {
-        self.slo.iter().map(SloText::parsed).collect()
     }
 }
 
@@ -585,9 +786,13 @@ impl fmt::Display for Scenario {
             p.records_per_call.0
         )?;
         let fh = &self.firehose;
-        writeln!(f, "  firehose: {} stream {}, quota {}", fh.endpoint, fh.stream, fh.quota.parsed())?;
+        let endpoint = match &fh.endpoint {
+            Endpoint::Embedded => "embedded".to_owned(),
+            Endpoint::Url { url, delivered_dir } => format!("{url} (objects in {})", delivered_dir.display()),
+        };
+        writeln!(f, "  firehose: {endpoint} stream {}, quota {}", fh.stream, fh.quota)?;
         writeln!(f, "  registry: {}", self.registry.kind)?;
-        for slo in self.slos() {
+        for slo in &self.slo {
             writeln!(f, "  slo: {slo}")?;
         }
         Ok(())
@@ -618,7 +823,7 @@ rate = 100
         assert_eq!(s.processor.batch_size.0, 1000);
         assert_eq!(s.processor.retries.0, 3);
         assert_eq!(s.kafka.topic, "ExampleTopic");
-        assert_eq!(s.firehose.quota.parsed(), Quota::US_EAST_1);
+        assert_eq!(s.firehose.quota, Quota::US_EAST_1);
         assert_eq!(s.planned_records(), 200);
         assert!(s.to_string().contains("phase steady: 2s at 100 records/s"));
     }
@@ -658,8 +863,8 @@ rate = 100
             "slo = [\"e2e_p99_ms < 2000\"]\n{MINIMAL}\n[firehose]\nquota = \"records=2000,requests=100,bytes=1MiB\"\n"
         );
         let s = Scenario::parse(&ok, "t.toml").unwrap();
-        assert_eq!(s.firehose.quota.parsed().records_per_sec, 2000);
-        assert_eq!(s.slos()[0].metric, "e2e_p99_ms");
+        assert_eq!(s.firehose.quota.records_per_sec, 2000);
+        assert_eq!(s.slo[0].metric, "e2e_p99_ms");
     }
 
     #[test]
@@ -677,6 +882,28 @@ rate = 100
         let ok = format!("{MINIMAL}\n[firehose]\nendpoint = \"http://127.0.0.1:4573\"\ndelivered_dir = \"s3\"\n");
         assert!(Scenario::parse(&ok, "t.toml").is_ok());
         assert!(err(&format!("{MINIMAL}\n[firehose]\nendpoint = \"aws\"\n")).contains("not supported"));
+    }
+
+    #[test]
+    fn a_scenario_written_out_reads_back_the_same() {
+        let text = format!(
+            "slo = [\"e2e_p99_ms < 2000\", \"unaccounted == 0\"]\n{MINIMAL}\n[kafka]\nbrokers = \"b-1:9092,b-2:9092\"\n\
+             [firehose]\nendpoint = \"http://127.0.0.1:4573\"\ndelivered_dir = \"s3\"\nquota = \"other\"\n\
+             [firehose.faults]\nlatency = \"uniform:10ms..80ms\"\n[registry]\nkind = \"https://u:secret@sr.example\"\n"
+        );
+        let s = Scenario::parse(&text, "t.toml").unwrap();
+        assert_eq!(s.kafka.brokers, Brokers::List("b-1:9092,b-2:9092".into()));
+        assert_eq!(
+            s.firehose.endpoint,
+            Endpoint::Url { url: "http://127.0.0.1:4573".into(), delivered_dir: PathBuf::from("s3") }
+        );
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["firehose"]["quota"], "records=100000,requests=1000,bytes=1048576");
+        assert_eq!(json["slo"][0], "e2e_p99_ms < 2000");
+        assert_eq!(json["registry"]["kind"], "https://sr.example", "credentials are not written out");
+        let mut back: Scenario = serde_json::from_value(json).unwrap();
+        back.registry = s.registry.clone();
+        assert_eq!(back, s);
     }
 
     #[test]

@@ -32,7 +32,7 @@ fn every_shipped_scenario_reads_and_plans() {
     for (path, s) in &all {
         let stem = path.file_stem().unwrap().to_str().unwrap();
         assert_eq!(s.name, stem, "name matches the file");
-        assert!(s.slo.iter().any(|t| t.0 == "unaccounted == 0"), "{stem}: no loss is an SLO everywhere");
+        assert!(s.slo.iter().any(|t| t.to_string() == "unaccounted == 0"), "{stem}: no loss is an SLO everywhere");
         let budget = s.total_duration() + s.drain;
         assert!(budget <= Duration::from_secs(120), "{stem}: {budget:?} is too long for CI");
         assert!(!s.to_string().is_empty());

@@ -19,11 +19,18 @@
 //! the stream's queue with its key, counts a delivery error and is retried
 //! on the next tick; a stop retries a few times and then reports what it
 //! could not write.
+//!
+//! The reader lives here too, beside the writer whose layout it reads:
+//! [`list_objects`] finds every finished object under a delivery directory
+//! (skipping the dot-named ones still being written), oldest first, with the
+//! time it was written; [`count_lines`] counts what they hold. Any writer of
+//! the same layout (`mskbench serve firehose --s3-dir`, a copy of an S3
+//! prefix) can be read this way.
 
 use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Instant, UNIX_EPOCH};
 
 use super::config::Buffering;
 use crate::time::UtcTime;
@@ -125,6 +132,82 @@ pub(crate) fn write_object(root: &Path, key: &str, data: &[u8]) -> io::Result<Pa
     Ok(path)
 }
 
+/// A finished object found under a delivery directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveredObject {
+    /// Where it is.
+    pub path: PathBuf,
+    /// When it was written (its modification time), epoch milliseconds; 0 when unknown.
+    pub written_ms: i64,
+}
+
+/// A delivery directory that could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("reading delivered objects: {path}: {source}")]
+pub struct ReadError {
+    /// The file or directory at fault.
+    pub path: PathBuf,
+    /// What the file system said.
+    #[source]
+    pub source: io::Error,
+}
+
+/// Every finished object under `dir` (none when `dir` does not exist),
+/// oldest first, then by path. Dot-named files and directories are objects
+/// still being written and are skipped.
+///
+/// # Errors
+/// [`ReadError`] naming the directory or file that could not be listed.
+pub fn list_objects(dir: &Path) -> Result<Vec<DeliveredObject>, ReadError> {
+    let fail = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ReadError { path, source }
+    };
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let entries = match std::fs::read_dir(&d) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound && d == dir => return Ok(found),
+            Err(e) => return Err(fail(&d)(e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(fail(&d))?;
+            if entry.file_name().to_string_lossy().starts_with('.') {
+                continue;
+            }
+            let path = entry.path();
+            let meta = entry.metadata().map_err(fail(&path))?;
+            if meta.is_dir() {
+                stack.push(path);
+            } else {
+                let written = meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok());
+                let written_ms = written.map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+                found.push(DeliveredObject { path, written_ms });
+            }
+        }
+    }
+    found.sort_by(|a, b| (a.written_ms, &a.path).cmp(&(b.written_ms, &b.path)));
+    Ok(found)
+}
+
+/// The lines (records, newline-delimited) the objects under `dir` hold.
+///
+/// # Errors
+/// [`ReadError`] naming the directory or object that could not be read.
+pub fn count_lines(dir: &Path) -> Result<u64, ReadError> {
+    let mut lines = 0u64;
+    for object in list_objects(dir)? {
+        let data = std::fs::read(&object.path).map_err(|source| ReadError { path: object.path.clone(), source })?;
+        lines += newlines(&data);
+    }
+    Ok(lines)
+}
+
+fn newlines(data: &[u8]) -> u64 {
+    data.iter().filter(|&&b| b == b'\n').count() as u64
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -174,5 +257,18 @@ mod tests {
         // A file where a directory must go makes the write fail, loudly.
         std::fs::write(dir.path().join("blocked"), b"").unwrap();
         assert!(write_object(dir.path(), "blocked/2024/x", b"data").is_err());
+    }
+
+    #[test]
+    fn the_reader_finds_what_the_writer_wrote_and_skips_objects_in_progress() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(list_objects(&dir.path().join("missing")).unwrap().is_empty(), "no directory, no objects");
+        let a = write_object(dir.path(), "p/2024/01/02/03/s-1-a", b"one\ntwo\n").unwrap();
+        let b = write_object(dir.path(), "p/2024/01/02/04/s-1-b", b"three\n").unwrap();
+        std::fs::write(a.parent().unwrap().join(".s-1-c.tmp"), b"half\n").unwrap();
+        let found: Vec<PathBuf> = list_objects(dir.path()).unwrap().into_iter().map(|o| o.path).collect();
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(found.contains(&a) && found.contains(&b));
+        assert_eq!(count_lines(dir.path()).unwrap(), 3);
     }
 }

@@ -50,6 +50,7 @@ pub use config::{
     AWS_MAX_BUFFER_BYTES, AWS_MAX_BUFFER_INTERVAL, AWS_MIN_BUFFER_BYTES, AWS_MIN_BUFFER_INTERVAL, Buffering, Faults,
     FirehoseConfig, Latency, MAX_LATENCY,
 };
+pub use delivery::{DeliveredObject, ReadError, count_lines, list_objects};
 pub use metrics::Sample;
 pub use protocol::{CONTENT_TYPE, ErrorCode, TARGET_PREFIX};
 

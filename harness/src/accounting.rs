@@ -1,4 +1,4 @@
-//! Accounting read back from the output: every produced record, found.
+//! Step 6, read back: every produced record, found in the output.
 //!
 //! Counters inside the pipeline can agree with each other and still be
 //! wrong; this module counts from the outside instead. After a run:
@@ -26,14 +26,15 @@
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::path::Path;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use hdrhistogram::Histogram;
 use mskbench_core::Output;
 use mskbench_processor::Handler;
 use mskbench_processor::esm::{EventBuilder, MAX_PAYLOAD, record_json};
+use mskbench_sim::firehose as delivery;
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
@@ -314,45 +315,11 @@ fn decode_into(handler: &Handler, event: &EventBuilder, output: Output, ledger: 
     Ok(out)
 }
 
-/// Every delivered object under `dir`, oldest first: (path, written at epoch ms).
-pub(crate) fn objects(dir: &Path) -> Result<Vec<(PathBuf, i64)>> {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let entries = match std::fs::read_dir(&d) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && d == dir => return Ok(found),
-            Err(e) => return Err(e).with_context(|| format!("listing {}", d.display())),
-        };
-        for entry in entries {
-            let entry = entry.with_context(|| format!("listing {}", d.display()))?;
-            let path = entry.path();
-            let meta = entry.metadata().with_context(|| format!("reading {}", path.display()))?;
-            // Dot names are objects still being written.
-            if entry.file_name().to_string_lossy().starts_with('.') {
-                continue;
-            }
-            if meta.is_dir() {
-                stack.push(path);
-            } else {
-                let written = meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok());
-                found.push((path, written.map_or(0, |d| d.as_millis() as i64)));
-            }
-        }
-    }
-    found.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
-    Ok(found)
-}
-
 /// Waits until the objects under `dir` hold `expected` lines or `deadline`
 /// passes; returns the lines found.
 pub(crate) fn wait_for_lines(dir: &Path, expected: u64, deadline: Instant) -> Result<u64> {
     loop {
-        let mut lines = 0u64;
-        for (path, _) in objects(dir)? {
-            let data = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-            lines += count_newlines(&data);
-        }
+        let lines = delivery::count_lines(dir)?;
         if lines >= expected || Instant::now() >= deadline {
             return Ok(lines);
         }
@@ -360,17 +327,13 @@ pub(crate) fn wait_for_lines(dir: &Path, expected: u64, deadline: Instant) -> Re
     }
 }
 
-fn count_newlines(data: &[u8]) -> u64 {
-    data.iter().filter(|&&b| b == b'\n').count() as u64
-}
-
 /// Enters every line of the objects under `dir` in `ledger`; returns the object count.
 pub(crate) fn read_back_objects(dir: &Path, ledger: &mut Ledger) -> Result<u64> {
-    let objects = objects(dir)?;
-    for (path, written_ms) in &objects {
-        let data = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let objects = delivery::list_objects(dir)?;
+    for object in &objects {
+        let data = std::fs::read(&object.path).with_context(|| format!("reading {}", object.path.display()))?;
         for line in data.split_inclusive(|&b| b == b'\n') {
-            ledger.delivered(line, *written_ms);
+            ledger.delivered(line, object.written_ms);
         }
     }
     Ok(objects.len() as u64)
@@ -384,7 +347,8 @@ pub(crate) fn read_back_dead_letters(dir: &Path, ledger: &mut Ledger) -> Result<
         offset: i64,
     }
     let mut n = 0;
-    for (path, _) in objects(dir)? {
+    for object in delivery::list_objects(dir)? {
+        let path = object.path;
         let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
         for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
             let letter: Letter = serde_json::from_str(line)

@@ -1,4 +1,4 @@
-//! One sample a second, and the progress bar that shows it.
+//! Steps 3 and 4, measured: one sample a second while producing and draining.
 //!
 //! Every second of the run the sampler reads the producer's live counts
 //! ([`Control`]) and the processor's ([`Live`]), and keeps the difference
@@ -7,27 +7,29 @@
 //! client's view (what the processor sent and Firehose answered), so it is
 //! the same whether Firehose is the built-in endpoint or a real one.
 //!
-//! The bar (stderr, drawn only on a terminal) shows the phase and the last
-//! second's rates; phase changes are also printed as plain lines, so a log
-//! of a non-interactive run still shows where the time went.
+//! Each sample and each change of stage goes to the run's [`Observer`] as
+//! it happens (the CLI draws a progress bar from them); the library itself
+//! prints nothing.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mskbench_processor::{Live, LiveSnapshot};
 use mskbench_producer::Control;
 use mskbench_reports::Sample;
 use tokio::sync::watch;
 
-/// Where the run is, for the bar.
+use crate::Observer;
+
+/// Where the run is: a load phase, the drain, the read-back.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Stage {
+pub struct Stage {
+    /// The phase's name, `drain`, …
     pub name: String,
     /// Seconds from the run's start at which this stage began.
     pub starts_at: u64,
     /// Seconds from the run's start at which this stage (or, for a load
-    /// phase, the last one) ends: the bar's length.
+    /// phase, the last one) ends: a progress bar's length.
     pub ends_at: u64,
 }
 
@@ -66,14 +68,13 @@ pub(crate) async fn run(
     live: Arc<Live>,
     mut stage: watch::Receiver<Stage>,
     mut done: watch::Receiver<bool>,
-    show_bar: bool,
+    observer: Arc<dyn Observer>,
 ) -> Vec<Sample> {
-    let bar = show_bar.then(progress_bar).flatten();
     let mut series = Vec::new();
     let mut before = read(&control, &live);
     let mut t = 0u64;
     let mut current = stage.borrow_and_update().clone();
-    announce(bar.as_ref(), &current);
+    observer.stage(&current);
     loop {
         let tick = start + Duration::from_secs(t + 1);
         tokio::select! {
@@ -82,7 +83,7 @@ pub(crate) async fn run(
             changed = stage.changed() => {
                 if changed.is_ok() {
                     current = stage.borrow_and_update().clone();
-                    announce(bar.as_ref(), &current);
+                    observer.stage(&current);
                 }
                 continue;
             }
@@ -94,42 +95,13 @@ pub(crate) async fn run(
         let s = sample(t, &now, &before);
         before = now;
         t += 1;
-        if let Some(bar) = &bar {
-            bar.set_length(current.ends_at.max(t));
-            bar.set_position(t);
-            bar.set_message(format!(
-                "{:<10} produced {:>6}/s consumed {:>6}/s accepted {:>6}/s throttled {:>6}/s in flight {:>6}",
-                current.name, s.produced, s.consumed, s.records_accepted, s.records_throttled, s.in_flight
-            ));
-        }
+        observer.sample(&current, &s, t);
         series.push(s);
         if finished {
             break;
         }
     }
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
     series
-}
-
-fn announce(bar: Option<&ProgressBar>, stage: &Stage) {
-    let line = format!("mskbench run: {} from t = {} s", stage.name, stage.starts_at);
-    match bar {
-        Some(bar) => bar.suspend(|| eprintln!("{line}")),
-        None => eprintln!("{line}"),
-    }
-}
-
-fn progress_bar() -> Option<ProgressBar> {
-    let bar = ProgressBar::with_draw_target(Some(1), ProgressDrawTarget::stderr());
-    if bar.is_hidden() {
-        return None;
-    }
-    if let Ok(style) = ProgressStyle::with_template("{elapsed_precise} [{bar:24}] {msg}") {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    Some(bar)
 }
 
 #[cfg(test)]

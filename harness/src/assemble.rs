@@ -1,0 +1,225 @@
+//! Step 7, assemble: what the run measured and counted, as a [`RunResult`].
+//!
+//! End-to-end latency runs from a record's Kafka timestamp to the write
+//! time of the object holding its first copy; only records created inside
+//! the measured window (on the producer's schedule, which starts once it is
+//! connected) enter the distribution, while the per-second series keeps
+//! every delivery. `latency.hlog` keeps the histograms for HdrHistogram's
+//! own tools. The [`Settings`] written into `result.json` are typed: the
+//! scenario as read, what the plan made of it, where the parts were, and
+//! what the producer and the mapping reported.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use hdrhistogram::Histogram;
+use mskbench_processor::Live;
+use mskbench_processor::esm::EsmStats;
+use mskbench_producer::stats::percentiles;
+use mskbench_producer::{Control, Report};
+use mskbench_reports::model::QuotaLines;
+use mskbench_reports::{RunResult, SCHEMA_VERSION, Sample, ScenarioInfo, Totals};
+use mskbench_scenarios::Scenario;
+use serde::Serialize;
+
+use crate::accounting::{Ledger, ms_histogram};
+use crate::mapping::Stopped;
+use crate::plan::{AwsEnv, Plan, RecordSource, Window};
+use crate::{Clock, Observer};
+
+/// Everything the earlier steps left for this one.
+pub(crate) struct Inputs<'a> {
+    pub plan: &'a Plan,
+    pub report: &'a Report,
+    pub control: &'a Control,
+    pub clock: Clock,
+    pub series: Vec<Sample>,
+    pub live: &'a Live,
+    pub ledger: &'a Ledger,
+    /// Records read back from the topic.
+    pub read: u64,
+    pub stopped: &'a Stopped,
+    /// The built-in Firehose endpoint's own totals of the stream.
+    pub server_totals: Option<mskbench_sim::firehose::Sample>,
+    pub interrupted: bool,
+}
+
+/// `result.json`'s `settings`: what shaped the run, and what its parts reported.
+#[derive(Debug, Serialize)]
+pub(crate) struct Settings<'a> {
+    /// The scenario as read (its keys at the top level, text forms as written).
+    #[serde(flatten)]
+    pub scenario: &'a Scenario,
+    /// The producer's rate profile.
+    pub profile: String,
+    /// The measured seconds of the producer's schedule.
+    pub window: Window,
+    /// What the producer generated.
+    pub records: &'a RecordSource,
+    /// AWS settings from the SDK's standard variables (no secrets).
+    pub aws: &'a AwsEnv,
+    /// The event source mapping's consumer group.
+    pub group: &'a str,
+    /// What the mapping counted, when it stopped cleanly.
+    pub esm: Option<&'a EsmStats>,
+    /// Why the mapping stopped, when it failed.
+    pub esm_error: Option<&'a str>,
+    /// The producer's own report (`--stats-json`'s keys).
+    pub producer: &'a Report,
+    /// Delivered lines that match no record of the run.
+    pub unmatched_lines: u64,
+    /// Dead letters naming no record of the run.
+    pub unknown_dead_letters: u64,
+    /// Invocations that failed (their batches were redelivered).
+    pub failed_invocations: u64,
+    /// Ctrl-C stopped the load early.
+    pub interrupted: bool,
+}
+
+/// The run's result; writes `latency.hlog` into the run folder.
+pub(crate) fn assemble(i: Inputs<'_>, observer: &dyn Observer) -> Result<RunResult> {
+    let Inputs { plan, report, control, clock, mut series, live, ledger, read, stopped, server_totals, interrupted } =
+        i;
+    let scenario = &plan.scenario;
+    let tally = ledger.tally(report.acked);
+    if tally.unmatched > 0 || tally.unknown_dead_letters > 0 {
+        observer.warn(&format!(
+            "{} delivered line(s) and {} dead letter(s) match no record of this run",
+            tally.unmatched, tally.unknown_dead_letters
+        ));
+    }
+    if read < report.acked {
+        observer.warn(&format!("the broker acknowledged {} records but only {read} were read back", report.acked));
+    }
+    let counted = live.snapshot();
+    if let Some(server) = server_totals
+        && (server.throttled_records != counted.throttled_records || server.throttled_calls != counted.throttled_calls)
+    {
+        observer.warn(&format!(
+            "Firehose counted {} throttled records and {} throttled calls, the processor {} and {}",
+            server.throttled_records, server.throttled_calls, counted.throttled_records, counted.throttled_calls
+        ));
+    }
+
+    let start_ms = epoch_ms(clock.wall);
+    // The measured phases, on the producer's schedule (which starts after connecting).
+    let schedule_ms = control.started().map_or(start_ms, |(_, wall)| epoch_ms(wall));
+    let window =
+        (schedule_ms + (plan.window.from_secs * 1000.0) as i64, schedule_ms + (plan.window.to_secs * 1000.0) as i64);
+    let mut e2e = ms_histogram();
+    let mut per_second: BTreeMap<u64, Histogram<u64>> = BTreeMap::new();
+    for &(delivered_ms, latency, created_ms) in ledger.deliveries() {
+        let latency = latency.max(1) as u64;
+        if (window.0..window.1).contains(&created_ms) {
+            e2e.saturating_record(latency);
+        }
+        let second = (delivered_ms - start_ms).max(0) as u64 / 1000;
+        per_second.entry(second).or_insert_with(ms_histogram).saturating_record(latency);
+    }
+    for (&second, h) in &per_second {
+        while series.len() as u64 <= second {
+            series.push(Sample { t: series.len() as u64, ..Sample::default() });
+        }
+        series[second as usize].e2e_ms = Some(percentiles(h, 1.0));
+    }
+    let put = live.call_latency_us();
+    let mut latency_ms = BTreeMap::new();
+    latency_ms.insert("produce_ack".to_owned(), report.ack_latency_ms);
+    if !put.is_empty() {
+        latency_ms.insert("put_record_batch".to_owned(), percentiles(&put, 1000.0));
+    }
+    if !e2e.is_empty() {
+        latency_ms.insert("e2e".to_owned(), percentiles(&e2e, 1.0));
+    }
+    write_hlog(&plan.out.join("latency.hlog"), clock.wall, &per_second, &e2e, &put)?;
+
+    let settings = Settings {
+        scenario,
+        profile: plan.profile.to_string(),
+        window: plan.window,
+        records: &plan.records,
+        aws: &plan.aws,
+        group: &plan.group,
+        esm: stopped.stats.as_ref(),
+        esm_error: stopped.error.as_deref(),
+        producer: report,
+        unmatched_lines: tally.unmatched,
+        unknown_dead_letters: tally.unknown_dead_letters,
+        failed_invocations: counted.failed_invocations,
+        interrupted,
+    };
+    let quota = scenario.firehose.quota;
+    let mut result = RunResult {
+        schema_version: SCHEMA_VERSION,
+        scenario: ScenarioInfo {
+            name: scenario.name.clone(),
+            file: plan.file.display().to_string(),
+            seed: scenario.seed,
+            started_at: humantime::format_rfc3339_seconds(clock.wall).to_string(),
+            duration_s: plan.window.to_secs - plan.window.from_secs,
+            quota: Some(QuotaLines {
+                records_per_sec: quota.records_per_sec as f64,
+                requests_per_sec: quota.requests_per_sec as f64,
+                bytes_per_sec: quota.bytes_per_sec as f64,
+            }),
+            settings: serde_json::to_value(&settings).context("recording the run's settings")?,
+        },
+        totals: Totals {
+            produced: tally.produced,
+            delivered: tally.delivered,
+            dead_lettered: tally.dead_lettered,
+            unaccounted: tally.unaccounted,
+            duplicates: tally.duplicates,
+            throttled_records: counted.throttled_records,
+            throttled_calls: counted.throttled_calls,
+            retries: counted.resent_records,
+        },
+        latency_ms,
+        series,
+        slo: Vec::new(),
+    };
+    result.slo = scenario.slo.iter().map(|s| s.evaluate(&result)).collect();
+    Ok(result)
+}
+
+fn epoch_ms(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// `latency.hlog`: the end-to-end latency of each second's deliveries
+/// (tag `e2e`, ms), then the measured totals (tags `e2e_total`, ms, and
+/// `put_record_batch`, µs).
+fn write_hlog(
+    path: &Path,
+    start: SystemTime,
+    per_second: &BTreeMap<u64, Histogram<u64>>,
+    e2e: &Histogram<u64>,
+    put_us: &Histogram<u64>,
+) -> Result<()> {
+    use hdrhistogram::serialization::V2DeflateSerializer;
+    use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
+    let mut file =
+        std::io::BufWriter::new(fs::File::create(path).with_context(|| format!("creating {}", path.display()))?);
+    let mut serializer = V2DeflateSerializer::new();
+    let mut log = IntervalLogWriterBuilder::new()
+        .add_comment("mskbench run: e2e values in ms (one interval a second), put_record_batch in µs")
+        .with_start_time(start)
+        .with_base_time(start)
+        .begin_log_with(&mut file, &mut serializer)
+        .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+    let fail = |e: hdrhistogram::serialization::interval_log::IntervalLogWriterError<_>| {
+        anyhow::anyhow!("writing {}: {e:?}", path.display())
+    };
+    for (&second, h) in per_second {
+        log.write_histogram(h, Duration::from_secs(second), Duration::from_secs(1), Tag::new("e2e")).map_err(fail)?;
+    }
+    let whole = Duration::from_secs(per_second.keys().last().map_or(1, |s| s + 1));
+    log.write_histogram(e2e, Duration::ZERO, whole, Tag::new("e2e_total")).map_err(fail)?;
+    log.write_histogram(put_us, Duration::ZERO, whole, Tag::new("put_record_batch")).map_err(fail)?;
+    drop(log);
+    std::io::Write::flush(&mut file).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}

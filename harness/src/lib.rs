@@ -1,0 +1,331 @@
+//! `mskbench-harness`: a scenario run as a library.
+//!
+//! A run is a straight line, and each step is a function a reader can find:
+//!
+//! ```text
+//! Scenario ──► Plan ──► start ──► settle ──► produce ──► drain ──► flush ──► read back ──► assemble ──► RunResult
+//! (file)      plan.rs   parts.rs  mapping.rs  (sampler.rs, every second)      accounting.rs  assemble.rs
+//!                       configure.rs: the processor's Config and the producer's ProduceConfig, as values
+//! ```
+//!
+//! 1. **start** ([`parts`]): the broker (tansu in-process, or a broker
+//!    list), the schema registry (built in, a URL, or Glue) and the Firehose
+//!    endpoint (built in with the scenario's quota, or a URL); the topic is
+//!    created and its current ends noted — the run's records start there.
+//!    Then the processor: the Lambda handler behind a local event source
+//!    mapping, one poller per partition, dead letters into the run folder.
+//! 2. **settle**: every poller holds its partitions before a record flows.
+//! 3. **produce**: the phases, as one open-loop profile, sampled every second.
+//! 4. **drain**: until the processor has finished every acknowledged
+//!    record (or the scenario's `drain` passes); the mapping stops.
+//! 5. **flush**: the built-in Firehose endpoint writes what it buffers; an
+//!    endpoint of its own is waited for.
+//! 6. **read back** ([`accounting`]): the topic, every delivered object and
+//!    every dead letter; each record's outcome counted from the output.
+//! 7. **assemble** ([`assemble`]): latency, the per-second series,
+//!    settings and SLOs into a [`RunResult`].
+//!
+//! The library prints nothing: stages, samples and warnings go to an
+//! [`Observer`] (the CLI draws its progress bar and prints warnings from
+//! them), and [`Interrupts`] is how the caller says Ctrl-C — the first stops
+//! producing (the run still drains and accounts), the second skips the drain.
+
+#![warn(missing_docs)]
+
+mod accounting;
+mod assemble;
+mod configure;
+mod mapping;
+mod parts;
+pub mod plan;
+mod sampler;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{Context, Result};
+use mskbench_producer::{Control, Report};
+use mskbench_reports::{RunResult, Sample};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use plan::{AwsEnv, Plan};
+pub use sampler::Stage;
+
+use crate::accounting::Ledger;
+use crate::configure::produce_config;
+use crate::mapping::{Mapping, Stopped};
+use crate::parts::{Parts, Started};
+
+/// Who watches a run: told of every stage, every second's sample and every
+/// warning as they happen. Called from the run's tasks; keep it quick.
+pub trait Observer: Send + Sync {
+    /// The run entered `stage` (a load phase, the drain, the read-back).
+    fn stage(&self, stage: &Stage);
+    /// The sample of the second that ended `elapsed_secs` after the start.
+    fn sample(&self, stage: &Stage, sample: &Sample, elapsed_secs: u64);
+    /// Something the user should know; the run goes on.
+    fn warn(&self, message: &str);
+}
+
+/// Ctrl-C, as the caller counts it: once stops producing, twice skips the drain.
+#[derive(Debug, Clone, Default)]
+pub struct Interrupts(Arc<AtomicU8>);
+
+impl Interrupts {
+    /// Counts one interrupt.
+    pub fn interrupt(&self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Interrupts so far.
+    pub fn count(&self) -> u8 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Runs `plan`: every step, then every part stopped however the run ended.
+///
+/// # Errors
+/// A part that would not start, a read-back that failed, or an output that
+/// could not be written; what was started is stopped first.
+pub async fn run(plan: &Plan, observer: Arc<dyn Observer>, interrupts: Interrupts) -> Result<RunResult> {
+    let mut parts = Parts::default();
+    let result = steps(plan, &observer, &interrupts, &mut parts).await;
+    for problem in parts.stop().await {
+        observer.warn(&problem);
+    }
+    result
+}
+
+async fn steps(
+    plan: &Plan,
+    observer: &Arc<dyn Observer>,
+    interrupts: &Interrupts,
+    parts: &mut Parts,
+) -> Result<RunResult> {
+    let started = parts::start(plan, parts).await?;
+    let mapping = Mapping::start(plan, &started).await?;
+    if !mapping.settle(plan.partitions()).await {
+        observer.warn("the consumer group did not settle in 30 s; expect redelivered batches");
+    }
+    let live = mapping.live.clone();
+    let produced = produce(plan, &started, &mapping, observer, interrupts).await?;
+    let clock = produced.clock;
+    let (stopped, series) =
+        drain(plan, mapping, produced.sampling, produced.report.acked, clock, observer, interrupts).await?;
+    let server_totals = flush(plan, parts, &started, &live, observer).await?;
+    observer.stage(&Stage { name: "read back".into(), starts_at: clock.elapsed_secs(), ends_at: 0 });
+    let (ledger, read) = read_back(&started, &plan.scenario.kafka.topic, &stopped).await?;
+    let inputs = assemble::Inputs {
+        plan,
+        report: &produced.report,
+        control: &produced.control,
+        clock,
+        series,
+        live: &live,
+        ledger: &ledger,
+        read,
+        stopped: &stopped,
+        server_totals,
+        interrupted: interrupts.count() > 0,
+    };
+    assemble::assemble(inputs, observer.as_ref())
+}
+
+/// When the load started, by both clocks.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Clock {
+    pub start: Instant,
+    pub wall: SystemTime,
+}
+
+impl Clock {
+    fn elapsed_secs(&self) -> u64 {
+        self.start.elapsed().as_secs()
+    }
+}
+
+/// The sampler, running from the start of the load to the end of the drain.
+struct Sampling {
+    stage: watch::Sender<Stage>,
+    done: watch::Sender<bool>,
+    task: JoinHandle<Vec<Sample>>,
+    phases: JoinHandle<()>,
+}
+
+/// What producing left behind.
+struct Produced {
+    report: Report,
+    control: Control,
+    clock: Clock,
+    sampling: Sampling,
+}
+
+/// Step 3: the phases, as one open-loop profile, with the sampler running.
+async fn produce(
+    plan: &Plan,
+    started: &Started,
+    mapping: &Mapping,
+    observer: &Arc<dyn Observer>,
+    interrupts: &Interrupts,
+) -> Result<Produced> {
+    let config = produce_config(plan, started)?;
+    let control = Control::new();
+    let watcher = {
+        let (control, interrupts) = (control.clone(), interrupts.clone());
+        tokio::spawn(async move {
+            while interrupts.count() == 0 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            control.stop();
+        })
+    };
+    let clock = Clock { start: Instant::now(), wall: SystemTime::now() };
+    let (stage, stage_rx) = watch::channel(Stage {
+        name: "connecting and registering the schema".into(),
+        starts_at: 0,
+        ends_at: plan.load_duration().as_secs(),
+    });
+    let (done, done_rx) = watch::channel(false);
+    let task = tokio::spawn(sampler::run(
+        clock.start,
+        control.clone(),
+        mapping.live.clone(),
+        stage_rx,
+        done_rx,
+        observer.clone(),
+    ));
+    let phases = tokio::spawn(announce_phases(plan.clone(), control.clone(), stage.clone(), mapping.live.clone()));
+    let report = mskbench_producer::produce(&config, control.clone()).await;
+    watcher.abort();
+    let report = report?;
+    if interrupts.count() > 0 {
+        observer.warn(&format!(
+            "interrupted: {} of about {} planned records produced; draining (Ctrl-C again to skip)",
+            report.acked,
+            plan.scenario.planned_records()
+        ));
+    }
+    Ok(Produced { report, control, clock, sampling: Sampling { stage, done, task, phases } })
+}
+
+/// Moves the stage along the phases, from the moment the producer's
+/// schedule starts, and switches latency recording on for measured ones.
+async fn announce_phases(
+    plan: Plan,
+    control: Control,
+    stage: watch::Sender<Stage>,
+    live: Arc<mskbench_processor::Live>,
+) {
+    let run_start = Instant::now();
+    let start = loop {
+        if let Some((start, _)) = control.started() {
+            break start;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let offset = start.saturating_duration_since(run_start);
+    let total = plan.load_duration();
+    let mut at = Duration::ZERO;
+    for p in &plan.scenario.phases {
+        tokio::time::sleep_until((start + at).into()).await;
+        let starts_at = (offset + at).as_secs();
+        at += p.duration;
+        live.measuring.store(p.measure, Ordering::Relaxed);
+        let _ = stage.send(Stage { name: p.name.clone(), starts_at, ends_at: (offset + total).as_secs() });
+    }
+}
+
+/// Step 4: until the processor finished every acknowledged record, then
+/// the mapping stops and the sampler takes its last sample.
+async fn drain(
+    plan: &Plan,
+    mapping: Mapping,
+    sampling: Sampling,
+    acked: u64,
+    clock: Clock,
+    observer: &Arc<dyn Observer>,
+    interrupts: &Interrupts,
+) -> Result<(Stopped, Vec<Sample>)> {
+    sampling.phases.abort();
+    let drain = plan.scenario.drain;
+    let ends = Instant::now() + drain;
+    let since_start = clock.elapsed_secs();
+    let _ = sampling.stage.send(Stage {
+        name: "drain".into(),
+        starts_at: since_start,
+        ends_at: since_start + drain.as_secs(),
+    });
+    mapping.live.measuring.store(false, Ordering::Relaxed);
+    let mut drained = false;
+    while Instant::now() < ends && interrupts.count() < 2 {
+        if mapping.live.completed.load(Ordering::Relaxed) >= acked {
+            drained = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if !drained {
+        observer.warn(&format!(
+            "drain ended with {} of {acked} records finished; the rest will show as unaccounted",
+            mapping.live.completed.load(Ordering::Relaxed),
+        ));
+    }
+    let stopped = mapping.stop().await?;
+    let _ = sampling.done.send(true);
+    let series = sampling.task.await?;
+    if let Some(e) = &stopped.error {
+        observer.warn(&format!("the event source mapping stopped with an error: {e}"));
+    }
+    Ok((stopped, series))
+}
+
+/// Step 5: Firehose writes what it buffers. Returns the built-in endpoint's
+/// own counts of the stream, to compare with the processor's.
+async fn flush(
+    plan: &Plan,
+    parts: &mut Parts,
+    started: &Started,
+    live: &mskbench_processor::Live,
+    observer: &Arc<dyn Observer>,
+) -> Result<Option<mskbench_sim::firehose::Sample>> {
+    let fh = &plan.scenario.firehose;
+    if let Some(f) = parts.firehose.take() {
+        let totals = f.metrics().streams.get(&fh.stream).map(|s| s.totals);
+        f.shutdown().await.context("flushing the Firehose buffers")?;
+        return Ok(totals);
+    }
+    // An endpoint of its own writes its buffers when its interval says:
+    // wait for every accepted record's line, within the buffering interval
+    // plus the drain.
+    let expected = live.accepted.load(Ordering::Relaxed);
+    let deadline = Instant::now() + fh.buffer_interval + plan.scenario.drain;
+    let dir = started.s3_dir.clone();
+    let found = tokio::task::spawn_blocking(move || accounting::wait_for_lines(&dir, expected, deadline)).await??;
+    if found < expected {
+        observer.warn(&format!("{found} of {expected} accepted records were delivered in time"));
+    }
+    Ok(None)
+}
+
+/// Step 6: the topic, the delivered objects and the dead letters, into one ledger.
+async fn read_back(started: &Started, topic: &str, stopped: &Stopped) -> Result<(Ledger, u64)> {
+    let (b, t, h, s3, dl) = (
+        started.brokers.clone(),
+        topic.to_owned(),
+        stopped.handler.clone(),
+        started.s3_dir.clone(),
+        started.dead_letter_dir.clone(),
+    );
+    let starts = started.start_offsets.clone();
+    tokio::task::spawn_blocking(move || -> Result<(Ledger, u64)> {
+        let mut ledger = Ledger::default();
+        let read = accounting::read_back_topic(&b, &t, &starts, &h, &mut ledger)?;
+        accounting::read_back_objects(&s3, &mut ledger)?;
+        accounting::read_back_dead_letters(&dl, &mut ledger)?;
+        Ok((ledger, read))
+    })
+    .await?
+}

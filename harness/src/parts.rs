@@ -1,0 +1,157 @@
+//! Step 1, start: what the scenario names, running, and where it is.
+//!
+//! The one place where `embedded` and `glue:NAME` are resolved: the
+//! embedded broker (tansu), registry and Firehose endpoint are started here
+//! and kept in [`Parts`] so that they are stopped however the run ends; a
+//! broker list, registry URL or endpoint URL is used as it is. The result is
+//! [`Started`]: addresses only, which the configuration step
+//! ([`crate::configure`]) turns into the processor's and the producer's
+//! settings.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use mskbench_producer::EmbeddedBroker;
+use mskbench_producer::broker::ensure_topic;
+use mskbench_scenarios::{Brokers, Endpoint, RegistryKind};
+use mskbench_sim::firehose::{Buffering, Faults};
+use mskbench_sim::{FirehoseConfig, FirehoseServer, RegistryConfig, RegistryServer};
+
+use crate::accounting;
+use crate::plan::Plan;
+
+/// The stand-ins a run started, stopped at its end.
+#[derive(Debug, Default)]
+pub(crate) struct Parts {
+    broker: Option<EmbeddedBroker>,
+    registry: Option<RegistryServer>,
+    pub(crate) firehose: Option<FirehoseServer>,
+}
+
+impl Parts {
+    /// Stops what is still running; returns what did not stop cleanly.
+    pub(crate) async fn stop(mut self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if let Some(f) = self.firehose.take()
+            && let Err(e) = f.shutdown().await
+        {
+            problems.push(format!("the Firehose endpoint did not stop cleanly: {e}"));
+        }
+        if let Some(r) = self.registry.take()
+            && let Err(e) = r.shutdown().await
+        {
+            problems.push(format!("the schema registry did not stop cleanly: {e}"));
+        }
+        if let Some(b) = self.broker.take() {
+            b.shutdown().await;
+        }
+        problems
+    }
+}
+
+/// The registry the run's records are registered in and read through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RegistryAt {
+    /// A Confluent-compatible registry (the embedded one or a URL).
+    Confluent(String),
+    /// An AWS Glue registry of this name.
+    Glue(String),
+}
+
+/// Where the run's parts are, once started.
+#[derive(Debug, Clone)]
+pub(crate) struct Started {
+    /// The bootstrap list.
+    pub brokers: String,
+    /// Where each partition of the topic ended before the run: the run's records start there.
+    pub start_offsets: HashMap<i32, i64>,
+    pub registry: RegistryAt,
+    pub firehose_url: String,
+    /// Where delivered objects land.
+    pub s3_dir: PathBuf,
+    pub dead_letter_dir: PathBuf,
+}
+
+/// Starts the embedded parts the plan names (kept in `parts`) and creates the topic.
+pub(crate) async fn start(plan: &Plan, parts: &mut Parts) -> Result<Started> {
+    let scenario = &plan.scenario;
+    let dead_letter_dir = plan.out.join("dead-letter");
+    fs::create_dir_all(&dead_letter_dir).context("creating the dead-letter folder")?;
+
+    let brokers = match &scenario.kafka.brokers {
+        Brokers::Embedded => {
+            let broker = EmbeddedBroker::start(([127, 0, 0, 1], 0).into()).await?;
+            let servers = broker.bootstrap_servers();
+            parts.broker = Some(broker);
+            servers
+        }
+        Brokers::List(list) => list.clone(),
+    };
+    let topic = scenario.kafka.topic.clone();
+    ensure_topic(&brokers, &topic, plan.partitions() as i32, &[]).await?;
+    let start_offsets = {
+        let b = brokers.clone();
+        tokio::task::spawn_blocking(move || accounting::ends(&b, &topic)).await??
+    };
+
+    let registry = match &scenario.registry.kind {
+        RegistryKind::Embedded => {
+            let r = RegistryServer::start(RegistryConfig::default())
+                .await
+                .map_err(|e| anyhow::anyhow!("starting the schema registry: {e}"))?;
+            let url = r.url();
+            parts.registry = Some(r);
+            RegistryAt::Confluent(url)
+        }
+        RegistryKind::Url(url) => RegistryAt::Confluent(url.clone()),
+        RegistryKind::Glue { name } => RegistryAt::Glue(name.clone()),
+    };
+
+    let fh = &scenario.firehose;
+    let (firehose_url, s3_dir) = match &fh.endpoint {
+        Endpoint::Embedded => {
+            let s3_dir = plan.out.join("s3");
+            let config = FirehoseConfig {
+                quota: fh.quota,
+                s3_dir: s3_dir.clone(),
+                buffering: Buffering { size_bytes: fh.buffer_bytes.0, interval: fh.buffer_interval },
+                allow_small_buffers: true,
+                streams: vec![fh.stream.clone()],
+                faults: Faults {
+                    internal_failure_rate: fh.faults.internal_failure_rate.0,
+                    http_500_rate: fh.faults.http_500_rate.0,
+                    latency: fh.faults.latency,
+                },
+                seed: scenario.seed,
+                ..FirehoseConfig::default()
+            };
+            let f = FirehoseServer::start(config).await?;
+            let url = f.url();
+            parts.firehose = Some(f);
+            (url, s3_dir)
+        }
+        Endpoint::Url { url, delivered_dir } => (url.clone(), delivered_dir.clone()),
+    };
+
+    Ok(Started { brokers, start_offsets, registry, firehose_url, s3_dir, dead_letter_dir })
+}
+
+/// Commits `start` offsets for `group`, so its consumers begin there.
+pub(crate) fn commit_start(brokers: &str, topic: &str, group: &str, start: &HashMap<i32, i64>) -> Result<()> {
+    use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()?;
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for (&p, &o) in start {
+        tpl.add_partition_offset(topic, p, rdkafka::Offset::Offset(o))?;
+    }
+    consumer
+        .commit(&tpl, CommitMode::Sync)
+        .with_context(|| format!("committing the start offsets of group {group}"))?;
+    Ok(())
+}

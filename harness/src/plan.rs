@@ -1,0 +1,233 @@
+//! A scenario made into a plan: everything a run needs, decided before anything starts.
+//!
+//! [`Plan::new`] is the only place a run looks at anything beyond the
+//! scenario file: the AWS SDK's own standard variables ([`AwsEnv`]: region,
+//! credentials, endpoint overrides — how a test points a Glue registry at
+//! moto), read once and recorded in the run's settings. Nothing later reads
+//! the process environment; in particular the processor's knobs
+//! (`RETRIES`, `RETRY_BASE_MS`, …) come from the scenario alone, so a stray
+//! variable in the shell cannot change a seeded run.
+//!
+//! The phases become one open-loop rate [`Profile`] (each phase a constant
+//! or a linear segment, the last rate holding), and the measured window the
+//! phases with `measure = true` span, on the producer's schedule.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use mskbench_producer::schedule::{Profile, Segment};
+use mskbench_scenarios::{Records, Scenario};
+use serde::Serialize;
+
+/// What the producer generates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "schema")]
+pub enum RecordSource {
+    /// The lab's ClickEvents, hand-encoded.
+    ClickEvents,
+    /// Random records of this schema file.
+    Schema(PathBuf),
+    /// ClickEvent-shaped records with a pad field: the schema-driven
+    /// generator over the ClickEvent schema, written into the run folder.
+    PaddedClickEvents {
+        /// Bytes of padding per record.
+        pad_bytes: usize,
+    },
+}
+
+/// The AWS SDK's standard variables, read once: what an AWS client of the
+/// run (the processor's Firehose, Glue and S3 clients, the producer's Glue
+/// client) is configured with. Stand-ins accept any credentials.
+#[derive(Clone, Default, PartialEq, Eq, Serialize)]
+pub struct AwsEnv {
+    /// `AWS_REGION` (or `AWS_DEFAULT_REGION`); `us-east-1` when unset.
+    pub region: String,
+    /// `AWS_ACCESS_KEY_ID`; `mskbench` when unset (the stand-ins do not check).
+    pub access_key_id: String,
+    /// `AWS_SECRET_ACCESS_KEY`; never serialised.
+    #[serde(skip)]
+    pub secret_access_key: String,
+    /// `AWS_SESSION_TOKEN`; never serialised.
+    #[serde(skip)]
+    pub session_token: Option<String>,
+    /// `AWS_ENDPOINT_URL_GLUE` or `AWS_ENDPOINT_URL`.
+    pub glue_endpoint: Option<String>,
+    /// `AWS_ENDPOINT_URL_S3` or `AWS_ENDPOINT_URL`.
+    pub s3_endpoint: Option<String>,
+}
+
+impl std::fmt::Debug for AwsEnv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwsEnv")
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .field("glue_endpoint", &self.glue_endpoint)
+            .field("s3_endpoint", &self.s3_endpoint)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AwsEnv {
+    /// Reads the variables through `get` (empty values count as unset).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> AwsEnv {
+        let var = |name: &str| get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let global = var("AWS_ENDPOINT_URL");
+        AwsEnv {
+            region: var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")).unwrap_or_else(|| "us-east-1".into()),
+            access_key_id: var("AWS_ACCESS_KEY_ID").unwrap_or_else(|| "mskbench".into()),
+            secret_access_key: var("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|| "mskbench".into()),
+            session_token: var("AWS_SESSION_TOKEN"),
+            glue_endpoint: var("AWS_ENDPOINT_URL_GLUE").or_else(|| global.clone()),
+            s3_endpoint: var("AWS_ENDPOINT_URL_S3").or(global),
+        }
+    }
+
+    /// Reads the process environment (the CLI does this once, at the edge).
+    pub fn from_env() -> AwsEnv {
+        AwsEnv::from_lookup(|k| std::env::var(k).ok())
+    }
+}
+
+/// The seconds of the producer's schedule whose records are measured.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Window {
+    /// From the start of the first measured phase…
+    pub from_secs: f64,
+    /// …to the end of the last one.
+    pub to_secs: f64,
+}
+
+/// A run, decided.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The scenario as read.
+    pub scenario: Scenario,
+    /// The scenario file (schema paths are relative to it).
+    pub file: PathBuf,
+    /// The run folder: result, reports, logs, delivered objects, dead letters.
+    pub out: PathBuf,
+    /// The producer's rate over time.
+    pub profile: Profile,
+    /// What is measured.
+    pub window: Window,
+    /// What the producer generates.
+    pub records: RecordSource,
+    /// AWS settings from the SDK's standard variables.
+    pub aws: AwsEnv,
+    /// The consumer group of the run's event source mapping (unique per run).
+    pub group: String,
+}
+
+impl Plan {
+    /// The plan of `scenario` (read from `file`) into the run folder `out`.
+    pub fn new(scenario: Scenario, file: &Path, out: PathBuf, aws: AwsEnv) -> Plan {
+        let started = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
+        let records = match (&scenario.producer.records, scenario.producer.padding_bytes) {
+            (Records::ClickEvent, 0) => RecordSource::ClickEvents,
+            (Records::ClickEvent, pad) => RecordSource::PaddedClickEvents { pad_bytes: pad as usize },
+            (Records::Schema(_), _) => {
+                RecordSource::Schema(scenario.schema_path(file).unwrap_or_else(|| PathBuf::from("schema.avsc")))
+            }
+        };
+        Plan {
+            profile: profile(&scenario),
+            window: window(&scenario),
+            records,
+            group: format!("mskbench-run-{}-{started}", scenario.name),
+            file: file.to_path_buf(),
+            out,
+            aws,
+            scenario,
+        }
+    }
+
+    /// How long the producer runs.
+    pub fn load_duration(&self) -> Duration {
+        self.scenario.total_duration()
+    }
+
+    /// Partitions of the topic, one poller each.
+    pub fn partitions(&self) -> usize {
+        self.scenario.producer.partitions.0 as usize
+    }
+}
+
+/// The phases as one open-loop profile; after the last phase its rate holds.
+fn profile(scenario: &Scenario) -> Profile {
+    let mut segments: Vec<Segment> = scenario
+        .phases
+        .iter()
+        .map(|p| Segment { from: p.rate.0, to: p.to_rate.unwrap_or(p.rate).0, secs: p.duration.as_secs_f64() })
+        .collect();
+    let last = segments.last().map_or(0.0, |s| s.to);
+    segments.push(Segment { from: last, to: last, secs: 1.0 });
+    Profile::Segments { segments, repeat: false }
+}
+
+/// From the first to the end of the last measured phase, in seconds of the schedule.
+fn window(scenario: &Scenario) -> Window {
+    let mut t = 0.0;
+    let (mut from, mut to) = (None, 0.0);
+    for p in &scenario.phases {
+        let end = t + p.duration.as_secs_f64();
+        if p.measure {
+            from.get_or_insert(t);
+            to = end;
+        }
+        t = end;
+    }
+    Window { from_secs: from.unwrap_or(0.0), to_secs: to }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    pub(crate) const TWO_PHASES: &str = r#"
+name = "t"
+seed = 1
+
+[[phases]]
+name = "warm-up"
+duration = "2s"
+rate = 100
+measure = false
+
+[[phases]]
+name = "ramp"
+duration = "1500ms"
+rate = 1000
+to_rate = 3000
+"#;
+
+    #[test]
+    fn phases_become_one_profile_and_a_measured_window() {
+        let s = Scenario::parse(TWO_PHASES, "t.toml").unwrap();
+        let plan = Plan::new(s, Path::new("t.toml"), PathBuf::from("out"), AwsEnv::default());
+        let spec = Profile::parse("steps:100:2000ms,1000..3000:1500ms", None).unwrap();
+        assert_eq!(plan.profile, spec, "the same profile the producer's own steps: spec gives");
+        assert!((plan.profile.cumulative(3.5) - (200.0 + 3000.0)).abs() < 1e-6);
+        assert_eq!(plan.window, Window { from_secs: 2.0, to_secs: 3.5 });
+        assert_eq!(plan.records, RecordSource::ClickEvents);
+    }
+
+    #[test]
+    fn aws_settings_come_from_the_sdk_variables_only_and_hide_secrets() {
+        let vars: HashMap<&str, &str> = [
+            ("AWS_REGION", "eu-west-1"),
+            ("AWS_SECRET_ACCESS_KEY", "very-secret"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
+            ("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:5001"),
+        ]
+        .into();
+        let aws = AwsEnv::from_lookup(|k| vars.get(k).map(|v| (*v).to_owned()));
+        assert_eq!(aws.region, "eu-west-1");
+        assert_eq!(aws.glue_endpoint.as_deref(), Some("http://127.0.0.1:5000"));
+        assert_eq!(aws.s3_endpoint.as_deref(), Some("http://127.0.0.1:5001"));
+        assert_eq!(aws.access_key_id, "mskbench", "a stand-in default");
+        let shown = format!("{aws:?} {}", serde_json::to_string(&aws).unwrap());
+        assert!(!shown.contains("very-secret"), "{shown}");
+    }
+}
