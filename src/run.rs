@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use mskbench_harness::{AwsEnv, Interrupts, Observer, Plan, Stage};
+use mskbench_harness::{AwsEnv, Interrupts, Observer, Plan, READ_BACK, Stage};
 use mskbench_reports::Sample;
 use mskbench_scenarios::Scenario;
 
@@ -126,7 +126,7 @@ impl Progress {
 
 impl Observer for Progress {
     fn stage(&self, stage: &Stage) {
-        if stage.name == "read back" {
+        if stage.name == READ_BACK {
             if let Some(bar) = &self.bar {
                 bar.finish_and_clear();
             }

@@ -78,7 +78,7 @@ pub(crate) fn produce_config(plan: &Plan, started: &Started) -> Result<ProduceCo
     let pr = &scenario.producer;
     let (schema, pad_bytes) = match &plan.records {
         RecordSource::ClickEvents => (None, 0),
-        RecordSource::Schema(path) => (Some(path.clone()), pr.padding_bytes as usize),
+        RecordSource::Schema { path, pad_bytes } => (Some(path.clone()), *pad_bytes),
         RecordSource::PaddedClickEvents { pad_bytes } => {
             // Padding needs the schema-driven generator: ClickEvent-shaped records plus a pad field.
             let path = plan.out.join("clickevent.avsc");
@@ -121,7 +121,8 @@ pub(crate) fn produce_config(plan: &Plan, started: &Started) -> Result<ProduceCo
     })
 }
 
-/// The plan's profile as the producer's `steps:` text.
+/// The plan's profile as the producer's `steps:` text, until
+/// `ProduceConfig` takes a `Profile` value (a test keeps the two equal).
 fn steps_spec(plan: &Plan) -> String {
     let steps: Vec<String> = plan
         .scenario
@@ -176,5 +177,20 @@ mod tests {
         assert_eq!(c.wire_mode, WireMode::Confluent);
         assert_eq!(c.jitter_seed, Some(1), "the scenario's seed");
         assert_eq!(c.dead_letter, Some(DeadLetterTarget::Directory(PathBuf::from("/tmp/dl"))));
+    }
+
+    #[test]
+    fn the_producer_gets_the_plans_profile() {
+        let s = Scenario::parse(
+            "name = \"t\"\nseed = 1\n[[phases]]\nname = \"a\"\nduration = \"2s\"\nrate = 100\nmeasure = false\n\
+             [[phases]]\nname = \"b\"\nduration = \"1500ms\"\nrate = 1000\nto_rate = 3000\n",
+            "t.toml",
+        )
+        .unwrap();
+        let plan = Plan::new(s, Path::new("t.toml"), PathBuf::from("out"), AwsEnv::default());
+        let c = produce_config(&plan, &started()).unwrap();
+        let spec = c.profile.as_deref().unwrap();
+        assert_eq!(mskbench_producer::schedule::Profile::parse(spec, None).unwrap(), plan.profile);
+        assert_eq!(c.warmup_secs, 2.0);
     }
 }

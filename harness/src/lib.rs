@@ -51,7 +51,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use plan::{AwsEnv, Plan};
-pub use sampler::Stage;
+pub use sampler::{READ_BACK, Stage};
 
 use crate::accounting::Ledger;
 use crate::configure::produce_config;
@@ -116,7 +116,7 @@ async fn steps(
     let (stopped, series) =
         drain(plan, mapping, produced.sampling, produced.report.acked, clock, observer, interrupts).await?;
     let server_totals = flush(plan, parts, &started, &live, observer).await?;
-    observer.stage(&Stage { name: "read back".into(), starts_at: clock.elapsed_secs(), ends_at: 0 });
+    observer.stage(&Stage { name: READ_BACK.into(), starts_at: clock.elapsed_secs(), ends_at: 0 });
     let (ledger, read) = read_back(&started, &plan.scenario.kafka.topic, &stopped).await?;
     let inputs = assemble::Inputs {
         plan,

@@ -16,17 +16,22 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mskbench_producer::schedule::{Profile, Segment};
-use mskbench_scenarios::{Records, Scenario};
+use mskbench_scenarios::Scenario;
 use serde::Serialize;
 
 /// What the producer generates.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case", tag = "kind", content = "schema")]
+#[serde(rename_all = "snake_case", tag = "kind")]
 pub enum RecordSource {
     /// The lab's ClickEvents, hand-encoded.
     ClickEvents,
-    /// Random records of this schema file.
-    Schema(PathBuf),
+    /// Random records of this schema file, each with `pad_bytes` of padding.
+    Schema {
+        /// The schema file, resolved against the scenario file's folder.
+        path: PathBuf,
+        /// Bytes of padding per record (0 for none).
+        pad_bytes: usize,
+    },
     /// ClickEvent-shaped records with a pad field: the schema-driven
     /// generator over the ClickEvent schema, written into the run folder.
     PaddedClickEvents {
@@ -122,12 +127,11 @@ impl Plan {
     /// The plan of `scenario` (read from `file`) into the run folder `out`.
     pub fn new(scenario: Scenario, file: &Path, out: PathBuf, aws: AwsEnv) -> Plan {
         let started = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
-        let records = match (&scenario.producer.records, scenario.producer.padding_bytes) {
-            (Records::ClickEvent, 0) => RecordSource::ClickEvents,
-            (Records::ClickEvent, pad) => RecordSource::PaddedClickEvents { pad_bytes: pad as usize },
-            (Records::Schema(_), _) => {
-                RecordSource::Schema(scenario.schema_path(file).unwrap_or_else(|| PathBuf::from("schema.avsc")))
-            }
+        let pad_bytes = scenario.producer.padding_bytes as usize;
+        let records = match (scenario.schema_path(file), pad_bytes) {
+            (Some(path), pad_bytes) => RecordSource::Schema { path, pad_bytes },
+            (None, 0) => RecordSource::ClickEvents,
+            (None, pad_bytes) => RecordSource::PaddedClickEvents { pad_bytes },
         };
         Plan {
             profile: profile(&scenario),

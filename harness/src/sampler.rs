@@ -21,7 +21,10 @@ use tokio::sync::watch;
 
 use crate::Observer;
 
-/// Where the run is: a load phase, the drain, the read-back.
+/// The stage's name while the run reads its output back.
+pub const READ_BACK: &str = "read back";
+
+/// Where the run is: a load phase, the drain, the read-back ([`READ_BACK`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stage {
     /// The phase's name, `drain`, …

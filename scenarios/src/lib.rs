@@ -41,6 +41,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 pub use mskbench_core::quota::Quota;
+use mskbench_core::registry_url::RegistryUrl;
 pub use mskbench_reports::Slo;
 pub use mskbench_sim::firehose::Latency;
 use serde::de::{self, Deserializer};
@@ -133,8 +134,8 @@ impl Default for Producer {
 }
 
 /// What records the producer generates.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(from = "String", into = "String")]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(from = "String")]
 pub enum Records {
     /// The lab's ClickEvents (`clickevent`).
     #[default]
@@ -147,12 +148,6 @@ pub enum Records {
 impl From<String> for Records {
     fn from(text: String) -> Self {
         if text == "clickevent" { Records::ClickEvent } else { Records::Schema(PathBuf::from(text)) }
-    }
-}
-
-impl From<Records> for String {
-    fn from(r: Records) -> String {
-        r.to_string()
     }
 }
 
@@ -176,8 +171,8 @@ pub enum WireFormat {
 }
 
 /// Where the Kafka cluster is.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
 pub enum Brokers {
     /// tansu in the run's process (`embedded`).
     #[default]
@@ -197,12 +192,6 @@ impl TryFrom<String> for Brokers {
             }
             list => Ok(Brokers::List(list.to_owned())),
         }
-    }
-}
-
-impl From<Brokers> for String {
-    fn from(b: Brokers) -> String {
-        b.to_string()
     }
 }
 
@@ -471,8 +460,8 @@ pub struct Registry {
 }
 
 /// Which schema registry a run uses.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
 pub enum RegistryKind {
     /// The built-in Confluent-compatible registry, started by the run (`embedded`).
     #[default]
@@ -512,32 +501,12 @@ impl TryFrom<String> for RegistryKind {
     }
 }
 
-/// `scheme://host/…` with any `user:secret@` left out.
-fn without_userinfo(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => {
-            let authority_end = rest.find('/').unwrap_or(rest.len());
-            match rest[..authority_end].rfind('@') {
-                Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
-                None => url.to_owned(),
-            }
-        }
-        None => url.to_owned(),
-    }
-}
-
-impl From<RegistryKind> for String {
-    fn from(k: RegistryKind) -> String {
-        k.to_string()
-    }
-}
-
 impl fmt::Display for RegistryKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RegistryKind::Embedded => f.write_str("embedded"),
             // A URL may carry credentials: written without them.
-            RegistryKind::Url(url) => f.write_str(&without_userinfo(url)),
+            RegistryKind::Url(url) => f.write_str(&RegistryUrl::parse(url).map_or_else(|| url.clone(), |u| u.base)),
             RegistryKind::Glue { name } => write!(f, "glue:{name}"),
         }
     }
@@ -635,6 +604,19 @@ mod text_list {
         texts.iter().map(|t| t.parse().map_err(de::Error::custom)).collect()
     }
 }
+
+/// Serialises each type as its `Display` text, the form its file value takes.
+macro_rules! serialize_as_text {
+    ($($t:ty),*) => {
+        $(impl Serialize for $t {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        })*
+    };
+}
+
+serialize_as_text!(Records, Brokers, RegistryKind);
 
 /// Durations written as text: `30s`, `500ms`, `2m`.
 mod duration_text {
