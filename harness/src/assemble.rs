@@ -20,6 +20,7 @@ use mskbench_processor::Live;
 use mskbench_processor::esm::EsmStats;
 use mskbench_producer::stats::percentiles;
 use mskbench_producer::{Control, Report};
+use mskbench_reports::catalogue::{E2E, PRODUCE_ACK, PUT_RECORD_BATCH};
 use mskbench_reports::model::QuotaLines;
 use mskbench_reports::{RunResult, SCHEMA_VERSION, Sample, ScenarioInfo, Totals};
 use mskbench_scenarios::Scenario;
@@ -127,12 +128,12 @@ pub(crate) fn assemble(i: Inputs<'_>, observer: &dyn Observer) -> Result<RunResu
     }
     let put = live.call_latency_us();
     let mut latency_ms = BTreeMap::new();
-    latency_ms.insert("produce_ack".to_owned(), report.ack_latency_ms);
+    latency_ms.insert(PRODUCE_ACK.name.to_owned(), report.ack_latency_ms);
     if !put.is_empty() {
-        latency_ms.insert("put_record_batch".to_owned(), percentiles(&put, 1000.0));
+        latency_ms.insert(PUT_RECORD_BATCH.name.to_owned(), percentiles(&put, 1000.0));
     }
     if !e2e.is_empty() {
-        latency_ms.insert("e2e".to_owned(), percentiles(&e2e, 1.0));
+        latency_ms.insert(E2E.name.to_owned(), percentiles(&e2e, 1.0));
     }
     write_hlog(&plan.out.join("latency.hlog"), clock.wall, &per_second, &e2e, &put)?;
 

@@ -2,73 +2,54 @@
 //!
 //! `mskbench compare BASE.json CANDIDATE.json [--threshold PCT]` prints
 //! [`Comparison::to_markdown`] and exits 1 when [`Comparison::regressed`].
-//! Each metric has a direction (latency and loss: lower is better;
-//! delivered rate: higher is better). A metric regresses when it moves the
-//! wrong way by more than the threshold, relative to the base. Loss
-//! metrics (`unaccounted`, `dead_lettered`, `duplicates`) regress on any
-//! increase: "no data lost" is not a percentage.
+//! The rows are the catalogue's compared metrics, in its order, then every
+//! latency percentile of every measure either run has. Each has a
+//! direction (latency and loss: lower is better; delivered rate: higher is
+//! better) and regresses when it moves the wrong way by more than the
+//! threshold, relative to the base — except the loss metrics
+//! (`unaccounted`, `dead_lettered`, `duplicates`), which regress on any
+//! increase: "no data lost" is not a percentage. The catalogue
+//! ([`crate::catalogue`]) says which is which.
 
 use std::fmt::Write as _;
 
+use crate::catalogue::{self, Better, Compare, METRICS};
 use crate::model::RunResult;
-
-/// Which way a metric should move.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Better {
-    Lower,
-    Higher,
-}
 
 /// One compared metric.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Row {
-    pub metric: String,
-    pub base: Option<f64>,
-    pub candidate: Option<f64>,
+struct Row {
+    metric: String,
+    base: Option<f64>,
+    candidate: Option<f64>,
     /// Relative change in percent, when both sides exist and base ≠ 0.
-    pub delta_pct: Option<f64>,
-    pub better: Better,
-    pub regressed: bool,
+    delta_pct: Option<f64>,
+    better: Better,
+    regressed: bool,
 }
 
-/// The comparison of two runs.
+/// The comparison of two runs: one row per compared metric.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Comparison {
-    pub base_name: String,
-    pub candidate_name: String,
-    pub threshold_pct: f64,
-    pub rows: Vec<Row>,
+    base_name: String,
+    candidate_name: String,
+    threshold_pct: f64,
+    rows: Vec<Row>,
 }
-
-/// Metrics compared for every run, with their direction and whether any
-/// increase at all is a regression.
-const FIXED: &[(&str, Better, bool)] = &[
-    ("delivered_per_sec", Better::Higher, false),
-    ("delivered_ratio", Better::Higher, false),
-    ("max_unthrottled_per_sec", Better::Higher, false),
-    ("unaccounted", Better::Lower, true),
-    ("dead_lettered", Better::Lower, true),
-    ("duplicates", Better::Lower, true),
-    ("throttled_ratio", Better::Lower, false),
-    ("throttled_calls", Better::Lower, false),
-    ("retries", Better::Lower, false),
-];
 
 /// Compares `candidate` with `base`; `threshold_pct` is the tolerated
 /// relative change in the wrong direction.
 pub fn compare(base: &RunResult, candidate: &RunResult, threshold_pct: f64) -> Comparison {
-    let mut rows: Vec<Row> = FIXED
-        .iter()
-        .map(|&(metric, better, strict)| row(metric, base, candidate, better, strict, threshold_pct))
-        .collect();
+    let mut rows: Vec<Row> =
+        METRICS.iter().filter_map(|m| row(m.name, m.compare, base, candidate, threshold_pct)).collect();
     // Latency percentiles of every measure either run has.
     let mut measures: Vec<&String> = base.latency_ms.keys().chain(candidate.latency_ms.keys()).collect();
     measures.sort();
     measures.dedup();
     for measure in measures {
-        for p in ["p50", "p90", "p99", "p999", "max"] {
-            let metric = format!("{measure}_{p}_ms");
-            rows.push(row(&metric, base, candidate, Better::Lower, false, threshold_pct));
+        for p in catalogue::percentile_keys() {
+            let metric = catalogue::latency_name(measure, p);
+            rows.extend(row(&metric, catalogue::LATENCY_COMPARE, base, candidate, threshold_pct));
         }
     }
     Comparison {
@@ -79,7 +60,13 @@ pub fn compare(base: &RunResult, candidate: &RunResult, threshold_pct: f64) -> C
     }
 }
 
-fn row(metric: &str, base: &RunResult, cand: &RunResult, better: Better, strict: bool, threshold: f64) -> Row {
+/// The row of `metric`, unless the catalogue leaves it out of comparisons.
+fn row(metric: &str, judged: Compare, base: &RunResult, cand: &RunResult, threshold: f64) -> Option<Row> {
+    let (better, strict) = match judged {
+        Compare::No => return None,
+        Compare::BeyondThreshold(better) => (better, false),
+        Compare::AnyWorse(better) => (better, true),
+    };
     let (b, c) = (base.metric(metric), cand.metric(metric));
     let delta_pct = match (b, c) {
         (Some(b), Some(c)) if b != 0.0 => Some((c - b) / b.abs() * 100.0),
@@ -105,7 +92,7 @@ fn row(metric: &str, base: &RunResult, cand: &RunResult, better: Better, strict:
         (Some(_), None) => true,
         _ => false,
     };
-    Row { metric: metric.to_owned(), base: b, candidate: c, delta_pct, better, regressed }
+    Some(Row { metric: metric.to_owned(), base: b, candidate: c, delta_pct, better, regressed })
 }
 
 impl Comparison {
@@ -133,10 +120,6 @@ impl Comparison {
                 _ => "n/a".to_owned(),
             };
             let verdict = if r.regressed { "**regressed**" } else { "ok" };
-            let better = match r.better {
-                Better::Lower => "lower",
-                Better::Higher => "higher",
-            };
             let _ = writeln!(
                 out,
                 "| {} | {} | {} | {} | {} | {} |",
@@ -144,7 +127,7 @@ impl Comparison {
                 r.base.map_or("n/a".to_owned(), fmt_num),
                 r.candidate.map_or("n/a".to_owned(), fmt_num),
                 delta,
-                better,
+                r.better.as_str(),
                 verdict
             );
         }
@@ -176,6 +159,29 @@ mod tests {
 
     fn find<'a>(c: &'a Comparison, metric: &str) -> &'a Row {
         c.rows.iter().find(|r| r.metric == metric).unwrap()
+    }
+
+    #[test]
+    fn rows_are_the_catalogues_compared_metrics_then_latency() {
+        let c = compare(&sample(), &sample(), 5.0);
+        let names: Vec<&str> = c.rows.iter().map(|r| r.metric.as_str()).collect();
+        // The order `mskbench compare` has always printed.
+        let fixed = [
+            "delivered_per_sec",
+            "delivered_ratio",
+            "max_unthrottled_per_sec",
+            "unaccounted",
+            "dead_lettered",
+            "duplicates",
+            "throttled_ratio",
+            "throttled_calls",
+            "retries",
+        ];
+        assert_eq!(names[..fixed.len()], fixed);
+        assert_eq!(names[fixed.len()], "e2e_p50_ms");
+        assert_eq!(names.len(), fixed.len() + 2 * 5, "two measures of five percentiles");
+        let strict: Vec<&str> = c.rows.iter().filter(|r| r.metric.contains("dup")).map(|r| r.better.as_str()).collect();
+        assert_eq!(strict, ["lower"]);
     }
 
     #[test]

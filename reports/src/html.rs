@@ -35,7 +35,7 @@ fn quota(label: &str, value: Option<f64>) -> Vec<Reference> {
 }
 
 /// The charts of a run, in display order.
-pub fn charts(run: &RunResult) -> Vec<String> {
+fn charts(run: &RunResult) -> Vec<String> {
     let q = run.scenario.quota;
     let mut record_lines = quota("records/s", q.map(|q| q.records_per_sec));
     if let Some((_, rate)) = run.max_unthrottled() {

@@ -1,13 +1,36 @@
 //! `report.md`: the summary a CI comment or a terminal shows.
 //!
 //! SLO verdicts first (the exit status of the run follows them), then the
-//! record accounting, latency percentiles, and the peak per-second rates
-//! against the quota. Pure text from a [`RunResult`].
+//! record accounting (the totals, in `result.json`'s order, headed by the
+//! catalogue's labels), latency percentiles (the percentiles of
+//! [`Percentiles::named`](crate::model::Percentiles::named)), and the peak per-second rates against the
+//! quota. Pure text from a [`RunResult`].
 
 use std::fmt::Write as _;
 
+use crate::catalogue;
 use crate::compare::fmt_num;
-use crate::model::RunResult;
+use crate::model::{RunResult, UNTHROTTLED_WINDOW_S};
+
+/// A table's header and alignment rows: `first` left-aligned, the rest
+/// numbers, right-aligned.
+fn table_head(out: &mut String, first: Option<&str>, columns: &[String]) {
+    let cells: Vec<&str> = first.into_iter().chain(columns.iter().map(String::as_str)).collect();
+    let _ = writeln!(out, "| {} |", cells.join(" | "));
+    let align: Vec<&str> = first.map(|_| "---").into_iter().chain(columns.iter().map(|_| "---:")).collect();
+    let _ = writeln!(out, "|{}|", align.join("|"));
+}
+
+/// How a percentile key reads in a table head: `p999` is p99.9 (digits
+/// after the second are decimals).
+fn percentile_label(key: &str) -> String {
+    match key.strip_prefix('p') {
+        Some(digits) if digits.len() > 2 && digits.bytes().all(|b| b.is_ascii_digit()) => {
+            format!("p{}.{}", &digits[..2], &digits[2..])
+        }
+        _ => key.to_owned(),
+    }
+}
 
 /// Renders the Markdown summary of a run.
 pub fn render(run: &RunResult) -> String {
@@ -40,37 +63,21 @@ pub fn render(run: &RunResult) -> String {
         out.push('\n');
     }
 
-    let t = &run.totals;
     out.push_str("## Records\n\n");
-    out.push_str("| produced | delivered | dead-lettered | unaccounted | duplicates | throttled records | throttled calls | retries |\n");
-    out.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|\n");
-    let _ = writeln!(
-        out,
-        "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
-        t.produced,
-        t.delivered,
-        t.dead_lettered,
-        t.unaccounted,
-        t.duplicates,
-        t.throttled_records,
-        t.throttled_calls,
-        t.retries
-    );
+    let totals = run.totals.named();
+    let labels: Vec<String> =
+        totals.iter().map(|(key, _)| catalogue::metric(key).map_or(*key, |m| m.label).to_owned()).collect();
+    table_head(&mut out, None, &labels);
+    let counts: Vec<String> = totals.iter().map(|(_, n)| n.to_string()).collect();
+    let _ = writeln!(out, "| {} |\n", counts.join(" | "));
 
     if !run.latency_ms.is_empty() {
-        out.push_str(
-            "## Latency (ms)\n\n| measure | p50 | p90 | p99 | p99.9 | max |\n|---|---:|---:|---:|---:|---:|\n",
-        );
+        out.push_str("## Latency (ms)\n\n");
+        let labels: Vec<String> = catalogue::percentile_keys().map(percentile_label).collect();
+        table_head(&mut out, Some("measure"), &labels);
         for (measure, p) in &run.latency_ms {
-            let _ = writeln!(
-                out,
-                "| {measure} | {} | {} | {} | {} | {} |",
-                fmt_num(p.p50),
-                fmt_num(p.p90),
-                fmt_num(p.p99),
-                fmt_num(p.p999),
-                fmt_num(p.max)
-            );
+            let values: Vec<String> = p.named().iter().map(|(_, v)| fmt_num(*v)).collect();
+            let _ = writeln!(out, "| {measure} | {} |", values.join(" | "));
         }
         out.push('\n');
     }
@@ -92,12 +99,12 @@ pub fn render(run: &RunResult) -> String {
                 let _ = writeln!(
                     out,
                     "Highest rate sustained without throttling ({} s): **{} records/s**, from t = {t} s.",
-                    crate::model::UNTHROTTLED_WINDOW_S,
+                    UNTHROTTLED_WINDOW_S,
                     fmt_num(rate)
                 );
             }
             None => {
-                let _ = writeln!(out, "No {} s stretch ran without throttling.", crate::model::UNTHROTTLED_WINDOW_S);
+                let _ = writeln!(out, "No {UNTHROTTLED_WINDOW_S} s stretch ran without throttling.");
             }
         }
     }
@@ -111,6 +118,11 @@ mod tests {
     use crate::slo::Slo;
 
     #[test]
+    fn percentile_heads_read_as_percent() {
+        assert_eq!(["p50", "p999", "max", "p9999"].map(percentile_label), ["p50", "p99.9", "max", "p99.99"]);
+    }
+
+    #[test]
     fn summary_shows_slos_totals_latency_and_peaks() {
         let mut run = sample();
         run.slo = ["unaccounted == 0", "throttled_ratio < 0.01"]
@@ -122,6 +134,14 @@ mod tests {
         assert!(md.contains("| `unaccounted == 0` | 0 | held |"), "{md}");
         assert!(md.contains("| `throttled_ratio < 0.01` | 0.1 | **FAILED** |"), "{md}");
         assert!(md.contains("| 10000 | 10000 | 0 | 0 | 3 | 1000 | 0 | 5 |"), "{md}");
+        // The heads as they have always read.
+        assert!(md.contains(
+            "## Records\n\n| produced | delivered | dead-lettered | unaccounted | duplicates | throttled records \
+             | throttled calls | retries |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n| 10000 "
+        ));
+        assert!(md.contains(
+            "## Latency (ms)\n\n| measure | p50 | p90 | p99 | p99.9 | max |\n|---|---:|---:|---:|---:|---:|\n"
+        ));
         assert!(md.contains("| e2e | 100 | 150 | 310 | 400 | 520 |"), "{md}");
         assert!(md.contains("| incoming records/s | 1000 | 900 |"), "{md}");
         assert!(md.contains("without throttling (3 s): **1000 records/s**, from t = 0 s"), "{md}");

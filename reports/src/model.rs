@@ -1,17 +1,15 @@
 //! `result.json`: the result of one scenario run.
 //!
-//! The keys are a contract (DESIGN.md): `schema_version`, `scenario`,
-//! `totals` (`produced`, `delivered`, `dead_lettered`, `unaccounted`,
-//! `duplicates`, `throttled_records`, `throttled_calls`, `retries`),
-//! `latency_ms` (per measure `p50`, `p90`, `p99`, `p999`, `max`), `series`
-//! (per-second samples) and `slo` (`expr`, `value`, `ok`). Adding a key is
-//! compatible; renaming or removing one bumps [`SCHEMA_VERSION`], and
-//! readers refuse versions they do not know rather than misread them.
+//! The keys are a contract (README.md lists them): `schema_version`,
+//! `scenario`, `totals` ([`Totals`]), `latency_ms` (per measure `p50`,
+//! `p90`, `p99`, `p999`, `max`), `series` (per-second samples) and `slo`
+//! (`expr`, `value`, `ok`). Adding a key is compatible; renaming or
+//! removing one bumps [`SCHEMA_VERSION`], and readers refuse versions they
+//! do not know rather than misread them.
 //!
-//! SLOs, comparisons and reports address values by flat metric names
-//! ([`RunResult::metric`]): every total by its key, derived ratios and
-//! rates, and each latency percentile as `<measure>_<percentile>_ms`
-//! (`e2e_p99_ms`).
+//! This module is the data only. SLOs, comparisons and reports address its
+//! values by flat metric names, which the catalogue
+//! ([`crate::catalogue`]) defines and reads off a [`RunResult`].
 
 use std::collections::BTreeMap;
 
@@ -23,23 +21,30 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// One scenario run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunResult {
+    /// The layout version, [`SCHEMA_VERSION`] when written by this crate.
     pub schema_version: u32,
+    /// What ran.
     pub scenario: ScenarioInfo,
+    /// Record accounting over the whole run.
     pub totals: Totals,
-    /// Latency distributions by measure (`produce_ack`, `put_record_batch`, `e2e`, …).
+    /// Latency distributions by measure (`produce_ack`, `put_record_batch`,
+    /// `e2e`: [`crate::catalogue::MEASURES`]), in milliseconds.
     pub latency_ms: BTreeMap<String, Percentiles>,
     /// One sample per second of the run, in time order.
     pub series: Vec<Sample>,
-    pub slo: Vec<crate::slo::SloResult>,
+    /// The scenario's SLOs checked against this run, in the scenario's order.
+    pub slo: Vec<SloResult>,
 }
 
 /// What ran: enough to reproduce it and to label the report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScenarioInfo {
+    /// The scenario's name.
     pub name: String,
     /// The scenario file, as given on the command line.
     #[serde(default)]
     pub file: String,
+    /// The seed every generator and fault draw of the run took.
     pub seed: u64,
     /// Start of the run, RFC 3339 UTC.
     pub started_at: String,
@@ -56,33 +61,65 @@ pub struct ScenarioInfo {
 /// Firehose's per-stream quota, per second.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct QuotaLines {
+    /// Records per second.
     pub records_per_sec: f64,
+    /// `PutRecordBatch` calls per second.
     pub requests_per_sec: f64,
+    /// Bytes per second.
     pub bytes_per_sec: f64,
 }
 
-/// Record accounting over the whole run.
+/// Record accounting over the whole run, warm-up included. Each field is
+/// also a metric of the same name (see [`crate::catalogue::METRICS`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Totals {
+    /// Records the broker acknowledged, read back from the topic.
     pub produced: u64,
+    /// Produced records found in a delivered object (first copies).
     pub delivered: u64,
+    /// Produced records found in the dead-letter destination.
     pub dead_lettered: u64,
     /// Produced records found neither delivered nor dead-lettered.
     pub unaccounted: u64,
     /// Delivered copies beyond the first of a record.
     pub duplicates: u64,
+    /// Record attempts Firehose throttled inside successful calls.
     pub throttled_records: u64,
+    /// `PutRecordBatch` calls Firehose refused whole as throttled.
     pub throttled_calls: u64,
+    /// Records sent again in retry calls.
     pub retries: u64,
+}
+
+impl Totals {
+    /// The totals with their `result.json` keys, in the order it writes
+    /// them (the Markdown report's record table follows it).
+    pub(crate) fn named(&self) -> [(&'static str, u64); 8] {
+        [
+            ("produced", self.produced),
+            ("delivered", self.delivered),
+            ("dead_lettered", self.dead_lettered),
+            ("unaccounted", self.unaccounted),
+            ("duplicates", self.duplicates),
+            ("throttled_records", self.throttled_records),
+            ("throttled_calls", self.throttled_calls),
+            ("retries", self.retries),
+        ]
+    }
 }
 
 /// A latency distribution in milliseconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Percentiles {
+    /// The median.
     pub p50: f64,
+    /// The 90th percentile.
     pub p90: f64,
+    /// The 99th percentile.
     pub p99: f64,
+    /// The 99.9th percentile.
     pub p999: f64,
+    /// The largest value recorded.
     pub max: f64,
 }
 
@@ -98,13 +135,21 @@ impl Percentiles {
 pub struct Sample {
     /// Seconds since the start of the run (the sample covers `[t, t+1)`).
     pub t: u64,
+    /// Records the broker acknowledged.
     pub produced: u64,
+    /// Records the event source mapping consumed.
     pub consumed: u64,
+    /// `PutRecordBatch` calls, first tries and retries.
     pub firehose_calls: u64,
+    /// Records Firehose accepted.
     pub records_accepted: u64,
+    /// Record attempts Firehose throttled inside successful calls.
     pub records_throttled: u64,
+    /// Calls Firehose refused whole as throttled.
     pub throttled_calls: u64,
+    /// Bytes of the accepted records.
     pub bytes: u64,
+    /// Records sent again in retry calls.
     pub retries: u64,
     /// Records consumed but not yet delivered or dead-lettered, at the end of the second.
     pub in_flight: u64,
@@ -113,13 +158,29 @@ pub struct Sample {
     pub e2e_ms: Option<Percentiles>,
 }
 
+/// An SLO checked against a run (`result.json`'s `slo` entries).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SloResult {
+    /// The SLO as text (`throttled_ratio < 0.01`).
+    pub expr: String,
+    /// The metric's value, or `null` when the run did not measure it.
+    pub value: Option<f64>,
+    /// Whether it held; an unmeasured metric fails.
+    pub ok: bool,
+}
+
 /// A `result.json` that cannot be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
+    /// Malformed JSON, or a key missing or of the wrong type.
     #[error("not a result: {0}")]
     Json(#[from] serde_json::Error),
+    /// A `schema_version` other than [`SCHEMA_VERSION`] (0 when missing).
     #[error("result schema_version {found} is not supported (this mskbench reads {SCHEMA_VERSION})")]
-    Version { found: u64 },
+    Version {
+        /// The version the document declares.
+        found: u64,
+    },
 }
 
 impl RunResult {
@@ -136,44 +197,11 @@ impl RunResult {
         Ok(serde_json::from_value(value)?)
     }
 
-    /// The flat metric `name`, if the run has it.
-    pub fn metric(&self, name: &str) -> Option<f64> {
-        let t = &self.totals;
-        let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
-        let value = match name {
-            "produced" => t.produced as f64,
-            "delivered" => t.delivered as f64,
-            "dead_lettered" => t.dead_lettered as f64,
-            "unaccounted" => t.unaccounted as f64,
-            "duplicates" => t.duplicates as f64,
-            "throttled_records" => t.throttled_records as f64,
-            "throttled_calls" => t.throttled_calls as f64,
-            "retries" => t.retries as f64,
-            // Throttled share of the record attempts Firehose saw.
-            "throttled_ratio" => {
-                let attempts: u64 = self.series.iter().map(|s| s.records_accepted + s.records_throttled).sum();
-                ratio(t.throttled_records, attempts)
-            }
-            "delivered_ratio" => ratio(t.delivered, t.produced),
-            "duration_s" => self.scenario.duration_s,
-            "max_unthrottled_per_sec" => self.max_unthrottled().map_or(0.0, |(_, rate)| rate),
-            "delivered_per_sec" => {
-                if self.scenario.duration_s > 0.0 {
-                    t.delivered as f64 / self.scenario.duration_s
-                } else {
-                    0.0
-                }
-            }
-            other => return self.latency_metric(other),
-        };
-        Some(value)
-    }
-
     /// The highest rate Firehose accepted with nothing throttled: the best
     /// mean of `records_accepted` over [`UNTHROTTLED_WINDOW_S`] consecutive
     /// seconds in which records were accepted every second and no record or
     /// call was throttled. Returns the window's first second and the rate.
-    pub fn max_unthrottled(&self) -> Option<(u64, f64)> {
+    pub(crate) fn max_unthrottled(&self) -> Option<(u64, f64)> {
         let n = UNTHROTTLED_WINDOW_S;
         self.series
             .windows(n)
@@ -188,56 +216,10 @@ impl RunResult {
                 _ => Some((t, rate)),
             })
     }
-
-    fn latency_metric(&self, name: &str) -> Option<f64> {
-        let rest = name.strip_suffix("_ms")?;
-        let (measure, percentile) = rest.rsplit_once('_')?;
-        let p = self.latency_ms.get(measure)?;
-        p.named().into_iter().find(|(k, _)| *k == percentile).map(|(_, v)| v)
-    }
-
-    /// Every metric name this run answers, in a stable order.
-    pub fn metric_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = TOTALS_AND_DERIVED.iter().map(|s| (*s).to_owned()).collect();
-        for (measure, p) in &self.latency_ms {
-            for (k, _) in p.named() {
-                names.push(format!("{measure}_{k}_ms"));
-            }
-        }
-        names
-    }
 }
 
 /// Seconds a rate must hold, unthrottled, to count as sustained.
-pub const UNTHROTTLED_WINDOW_S: usize = 3;
-
-/// Metric names that exist for every run.
-pub const TOTALS_AND_DERIVED: &[&str] = &[
-    "produced",
-    "delivered",
-    "dead_lettered",
-    "unaccounted",
-    "duplicates",
-    "throttled_records",
-    "throttled_calls",
-    "retries",
-    "throttled_ratio",
-    "delivered_ratio",
-    "duration_s",
-    "delivered_per_sec",
-    "max_unthrottled_per_sec",
-];
-
-/// True when `name` is a metric some run can have: a fixed one, or a
-/// latency percentile of any measure.
-pub fn is_known_metric(name: &str) -> bool {
-    if TOTALS_AND_DERIVED.contains(&name) {
-        return true;
-    }
-    name.strip_suffix("_ms")
-        .and_then(|rest| rest.rsplit_once('_'))
-        .is_some_and(|(measure, p)| !measure.is_empty() && ["p50", "p90", "p99", "p999", "max"].contains(&p))
-}
+pub(crate) const UNTHROTTLED_WINDOW_S: usize = 3;
 
 #[cfg(test)]
 pub(crate) mod tests {
@@ -329,26 +311,5 @@ pub(crate) mod tests {
         let err = RunResult::from_json(&v.to_string()).unwrap_err();
         assert!(err.to_string().contains("schema_version 2"), "{err}");
         assert!(RunResult::from_json("{}").is_err());
-    }
-
-    #[test]
-    fn metrics_cover_totals_ratios_and_percentiles() {
-        let r = sample();
-        assert_eq!(r.metric("delivered"), Some(10_000.0));
-        assert_eq!(r.metric("throttled_ratio"), Some(1000.0 / 10_000.0));
-        assert_eq!(r.metric("delivered_per_sec"), Some(1000.0));
-        assert_eq!(r.metric("e2e_p99_ms"), Some(310.0));
-        assert_eq!(r.metric("produce_ack_max_ms"), Some(12.0));
-        // Seconds 0–4 accept 1,000/s unthrottled; throttling starts at 5.
-        assert_eq!(r.max_unthrottled(), Some((0, 1000.0)));
-        assert_eq!(r.metric("max_unthrottled_per_sec"), Some(1000.0));
-        assert_eq!(r.metric("e2e_p12_ms"), None);
-        assert_eq!(r.metric("nope"), None);
-        for name in r.metric_names() {
-            assert!(r.metric(&name).is_some(), "{name}");
-            assert!(is_known_metric(&name), "{name}");
-        }
-        assert!(is_known_metric("put_record_batch_p999_ms"));
-        assert!(!is_known_metric("throttle_ratio"));
     }
 }

@@ -4,24 +4,31 @@
 //! `e2e_p99_ms < 2000`, `unaccounted == 0`); `mskbench run` exits 1 when one
 //! fails. The grammar is deliberately one comparison per line — a list of
 //! them is a conjunction — so a report can say exactly which one failed and
-//! by how much. Metric names are those of [`RunResult::metric`]; an unknown
-//! name is refused when the scenario is read, not after a long run.
+//! by how much. Metric names are the catalogue's ([`crate::catalogue`]): its
+//! rows and the percentiles of its measures. An unknown name is refused
+//! when the scenario is read, not after a long run, and the error lists the
+//! known ones.
 
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Deserialize, Serialize};
-
-use crate::model::{RunResult, TOTALS_AND_DERIVED, is_known_metric};
+use crate::catalogue;
+use crate::model::{RunResult, SloResult};
 
 /// A comparison operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
+    /// `<`
     Lt,
+    /// `<=`
     Le,
+    /// `>`
     Gt,
+    /// `>=`
     Ge,
+    /// `==`
     Eq,
+    /// `!=`
     Ne,
 }
 
@@ -52,23 +59,36 @@ impl Op {
 /// One parsed SLO.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Slo {
+    /// A catalogued metric name.
     pub metric: String,
+    /// How the metric's value is compared with the threshold.
     pub op: Op,
+    /// A finite number.
     pub threshold: f64,
 }
 
 /// An SLO text that is not `metric OP number`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SloError {
+    /// Not one metric name, one operator and one number.
     #[error("SLO {0:?}: expected `metric OP number` with OP one of < <= > >= == !=")]
     Syntax(String),
+    /// The threshold is not a finite number.
     #[error("SLO {expr:?}: {number:?} is not a number")]
-    Number { expr: String, number: String },
-    #[error(
-        "SLO {expr:?}: unknown metric {metric:?} (known: {}, <measure>_<p50|p90|p99|p999|max>_ms)",
-        TOTALS_AND_DERIVED.join(", ")
-    )]
-    UnknownMetric { expr: String, metric: String },
+    Number {
+        /// The SLO as written.
+        expr: String,
+        /// The text after the operator.
+        number: String,
+    },
+    /// The metric is not in the catalogue.
+    #[error("SLO {expr:?}: unknown metric {metric:?} (known: {})", catalogue::known_names())]
+    UnknownMetric {
+        /// The SLO as written.
+        expr: String,
+        /// The name before the operator.
+        metric: String,
+    },
 }
 
 impl FromStr for Slo {
@@ -94,7 +114,7 @@ impl FromStr for Slo {
             .ok()
             .filter(|n| n.is_finite())
             .ok_or_else(|| SloError::Number { expr: expr.to_owned(), number: number.to_owned() })?;
-        if !is_known_metric(metric) {
+        if !catalogue::is_known(metric) {
             return Err(SloError::UnknownMetric { expr: expr.to_owned(), metric: metric.to_owned() });
         }
         Ok(Slo { metric: metric.to_owned(), op, threshold })
@@ -105,15 +125,6 @@ impl fmt::Display for Slo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {} {}", self.metric, self.op.as_str(), self.threshold)
     }
-}
-
-/// An SLO checked against a run (`result.json`'s `slo` entries).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SloResult {
-    pub expr: String,
-    /// The metric's value, or `null` when the run did not measure it.
-    pub value: Option<f64>,
-    pub ok: bool,
 }
 
 impl Slo {
@@ -160,5 +171,24 @@ mod tests {
         assert_eq!(bad.value, Some(0.1));
         let missing = "put_record_batch_p99_ms < 100".parse::<Slo>().unwrap().evaluate(&run);
         assert_eq!((missing.value, missing.ok), (None, false));
+    }
+
+    #[test]
+    fn slos_accept_exactly_the_catalogued_names() {
+        let mut accepted: Vec<String> = catalogue::METRICS.iter().map(|m| m.name.to_owned()).collect();
+        for measure in &catalogue::MEASURES {
+            accepted.extend(catalogue::percentile_keys().map(|p| catalogue::latency_name(measure.name, p)));
+        }
+        for name in &accepted {
+            assert!(format!("{name} < 1").parse::<Slo>().is_ok(), "{name}");
+        }
+        for name in ["throttle_ratio", "e2e_p95_ms", "ack_p99_ms", "_p99_ms", "e2e_p99", "Produced", "totals"] {
+            let err = format!("{name} < 1").parse::<Slo>().unwrap_err().to_string();
+            assert!(err.contains("unknown metric") && err.contains(&catalogue::known_names()), "{name}: {err}");
+        }
+        assert_eq!(accepted.len(), catalogue::METRICS.len() + catalogue::MEASURES.len() * 5);
+        let err = "throttle_ratio < 1".parse::<Slo>().unwrap_err().to_string();
+        assert!(err.contains("(known: produced, delivered, delivered_per_sec, "), "{err}");
+        assert!(err.ends_with(", duration_s, <produce_ack|put_record_batch|e2e>_<p50|p90|p99|p999|max>_ms)"), "{err}");
     }
 }

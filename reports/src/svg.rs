@@ -11,42 +11,42 @@ use std::fmt::Write as _;
 
 /// One line of a chart.
 #[derive(Debug, Clone)]
-pub struct Line {
-    pub name: String,
-    pub color: &'static str,
-    pub points: Vec<(f64, f64)>,
+pub(crate) struct Line {
+    pub(crate) name: String,
+    pub(crate) color: &'static str,
+    pub(crate) points: Vec<(f64, f64)>,
 }
 
 /// A horizontal, dashed reference line: a quota (red) or a finding.
 #[derive(Debug, Clone)]
-pub struct Reference {
-    pub label: String,
-    pub value: f64,
-    pub color: &'static str,
+pub(crate) struct Reference {
+    pub(crate) label: String,
+    pub(crate) value: f64,
+    pub(crate) color: &'static str,
 }
 
 /// A reference more than this many times the largest value is named, not drawn.
 const OFF_SCALE: f64 = 5.0;
 
 /// The colour of quota lines, as in the Firehose console.
-pub const QUOTA_RED: &str = "#d62728";
+pub(crate) const QUOTA_RED: &str = "#d62728";
 
 /// A line chart over time.
 #[derive(Debug, Clone)]
-pub struct LineChart {
-    pub title: String,
-    pub x_label: String,
-    pub y_label: String,
-    pub lines: Vec<Line>,
-    pub references: Vec<Reference>,
+pub(crate) struct LineChart {
+    pub(crate) title: String,
+    pub(crate) x_label: String,
+    pub(crate) y_label: String,
+    pub(crate) lines: Vec<Line>,
+    pub(crate) references: Vec<Reference>,
 }
 
 /// A bar chart of labelled values.
 #[derive(Debug, Clone)]
-pub struct BarChart {
-    pub title: String,
-    pub y_label: String,
-    pub bars: Vec<(String, f64)>,
+pub(crate) struct BarChart {
+    pub(crate) title: String,
+    pub(crate) y_label: String,
+    pub(crate) bars: Vec<(String, f64)>,
 }
 
 const WIDTH: f64 = 760.0;
@@ -57,7 +57,7 @@ const TOP: f64 = 36.0;
 const BOTTOM: f64 = 66.0;
 
 /// Escapes text for XML content and attributes.
-pub fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -73,7 +73,7 @@ pub fn escape(text: &str) -> String {
 }
 
 /// Tick values covering `0..=max` at a 1, 2 or 5 × 10ⁿ step.
-pub fn nice_ticks(max: f64) -> Vec<f64> {
+pub(crate) fn nice_ticks(max: f64) -> Vec<f64> {
     let max = if max.is_finite() && max > 0.0 { max } else { 1.0 };
     let rough = max / 5.0;
     let magnitude = 10f64.powf(rough.log10().floor());
@@ -83,7 +83,7 @@ pub fn nice_ticks(max: f64) -> Vec<f64> {
 }
 
 /// A tick label: 1.5k, 2M, 0.25.
-pub fn short_number(v: f64) -> String {
+pub(crate) fn short_number(v: f64) -> String {
     let a = v.abs();
     let (n, suffix) = if a >= 1e9 {
         (v / 1e9, "G")
@@ -148,7 +148,7 @@ fn y_axis(out: &mut String, ticks: &[f64], y_of: impl Fn(f64) -> f64) {
 
 impl LineChart {
     /// The chart as a standalone `<svg>` element.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut out = String::new();
         frame(&mut out, &self.title, &self.x_label, &self.y_label);
         let points = self.lines.iter().flat_map(|l| l.points.iter());
@@ -234,7 +234,7 @@ impl LineChart {
 
 impl BarChart {
     /// The chart as a standalone `<svg>` element.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut out = String::new();
         frame(&mut out, &self.title, "", &self.y_label);
         let y_max = self.bars.iter().map(|b| b.1).fold(0.0, f64::max) * 1.08;

@@ -4,7 +4,8 @@
 //! settings of each part of the pipeline — producer, Kafka, processor,
 //! Firehose, registry — plus SLOs that decide the run's exit status. This
 //! crate owns the model and its validation only; running it (sockets,
-//! brokers, clocks) belongs to the CLI.
+//! brokers, clocks) belongs to the harness (`mskbench-harness`) behind the
+//! CLI. SLO metric names are checked against the reports' metric catalogue.
 //!
 //! Every table uses `deny_unknown_fields`, and every value is parsed into
 //! its type while it is read — endpoints into enums ([`Brokers`],
@@ -35,6 +36,8 @@
 //! quota = "us-east-1"
 //! ```
 
+#![warn(missing_docs)]
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -51,27 +54,35 @@ use serde::{Deserialize, Serialize, Serializer};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
+    /// The run's name: the report's title and the run folder's suffix.
     pub name: String,
+    /// One line for the report.
     #[serde(default)]
     pub description: String,
     /// Seed for every generator and fault draw of the run.
     pub seed: u64,
     /// Load phases, run in order.
     pub phases: Vec<Phase>,
+    /// `[producer]`: what records, framed how.
     #[serde(default)]
     pub producer: Producer,
+    /// `[kafka]`: the cluster and topic.
     #[serde(default)]
     pub kafka: Kafka,
+    /// `[processor]`: the Lambda function and its event source mapping.
     #[serde(default)]
     pub processor: Processor,
+    /// `[firehose]`: the delivery stream, its quota and faults.
     #[serde(default)]
     pub firehose: Firehose,
+    /// `[registry]`: the schema registry.
     #[serde(default)]
     pub registry: Registry,
     /// How long to wait after the last phase for records still in flight.
     #[serde(default = "default_drain", with = "duration_text")]
     pub drain: Duration,
-    /// Objectives over the result; the run exits 1 when one fails.
+    /// Objectives over the result, each over a metric of the reports'
+    /// catalogue; the run exits 1 when one fails.
     #[serde(default, with = "text_list")]
     pub slo: Vec<Slo>,
 }
@@ -84,7 +95,9 @@ fn default_drain() -> Duration {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Phase {
+    /// Shown in the progress bar and the log.
     pub name: String,
+    /// How long the phase produces (never zero).
     #[serde(with = "duration_text")]
     pub duration: Duration,
     /// Records per second at the start of the phase.
@@ -112,8 +125,10 @@ pub struct Producer {
     /// Extra bytes of padding per record, for record-size sweeps.
     #[serde(default)]
     pub padding_bytes: u32,
+    /// How values are framed for the registry.
     #[serde(default)]
     pub wire_format: WireFormat,
+    /// Partitions of the topic the run creates.
     #[serde(default = "three")]
     pub partitions: Bounded<1, 1024>,
 }
@@ -164,9 +179,12 @@ impl fmt::Display for Records {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum WireFormat {
+    /// Confluent's magic byte and 4-byte schema id (`confluent`).
     #[default]
     Confluent,
+    /// Glue's header with the schema version's UUID (`glue`).
     Glue,
+    /// Glue's header, zlib-compressed payload (`glue-zlib`).
     GlueZlib,
 }
 
@@ -211,6 +229,7 @@ pub struct Kafka {
     /// `embedded` (an in-process broker) or a bootstrap broker list.
     #[serde(default)]
     pub brokers: Brokers,
+    /// The topic produced to and consumed from (the lab's `ExampleTopic`).
     #[serde(default = "example_topic")]
     pub topic: String,
 }
@@ -239,6 +258,7 @@ pub struct Processor {
     /// Attempts per record in total (the lab's `RETRIES`).
     #[serde(default = "lab_retries")]
     pub retries: Bounded<1, 100>,
+    /// The backoff between those attempts.
     #[serde(default)]
     pub retry_policy: RetryPolicy,
     /// Concurrent PutRecordBatch calls per invocation.
@@ -434,8 +454,10 @@ impl Default for Firehose {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Faults {
+    /// Probability that a record the quota admitted fails with `InternalFailure`.
     #[serde(default)]
     pub internal_failure_rate: Probability,
+    /// Probability that a whole call fails with HTTP 500 `InternalFailure`.
     #[serde(default)]
     pub http_500_rate: Probability,
     /// `0`, `fixed:50ms`, `uniform:10ms..80ms` or `exp:20ms`.
@@ -638,11 +660,23 @@ mod duration_text {
 /// A scenario file that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
+    /// The file could not be read.
     #[error("{file}: {source}")]
-    Read { file: String, source: std::io::Error },
-    /// toml's message names the line, column and key and quotes the line.
+    Read {
+        /// The file as given.
+        file: String,
+        /// Why it could not be read.
+        source: std::io::Error,
+    },
+    /// The content is not a valid scenario.
     #[error("{file}: {message}")]
-    Invalid { file: String, message: String },
+    Invalid {
+        /// The file as given.
+        file: String,
+        /// What is wrong; toml's messages name the line, column and key
+        /// and quote the line.
+        message: String,
+    },
 }
 
 impl Scenario {
