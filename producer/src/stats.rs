@@ -31,8 +31,7 @@ pub fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, MAX_MICROS, 3).expect("constant histogram bounds are valid")
 }
 
-/// Percentiles of one distribution, in milliseconds: the type `result.json` uses too.
-pub use mskbench_reports::Percentiles;
+use mskbench_core::Percentiles;
 
 /// Percentiles of `h` in milliseconds, its values being `per_ms` to a
 /// millisecond (1000 for the microsecond histograms here); all zero when empty.
