@@ -338,7 +338,7 @@ async fn deliver_stream(app: &App, stream: &Stream, force: bool) -> Result<StopR
                 state.metrics.record(now_unix, Sample { delivery_errors: 1, ..Sample::default() });
                 state.pending.push_front(object);
                 drop(state);
-                eprintln!("mskbench-sim firehose: delivery failed (will retry): {message}");
+                tracing::warn!("firehose delivery failed (will retry): {message}");
                 let mut errors = lock(&app.delivery_errors);
                 if errors.len() == KEPT_DELIVERY_ERRORS {
                     errors.remove(0);
