@@ -14,13 +14,13 @@ use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
 /// Smallest buffering size AWS accepts (1 MiB).
-pub const AWS_MIN_BUFFER_BYTES: u64 = 1024 * 1024;
+pub(crate) const AWS_MIN_BUFFER_BYTES: u64 = 1024 * 1024;
 /// Largest buffering size AWS accepts (128 MiB).
-pub const AWS_MAX_BUFFER_BYTES: u64 = 128 * 1024 * 1024;
+pub(crate) const AWS_MAX_BUFFER_BYTES: u64 = 128 * 1024 * 1024;
 /// Shortest buffering interval AWS accepts here (60 s).
-pub const AWS_MIN_BUFFER_INTERVAL: Duration = Duration::from_secs(60);
+pub(crate) const AWS_MIN_BUFFER_INTERVAL: Duration = Duration::from_secs(60);
 /// Longest buffering interval AWS accepts (900 s).
-pub const AWS_MAX_BUFFER_INTERVAL: Duration = Duration::from_secs(900);
+pub(crate) const AWS_MAX_BUFFER_INTERVAL: Duration = Duration::from_secs(900);
 
 /// The whole configuration of one Firehose stand-in.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -152,7 +152,7 @@ pub enum Latency {
 }
 
 /// Longest latency ever added (also caps the exponential tail).
-pub const MAX_LATENCY: Duration = Duration::from_secs(60);
+pub(crate) const MAX_LATENCY: Duration = Duration::from_secs(60);
 
 impl Latency {
     fn validate(&self) -> Result<(), String> {

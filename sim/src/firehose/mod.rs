@@ -46,15 +46,12 @@ use serde::Serialize;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use config::{
-    AWS_MAX_BUFFER_BYTES, AWS_MAX_BUFFER_INTERVAL, AWS_MIN_BUFFER_BYTES, AWS_MIN_BUFFER_INTERVAL, Buffering, Faults,
-    FirehoseConfig, Latency, MAX_LATENCY,
-};
+pub use config::{Buffering, Faults, FirehoseConfig, Latency};
 pub use delivery::{DeliveredObject, ReadError, count_lines, list_objects};
 pub use metrics::Sample;
-pub use protocol::{CONTENT_TYPE, ErrorCode, TARGET_PREFIX};
 
 use crate::server::{BodyError, Running, ServeError, read_body};
+use protocol::{CONTENT_TYPE, ErrorCode, TARGET_PREFIX};
 use service::{App, Stream, lock, unix_now};
 
 /// Largest request body read. Bigger than any valid call (4 MiB of data is

@@ -23,8 +23,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
-pub use service::CONTENT_TYPE;
-pub use store::{Level, PersistError, Store, StoreError, VersionInfo};
+pub use store::{Level, PersistError};
 
 use crate::server::{Running, ServeError};
 
@@ -57,8 +56,10 @@ impl Default for RegistryConfig {
 /// Failures to start or serve.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
+    /// The data file could not be read or written.
     #[error(transparent)]
     Persist(#[from] PersistError),
+    /// The listener could not bind, or serving failed.
     #[error(transparent)]
     Serve(#[from] ServeError),
 }
