@@ -52,8 +52,11 @@ pub fn percentiles(h: &Histogram<u64>, per_ms: f64) -> Percentiles {
 /// The three distributions of a run.
 #[derive(Debug, Clone)]
 pub struct Histograms {
+    /// Ack latency from the intended send time (measured records).
     pub ack_from_intended: Histogram<u64>,
+    /// Ack latency from the actual send time (measured records).
     pub ack_from_sent: Histogram<u64>,
+    /// Actual − intended send time (measured records).
     pub send_delay: Histogram<u64>,
 }
 

@@ -69,7 +69,9 @@ impl Default for FirehoseConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Buffering {
+    /// Bytes buffered before an object is cut (`SizeInMBs`).
     pub size_bytes: u64,
+    /// Time since the buffer's first record before an object is cut (`IntervalInSeconds`).
     #[serde(with = "secs_f64")]
     pub interval: Duration,
 }
@@ -139,14 +141,21 @@ impl Faults {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub enum Latency {
+    /// No added latency (`0`).
     #[default]
     None,
+    /// The same delay on every call (`fixed:50ms`).
     Fixed(Duration),
+    /// A delay drawn uniformly between two bounds (`uniform:10ms..80ms`).
     Uniform {
+        /// The shortest delay.
         low: Duration,
+        /// The longest delay.
         high: Duration,
     },
+    /// A delay drawn from an exponential distribution (`exp:20ms`), capped.
     Exponential {
+        /// The distribution's mean.
         mean: Duration,
     },
 }

@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 
 pub use store::{Level, PersistError};
+use store::Store;
 
 use crate::server::{Running, ServeError};
 

@@ -449,7 +449,12 @@ impl Store {
     }
 
     /// Whether `text` may follow `version` of `subject` under the subject's level.
-    pub(crate) fn is_compatible(&self, subject: &str, version: &str, text: &str) -> Result<(bool, Vec<String>), StoreError> {
+    pub(crate) fn is_compatible(
+        &self,
+        subject: &str,
+        version: &str,
+        text: &str,
+    ) -> Result<(bool, Vec<String>), StoreError> {
         let (schema, _) = parse_schema(text)?;
         let info = self.version(subject, version)?;
         let level = match self.effective_level(subject) {
