@@ -334,13 +334,12 @@ async fn produce(a: &Args, mut config: ProduceConfig, control: Control) -> Resul
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode> {
-    let seed = args.seed.unwrap_or_else(|| {
-        let seed = chosen_seed();
-        eprintln!("mskbench produce: seed {seed} (pass --seed {seed} to repeat)");
-        seed
-    });
+    let seed = args.seed.unwrap_or_else(chosen_seed);
     let config = config_of(&args, seed)?;
     config.validate()?;
+    if args.seed.is_none() {
+        eprintln!("mskbench produce: seed {seed} (pass --seed {seed} to repeat)");
+    }
     crate::serve::log_stand_ins_to_stderr();
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
