@@ -367,6 +367,18 @@ impl LoopOutcome {
         self.end(now, now);
     }
 
+    /// One more record handed over, `delay` µs after its intended time.
+    fn count_sent(&mut self, delay: u64, measured: bool) {
+        self.sent += 1;
+        if measured {
+            self.measured_records += 1;
+            self.send_delay.saturating_record(delay);
+        } else {
+            self.warmup_records += 1;
+        }
+    }
+
+    /// Records librdkafka refused at once.
     fn failed(&self) -> u64 {
         self.refused.values().sum()
     }
@@ -595,8 +607,7 @@ fn send_loop(
     let warmup = options.warmup.as_secs_f64();
     let limit_secs = options.until.duration.map(|d| d.as_secs_f64());
     let mut out = LoopOutcome::new();
-    let mut next_tick = start + TICK;
-    let mut next_stats = options.stats_interval.map(|i| start + i);
+    let mut periodic = Periodic::new(start, options);
     let (mut last_due, mut last_sent_at) = (0.0f64, 0.0f64);
     loop {
         if options.until.count.is_some_and(|n| out.sent >= n) {
@@ -648,35 +659,62 @@ fn send_loop(
                 break;
             }
         }
-        out.sent += 1;
         let delay = micros(sent_at.saturating_duration_since(intended));
+        out.count_sent(delay, measured);
         if let Some(log) = hlog.as_deref_mut() {
             log.delay.saturating_record(delay);
-        }
-        if measured {
-            out.measured_records += 1;
-            out.send_delay.saturating_record(delay);
-        } else {
-            out.warmup_records += 1;
         }
         (last_due, last_sent_at) = (due_offset, offset);
 
         control.0.sent.store(out.sent, Ordering::Relaxed);
-        if sent_at >= next_tick {
-            next_tick = sent_at + TICK;
+        if periodic.due(sent_at) {
             control.0.acked.store(producer.context().counts().0, Ordering::Relaxed);
             if let Some(log) = hlog.as_deref_mut() {
                 log.tick(sent_at, producer.context());
             }
-            if let Some(at) = next_stats
-                && sent_at >= at
-            {
-                next_stats = options.stats_interval.map(|i| sent_at + i);
+            if periodic.stats_due(sent_at) {
                 observer.stats(&stats(producer, &out, offset, warmup));
             }
         }
     }
     out
+}
+
+/// When the loop does its periodic work: every [`TICK`] of sending it
+/// publishes the acked count and lets the interval log cut a second;
+/// every `stats_interval` it hands the observer a snapshot.
+struct Periodic {
+    next_tick: Instant,
+    stats_interval: Option<Duration>,
+    next_stats: Option<Instant>,
+}
+
+impl Periodic {
+    fn new(start: Instant, options: &SendOptions) -> Periodic {
+        Periodic {
+            next_tick: start + TICK,
+            stats_interval: options.stats_interval,
+            next_stats: options.stats_interval.map(|i| start + i),
+        }
+    }
+
+    /// True at most once a [`TICK`].
+    fn due(&mut self, now: Instant) -> bool {
+        let due = now >= self.next_tick;
+        if due {
+            self.next_tick = now + TICK;
+        }
+        due
+    }
+
+    /// True at most once a `stats_interval`; never without one.
+    fn stats_due(&mut self, now: Instant) -> bool {
+        let due = self.next_stats.is_some_and(|at| now >= at);
+        if due {
+            self.next_stats = self.stats_interval.map(|i| now + i);
+        }
+        due
+    }
 }
 
 /// The wall clock in milliseconds since the epoch: a record's timestamp.
@@ -765,6 +803,30 @@ mod tests {
             s.to_string(),
             "    2.5s  sent 100  acked 90  failed 1  in flight 9  40.0/s  ack p99 1.250 ms  send delay p99 0.500 ms  queue-full waits 3"
         );
+    }
+
+    #[test]
+    fn periodic_work_keeps_its_own_pace() {
+        let start = Instant::now();
+        let options = SendOptions {
+            topic: "t".into(),
+            until: Until::default(),
+            warmup: Duration::ZERO,
+            stats_interval: Some(Duration::from_secs(1)),
+            hlog: None,
+            flush_timeout: Duration::ZERO,
+            seed: 0,
+            schema: String::new(),
+        };
+        let mut p = Periodic::new(start, &options);
+        assert!(!p.due(start + Duration::from_millis(50)));
+        assert!(p.due(start + Duration::from_millis(100)));
+        assert!(!p.due(start + Duration::from_millis(150)), "the next tick is 100 ms after this one");
+        assert!(!p.stats_due(start + Duration::from_millis(900)));
+        assert!(p.stats_due(start + Duration::from_millis(1000)));
+        assert!(!p.stats_due(start + Duration::from_millis(1500)));
+        let quiet = SendOptions { stats_interval: None, ..options };
+        assert!(!Periodic::new(start, &quiet).stats_due(start + Duration::from_secs(3600)));
     }
 
     #[test]

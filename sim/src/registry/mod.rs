@@ -23,8 +23,8 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
-pub use store::{Level, PersistError};
 use store::Store;
+pub use store::{Level, PersistError};
 
 use crate::server::{Running, ServeError};
 
