@@ -27,7 +27,7 @@
 
 #![warn(missing_docs)]
 
-pub mod avro;
+mod avro;
 pub mod clickevent;
 pub mod config;
 pub mod records;
