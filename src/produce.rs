@@ -1,21 +1,36 @@
 //! `mskbench produce`: seed a topic at a controlled rate.
 //!
-//! Thin glue over `mskbench-producer`: flags become a `ProduceConfig`, the
-//! run goes on a tokio runtime, Ctrl-C (or SIGTERM) stops the schedule and
-//! flushes, a second one purges what librdkafka still holds. The summary
-//! goes to stderr, `--stats-json` to a file. Exit 0 when every record was
-//! acked, 1 when some failed (or could not be accounted for), 2 on usage or
-//! fatal errors.
+//! Thin glue over `mskbench-producer`: flags become a typed
+//! `ProduceConfig` (the rate a `Profile`, the schema file read once), the
+//! parts the flags name as `embedded` start through the harness's
+//! `parts` (the one place `embedded` and `glue:NAME` are resolved, shared
+//! with `mskbench run`; `mock`, librdkafka's mock cluster, is this
+//! command's alone), and the run goes on a tokio runtime. Ctrl-C (or
+//! SIGTERM) stops the schedule and flushes, a second one purges what
+//! librdkafka still holds. This module decides what reaches stderr: the
+//! chosen seed, where embedded parts listen, the stats lines, the progress
+//! bar (drawn from `Control`'s live counts) and the summary; `--stats-json`
+//! goes to a file. Exit 0 when every record was acked, 1 when some failed
+//! (or could not be accounted for), 2 on usage or fatal errors.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use clap::Args as ClapArgs;
-use mskbench_producer::config::{GlueCompression, GlueConfig, KeyFormat};
-use mskbench_producer::schedule::{HumanDuration, parse_rate};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use mskbench_core::wire::Compression;
+use mskbench_harness::parts::{self, Parts, RegistryAt};
+use mskbench_producer::config::{GlueConfig, KeyFormat, Records, Registry};
+use mskbench_producer::schedule::{HumanDuration, Profile, parse_rate};
 use mskbench_producer::schemagen::SizeControls;
-use mskbench_producer::{Control, ProduceConfig};
+use mskbench_producer::send::{Observer, Stats, Until};
+use mskbench_producer::topic::ensure_topic;
+use mskbench_producer::{Control, ProduceConfig, Report};
+use mskbench_scenarios::{Brokers, RegistryKind};
+use mskbench_sim::MockBroker;
 
 #[derive(Debug, ClapArgs)]
 pub(crate) struct Args {
@@ -117,47 +132,215 @@ fn parse_range(text: &str) -> Result<(usize, usize), String> {
     }
 }
 
-fn config_of(a: &Args) -> Result<ProduceConfig> {
+/// Which Kafka `--brokers` names.
+enum Kafka {
+    /// `embedded` or a bootstrap list, resolved by the harness's parts.
+    Brokers(Brokers),
+    /// `mock`: librdkafka's mock cluster, three brokers.
+    Mock,
+}
+
+impl Kafka {
+    fn of(flag: &str) -> Kafka {
+        match flag {
+            "mock" => Kafka::Mock,
+            "embedded" => Kafka::Brokers(Brokers::Embedded),
+            list => Kafka::Brokers(Brokers::List(list.to_owned())),
+        }
+    }
+}
+
+/// Which registry `--registry` or `--glue-registry` names.
+fn registry_kind(a: &Args) -> RegistryKind {
+    match (&a.glue_registry, a.registry.as_str()) {
+        (Some(name), _) => RegistryKind::Glue { name: name.clone() },
+        (None, "embedded") => RegistryKind::Embedded,
+        (None, url) => RegistryKind::Url(url.to_owned()),
+    }
+}
+
+/// A seed from the clock, for runs without `--seed`.
+fn chosen_seed() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0x5eed, |d| d.as_nanos() as u64)
+}
+
+/// The run the flags ask for. The brokers and the registry are the flags'
+/// own text until [`start_parts`] replaces `embedded` and `mock` with the
+/// addresses of what it started.
+fn config_of(a: &Args, seed: u64) -> Result<ProduceConfig> {
     let rate = a.rate.as_deref().map(parse_rate).transpose()?;
     if rate.is_none() && a.profile.is_none() {
         bail!("give --rate N (or max), or a --profile");
     }
-    Ok(ProduceConfig {
-        brokers: a.brokers.clone(),
-        topic: a.topic.clone(),
-        partitions: a.partitions,
-        registry: a.registry.clone(),
-        glue: a.glue_registry.as_ref().map(|registry| GlueConfig {
-            registry: registry.clone(),
-            endpoint: a.glue_endpoint.clone(),
-            region: a.glue_region.clone(),
-            compression: if a.glue_compression == "zlib" { GlueCompression::Zlib } else { GlueCompression::None },
-        }),
-        key_format: if a.key_format == "avro" { KeyFormat::Avro } else { KeyFormat::String },
-        rate,
-        profile: a.profile.clone(),
-        count: a.count,
-        duration_secs: a.duration.map(|d| d.0.as_secs_f64()),
-        warmup_secs: a.warmup.0.as_secs_f64(),
-        seed: a.seed,
-        schema: a.schema.clone(),
-        sizes: SizeControls {
-            string_len: a.string_len,
-            bytes_len: a.bytes_len,
-            array_len: a.array_len,
-            pad_bytes: a.pad_bytes,
+    let profile = Profile::from_flags(rate, a.profile.as_deref())?;
+    let records = match &a.schema {
+        Some(path) => Records::Schema {
+            schema: std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the schema file {}", path.display()))?,
+            sizes: SizeControls {
+                string_len: a.string_len,
+                bytes_len: a.bytes_len,
+                array_len: a.array_len,
+                pad_bytes: a.pad_bytes,
+            },
         },
-        threads: a.threads,
+        None => Records::ClickEvents { threads: a.threads },
+    };
+    let until = Until { count: a.count, duration: a.duration.map(|d| d.0) };
+    let registry = Registry::Confluent { url: a.registry.clone() };
+    Ok(ProduceConfig {
+        topic: a.topic.clone(),
+        key_format: if a.key_format == "avro" { KeyFormat::Avro } else { KeyFormat::String },
+        records,
+        warmup: a.warmup.0,
         rdkafka: a.settings.iter().cloned().collect(),
-        stats_interval_secs: a.stats_interval,
+        stats_interval: (a.stats_interval > 0.0).then(|| Duration::from_secs_f64(a.stats_interval)),
         hlog: a.hlog.clone(),
-        progress: !a.no_progress,
+        ..ProduceConfig::new(a.brokers.clone(), registry, profile, until, seed)
     })
 }
 
+/// What [`start_parts`] started: stopped when the run ends.
+#[derive(Default)]
+struct Started {
+    parts: Parts,
+    /// Not `Send`: it stays on the runtime's main thread (`block_on`).
+    mock: Option<MockBroker>,
+}
+
+/// Starts what the flags name as `embedded` or `mock`, creates the topic,
+/// and fills `config`'s brokers and registry in.
+async fn start_parts(a: &Args, config: &mut ProduceConfig, started: &mut Started) -> Result<()> {
+    match Kafka::of(&a.brokers) {
+        Kafka::Mock => {
+            let mock = MockBroker::start(3, &config.topic, a.partitions)?;
+            config.brokers = mock.bootstrap_servers();
+            started.mock = Some(mock);
+        }
+        Kafka::Brokers(brokers) => {
+            config.brokers = parts::start_broker(&brokers, &mut started.parts).await?;
+            if brokers == Brokers::Embedded {
+                eprintln!("mskbench produce: embedded broker at {}", config.brokers);
+                ensure_topic(&config.brokers, &config.topic, a.partitions, &[]).await?;
+            } else {
+                // A missing topic is created; a cluster that refuses (ACLs,
+                // auto-creation policy) may still have it, so only warn.
+                let extra: Vec<(String, String)> = config.rdkafka.clone().into_iter().collect();
+                if let Err(e) = ensure_topic(&config.brokers, &config.topic, a.partitions, &extra).await {
+                    eprintln!("mskbench produce: warning: {e}");
+                }
+            }
+        }
+    }
+    let kind = registry_kind(a);
+    config.registry = match parts::start_registry(&kind, &mut started.parts).await? {
+        RegistryAt::Confluent(url) => {
+            if kind == RegistryKind::Embedded {
+                eprintln!("mskbench produce: embedded schema registry at {url}");
+            }
+            Registry::Confluent { url }
+        }
+        RegistryAt::Glue(registry) => Registry::Glue(GlueConfig {
+            registry,
+            endpoint: a.glue_endpoint.clone(),
+            region: a.glue_region.clone(),
+            compression: if a.glue_compression == "zlib" { Compression::Zlib } else { Compression::None },
+        }),
+    };
+    Ok(())
+}
+
+/// The run on stderr: a progress bar on a terminal (records sent, or the
+/// share of the duration, from `Control`'s live counts) and the stats
+/// lines above it.
+struct Progress {
+    bar: Option<ProgressBar>,
+}
+
+impl Progress {
+    fn new(show: bool, until: Until) -> Progress {
+        let (len, template) = match (until.count, until.duration) {
+            (Some(n), _) => (n, "{elapsed_precise} [{bar:40}] {pos}/{len} records ({per_sec})"),
+            (None, Some(d)) => {
+                ((d.as_secs_f64() * 10.0) as u64, "{elapsed_precise} [{bar:40}] {percent}% of the duration")
+            }
+            (None, None) => return Progress { bar: None },
+        };
+        let bar = show.then(|| ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr()));
+        if let Some(bar) = &bar
+            && let Ok(style) = ProgressStyle::with_template(template)
+        {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        Progress { bar }
+    }
+
+    /// Moves the bar along with `control` every 100 ms until the task is aborted.
+    fn follow(&self, control: Control, until: Until) -> Option<tokio::task::JoinHandle<()>> {
+        let bar = self.bar.clone()?;
+        Some(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                match (until.count, control.started()) {
+                    (Some(_), _) => bar.set_position(control.sent()),
+                    (None, Some((start, _))) => bar.set_position((start.elapsed().as_secs_f64() * 10.0) as u64),
+                    (None, None) => {}
+                }
+            }
+        }))
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Observer for Progress {
+    fn stats(&self, stats: &Stats) {
+        match &self.bar {
+            Some(bar) => bar.suspend(|| eprintln!("{stats}")),
+            None => eprintln!("{stats}"),
+        }
+    }
+}
+
+/// Starts the parts, produces, and stops the parts again.
+async fn produce(a: &Args, mut config: ProduceConfig, control: Control) -> Result<Report> {
+    let mut started = Started::default();
+    let result = async {
+        start_parts(a, &mut config, &mut started).await?;
+        let progress = Arc::new(Progress::new(!a.no_progress, config.until));
+        let follower = progress.follow(control.clone(), config.until);
+        let report = mskbench_producer::produce(&config, control, progress.clone()).await;
+        if let Some(task) = follower {
+            task.abort();
+        }
+        progress.finish();
+        report.map_err(|e| {
+            if let Some(partial) = e.partial_report() {
+                eprint!("{}", partial.summary());
+            }
+            anyhow::Error::from(e)
+        })
+    }
+    .await;
+    for problem in started.parts.stop().await {
+        eprintln!("mskbench produce: {problem}");
+    }
+    drop(started.mock);
+    result
+}
+
 pub(crate) fn run(args: Args) -> Result<ExitCode> {
-    let config = config_of(&args)?;
+    let seed = args.seed.unwrap_or_else(chosen_seed);
+    let config = config_of(&args, seed)?;
     config.validate()?;
+    if args.seed.is_none() {
+        eprintln!("mskbench produce: seed {seed} (pass --seed {seed} to repeat)");
+    }
+    crate::serve::log_stand_ins_to_stderr();
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
     let control = Control::new();
@@ -172,7 +355,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
                 eprintln!("mskbench produce: stopping; flushing what was sent (again to abandon it)");
             }
         });
-        let report = mskbench_producer::produce(&config, control.clone()).await;
+        let report = produce(&args, config, control.clone()).await;
         signals.abort();
         report
     })?;
@@ -182,4 +365,48 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         std::fs::write(path, json + "\n").with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(if report.failed == 0 && report.unaccounted == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn args(flags: &[&str]) -> Args {
+        Cli::parse_from(std::iter::once("produce").chain(flags.iter().copied())).args
+    }
+
+    #[test]
+    fn flags_become_typed_values() {
+        let a = args(&["--count", "10", "--rate", "20k", "--warmup", "250ms", "--stats-interval", "0", "-X", "acks=1"]);
+        let c = config_of(&a, 7).unwrap();
+        assert_eq!(c.profile, Profile::constant(20_000.0));
+        assert_eq!(c.until, Until { count: Some(10), duration: None });
+        assert_eq!(c.warmup, Duration::from_millis(250));
+        assert_eq!(c.stats_interval, None);
+        assert_eq!(c.rdkafka.get("acks").map(String::as_str), Some("1"));
+        assert_eq!((c.seed, c.records), (7, Records::ClickEvents { threads: 2 }));
+        let burst = config_of(&args(&["--duration", "1m", "--rate", "100", "--profile", "burst:1000:1s:10s"]), 1);
+        assert_eq!(burst.unwrap().profile, Profile::parse("burst:1000:1s:10s", Some(100.0)).unwrap());
+        assert!(config_of(&args(&["--count", "1"]), 1).is_err(), "a rate or a profile");
+    }
+
+    #[test]
+    fn embedded_mock_and_glue_are_told_apart() {
+        assert!(matches!(Kafka::of("mock"), Kafka::Mock));
+        assert!(matches!(Kafka::of("embedded"), Kafka::Brokers(Brokers::Embedded)));
+        assert!(matches!(Kafka::of("b1:9092,b2:9092"), Kafka::Brokers(Brokers::List(l)) if l == "b1:9092,b2:9092"));
+        assert_eq!(registry_kind(&args(&["--count", "1"])), RegistryKind::Embedded);
+        let url = args(&["--count", "1", "--registry", "http://r:8081"]);
+        assert_eq!(registry_kind(&url), RegistryKind::Url("http://r:8081".into()));
+        let glue = args(&["--count", "1", "--glue-registry", "lab"]);
+        assert_eq!(registry_kind(&glue), RegistryKind::Glue { name: "lab".into() });
+    }
 }

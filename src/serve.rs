@@ -4,7 +4,8 @@
 //! server on a tokio runtime, print the bound URL as the first line of
 //! stdout (other tools read it to find a port-0 server), then wait for
 //! SIGINT or SIGTERM and stop cleanly — for Kafka, the embedded tansu
-//! broker (memory storage: records are gone when it stops); for Firehose, every
+//! broker (memory storage: records are gone when it stops; topics are
+//! created through the producer's admin-API `ensure_topic`); for Firehose, every
 //! accepted record is written before the process exits. Exit 0 after a
 //! clean stop; a failed final delivery or a bind failure is exit 2.
 
@@ -17,11 +18,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result};
 use clap::{Args as ClapArgs, Subcommand};
 use mskbench_core::Quota;
-use mskbench_producer::broker::{EmbeddedBroker, ensure_topic};
 use mskbench_producer::config::DEFAULT_TOPIC;
+use mskbench_producer::topic::ensure_topic;
 use mskbench_sim::firehose::{Buffering, Faults, Latency};
 use mskbench_sim::registry::Level;
-use mskbench_sim::{FirehoseConfig, FirehoseServer, RegistryConfig, RegistryServer};
+use mskbench_sim::{EmbeddedBroker, FirehoseConfig, FirehoseServer, RegistryConfig, RegistryServer};
 
 #[derive(Debug, ClapArgs)]
 pub(crate) struct Args {
@@ -110,6 +111,7 @@ fn parse_level(text: &str) -> Result<Level, String> {
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode> {
+    log_stand_ins_to_stderr();
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
     runtime.block_on(async move {
@@ -180,6 +182,21 @@ async fn registry(a: RegistryArgs) -> Result<ExitCode> {
     server.shutdown().await.context("schema registry did not stop cleanly")?;
     eprintln!("mskbench serve registry: stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The stand-ins' warnings (`mskbench-sim`'s `tracing` events: a failed
+/// Firehose delivery, a broker that stopped) as lines on stderr; the
+/// libraries print nothing themselves. Other crates' events stay off.
+pub(crate) fn log_stand_ins_to_stderr() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let filter = tracing_subscriber::filter::Targets::new().with_target("mskbench_sim", tracing::Level::WARN);
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_target(false)
+        .without_time();
+    let _ = tracing_subscriber::registry().with(filter).with(fmt).try_init();
 }
 
 /// The URL on the first line of stdout, flushed at once (stdout may be a pipe).

@@ -23,8 +23,9 @@ use mskbench_producer::clickevent::ClickEvents;
 use mskbench_producer::records::{Framing, Generator, KeyFraming, RecordEncoder};
 use mskbench_producer::run::PRODUCER_DEFAULTS;
 use mskbench_producer::schedule::Profile;
-use mskbench_producer::send::{self, AckContext, Control, SendOptions, Until};
-use mskbench_producer::{EmbeddedBroker, MockBroker};
+use mskbench_producer::send::{self, AckContext, Control, SendOptions, Unobserved, Until};
+use mskbench_producer::topic::ensure_topic;
+use mskbench_sim::{EmbeddedBroker, MockBroker};
 use rdkafka::ClientConfig;
 use rdkafka::config::FromClientConfigAndContext;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
@@ -120,8 +121,9 @@ fn produce_group(c: &mut Criterion, name: &str, servers: &str, topic: &str) {
         warmup: Duration::ZERO,
         stats_interval: None,
         hlog: None,
-        progress: false,
         flush_timeout: Duration::from_secs(60),
+        seed: 7,
+        schema: "1".into(),
     };
     group.bench_function(BenchmarkId::new("mskbench_send_loop", N), |b| {
         let mut encoder = RecordEncoder::new(
@@ -130,8 +132,7 @@ fn produce_group(c: &mut Criterion, name: &str, servers: &str, topic: &str) {
             KeyFraming::Plain,
         );
         b.iter(|| {
-            let report =
-                send::run(&ours, &mut encoder, Profile::Max, &options, &Control::new(), 7, "1".into()).unwrap();
+            let report = send::run(&ours, &mut encoder, Profile::Max, &options, &Control::new(), &Unobserved).unwrap();
             assert_eq!(report.unaccounted, 0);
         });
     });
@@ -147,7 +148,7 @@ fn produce_embedded(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let broker = rt.block_on(EmbeddedBroker::start(([127, 0, 0, 1], 0).into())).unwrap();
     let servers = broker.bootstrap_servers();
-    rt.block_on(mskbench_producer::broker::ensure_topic(&servers, "bench", 3, &[])).unwrap();
+    rt.block_on(ensure_topic(&servers, "bench", 3, &[])).unwrap();
     produce_group(c, "produce_embedded", &servers, "bench");
     drop(broker);
 }

@@ -7,19 +7,22 @@
 //! processor counts resends after the first call), but without going
 //! through the environment: nothing here reads a variable, so nothing in
 //! the shell changes a seeded run. The producer gets a [`ProduceConfig`]
-//! whose rate profile is the plan's, as a value.
+//! whose rate profile is the plan's, as a value, and whose records' schema
+//! is text read once here.
 
 use std::fs;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use mskbench_core::WireMode;
+use mskbench_core::wire::Compression;
 use mskbench_processor::Config;
 use mskbench_processor::config::{Credentials, DeadLetterTarget, Endpoints, RegistryUrl};
 use mskbench_processor::retry::RetryPolicy as Backoff;
 use mskbench_producer::ProduceConfig;
-use mskbench_producer::config::{GlueCompression, GlueConfig};
+use mskbench_producer::config::{GlueConfig, Records, Registry};
 use mskbench_producer::schemagen::SizeControls;
+use mskbench_producer::send::Until;
 use mskbench_scenarios::{RetryPolicy, WireFormat};
 
 use crate::parts::{RegistryAt, Started};
@@ -71,72 +74,44 @@ pub(crate) fn processor_config(plan: &Plan, started: &Started) -> Config {
     }
 }
 
-/// The producer's configuration for this run; writes the padded ClickEvent
-/// schema into the run folder when the plan needs it.
+/// The producer's configuration for this run.
 pub(crate) fn produce_config(plan: &Plan, started: &Started) -> Result<ProduceConfig> {
     let scenario = &plan.scenario;
-    let pr = &scenario.producer;
-    let (schema, pad_bytes) = match &plan.records {
-        RecordSource::ClickEvents => (None, 0),
-        RecordSource::Schema { path, pad_bytes } => (Some(path.clone()), *pad_bytes),
-        RecordSource::PaddedClickEvents { pad_bytes } => {
-            // Padding needs the schema-driven generator: ClickEvent-shaped records plus a pad field.
-            let path = plan.out.join("clickevent.avsc");
-            fs::write(&path, mskbench_producer::clickevent::SCHEMA).context("writing clickevent.avsc")?;
-            (Some(path), *pad_bytes)
-        }
-    };
-    let (registry, glue) = match &started.registry {
-        RegistryAt::Confluent(url) => (url.clone(), None),
-        RegistryAt::Glue(name) => (
-            String::new(),
-            Some(GlueConfig {
-                registry: name.clone(),
-                endpoint: plan.aws.glue_endpoint.clone(),
-                region: Some(plan.aws.region.clone()),
-                compression: match pr.wire_format {
-                    WireFormat::GlueZlib => GlueCompression::Zlib,
-                    _ => GlueCompression::None,
-                },
-            }),
-        ),
-    };
-    Ok(ProduceConfig {
-        brokers: started.brokers.clone(),
-        topic: scenario.kafka.topic.clone(),
-        partitions: plan.partitions() as i32,
-        registry,
-        glue,
-        rate: None,
-        profile: Some(steps_spec(plan)),
-        duration_secs: Some(plan.load_duration().as_secs_f64()),
-        warmup_secs: plan.window.from_secs,
-        seed: Some(scenario.seed),
+    let padded = |schema: String, pad_bytes: usize| Records::Schema {
         schema,
         sizes: SizeControls { pad_bytes, ..SizeControls::default() },
-        stats_interval_secs: 0.0,
+    };
+    let records = match &plan.records {
+        RecordSource::ClickEvents => Records::ClickEvents { threads: 2 },
+        RecordSource::Schema { path, pad_bytes } => padded(
+            fs::read_to_string(path).with_context(|| format!("cannot read the schema file {}", path.display()))?,
+            *pad_bytes,
+        ),
+        // Padding needs the schema-driven generator: ClickEvent-shaped records plus a pad field.
+        RecordSource::PaddedClickEvents { pad_bytes } => {
+            padded(mskbench_producer::clickevent::SCHEMA.to_owned(), *pad_bytes)
+        }
+    };
+    let registry = match &started.registry {
+        RegistryAt::Confluent(url) => Registry::Confluent { url: url.clone() },
+        RegistryAt::Glue(name) => Registry::Glue(GlueConfig {
+            registry: name.clone(),
+            endpoint: plan.aws.glue_endpoint.clone(),
+            region: Some(plan.aws.region.clone()),
+            compression: match scenario.producer.wire_format {
+                WireFormat::GlueZlib => Compression::Zlib,
+                _ => Compression::None,
+            },
+        }),
+    };
+    let until = Until { count: None, duration: Some(plan.load_duration()) };
+    Ok(ProduceConfig {
+        topic: scenario.kafka.topic.clone(),
+        records,
+        warmup: Duration::from_secs_f64(plan.window.from_secs),
         hlog: Some(plan.out.join("produce.hlog")),
-        progress: false,
-        ..ProduceConfig::default()
+        ..ProduceConfig::new(started.brokers.clone(), registry, plan.profile.clone(), until, scenario.seed)
     })
-}
-
-/// The plan's profile as the producer's `steps:` text, until
-/// `ProduceConfig` takes a `Profile` value (a test keeps the two equal).
-fn steps_spec(plan: &Plan) -> String {
-    let steps: Vec<String> = plan
-        .scenario
-        .phases
-        .iter()
-        .map(|p| {
-            let rate = match p.to_rate {
-                Some(to) => format!("{}..{}", p.rate.0, to.0),
-                None => p.rate.0.to_string(),
-            };
-            format!("{rate}:{}ms", p.duration.as_millis())
-        })
-        .collect();
-    format!("steps:{}", steps.join(","))
 }
 
 #[cfg(test)]
@@ -189,8 +164,28 @@ mod tests {
         .unwrap();
         let plan = Plan::new(s, Path::new("t.toml"), PathBuf::from("out"), AwsEnv::default());
         let c = produce_config(&plan, &started()).unwrap();
-        let spec = c.profile.as_deref().unwrap();
-        assert_eq!(mskbench_producer::schedule::Profile::parse(spec, None).unwrap(), plan.profile);
-        assert_eq!(c.warmup_secs, 2.0);
+        assert_eq!(c.profile, plan.profile);
+        let spec = mskbench_producer::schedule::Profile::parse("steps:100:2s,1000..3000:1500ms", None).unwrap();
+        assert_eq!(c.profile, spec, "the phases, as the producer's own steps: spec says them");
+        assert_eq!(c.warmup, Duration::from_secs(2));
+        assert_eq!(c.until.duration, Some(Duration::from_millis(3500)));
+        assert_eq!(c.records, Records::ClickEvents { threads: 2 });
+        assert_eq!(c.seed, 1);
+    }
+
+    #[test]
+    fn padded_clickevents_take_the_schema_as_text_not_a_file() {
+        let s = Scenario::parse(
+            "name = \"t\"\nseed = 1\n[[phases]]\nname = \"p\"\nduration = \"1s\"\nrate = 10\n\
+             [producer]\npadding_bytes = 100\n",
+            "t.toml",
+        )
+        .unwrap();
+        let out = PathBuf::from("no-such-run-folder");
+        let plan = Plan::new(s, Path::new("t.toml"), out.clone(), AwsEnv::default());
+        let c = produce_config(&plan, &started()).unwrap();
+        let sizes = SizeControls { pad_bytes: 100, ..SizeControls::default() };
+        assert_eq!(c.records, Records::Schema { schema: mskbench_producer::clickevent::SCHEMA.to_owned(), sizes });
+        assert!(!out.exists(), "nothing written");
     }
 }

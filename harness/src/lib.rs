@@ -8,7 +8,8 @@
 //!                       configure.rs: the processor's Config and the producer's ProduceConfig, as values
 //! ```
 //!
-//! 1. **start** ([`parts`]): the broker (tansu in-process, or a broker
+//! 1. **start** ([`parts`], also what `mskbench produce` starts its
+//!    embedded parts with): the broker (tansu in-process, or a broker
 //!    list), the schema registry (built in, a URL, or Glue) and the Firehose
 //!    endpoint (built in with the scenario's quota, or a URL); the topic is
 //!    created and its current ends noted — the run's records start there.
@@ -36,7 +37,7 @@ mod accounting;
 mod assemble;
 mod configure;
 mod mapping;
-mod parts;
+pub mod parts;
 pub mod plan;
 mod sampler;
 
@@ -45,6 +46,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
+use mskbench_producer::send::Unobserved;
 use mskbench_producer::{Control, Report};
 use mskbench_reports::{RunResult, Sample};
 use tokio::sync::watch;
@@ -198,7 +200,7 @@ async fn produce(
         observer.clone(),
     ));
     let phases = tokio::spawn(announce_phases(plan.clone(), control.clone(), stage.clone(), mapping.live.clone()));
-    let report = mskbench_producer::produce(&config, control.clone()).await;
+    let report = mskbench_producer::produce(&config, control.clone(), Arc::new(Unobserved)).await;
     watcher.abort();
     let report = report?;
     if interrupts.count() > 0 {

@@ -1,9 +1,12 @@
 //! Step 1, start: what the scenario names, running, and where it is.
 //!
-//! The one place where `embedded` and `glue:NAME` are resolved: the
-//! embedded broker (tansu), registry and Firehose endpoint are started here
-//! and kept in [`Parts`] so that they are stopped however the run ends; a
-//! broker list, registry URL or endpoint URL is used as it is. The result is
+//! The one place where `embedded` and `glue:NAME` are resolved, for
+//! `mskbench run` and `mskbench produce` alike: [`start_broker`] and
+//! [`start_registry`] start the embedded broker (tansu) and registry and
+//! keep them in [`Parts`], so that they are stopped however the run ends; a
+//! broker list or registry URL is used as it is, and `glue:NAME` names a
+//! registry no one starts. [`start`] does the same for a scenario, plus the
+//! Firehose endpoint, the topic and its start offsets. The result is
 //! [`Started`]: addresses only, which the configuration step
 //! ([`crate::configure`]) turns into the processor's and the producer's
 //! settings.
@@ -13,18 +16,17 @@ use std::fs;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use mskbench_producer::EmbeddedBroker;
-use mskbench_producer::broker::ensure_topic;
+use mskbench_producer::topic::ensure_topic;
 use mskbench_scenarios::{Brokers, Endpoint, RegistryKind};
 use mskbench_sim::firehose::{Buffering, Faults};
-use mskbench_sim::{FirehoseConfig, FirehoseServer, RegistryConfig, RegistryServer};
+use mskbench_sim::{EmbeddedBroker, FirehoseConfig, FirehoseServer, RegistryConfig, RegistryServer};
 
 use crate::accounting;
 use crate::plan::Plan;
 
-/// The stand-ins a run started, stopped at its end.
+/// The stand-ins a run started, stopped at its end ([`Parts::stop`]).
 #[derive(Debug, Default)]
-pub(crate) struct Parts {
+pub struct Parts {
     broker: Option<EmbeddedBroker>,
     registry: Option<RegistryServer>,
     pub(crate) firehose: Option<FirehoseServer>,
@@ -32,7 +34,7 @@ pub(crate) struct Parts {
 
 impl Parts {
     /// Stops what is still running; returns what did not stop cleanly.
-    pub(crate) async fn stop(mut self) -> Vec<String> {
+    pub async fn stop(mut self) -> Vec<String> {
         let mut problems = Vec::new();
         if let Some(f) = self.firehose.take()
             && let Err(e) = f.shutdown().await
@@ -51,9 +53,41 @@ impl Parts {
     }
 }
 
+/// The bootstrap list of `brokers`: for `embedded`, a tansu broker started
+/// on a free loopback port and kept in `parts`. Topics are the caller's.
+pub async fn start_broker(brokers: &Brokers, parts: &mut Parts) -> Result<String> {
+    match brokers {
+        Brokers::Embedded => {
+            let broker = EmbeddedBroker::start(([127, 0, 0, 1], 0).into()).await?;
+            let servers = broker.bootstrap_servers();
+            parts.broker = Some(broker);
+            Ok(servers)
+        }
+        Brokers::List(list) => Ok(list.clone()),
+    }
+}
+
+/// Where `kind`'s registry is: for `embedded`, the built-in
+/// Confluent-compatible registry started on a free loopback port and kept
+/// in `parts`.
+pub async fn start_registry(kind: &RegistryKind, parts: &mut Parts) -> Result<RegistryAt> {
+    Ok(match kind {
+        RegistryKind::Embedded => {
+            let r = RegistryServer::start(RegistryConfig::default())
+                .await
+                .map_err(|e| anyhow::anyhow!("starting the schema registry: {e}"))?;
+            let url = r.url();
+            parts.registry = Some(r);
+            RegistryAt::Confluent(url)
+        }
+        RegistryKind::Url(url) => RegistryAt::Confluent(url.clone()),
+        RegistryKind::Glue { name } => RegistryAt::Glue(name.clone()),
+    })
+}
+
 /// The registry the run's records are registered in and read through.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum RegistryAt {
+pub enum RegistryAt {
     /// A Confluent-compatible registry (the embedded one or a URL).
     Confluent(String),
     /// An AWS Glue registry of this name.
@@ -74,21 +108,14 @@ pub(crate) struct Started {
     pub dead_letter_dir: PathBuf,
 }
 
-/// Starts the embedded parts the plan names (kept in `parts`) and creates the topic.
+/// Starts the embedded parts the plan names (kept in `parts`), creates the
+/// topic and notes where its partitions end.
 pub(crate) async fn start(plan: &Plan, parts: &mut Parts) -> Result<Started> {
     let scenario = &plan.scenario;
     let dead_letter_dir = plan.out.join("dead-letter");
     fs::create_dir_all(&dead_letter_dir).context("creating the dead-letter folder")?;
 
-    let brokers = match &scenario.kafka.brokers {
-        Brokers::Embedded => {
-            let broker = EmbeddedBroker::start(([127, 0, 0, 1], 0).into()).await?;
-            let servers = broker.bootstrap_servers();
-            parts.broker = Some(broker);
-            servers
-        }
-        Brokers::List(list) => list.clone(),
-    };
+    let brokers = start_broker(&scenario.kafka.brokers, parts).await?;
     let topic = scenario.kafka.topic.clone();
     ensure_topic(&brokers, &topic, plan.partitions() as i32, &[]).await?;
     let start_offsets = {
@@ -96,18 +123,7 @@ pub(crate) async fn start(plan: &Plan, parts: &mut Parts) -> Result<Started> {
         tokio::task::spawn_blocking(move || accounting::ends(&b, &topic)).await??
     };
 
-    let registry = match &scenario.registry.kind {
-        RegistryKind::Embedded => {
-            let r = RegistryServer::start(RegistryConfig::default())
-                .await
-                .map_err(|e| anyhow::anyhow!("starting the schema registry: {e}"))?;
-            let url = r.url();
-            parts.registry = Some(r);
-            RegistryAt::Confluent(url)
-        }
-        RegistryKind::Url(url) => RegistryAt::Confluent(url.clone()),
-        RegistryKind::Glue { name } => RegistryAt::Glue(name.clone()),
-    };
+    let registry = start_registry(&scenario.registry.kind, parts).await?;
 
     let fh = &scenario.firehose;
     let (firehose_url, s3_dir) = match &fh.endpoint {

@@ -6,21 +6,26 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use mskbench_producer::config::{DEFAULT_TOPIC, Registry};
+use mskbench_producer::schedule::Profile;
+use mskbench_producer::send::{Unobserved, Until};
 use mskbench_producer::{Control, ProduceConfig, Report};
+use mskbench_sim::{MockBroker, RegistryConfig, RegistryServer};
 
 fn run(rate: f64, secs: f64) -> Report {
-    let config = ProduceConfig {
-        brokers: "mock".into(),
-        rate: Some(rate),
-        duration_secs: Some(secs),
-        warmup_secs: 1.0,
-        seed: Some(1),
-        progress: false,
-        stats_interval_secs: 0.0,
-        ..ProduceConfig::default()
-    };
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-    rt.block_on(mskbench_producer::produce(&config, Control::new())).unwrap()
+    let mock = MockBroker::start(3, DEFAULT_TOPIC, 3).unwrap();
+    let registry = rt.block_on(RegistryServer::start(RegistryConfig::default())).unwrap();
+    let profile = Profile::from_flags(Some(rate), None).unwrap();
+    let until = Until { count: None, duration: Some(Duration::from_secs_f64(secs)) };
+    let config = ProduceConfig {
+        warmup: Duration::from_secs(1),
+        ..ProduceConfig::new(mock.bootstrap_servers(), Registry::Confluent { url: registry.url() }, profile, until, 1)
+    };
+    rt.block_on(mskbench_producer::produce(&config, Control::new(), Arc::new(Unobserved))).unwrap()
 }
 
 fn row(label: &str, r: &Report) {

@@ -7,7 +7,7 @@
 
 /// Appends `v` as an Avro `long` (zig-zag, then base-128 varint).
 #[inline]
-pub fn put_long(out: &mut Vec<u8>, v: i64) {
+pub(crate) fn put_long(out: &mut Vec<u8>, v: i64) {
     let mut z = ((v << 1) ^ (v >> 63)) as u64;
     while z >= 0x80 {
         out.push((z as u8) | 0x80);
@@ -18,7 +18,7 @@ pub fn put_long(out: &mut Vec<u8>, v: i64) {
 
 /// Appends `s` as an Avro `string` or `bytes`: its length, then the bytes.
 #[inline]
-pub fn put_str(out: &mut Vec<u8>, s: &[u8]) {
+pub(crate) fn put_str(out: &mut Vec<u8>, s: &[u8]) {
     put_long(out, s.len() as i64);
     out.extend_from_slice(s);
 }

@@ -46,12 +46,19 @@ pub const USER_BLOCK: i32 = 1000;
 /// A page of the lab's shop, the session state machine's states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Page {
+    /// `home_page`: where every session starts.
     HomePage,
+    /// `product_catalog`.
     ProductCatalog,
+    /// `product_detail`.
     ProductDetail,
+    /// `add_to_cart`.
     AddToCart,
+    /// `order`.
     Order,
+    /// `remove_from_cart`.
     RemoveFromCart,
+    /// `order_checkout`.
     OrderCheckout,
     /// The terminal event: sent with empty `event_type` and `product_type`.
     End,
@@ -107,12 +114,17 @@ impl Page {
 pub struct ClickEvent {
     /// Last octet of the ip (`66.249.1.<n>`), 0–254.
     pub ip_octet: u8,
+    /// One of [`DEVICES`], fixed for the session.
     pub devicetype: &'static str,
+    /// The page this event records.
     pub page: Page,
     /// `N/A`, a product, or empty on the terminal event.
     pub product_type: &'static str,
+    /// The session's user, in its producer thread's [`USER_BLOCK`].
     pub userid: i32,
+    /// Position in the whole stream, from 1.
     pub globalseq: i64,
+    /// `globalseq` of the session's previous event; 0 for its first.
     pub prevglobalseq: i64,
 }
 
@@ -262,14 +274,23 @@ impl Iterator for ClickEvents {
 /// A ClickEvent as read back: the fields of the schema.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadEvent {
+    /// The record's key, as text.
     pub key: Option<String>,
+    /// `ip`, dotted.
     pub ip: String,
+    /// `eventtimestamp`, milliseconds since the epoch.
     pub eventtimestamp: i64,
+    /// `devicetype`.
     pub devicetype: String,
+    /// `event_type`; empty or absent on a session's terminal event.
     pub event_type: Option<String>,
+    /// `product_type`; empty or absent on a session's terminal event.
     pub product_type: Option<String>,
+    /// `userid`.
     pub userid: i32,
+    /// `globalseq`.
     pub globalseq: i64,
+    /// `prevglobalseq`.
     pub prevglobalseq: i64,
 }
 
@@ -321,6 +342,7 @@ pub struct ModelChecker {
 }
 
 impl ModelChecker {
+    /// A checker that has seen nothing yet.
     pub fn new() -> Self {
         ModelChecker::default()
     }

@@ -1,23 +1,29 @@
-//! What a produce run is asked to do: the serde configuration shared by
-//! `mskbench produce` (flags) and scenario files (TOML tables).
+//! What a produce run is asked to do, as typed values.
 //!
-//! Unknown keys are errors (`deny_unknown_fields`): a typo in a scenario is
-//! refused, not silently defaulted. Validation that needs more than one
-//! field ([`ProduceConfig::validate`]) runs before anything starts.
+//! `mskbench produce` builds a [`ProduceConfig`] from its flags and
+//! `mskbench run` from a scenario's plan; both parse their text once, at
+//! their edge, and nothing here turns a value back into text: the rate is
+//! a [`Profile`], durations are [`Duration`]s, the registry is a
+//! [`Registry`] and the records' schema is its JSON text, read by the
+//! caller. Brokers and registries the caller started (`embedded`) reach
+//! this crate as the addresses they listen on. [`ProduceConfig::validate`]
+//! checks what the types cannot before anything starts.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use mskbench_core::wire::Compression;
 
+use crate::schedule::Profile;
 use crate::schemagen::SizeControls;
+use crate::send::Until;
 
 /// The lab's topic.
 pub const DEFAULT_TOPIC: &str = "ExampleTopic";
 
 /// Which framing keys get.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum KeyFormat {
     /// The user id as plain text.
     #[default]
@@ -27,95 +33,96 @@ pub enum KeyFormat {
     Avro,
 }
 
-/// Compression of Glue-framed values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum GlueCompression {
-    #[default]
-    None,
-    Zlib,
+/// Where the schema is registered, which decides how values are framed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Registry {
+    /// A Confluent-compatible registry at this `http(s)://` URL; credentials
+    /// in it (`https://key:secret@host`) become HTTP basic auth.
+    Confluent {
+        /// The registry's URL.
+        url: String,
+    },
+    /// An AWS Glue Schema Registry.
+    Glue(GlueConfig),
 }
 
 /// AWS Glue Schema Registry settings.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GlueConfig {
     /// Registry name; created when missing.
     pub registry: String,
     /// Endpoint override (moto in tests); the AWS default chain otherwise.
-    #[serde(default)]
     pub endpoint: Option<String>,
     /// Region; the AWS default chain otherwise.
-    #[serde(default)]
     pub region: Option<String>,
-    #[serde(default)]
-    pub compression: GlueCompression,
+    /// Compression of Glue-framed values (`0x00` none, `0x05` zlib).
+    pub compression: Compression,
+}
+
+/// What records are generated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Records {
+    /// The lab's ClickEvents, from this many simulated producer threads
+    /// whose sessions interleave.
+    ClickEvents {
+        /// Simulated lab producer threads (0 counts as 1).
+        threads: usize,
+    },
+    /// Random records of an Avro schema.
+    Schema {
+        /// The schema's JSON text.
+        schema: String,
+        /// Lengths of generated values, and padding.
+        sizes: SizeControls,
+    },
 }
 
 /// A whole produce run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ProduceConfig {
-    /// `embedded`, `mock`, or a bootstrap list (`host:port,…`).
+    /// The bootstrap list, `host:port,…`.
     pub brokers: String,
+    /// The topic written to; it must exist (see `topic::ensure_topic`).
     pub topic: String,
-    /// Partitions of a topic this run creates (embedded, mock, or a missing topic).
-    pub partitions: i32,
-    /// Confluent registry: `embedded` or a URL. Ignored with `glue`.
-    pub registry: String,
-    pub glue: Option<GlueConfig>,
+    /// Where the schema is registered.
+    pub registry: Registry,
+    /// How keys are framed (Confluent registries only).
     pub key_format: KeyFormat,
-    /// Records per second; `None` with a profile that sets its own rates,
-    /// `f64::INFINITY` (`max` on the command line) for as fast as possible.
-    pub rate: Option<f64>,
-    /// A rate profile (`ramp:…`, `steps:…`, `burst:…`); see `schedule`.
-    pub profile: Option<String>,
-    /// Stop after this many records.
-    pub count: Option<u64>,
-    /// Stop after this many seconds.
-    pub duration_secs: Option<f64>,
-    /// Seconds at the start excluded from rates and percentiles.
-    pub warmup_secs: f64,
-    /// Generator seed; chosen and printed when absent.
-    pub seed: Option<u64>,
-    /// An Avro schema file: random records of it instead of ClickEvents.
-    pub schema: Option<PathBuf>,
-    /// Lengths of schema-driven values.
-    pub sizes: SizeControls,
-    /// Simulated lab producer threads whose sessions interleave.
-    pub threads: usize,
-    /// librdkafka settings (`-X key=value`), applied over the defaults.
+    /// What is generated.
+    pub records: Records,
+    /// The target rate over time; [`Profile::Max`] for as fast as possible.
+    pub profile: Profile,
+    /// When the run ends (a count, a duration, or the first of both).
+    pub until: Until,
+    /// Leading time excluded from rates and percentiles.
+    pub warmup: Duration,
+    /// Generator seed.
+    pub seed: u64,
+    /// librdkafka settings (`-X key=value`), applied over [`crate::run::PRODUCER_DEFAULTS`].
     pub rdkafka: BTreeMap<String, String>,
-    /// Seconds between stats lines on stderr; 0 for none.
-    pub stats_interval_secs: f64,
+    /// How often the observer gets a [`crate::send::Stats`] snapshot; `None` for never.
+    pub stats_interval: Option<Duration>,
     /// HdrHistogram interval log path.
     pub hlog: Option<PathBuf>,
-    /// Progress bar on a terminal.
-    pub progress: bool,
 }
 
-impl Default for ProduceConfig {
-    fn default() -> Self {
+impl ProduceConfig {
+    /// A run of ClickEvents to `brokers`' [`DEFAULT_TOPIC`] at `profile`
+    /// until `until`, with no warm-up, no stats, no log and no `-X`.
+    pub fn new(brokers: String, registry: Registry, profile: Profile, until: Until, seed: u64) -> ProduceConfig {
         ProduceConfig {
-            brokers: "embedded".into(),
+            brokers,
             topic: DEFAULT_TOPIC.into(),
-            partitions: 3,
-            registry: "embedded".into(),
-            glue: None,
+            registry,
             key_format: KeyFormat::String,
-            rate: Some(1000.0),
-            profile: None,
-            count: None,
-            duration_secs: None,
-            warmup_secs: 0.0,
-            seed: None,
-            schema: None,
-            sizes: SizeControls::default(),
-            threads: 2,
+            records: Records::ClickEvents { threads: 2 },
+            profile,
+            until,
+            warmup: Duration::ZERO,
+            seed,
             rdkafka: BTreeMap::new(),
-            stats_interval_secs: 5.0,
+            stats_interval: None,
             hlog: None,
-            progress: true,
         }
     }
 }
@@ -126,36 +133,50 @@ impl Default for ProduceConfig {
 pub struct ConfigError(pub String);
 
 impl ProduceConfig {
-    /// Checks what serde cannot.
+    /// Checks what the types cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: &str| Err(ConfigError(m.to_owned()));
-        if self.count.is_none() && self.duration_secs.is_none() {
+        if self.until.count.is_none() && self.until.duration.is_none() {
             return bad("give a count or a duration (--count N or --duration D)");
         }
-        if self.duration_secs.is_some_and(|d| !(d > 0.0 && d.is_finite())) {
+        if self.until.duration.is_some_and(|d| d.is_zero()) {
             return bad("the duration must be positive");
-        }
-        if self.rate.is_none() && self.profile.is_none() {
-            return bad("give a rate (--rate N or max) or a profile");
-        }
-        if self.rate.is_some_and(|r| r.is_nan() || r <= 0.0) {
-            return bad("the rate must be positive (or max)");
-        }
-        if !(self.warmup_secs >= 0.0 && self.warmup_secs.is_finite()) {
-            return bad("the warm-up must be zero or positive");
-        }
-        if self.partitions < 1 {
-            return bad("partitions must be at least 1");
         }
         if self.topic.is_empty() {
             return bad("the topic name is empty");
         }
-        if self.sizes.string_len.0 > self.sizes.string_len.1
-            || self.sizes.bytes_len.0 > self.sizes.bytes_len.1
-            || self.sizes.array_len.0 > self.sizes.array_len.1
-        {
-            return bad("a length range has its minimum above its maximum");
+        match &self.records {
+            Records::Schema { sizes, .. }
+                if sizes.string_len.0 > sizes.string_len.1
+                    || sizes.bytes_len.0 > sizes.bytes_len.1
+                    || sizes.array_len.0 > sizes.array_len.1 =>
+            {
+                bad("a length range has its minimum above its maximum")
+            }
+            _ => Ok(()),
         }
-        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> ProduceConfig {
+        let registry = Registry::Confluent { url: "http://127.0.0.1:1".into() };
+        let until = Until { count: Some(10), duration: None };
+        ProduceConfig::new("127.0.0.1:9092".into(), registry, Profile::constant(10.0), until, 1)
+    }
+
+    #[test]
+    fn a_run_needs_an_end_and_sane_lengths() {
+        assert_eq!(config().validate(), Ok(()));
+        let endless = ProduceConfig { until: Until::default(), ..config() };
+        assert!(endless.validate().unwrap_err().0.contains("count or a duration"));
+        let instant = ProduceConfig { until: Until { count: None, duration: Some(Duration::ZERO) }, ..config() };
+        assert!(instant.validate().is_err());
+        let sizes = SizeControls { string_len: (5, 4), ..SizeControls::default() };
+        let inverted = ProduceConfig { records: Records::Schema { schema: "\"int\"".into(), sizes }, ..config() };
+        assert!(inverted.validate().unwrap_err().0.contains("minimum above"));
     }
 }

@@ -32,8 +32,18 @@ pub enum Generator {
 /// How values are framed for a registry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Framing {
-    Confluent { id: u32 },
-    Glue { version: Uuid, compression: Compression },
+    /// `0x00` and the schema id, big-endian.
+    Confluent {
+        /// The id the registry answered.
+        id: u32,
+    },
+    /// `0x03`, the compression byte and the schema version's UUID.
+    Glue {
+        /// The schema version Glue answered.
+        version: Uuid,
+        /// Whether the datum is zlib-compressed.
+        compression: Compression,
+    },
 }
 
 impl Framing {
@@ -52,12 +62,16 @@ pub enum KeyFraming {
     /// The key's text as bytes.
     Plain,
     /// An Avro `string` in Confluent framing with the `<topic>-key` schema id.
-    ConfluentAvro { id: u32 },
+    ConfluentAvro {
+        /// The id of the `"string"` schema under `<topic>-key`.
+        id: u32,
+    },
 }
 
 /// Why a record could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
+    /// The schema-driven generator could not encode a value.
     #[error(transparent)]
     Schema(#[from] SchemaGenError),
 }
@@ -74,6 +88,7 @@ pub struct RecordEncoder {
 }
 
 impl RecordEncoder {
+    /// An encoder drawing from `generator`, framing values and keys as given.
     pub fn new(generator: Generator, framing: Framing, key_framing: KeyFraming) -> Self {
         RecordEncoder {
             generator,

@@ -1,32 +1,32 @@
-//! One produce run from a [`ProduceConfig`]: start what is embedded,
-//! register the schema, build the rdkafka producer, send, report.
+//! One produce run from a [`ProduceConfig`]: generate → frame → schedule →
+//! send, and the report.
 //!
-//! Order: brokers (embedded tansu, mock cluster, or a list; the topic is
-//! created if missing) → generator (ClickEvents or `--schema`) → registry
-//! (embedded or URL for Confluent, Glue) → producer (defaults, then `-X`)
-//! → the send loop on a blocking thread → embedded services stopped.
+//! Order: generator (ClickEvents or a schema's random records) → schema
+//! registration (Confluent or Glue), which decides the framing → the rdkafka
+//! producer (defaults, then `-X`) → the send loop on a blocking thread.
 //!
-//! Boundary: this is the crate's only place that touches the runtime,
-//! sockets and files together; the pieces it strings up are each testable
-//! alone. The future is not `Send` when `brokers = "mock"` (librdkafka's
-//! mock cluster is not): drive it with `block_on`, as the CLI does.
+//! Boundary: the brokers and the registry are already running, and the
+//! topic exists — the caller starts stand-ins and creates topics
+//! (`mskbench produce` through the harness's parts, `mskbench run` in the
+//! harness). This is the crate's only place that touches the runtime and
+//! the network together; the pieces it strings up are each testable alone.
+//! It prints nothing: stats snapshots go to the [`Observer`], and a run
+//! that ended on a record it could not build still returns its report
+//! ([`ProduceError::partial_report`]).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::Duration;
 
-use mskbench_core::wire::Compression;
-use mskbench_sim::{RegistryConfig, RegistryServer};
 use rdkafka::ClientConfig;
 use rdkafka::config::FromClientConfigAndContext;
 use rdkafka::producer::ThreadedProducer;
 
-use crate::broker::{BrokerError, EmbeddedBroker, MockBroker, ensure_topic};
 use crate::clickevent::{self, ClickEvents};
-use crate::config::{ConfigError, GlueCompression, KeyFormat, ProduceConfig};
+use crate::config::{ConfigError, GlueConfig, KeyFormat, ProduceConfig, Records, Registry};
 use crate::records::{Framing, Generator, KeyFraming, RecordEncoder};
 use crate::registry::{GlueTarget, RegistryError, glue_client, register_confluent, register_glue};
-use crate::schedule::{Profile, ProfileError};
 use crate::schemagen::{SchemaGenError, SchemaRecords};
-use crate::send::{self, AckContext, Control, SendError, SendOptions, Until};
+use crate::send::{self, AckContext, Control, Observer, SendError, SendOptions};
 use crate::stats::Report;
 
 /// librdkafka defaults of a run, before `-X`: the lab's durability
@@ -34,131 +34,110 @@ use crate::stats::Report;
 pub const PRODUCER_DEFAULTS: [(&str, &str); 4] =
     [("acks", "all"), ("enable.idempotence", "true"), ("linger.ms", "5"), ("message.timeout.ms", "300000")];
 
+/// librdkafka's own `message.timeout.ms` default, when neither it nor
+/// `delivery.timeout.ms` is set.
+const DEFAULT_MESSAGE_TIMEOUT_MS: u64 = 300_000;
+
 /// Why a run could not start or finish.
 #[derive(Debug, thiserror::Error)]
 pub enum ProduceError {
+    /// The configuration cannot run.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error(transparent)]
-    Profile(#[from] ProfileError),
-    #[error(transparent)]
-    Broker(#[from] BrokerError),
+    /// The schema could not be registered.
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    /// The records' schema is not one the generator can fill.
     #[error(transparent)]
     Schema(#[from] SchemaGenError),
-    #[error("cannot read the schema file {path}: {source}")]
-    SchemaFile { path: String, source: std::io::Error },
-    #[error("cannot start the embedded schema registry: {0}")]
-    EmbeddedRegistry(String),
+    /// librdkafka refused the settings.
     #[error("librdkafka refused the producer settings: {0}")]
     Producer(#[source] rdkafka::error::KafkaError),
+    /// The send loop failed as a whole.
     #[error(transparent)]
     Send(#[from] SendError),
+    /// A blocking task (registration, the send loop) panicked or was cancelled.
     #[error("the send thread failed: {0}")]
     Join(String),
 }
 
-/// A seed from the clock, for runs without `--seed`.
-pub fn chosen_seed() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0x5eed, |d| d.as_nanos() as u64)
-}
-
-/// The profile a config asks for.
-pub fn profile_of(config: &ProduceConfig) -> Result<Profile, ProfileError> {
-    match (&config.profile, config.rate) {
-        (Some(spec), rate) => Profile::parse(spec, rate.filter(|r| r.is_finite())),
-        (None, Some(r)) if r.is_infinite() => Ok(Profile::Max),
-        (None, Some(r)) => Ok(Profile::constant(r)),
-        (None, None) => Err(ProfileError::from_message("give a rate or a profile")),
+impl ProduceError {
+    /// The report of a run that started sending and then stopped on this
+    /// error; every record it sent is accounted for in it.
+    pub fn partial_report(&self) -> Option<&Report> {
+        match self {
+            ProduceError::Send(SendError::Record { report, .. }) => Some(report),
+            _ => None,
+        }
     }
 }
 
 /// Runs `config` until its count or duration, or until `control` stops it.
-/// Prints the chosen seed on stderr when the config has none.
-pub async fn produce(config: &ProduceConfig, control: Control) -> Result<Report, ProduceError> {
+/// Stats snapshots (every `config.stats_interval`) go to `observer`.
+pub async fn produce(
+    config: &ProduceConfig,
+    control: Control,
+    observer: Arc<dyn Observer>,
+) -> Result<Report, ProduceError> {
     config.validate()?;
-    let profile = profile_of(config)?;
-    let seed = config.seed.unwrap_or_else(|| {
-        let seed = chosen_seed();
-        eprintln!("mskbench produce: seed {seed} (pass --seed {seed} to repeat)");
-        seed
-    });
-    let extra: Vec<(String, String)> = config.rdkafka.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-
-    // Brokers. The handles live until the end of the run.
-    let mut embedded = None;
-    let mut mock = None;
-    let bootstrap = match config.brokers.as_str() {
-        "embedded" => {
-            let broker = EmbeddedBroker::start(([127, 0, 0, 1], 0).into()).await?;
-            let servers = broker.bootstrap_servers();
-            eprintln!("mskbench produce: embedded broker at {servers}");
-            embedded = Some(broker);
-            ensure_topic(&servers, &config.topic, config.partitions, &[]).await?;
-            servers
-        }
-        "mock" => {
-            let m = MockBroker::start(3, &config.topic, config.partitions)?;
-            let servers = m.bootstrap_servers();
-            mock = Some(m);
-            servers
-        }
-        list => {
-            // A missing topic is created; a cluster that refuses (ACLs,
-            // auto-creation policy) may still have it, so only warn.
-            if let Err(e) = ensure_topic(list, &config.topic, config.partitions, &extra).await {
-                eprintln!("mskbench produce: warning: {e}");
-            }
-            list.to_owned()
-        }
+    let (generator, schema) = generator(config)?;
+    let (framing, key_framing) = register(config, schema).await?;
+    let mut encoder = RecordEncoder::new(generator, framing, key_framing);
+    let (client, message_timeout) = client_config(config);
+    let producer =
+        ThreadedProducer::from_config_and_context(&client, AckContext::default()).map_err(ProduceError::Producer)?;
+    let options = SendOptions {
+        topic: config.topic.clone(),
+        until: config.until,
+        warmup: config.warmup,
+        stats_interval: config.stats_interval,
+        hlog: config.hlog.clone(),
+        flush_timeout: message_timeout + Duration::from_secs(10),
+        seed: config.seed,
+        schema: framing.schema_ref(),
     };
+    let profile = config.profile.clone();
+    tokio::task::spawn_blocking(move || {
+        let report = send::run(&producer, &mut encoder, profile, &options, &control, observer.as_ref());
+        // Dropping the producer joins librdkafka's threads: off the runtime.
+        drop(producer);
+        report
+    })
+    .await
+    .map_err(|e| ProduceError::Join(e.to_string()))?
+    .map_err(ProduceError::from)
+}
 
-    // Records and their schema.
-    let (generator, schema_text) = match &config.schema {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|source| ProduceError::SchemaFile { path: path.display().to_string(), source })?;
-            let records = SchemaRecords::new(&text, config.sizes, seed)?;
+/// The generator `config` asks for, and the schema its records follow.
+fn generator(config: &ProduceConfig) -> Result<(Generator, String), ProduceError> {
+    Ok(match &config.records {
+        Records::ClickEvents { threads } => {
+            (Generator::Click(ClickEvents::new(config.seed, *threads)), clickevent::SCHEMA.to_owned())
+        }
+        Records::Schema { schema, sizes } => {
+            let records = SchemaRecords::new(schema, *sizes, config.seed)?;
+            // Registered as the generator sees it (with the pad field, if any).
             let registered = records.schema_json();
             (Generator::Schema(records), registered)
         }
-        None => (Generator::Click(ClickEvents::new(seed, config.threads)), clickevent::SCHEMA.to_owned()),
-    };
+    })
+}
 
-    // Registry and framing.
-    let mut embedded_registry = None;
-    let (framing, key_framing) = match &config.glue {
-        Some(glue) => {
-            let target = GlueTarget {
-                registry: glue.registry.clone(),
-                endpoint: glue.endpoint.clone(),
-                region: glue.region.clone(),
-            };
+/// Registers `schema` where `config` says; the framing values and keys get.
+async fn register(config: &ProduceConfig, schema: String) -> Result<(Framing, KeyFraming), ProduceError> {
+    match &config.registry {
+        Registry::Glue(glue) => {
+            let GlueConfig { registry, endpoint, region, compression } = glue;
+            let target = GlueTarget { registry: registry.clone(), endpoint: endpoint.clone(), region: region.clone() };
             let client = glue_client(&target).await;
-            let version = register_glue(&client, &glue.registry, &config.topic, &schema_text).await?;
-            let compression = match glue.compression {
-                GlueCompression::None => Compression::None,
-                GlueCompression::Zlib => Compression::Zlib,
-            };
-            (Framing::Glue { version, compression }, KeyFraming::Plain)
+            let version = register_glue(&client, registry, &config.topic, &schema).await?;
+            // The lab's Glue path sends plain keys.
+            Ok((Framing::Glue { version, compression: *compression }, KeyFraming::Plain))
         }
-        None => {
-            let url = if config.registry == "embedded" {
-                let server = RegistryServer::start(RegistryConfig::default())
-                    .await
-                    .map_err(|e| ProduceError::EmbeddedRegistry(e.to_string()))?;
-                let url = server.url();
-                eprintln!("mskbench produce: embedded schema registry at {url}");
-                embedded_registry = Some(server);
-                url
-            } else {
-                config.registry.clone()
-            };
-            let topic = config.topic.clone();
-            let key_format = config.key_format;
+        Registry::Confluent { url } => {
+            let (url, topic, key_format) = (url.clone(), config.topic.clone(), config.key_format);
             let (id, key_id) = tokio::task::spawn_blocking(move || -> Result<(u32, Option<u32>), RegistryError> {
-                let id = register_confluent(&url, &format!("{topic}-value"), &schema_text)?;
+                let id = register_confluent(&url, &format!("{topic}-value"), &schema)?;
                 let key_id = match key_format {
                     KeyFormat::Avro => Some(register_confluent(&url, &format!("{topic}-key"), "\"string\"")?),
                     KeyFormat::String => None,
@@ -168,55 +147,64 @@ pub async fn produce(config: &ProduceConfig, control: Control) -> Result<Report,
             .await
             .map_err(|e| ProduceError::Join(e.to_string()))??;
             let key = key_id.map_or(KeyFraming::Plain, |id| KeyFraming::ConfluentAvro { id });
-            (Framing::Confluent { id }, key)
+            Ok((Framing::Confluent { id }, key))
         }
-    };
-    let schema_ref = framing.schema_ref();
-    let mut encoder = RecordEncoder::new(generator, framing, key_framing);
+    }
+}
 
-    // The producer: defaults, then -X.
+/// The producer's librdkafka settings (defaults, then `-X`), and how long
+/// librdkafka may hold a record before failing it.
+fn client_config(config: &ProduceConfig) -> (ClientConfig, Duration) {
     let mut client = ClientConfig::new();
-    client.set("bootstrap.servers", &bootstrap);
+    client.set("bootstrap.servers", &config.brokers);
     for (k, v) in PRODUCER_DEFAULTS {
         client.set(k, v);
     }
-    for (k, v) in &extra {
+    for (k, v) in &config.rdkafka {
         client.set(k, v);
     }
     let message_timeout = client
         .get("message.timeout.ms")
         .or_else(|| client.get("delivery.timeout.ms"))
         .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(300_000);
-    let producer =
-        ThreadedProducer::from_config_and_context(&client, AckContext::default()).map_err(ProduceError::Producer)?;
+        .unwrap_or(DEFAULT_MESSAGE_TIMEOUT_MS);
+    (client, Duration::from_millis(message_timeout))
+}
 
-    let options = SendOptions {
-        topic: config.topic.clone(),
-        until: Until { count: config.count, duration: config.duration_secs.map(Duration::from_secs_f64) },
-        warmup: Duration::from_secs_f64(config.warmup_secs),
-        stats_interval: (config.stats_interval_secs > 0.0).then(|| Duration::from_secs_f64(config.stats_interval_secs)),
-        hlog: config.hlog.clone(),
-        progress: config.progress,
-        flush_timeout: Duration::from_millis(message_timeout) + Duration::from_secs(10),
-    };
-    let report = tokio::task::spawn_blocking(move || {
-        let report = send::run(&producer, &mut encoder, profile, &options, &control, seed, schema_ref);
-        // Dropping the producer joins librdkafka's threads: off the runtime.
-        drop(producer);
-        report
-    })
-    .await
-    .map_err(|e| ProduceError::Join(e.to_string()))??;
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schedule::Profile;
+    use crate::send::Until;
 
-    if let Some(server) = embedded_registry
-        && let Err(e) = server.shutdown().await
-    {
-        eprintln!("mskbench produce: embedded registry did not stop cleanly: {e}");
+    fn config() -> ProduceConfig {
+        let registry = Registry::Confluent { url: "http://127.0.0.1:1".into() };
+        let until = Until { count: Some(1), duration: None };
+        ProduceConfig::new("127.0.0.1:9092".into(), registry, Profile::Max, until, 1)
     }
-    if let Some(broker) = embedded {
-        broker.shutdown().await;
+
+    #[test]
+    fn x_settings_override_the_defaults_and_set_the_flush_deadline() {
+        let (client, timeout) = client_config(&config());
+        assert_eq!(client.get("acks"), Some("all"));
+        assert_eq!(client.get("bootstrap.servers"), Some("127.0.0.1:9092"));
+        assert_eq!(timeout, Duration::from_secs(300));
+        let mut c = config();
+        c.rdkafka.insert("message.timeout.ms".into(), "300".into());
+        c.rdkafka.insert("acks".into(), "1".into());
+        let (client, timeout) = client_config(&c);
+        assert_eq!(client.get("acks"), Some("1"));
+        assert_eq!(timeout, Duration::from_millis(300));
     }
-    drop(mock);
-    Ok(report)
+
+    #[test]
+    fn the_registered_schema_is_the_generators() {
+        let (_, schema) = generator(&config()).unwrap();
+        assert_eq!(schema, clickevent::SCHEMA);
+        let sizes = crate::schemagen::SizeControls { pad_bytes: 8, ..Default::default() };
+        let padded =
+            ProduceConfig { records: Records::Schema { schema: clickevent::SCHEMA.to_owned(), sizes }, ..config() };
+        let (_, schema) = generator(&padded).unwrap();
+        assert!(schema.contains(crate::schemagen::PAD_FIELD), "{schema}");
+    }
 }

@@ -26,18 +26,15 @@ use std::time::Duration;
 #[error("{0}")]
 pub struct ProfileError(String);
 
-impl ProfileError {
-    pub(crate) fn from_message(message: &str) -> ProfileError {
-        ProfileError(message.to_owned())
-    }
-}
-
 /// A linear piece of a profile: the rate goes from `from` to `to` (records
 /// per second) over `secs` seconds.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Segment {
+    /// The rate at the start, records per second.
     pub from: f64,
+    /// The rate at the end, records per second.
     pub to: f64,
+    /// The length, seconds (positive).
     pub secs: f64,
 }
 
@@ -73,14 +70,35 @@ impl Segment {
 pub enum Profile {
     /// As fast as the sender can go: intended time = actual time.
     Max,
-    /// Pieces one after another; after the last, `tail` decides.
-    Segments { segments: Vec<Segment>, repeat: bool },
+    /// Pieces one after another; after the last, `repeat` decides.
+    Segments {
+        /// The pieces, in order (at least one).
+        segments: Vec<Segment>,
+        /// Start over after the last piece (bursts); otherwise the last
+        /// piece's end rate holds.
+        repeat: bool,
+    },
 }
 
 impl Profile {
     /// A constant rate (records per second).
     pub fn constant(rate: f64) -> Profile {
         Profile::Segments { segments: vec![Segment { from: rate, to: rate, secs: 1.0 }], repeat: true }
+    }
+
+    /// The profile `mskbench produce --rate R --profile SPEC` asks for: the
+    /// spec (bursts over `rate`), else a constant `rate`, or [`Profile::Max`]
+    /// for an infinite rate (`max`).
+    pub fn from_flags(rate: Option<f64>, spec: Option<&str>) -> Result<Profile, ProfileError> {
+        if rate.is_some_and(|r| r.is_nan() || r <= 0.0) {
+            return Err(ProfileError("the rate must be positive (or max)".into()));
+        }
+        match (spec, rate) {
+            (Some(spec), rate) => Profile::parse(spec, rate.filter(|r| r.is_finite())),
+            (None, Some(r)) if r.is_infinite() => Ok(Profile::Max),
+            (None, Some(r)) => Ok(Profile::constant(r)),
+            (None, None) => Err(ProfileError("give a rate (--rate N or max) or a profile".into())),
+        }
     }
 
     /// Parses `--profile`:
@@ -199,10 +217,12 @@ pub struct Schedule {
 }
 
 impl Schedule {
+    /// The schedule of `profile`, from its time zero.
     pub fn new(profile: Profile) -> Schedule {
         Schedule { profile, segment: 0, seg_start: 0.0, seg_done: 0.0, next: 0 }
     }
 
+    /// The profile it follows.
     pub fn profile(&self) -> &Profile {
         &self.profile
     }
@@ -329,6 +349,17 @@ mod tests {
         let t = times(b, 11_000);
         assert!((t[900] - 9.0).abs() < 1e-9);
         assert!((t[10_900] - 10.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn flags_make_a_profile() {
+        assert_eq!(Profile::from_flags(Some(500.0), None), Ok(Profile::constant(500.0)));
+        assert_eq!(Profile::from_flags(Some(f64::INFINITY), None), Ok(Profile::Max));
+        let burst = Profile::from_flags(Some(100.0), Some("burst:10000:1s:10s")).unwrap();
+        assert_eq!(burst, Profile::parse("burst:10000:1s:10s", Some(100.0)).unwrap(), "the rate is the base");
+        assert!(Profile::from_flags(Some(f64::INFINITY), Some("burst:10:1s:10s")).is_err(), "max is no base");
+        assert!(Profile::from_flags(Some(0.0), None).unwrap_err().to_string().contains("positive"));
+        assert!(Profile::from_flags(None, None).is_err());
     }
 
     #[test]

@@ -47,14 +47,19 @@ pub const PAD_FIELD: &str = "mskbench_pad";
 /// Why a schema cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum SchemaGenError {
+    /// The text is not an Avro schema.
     #[error("cannot parse the Avro schema: {0}")]
     Parse(#[source] apache_avro::Error),
+    /// A named type is used but never defined.
     #[error("the schema refers to {0}, which it never defines")]
     UnknownReference(String),
+    /// `pad_bytes` asked for, but the schema is not a record.
     #[error("padding needs a record schema at the top level")]
     PaddingNeedsRecord,
+    /// The schema with the pad field does not parse.
     #[error("cannot add the padding field: {0}")]
     Padding(String),
+    /// apache-avro refused a generated value.
     #[error("a generated record does not encode: {0}")]
     Encode(#[source] apache_avro::Error),
 }

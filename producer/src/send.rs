@@ -21,12 +21,16 @@
 //!   still holds, and those records fail with `PurgeQueue`/`PurgeInflight`.
 //!   Either way the report adds up: sent = acked + failed (+ unaccounted,
 //!   nonzero only if the flush deadline passed, and then it says so).
+//! - Watching: [`Control`] carries live counts (sent, acked, start time)
+//!   for a progress bar or a sampler; an [`Observer`] gets a [`Stats`]
+//!   snapshot every `stats_interval`. The loop prints nothing.
 //!
 //! Cost over a bare rdkafka send loop: one `Box` per record for the
 //! delivery metadata, two clock reads, and the record's encoding (see
 //! BENCHMARKS.md for the measured ratio).
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::PathBuf;
@@ -36,16 +40,19 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::V2DeflateSerializer;
-use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use hdrhistogram::serialization::interval_log::{IntervalLogWriter, IntervalLogWriterBuilder, Tag};
 use rdkafka::ClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::DeliveryResult;
 use rdkafka::producer::{BaseRecord, Producer, ProducerContext, PurgeConfig, ThreadedProducer};
 
-use crate::records::RecordEncoder;
+use crate::records::{RecordEncoder, RecordError};
 use crate::schedule::{Profile, Schedule};
 use crate::stats::{Histograms, Report, new_histogram, percentiles};
+
+/// How often the loop publishes its counts and looks at the clock for
+/// the interval log and the stats snapshots.
+const TICK: Duration = Duration::from_millis(100);
 
 /// Run state shared with signal handlers — run, stop (flush), abort
 /// (purge) — and live counts for whoever watches the run.
@@ -68,6 +75,7 @@ impl Control {
     const STOP: u8 = 1;
     const ABORT: u8 = 2;
 
+    /// A run that has not been stopped.
     pub fn new() -> Control {
         Control::default()
     }
@@ -83,9 +91,11 @@ impl Control {
     pub fn escalate(&self) {
         if self.0.state.load(Ordering::SeqCst) == Self::RUN { self.stop() } else { self.abort() }
     }
+    /// True once stopped or aborted.
     pub fn stopping(&self) -> bool {
         self.0.state.load(Ordering::Relaxed) != Self::RUN
     }
+    /// True once aborted.
     pub fn aborting(&self) -> bool {
         self.0.state.load(Ordering::Relaxed) == Self::ABORT
     }
@@ -104,27 +114,90 @@ impl Control {
     }
 }
 
-/// When a run ends.
+/// When a run ends: after `count` records, after `duration` of schedule,
+/// or at the first of both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Until {
+    /// Stop after this many records.
     pub count: Option<u64>,
+    /// Stop after this long, from the schedule's start.
     pub duration: Option<Duration>,
 }
 
 /// Settings of the send loop.
 #[derive(Debug, Clone)]
 pub struct SendOptions {
+    /// The topic written to.
     pub topic: String,
+    /// When the loop ends.
     pub until: Until,
+    /// Leading time excluded from rates and percentiles.
     pub warmup: Duration,
-    /// A stats line this often on stderr; `None` for none.
+    /// A [`Stats`] snapshot to the observer this often; `None` for none.
     pub stats_interval: Option<Duration>,
     /// Where to write an HdrHistogram interval log (one interval a second).
     pub hlog: Option<PathBuf>,
-    /// Show a progress bar when stderr is a terminal.
-    pub progress: bool,
     /// How long the final flush may take before the rest is reported unaccounted.
     pub flush_timeout: Duration,
+    /// The generator's seed, for the report.
+    pub seed: u64,
+    /// The schema reference the values carry (Confluent id or Glue UUID), for the report.
+    pub schema: String,
+}
+
+/// A run in progress, as `mskbench produce` prints it every `--stats-interval`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stats {
+    /// Seconds since the schedule started.
+    pub elapsed_secs: f64,
+    /// Records handed to librdkafka.
+    pub sent: u64,
+    /// Records acknowledged.
+    pub acked: u64,
+    /// Records failed (reported or refused).
+    pub failed: u64,
+    /// Records librdkafka holds, not yet reported.
+    pub in_flight: i32,
+    /// Measured records per second since the warm-up.
+    pub rate: f64,
+    /// p99 of the ack latency from the intended send time, milliseconds.
+    pub ack_p99_ms: f64,
+    /// p99 of the send delay, milliseconds.
+    pub send_delay_p99_ms: f64,
+    /// Times the loop waited on a full librdkafka queue.
+    pub queue_full_waits: u64,
+}
+
+impl fmt::Display for Stats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:7.1}s  sent {}  acked {}  failed {}  in flight {}  {:.1}/s  ack p99 {:.3} ms  send delay p99 {:.3} ms  queue-full waits {}",
+            self.elapsed_secs,
+            self.sent,
+            self.acked,
+            self.failed,
+            self.in_flight,
+            self.rate,
+            self.ack_p99_ms,
+            self.send_delay_p99_ms,
+            self.queue_full_waits
+        )
+    }
+}
+
+/// Who watches a run from the send thread. Keep it quick: the loop waits.
+pub trait Observer: Send + Sync {
+    /// The snapshot of every `stats_interval`.
+    fn stats(&self, stats: &Stats);
+}
+
+/// An observer that ignores everything (runs without stats).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Unobserved;
+
+impl Observer for Unobserved {
+    fn stats(&self, _: &Stats) {}
 }
 
 /// Metadata travelling with each record to its delivery report.
@@ -177,6 +250,14 @@ impl AckContext {
         let s = self.lock();
         (s.acked, s.failed)
     }
+
+    /// The ack latencies recorded since the last call (for the interval log).
+    fn take_interval(&self) -> Histogram<u64> {
+        let mut s = self.lock();
+        let h = s.interval.clone();
+        s.interval.reset();
+        h
+    }
 }
 
 impl ClientContext for AckContext {}
@@ -221,10 +302,23 @@ pub fn reason(error: &KafkaError) -> String {
 /// Why the send loop failed as a whole (records failing are outcomes, not errors).
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
+    /// The interval log could not be created or written.
     #[error("cannot write the HdrHistogram log {path}: {detail}")]
-    Hlog { path: PathBuf, detail: String },
-    #[error("cannot build a record: {0}")]
-    Record(#[from] crate::records::RecordError),
+    Hlog {
+        /// The log's path.
+        path: PathBuf,
+        /// What went wrong.
+        detail: String,
+    },
+    /// A record could not be built; the loop stopped there, flushed what it
+    /// had sent and accounted for it in `report`.
+    #[error("cannot build a record: {source}")]
+    Record {
+        /// Why the record could not be built.
+        source: RecordError,
+        /// The run up to that record.
+        report: Box<Report>,
+    },
 }
 
 /// What the loop itself saw, before the flush.
@@ -242,30 +336,116 @@ struct LoopOutcome {
     actual_end: f64,
     interrupted: bool,
     /// A record that could not be built ended the loop early.
-    error: Option<crate::records::RecordError>,
+    error: Option<RecordError>,
+}
+
+impl LoopOutcome {
+    fn new() -> LoopOutcome {
+        LoopOutcome {
+            sent: 0,
+            refused: BTreeMap::new(),
+            queue_full_waits: 0,
+            send_delay: new_histogram(),
+            warmup_records: 0,
+            measured_records: 0,
+            target_end: 0.0,
+            actual_end: 0.0,
+            interrupted: false,
+            error: None,
+        }
+    }
+
+    /// The loop ends as planned: the target covers `target` seconds, the sender took `actual`.
+    fn end(&mut self, target: f64, actual: f64) {
+        self.target_end = target;
+        self.actual_end = actual;
+    }
+
+    /// The loop ends early, `now` seconds after the start.
+    fn interrupt(&mut self, now: f64) {
+        self.interrupted = true;
+        self.end(now, now);
+    }
+
+    /// One more record handed over, `delay` µs after its intended time.
+    fn count_sent(&mut self, delay: u64, measured: bool) {
+        self.sent += 1;
+        if measured {
+            self.measured_records += 1;
+            self.send_delay.saturating_record(delay);
+        } else {
+            self.warmup_records += 1;
+        }
+    }
+
+    /// Records librdkafka refused at once.
+    fn failed(&self) -> u64 {
+        self.refused.values().sum()
+    }
 }
 
 /// Runs the schedule to its end (or a stop), flushes, and reports.
 ///
-/// `producer` must have been created with an [`AckContext`]; `seed`,
-/// `schema` and the topic only label the report.
+/// `producer` must have been created with an [`AckContext`]. Stats
+/// snapshots go to `observer`.
 pub fn run(
     producer: &ThreadedProducer<AckContext>,
     encoder: &mut RecordEncoder,
     profile: Profile,
     options: &SendOptions,
     control: &Control,
-    seed: u64,
-    schema: String,
+    observer: &dyn Observer,
 ) -> Result<Report, SendError> {
     let start = Instant::now();
     let wall_start = SystemTime::now();
     let _ = control.0.started.set((start, wall_start));
-    let mut hlog_error = None;
-    // The loop ends with the flush: every record handed over has its report.
-    let mut outcome = send_loop(producer, encoder, &profile, options, control, start, wall_start, &mut hlog_error)?;
+    let hlog_path = || options.hlog.clone().unwrap_or_default();
+    let mut file = match &options.hlog {
+        Some(path) => Some(
+            File::create(path)
+                .map(BufWriter::new)
+                .map_err(|e| SendError::Hlog { path: path.clone(), detail: e.to_string() })?,
+        ),
+        None => None,
+    };
+    let mut serializer = V2DeflateSerializer::new();
+    let mut hlog = match file.as_mut() {
+        Some(file) => Some(
+            IntervalLog::begin(file, &mut serializer, start, wall_start)
+                .map_err(|detail| SendError::Hlog { path: hlog_path(), detail })?,
+        ),
+        None => None,
+    };
+    let mut outcome = send_loop(producer, encoder, &profile, options, control, observer, start, hlog.as_mut());
+    // Flushed before the log's last interval, so that it holds the last acks.
+    flush(producer, options, control, &outcome);
+    let mut hlog_error = hlog.and_then(|log| log.finish(producer.context()));
+    if let Some(mut file) = file
+        && let Err(e) = std::io::Write::flush(&mut file)
+    {
+        hlog_error.get_or_insert(e.to_string());
+    }
 
-    let state = producer.context().lock();
+    let report = report(producer.context(), &outcome, &profile, options, control, start);
+    if let Some(source) = outcome.error.take() {
+        return Err(SendError::Record { source, report: Box::new(report) });
+    }
+    if let Some(detail) = hlog_error {
+        return Err(SendError::Hlog { path: hlog_path(), detail });
+    }
+    Ok(report)
+}
+
+/// The report of a flushed run: the loop's counts and the delivery callback's.
+fn report(
+    acks: &AckContext,
+    outcome: &LoopOutcome,
+    profile: &Profile,
+    options: &SendOptions,
+    control: &Control,
+    start: Instant,
+) -> Report {
+    let state = acks.lock();
     control.0.acked.store(state.acked, Ordering::Relaxed);
     let mut hist = Histograms { send_delay: outcome.send_delay.clone(), ..Histograms::default() };
     hist.merge(&state.hist);
@@ -273,14 +453,15 @@ pub fn run(
     for (r, n) in &outcome.refused {
         *reasons.entry(r.clone()).or_insert(0) += n;
     }
-    let failed = state.failed + outcome.refused.values().sum::<u64>();
-    let measured_secs = (outcome.actual_end - options.warmup.as_secs_f64()).max(0.0);
-    let target_secs = outcome.target_end - options.warmup.as_secs_f64();
+    let failed = state.failed + outcome.failed();
+    let warmup = options.warmup.as_secs_f64();
+    let measured_secs = (outcome.actual_end - warmup).max(0.0);
+    let target_secs = outcome.target_end - warmup;
     let rate_target = match profile {
         Profile::Max => 0.0,
-        _ => profile.average_rate(options.warmup.as_secs_f64(), outcome.target_end),
+        _ => profile.average_rate(warmup, outcome.target_end),
     };
-    let report = Report {
+    Report {
         sent: outcome.sent,
         acked: state.acked,
         failed,
@@ -298,27 +479,119 @@ pub fn run(
         elapsed_secs: round3(
             state.last_report.unwrap_or_else(Instant::now).saturating_duration_since(start).as_secs_f64(),
         ),
-        seed,
+        seed: options.seed,
         topic: options.topic.clone(),
-        schema,
+        schema: options.schema.clone(),
         interrupted: outcome.interrupted,
-    };
-    drop(state);
-    if let Some(e) = outcome.error.take() {
-        eprint!("{}", report.summary());
-        return Err(SendError::Record(e));
     }
-    if let Some(detail) = hlog_error {
-        let path = options.hlog.clone().unwrap_or_default();
-        return Err(SendError::Hlog { path, detail });
-    }
-    Ok(report)
 }
 
 fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
+/// The HdrHistogram interval log of a run: every second, the ack latencies
+/// (from the intended time) and the send delays of that second.
+struct IntervalLog<'a, 'b> {
+    writer: IntervalLogWriter<'a, 'b, BufWriter<File>, V2DeflateSerializer>,
+    start: Instant,
+    /// Send delays since the last interval.
+    delay: Histogram<u64>,
+    last: Instant,
+    next: Instant,
+    /// The first write error; nothing more is written after it.
+    error: Option<String>,
+}
+
+impl<'a, 'b> IntervalLog<'a, 'b> {
+    fn begin(
+        file: &'a mut BufWriter<File>,
+        serializer: &'b mut V2DeflateSerializer,
+        start: Instant,
+        wall_start: SystemTime,
+    ) -> Result<IntervalLog<'a, 'b>, String> {
+        let writer = IntervalLogWriterBuilder::new()
+            .add_comment("mskbench produce: values in microseconds (divide by 1000 for ms)")
+            .add_comment("tags: ack = ack latency from intended send time; send_delay = actual - intended")
+            .with_start_time(wall_start)
+            .with_base_time(wall_start)
+            .with_max_value_divisor(1000.0)
+            .begin_log_with(file, serializer)
+            .map_err(|e| e.to_string())?;
+        Ok(IntervalLog {
+            writer,
+            start,
+            delay: new_histogram(),
+            last: start,
+            next: start + Duration::from_secs(1),
+            error: None,
+        })
+    }
+
+    /// Writes the interval ending `now` when a second has passed.
+    fn tick(&mut self, now: Instant, acks: &AckContext) {
+        if now >= self.next && self.error.is_none() {
+            self.write(now, &acks.take_interval());
+            self.delay.reset();
+            self.last = now;
+            self.next = now + Duration::from_secs(1);
+        }
+    }
+
+    fn write(&mut self, now: Instant, acks: &Histogram<u64>) {
+        let from = self.last.saturating_duration_since(self.start);
+        let length = now.saturating_duration_since(self.last);
+        for (tag, h) in [("ack", acks), ("send_delay", &self.delay)] {
+            if let Err(e) = self.writer.write_histogram(h, from, length, Tag::new(tag)) {
+                self.error.get_or_insert(e.to_string());
+            }
+        }
+    }
+
+    /// Writes the last interval (after the flush); the first error, if any.
+    fn finish(mut self, acks: &AckContext) -> Option<String> {
+        if self.error.is_none() {
+            let interval = acks.lock().interval.clone();
+            self.write(Instant::now(), &interval);
+        }
+        self.error
+    }
+}
+
+/// What became of one record handed to librdkafka.
+enum HandOver {
+    /// Queued for sending.
+    Queued,
+    /// Refused at once, with librdkafka's reason: sent, and failed.
+    Refused(String),
+    /// Never handed over (an abort while the queue was full): not sent.
+    Abandoned,
+}
+
+/// Hands `record` to librdkafka, waiting while its queue is full.
+fn hand_over(
+    producer: &ThreadedProducer<AckContext>,
+    mut record: BaseRecord<'_, [u8], [u8], Box<Meta>>,
+    control: &Control,
+    queue_full_waits: &mut u64,
+) -> HandOver {
+    loop {
+        match producer.send(record) {
+            Ok(()) => return HandOver::Queued,
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                *queue_full_waits += 1;
+                if control.aborting() {
+                    return HandOver::Abandoned;
+                }
+                record = back;
+                std::thread::sleep(Duration::from_micros(100));
+            }
+            Err((e, _)) => return HandOver::Refused(reason(&e)),
+        }
+    }
+}
+
+/// The schedule, record by record, until its end or a stop; not flushed.
 #[allow(clippy::too_many_arguments)]
 fn send_loop(
     producer: &ThreadedProducer<AckContext>,
@@ -326,99 +599,41 @@ fn send_loop(
     profile: &Profile,
     options: &SendOptions,
     control: &Control,
+    observer: &dyn Observer,
     start: Instant,
-    wall_start: SystemTime,
-    hlog_error: &mut Option<String>,
-) -> Result<LoopOutcome, SendError> {
+    mut hlog: Option<&mut IntervalLog<'_, '_>>,
+) -> LoopOutcome {
     let mut schedule = Schedule::new(profile.clone());
     let warmup = options.warmup.as_secs_f64();
     let limit_secs = options.until.duration.map(|d| d.as_secs_f64());
-    let limit_count = options.until.count;
-
-    let mut hlog_file = match &options.hlog {
-        Some(path) => match File::create(path) {
-            Ok(f) => Some(BufWriter::new(f)),
-            Err(e) => return Err(SendError::Hlog { path: path.clone(), detail: e.to_string() }),
-        },
-        None => None,
-    };
-    let mut serializer = V2DeflateSerializer::new();
-    let mut hlog = match hlog_file.as_mut() {
-        Some(file) => Some(
-            IntervalLogWriterBuilder::new()
-                .add_comment("mskbench produce: values in microseconds (divide by 1000 for ms)")
-                .add_comment("tags: ack = ack latency from intended send time; send_delay = actual - intended")
-                .with_start_time(wall_start)
-                .with_base_time(wall_start)
-                .with_max_value_divisor(1000.0)
-                .begin_log_with(file, &mut serializer)
-                .map_err(|e| SendError::Hlog {
-                    path: options.hlog.clone().unwrap_or_default(),
-                    detail: e.to_string(),
-                })?,
-        ),
-        None => None,
-    };
-
-    let bar = progress_bar(options);
-    let mut send_delay = new_histogram();
-    let mut interval_delay = new_histogram();
-    let mut out = LoopOutcome {
-        sent: 0,
-        refused: BTreeMap::new(),
-        queue_full_waits: 0,
-        send_delay: new_histogram(),
-        warmup_records: 0,
-        measured_records: 0,
-        target_end: 0.0,
-        actual_end: 0.0,
-        interrupted: false,
-        error: None,
-    };
-    let mut next_tick = start + Duration::from_millis(100);
-    let mut next_hlog = start + Duration::from_secs(1);
-    let mut last_hlog = start;
-    let mut next_stats = options.stats_interval.map(|i| start + i);
-    let mut last_due = 0.0f64;
-    let mut last_sent_at = 0.0f64;
-
+    let mut out = LoopOutcome::new();
+    let mut periodic = Periodic::new(start, options);
+    let (mut last_due, mut last_sent_at) = (0.0f64, 0.0f64);
     loop {
-        if limit_count.is_some_and(|n| out.sent >= n) {
+        if options.until.count.is_some_and(|n| out.sent >= n) {
             // Count reached: the window the target covers ends where the
             // next record would have been due.
             let next = schedule.next_due().unwrap_or(last_sent_at);
-            out.target_end = next;
-            out.actual_end = next.max(last_sent_at + (next - last_due).max(0.0));
+            out.end(next, next.max(last_sent_at + (next - last_due).max(0.0)));
             break;
         }
         let due = schedule.next_due();
         if let (Some(t), Some(limit)) = (due, limit_secs)
             && t >= limit
         {
-            out.target_end = limit;
-            out.actual_end = limit.max(last_sent_at);
+            out.end(limit, limit.max(last_sent_at));
             break;
         }
-        let intended = match due {
-            Some(t) => start + Duration::from_secs_f64(t),
-            None => Instant::now(),
-        };
+        let intended = due.map_or_else(Instant::now, |t| start + Duration::from_secs_f64(t));
         if !wait_until(intended, control) || control.stopping() {
-            let now = start.elapsed().as_secs_f64();
-            out.interrupted = true;
-            out.target_end = now;
-            out.actual_end = now;
+            out.interrupt(start.elapsed().as_secs_f64());
             break;
         }
-        let now_wall = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
-        let (key, value) = match encoder.next(now_wall) {
+        let (key, value) = match encoder.next(now_ms()) {
             Ok(record) => record,
             Err(e) => {
                 // Stop sending, but still flush what was sent so it is accounted for.
-                let now = start.elapsed().as_secs_f64();
-                out.interrupted = true;
-                out.target_end = now;
-                out.actual_end = now;
+                out.interrupt(start.elapsed().as_secs_f64());
                 out.error = Some(e);
                 break;
             }
@@ -426,8 +641,7 @@ fn send_loop(
         let sent_at = Instant::now();
         let offset = sent_at.saturating_duration_since(start).as_secs_f64();
         if due.is_none() && limit_secs.is_some_and(|l| offset >= l) {
-            out.target_end = offset;
-            out.actual_end = offset;
+            out.end(offset, offset);
             break;
         }
         let due_offset = due.unwrap_or(offset);
@@ -437,119 +651,75 @@ fn send_loop(
         if let Some(key) = key {
             record = record.key(key);
         }
-        let mut refused = None;
-        let mut abandoned = false;
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    out.queue_full_waits += 1;
-                    if control.aborting() {
-                        abandoned = true;
-                        break;
-                    }
-                    record = back;
-                    std::thread::sleep(Duration::from_micros(100));
-                }
-                Err((e, _)) => {
-                    refused = Some(reason(&e));
-                    break;
-                }
+        match hand_over(producer, record, control, &mut out.queue_full_waits) {
+            HandOver::Queued => {}
+            HandOver::Refused(r) => *out.refused.entry(r).or_insert(0) += 1,
+            HandOver::Abandoned => {
+                out.interrupt(start.elapsed().as_secs_f64());
+                break;
             }
-        }
-        if abandoned {
-            // Never handed over: not sent, so not counted.
-            let now = start.elapsed().as_secs_f64();
-            out.interrupted = true;
-            out.target_end = now;
-            out.actual_end = now;
-            break;
-        }
-        out.sent += 1;
-        if let Some(r) = refused {
-            *out.refused.entry(r).or_insert(0) += 1;
         }
         let delay = micros(sent_at.saturating_duration_since(intended));
-        interval_delay.saturating_record(delay);
-        if measured {
-            out.measured_records += 1;
-            send_delay.saturating_record(delay);
-        } else {
-            out.warmup_records += 1;
+        out.count_sent(delay, measured);
+        if let Some(log) = hlog.as_deref_mut() {
+            log.delay.saturating_record(delay);
         }
-        last_due = due_offset;
-        last_sent_at = offset;
+        (last_due, last_sent_at) = (due_offset, offset);
 
         control.0.sent.store(out.sent, Ordering::Relaxed);
-        if sent_at >= next_tick {
-            next_tick = sent_at + Duration::from_millis(100);
+        if periodic.due(sent_at) {
             control.0.acked.store(producer.context().counts().0, Ordering::Relaxed);
-            if let Some(bar) = &bar {
-                match (limit_count, limit_secs) {
-                    (Some(_), _) => bar.set_position(out.sent),
-                    (None, Some(_)) => bar.set_position((offset * 10.0) as u64),
-                    _ => {}
-                }
+            if let Some(log) = hlog.as_deref_mut() {
+                log.tick(sent_at, producer.context());
             }
-            if let Some(log) = hlog.as_mut()
-                && sent_at >= next_hlog
-                && hlog_error.is_none()
-            {
-                let ack_interval = {
-                    let mut s = producer.context().lock();
-                    let h = s.interval.clone();
-                    s.interval.reset();
-                    h
-                };
-                let from = last_hlog.saturating_duration_since(start);
-                let length = sent_at.saturating_duration_since(last_hlog);
-                for (tag, h) in [("ack", &ack_interval), ("send_delay", &interval_delay)] {
-                    if let Err(e) = log.write_histogram(h, from, length, Tag::new(tag)) {
-                        *hlog_error = Some(e.to_string());
-                    }
-                }
-                interval_delay.reset();
-                last_hlog = sent_at;
-                next_hlog = sent_at + Duration::from_secs(1);
-            }
-            if let Some(at) = next_stats
-                && sent_at >= at
-            {
-                next_stats = options.stats_interval.map(|i| sent_at + i);
-                let line = stats_line(producer, &out, offset, &send_delay, warmup);
-                match &bar {
-                    Some(bar) => bar.suspend(|| eprintln!("{line}")),
-                    None => eprintln!("{line}"),
-                }
+            if periodic.stats_due(sent_at) {
+                observer.stats(&stats(producer, &out, offset, warmup));
             }
         }
     }
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
-    // Flushed before the log's last interval, so that it holds the last acks.
-    flush(producer, options, control, &out);
-    if let Some(log) = hlog.as_mut()
-        && hlog_error.is_none()
-    {
-        let ack_interval = producer.context().lock().interval.clone();
-        let now = Instant::now();
-        let from = last_hlog.saturating_duration_since(start);
-        let length = now.saturating_duration_since(last_hlog);
-        for (tag, h) in [("ack", &ack_interval), ("send_delay", &interval_delay)] {
-            if let Err(e) = log.write_histogram(h, from, length, Tag::new(tag)) {
-                *hlog_error = Some(e.to_string());
-            }
+    out
+}
+
+/// When the loop does its periodic work: every [`TICK`] of sending it
+/// publishes the acked count and lets the interval log cut a second;
+/// every `stats_interval` it hands the observer a snapshot.
+struct Periodic {
+    next_tick: Instant,
+    stats_interval: Option<Duration>,
+    next_stats: Option<Instant>,
+}
+
+impl Periodic {
+    fn new(start: Instant, options: &SendOptions) -> Periodic {
+        Periodic {
+            next_tick: start + TICK,
+            stats_interval: options.stats_interval,
+            next_stats: options.stats_interval.map(|i| start + i),
         }
     }
-    drop(hlog);
-    if let Some(mut file) = hlog_file
-        && let Err(e) = std::io::Write::flush(&mut file)
-    {
-        *hlog_error = Some(e.to_string());
+
+    /// True at most once a [`TICK`].
+    fn due(&mut self, now: Instant) -> bool {
+        let due = now >= self.next_tick;
+        if due {
+            self.next_tick = now + TICK;
+        }
+        due
     }
-    out.send_delay = send_delay;
-    Ok(out)
+
+    /// True at most once a `stats_interval`; never without one.
+    fn stats_due(&mut self, now: Instant) -> bool {
+        let due = self.next_stats.is_some_and(|at| now >= at);
+        if due {
+            self.next_stats = self.stats_interval.map(|i| now + i);
+        }
+        due
+    }
+}
+
+/// The wall clock in milliseconds since the epoch: a record's timestamp.
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Waits until every record handed to librdkafka has its delivery report
@@ -570,51 +740,27 @@ fn flush(producer: &ThreadedProducer<AckContext>, options: &SendOptions, control
     let settle = Instant::now() + Duration::from_secs(2);
     loop {
         let (acked, failed) = producer.context().counts();
-        let refused: u64 = out.refused.values().sum();
-        if acked + failed + refused >= out.sent || Instant::now() > settle {
+        if acked + failed + out.failed() >= out.sent || Instant::now() > settle {
             break;
         }
         std::thread::sleep(Duration::from_millis(1));
     }
 }
 
-fn stats_line(
-    producer: &ThreadedProducer<AckContext>,
-    out: &LoopOutcome,
-    offset: f64,
-    send_delay: &Histogram<u64>,
-    warmup: f64,
-) -> String {
+/// The snapshot `offset` seconds into the run.
+fn stats(producer: &ThreadedProducer<AckContext>, out: &LoopOutcome, offset: f64, warmup: f64) -> Stats {
     let s = producer.context().lock();
-    let rate = if offset > warmup { out.measured_records as f64 / (offset - warmup) } else { 0.0 };
-    let ack = percentiles(&s.hist.ack_from_intended, 1000.0);
-    let delay = percentiles(send_delay, 1000.0);
-    format!(
-        "{offset:7.1}s  sent {}  acked {}  failed {}  in flight {}  {rate:.1}/s  ack p99 {:.3} ms  send delay p99 {:.3} ms  queue-full waits {}",
-        out.sent,
-        s.acked,
-        s.failed + out.refused.values().sum::<u64>(),
-        producer.in_flight_count(),
-        ack.p99,
-        delay.p99,
-        out.queue_full_waits
-    )
-}
-
-fn progress_bar(options: &SendOptions) -> Option<ProgressBar> {
-    if !options.progress {
-        return None;
+    Stats {
+        elapsed_secs: offset,
+        sent: out.sent,
+        acked: s.acked,
+        failed: s.failed + out.failed(),
+        in_flight: producer.in_flight_count(),
+        rate: if offset > warmup { out.measured_records as f64 / (offset - warmup) } else { 0.0 },
+        ack_p99_ms: percentiles(&s.hist.ack_from_intended, 1000.0).p99,
+        send_delay_p99_ms: percentiles(&out.send_delay, 1000.0).p99,
+        queue_full_waits: out.queue_full_waits,
     }
-    let (len, template) = match (options.until.count, options.until.duration) {
-        (Some(n), _) => (n, "{elapsed_precise} [{bar:40}] {pos}/{len} records ({per_sec})"),
-        (None, Some(d)) => ((d.as_secs_f64() * 10.0) as u64, "{elapsed_precise} [{bar:40}] {percent}% of the duration"),
-        (None, None) => return None,
-    };
-    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
-    if let Ok(style) = ProgressStyle::with_template(template) {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    Some(bar)
 }
 
 /// Sleeps, then spins, until `deadline`; false when a stop came first.
@@ -633,5 +779,65 @@ fn wait_until(deadline: Instant, control: &Control) -> bool {
         } else {
             std::thread::yield_now();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stats_line_reads_as_before() {
+        let s = Stats {
+            elapsed_secs: 2.5,
+            sent: 100,
+            acked: 90,
+            failed: 1,
+            in_flight: 9,
+            rate: 40.0,
+            ack_p99_ms: 1.25,
+            send_delay_p99_ms: 0.5,
+            queue_full_waits: 3,
+        };
+        assert_eq!(
+            s.to_string(),
+            "    2.5s  sent 100  acked 90  failed 1  in flight 9  40.0/s  ack p99 1.250 ms  send delay p99 0.500 ms  queue-full waits 3"
+        );
+    }
+
+    #[test]
+    fn periodic_work_keeps_its_own_pace() {
+        let start = Instant::now();
+        let options = SendOptions {
+            topic: "t".into(),
+            until: Until::default(),
+            warmup: Duration::ZERO,
+            stats_interval: Some(Duration::from_secs(1)),
+            hlog: None,
+            flush_timeout: Duration::ZERO,
+            seed: 0,
+            schema: String::new(),
+        };
+        let mut p = Periodic::new(start, &options);
+        assert!(!p.due(start + Duration::from_millis(50)));
+        assert!(p.due(start + Duration::from_millis(100)));
+        assert!(!p.due(start + Duration::from_millis(150)), "the next tick is 100 ms after this one");
+        assert!(!p.stats_due(start + Duration::from_millis(900)));
+        assert!(p.stats_due(start + Duration::from_millis(1000)));
+        assert!(!p.stats_due(start + Duration::from_millis(1500)));
+        let quiet = SendOptions { stats_interval: None, ..options };
+        assert!(!Periodic::new(start, &quiet).stats_due(start + Duration::from_secs(3600)));
+    }
+
+    #[test]
+    fn control_escalates_from_stop_to_abort() {
+        let c = Control::new();
+        assert!(!c.stopping());
+        c.escalate();
+        assert!(c.stopping() && !c.aborting());
+        c.escalate();
+        assert!(c.aborting());
+        c.stop();
+        assert!(c.aborting(), "a stop after an abort does not undo it");
     }
 }

@@ -10,7 +10,7 @@
 //!   schedule the sender ran.
 //!
 //! Each task records into its own histograms (the send loop: send delay;
-//! librdkafka's delivery thread: acks) and [`Histograms::merge`] adds them
+//! librdkafka's delivery thread: acks) and `Histograms::merge` adds them
 //! at the end, so recording never contends. [`Report`] is the summary and
 //! the `--stats-json` document; its first keys are the contract in
 //! DESIGN.md. Cost: recording is a few nanoseconds, no allocation.
@@ -21,18 +21,17 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 /// Highest value a histogram holds, in microseconds (one hour).
-pub const MAX_MICROS: u64 = 3_600_000_000;
+pub(crate) const MAX_MICROS: u64 = 3_600_000_000;
 
 /// A latency histogram in microseconds.
 #[allow(clippy::expect_used)]
-pub fn new_histogram() -> Histogram<u64> {
+pub(crate) fn new_histogram() -> Histogram<u64> {
     // Proven infallible: constant bounds that satisfy hdrhistogram's rules
     // (1 ≤ low, high ≥ 2·low, sigfig ≤ 5).
     Histogram::new_with_bounds(1, MAX_MICROS, 3).expect("constant histogram bounds are valid")
 }
 
-/// Percentiles of one distribution, in milliseconds: the type `result.json` uses too.
-pub use mskbench_reports::Percentiles;
+use mskbench_core::Percentiles;
 
 /// Percentiles of `h` in milliseconds, its values being `per_ms` to a
 /// millisecond (1000 for the microsecond histograms here); all zero when empty.
@@ -52,10 +51,13 @@ pub fn percentiles(h: &Histogram<u64>, per_ms: f64) -> Percentiles {
 
 /// The three distributions of a run.
 #[derive(Debug, Clone)]
-pub struct Histograms {
-    pub ack_from_intended: Histogram<u64>,
-    pub ack_from_sent: Histogram<u64>,
-    pub send_delay: Histogram<u64>,
+pub(crate) struct Histograms {
+    /// Ack latency from the intended send time (measured records).
+    pub(crate) ack_from_intended: Histogram<u64>,
+    /// Ack latency from the actual send time (measured records).
+    pub(crate) ack_from_sent: Histogram<u64>,
+    /// Actual − intended send time (measured records).
+    pub(crate) send_delay: Histogram<u64>,
 }
 
 impl Default for Histograms {
@@ -66,7 +68,7 @@ impl Default for Histograms {
 
 impl Histograms {
     /// Adds `other`'s counts to these.
-    pub fn merge(&mut self, other: &Histograms) {
+    pub(crate) fn merge(&mut self, other: &Histograms) {
         // Same bounds on both sides: adding cannot fail; a clamp-free add is
         // the only error hdrhistogram can report and it does not apply here.
         let _ = self.ack_from_intended.add(&other.ack_from_intended);

@@ -11,10 +11,12 @@ use std::io::Write as _;
 use apache_avro::Schema;
 use mskbench_core::Transcoder;
 use mskbench_core::wire::{SchemaKey, WireMode, unframe};
-use mskbench_producer::EmbeddedBroker;
-use mskbench_producer::broker::ensure_topic;
 use mskbench_producer::clickevent::{self, ModelChecker, ReadEvent};
-use mskbench_producer::config::KeyFormat;
+use mskbench_producer::config::{KeyFormat, Records};
+use mskbench_producer::schedule::Profile;
+use mskbench_producer::schemagen::SizeControls;
+use mskbench_producer::topic::ensure_topic;
+use mskbench_sim::EmbeddedBroker;
 
 fn check_clickevents(
     reads: &std::collections::BTreeMap<i32, Vec<common::Read>>,
@@ -55,10 +57,11 @@ fn clickevents_read_back_from_the_embedded_broker() {
     let broker = rt.block_on(EmbeddedBroker::start(([127, 0, 0, 1], 0).into())).unwrap();
     let servers = broker.bootstrap_servers();
     rt.block_on(ensure_topic(&servers, "ExampleTopic", 3, &[])).unwrap();
+    let registry = common::registry(&rt);
 
-    let mut config = common::quiet(&servers, "ExampleTopic");
-    config.count = Some(3000);
-    config.rate = Some(20_000.0);
+    let mut config = common::quiet(&servers, &registry, "ExampleTopic");
+    config.until.count = Some(3000);
+    config.profile = Profile::constant(20_000.0);
     let report = common::produce(&rt, &config);
     assert_eq!((report.sent, report.acked, report.failed, report.unaccounted), (3000, 3000, 0, 0), "{report:?}");
 
@@ -74,9 +77,10 @@ fn avro_keys_as_the_lab_writes_them() {
     let broker = rt.block_on(EmbeddedBroker::start(([127, 0, 0, 1], 0).into())).unwrap();
     let servers = broker.bootstrap_servers();
     rt.block_on(ensure_topic(&servers, "Keys", 2, &[])).unwrap();
-    let mut config = common::quiet(&servers, "Keys");
-    config.count = Some(500);
-    config.rate = Some(f64::INFINITY);
+    let registry = common::registry(&rt);
+    let mut config = common::quiet(&servers, &registry, "Keys");
+    config.until.count = Some(500);
+    config.profile = Profile::Max;
     config.key_format = KeyFormat::Avro;
     let report = common::produce(&rt, &config);
     assert_eq!(report.acked, 500, "{report:?}");
@@ -95,15 +99,16 @@ fn any_schema_records_decode_under_the_registered_schema() {
         {"name":"email","type":"string"},{"name":"city","type":"string"},
         {"name":"age","type":"int"},{"name":"tags","type":{"type":"array","items":"string"}}]}"#;
     file.write_all(text.as_bytes()).unwrap();
-    let mut config = common::quiet(&servers, "People");
-    config.count = Some(200);
-    config.rate = Some(10_000.0);
-    config.schema = Some(file.path().to_owned());
-    config.sizes.pad_bytes = 300;
+    let registry = common::registry(&rt);
+    let mut config = common::quiet(&servers, &registry, "People");
+    config.until.count = Some(200);
+    config.profile = Profile::constant(10_000.0);
+    let sizes = SizeControls { pad_bytes: 300, ..SizeControls::default() };
+    config.records = Records::Schema { schema: std::fs::read_to_string(file.path()).unwrap(), sizes };
     let report = common::produce(&rt, &config);
     assert_eq!(report.acked, 200, "{report:?}");
 
-    let padded = mskbench_producer::schemagen::SchemaRecords::new(text, config.sizes, 1).unwrap();
+    let padded = mskbench_producer::schemagen::SchemaRecords::new(text, sizes, 1).unwrap();
     let schema = padded.schema().clone();
     let reader = apache_avro::reader::datum::GenericDatumReader::builder(&schema).build().unwrap();
     let reads = common::read_back(&servers, "People", 1, 200);

@@ -7,9 +7,13 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use mskbench_producer::{Control, MockBroker, Report};
+use mskbench_producer::schedule::Profile;
+use mskbench_producer::send::Unobserved;
+use mskbench_producer::{Control, Report};
+use mskbench_sim::{MockBroker, RegistryServer};
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 
 /// Runs `config` on another thread while `faults` plays on this one (the
@@ -22,10 +26,17 @@ fn run_with_faults(
 ) -> Report {
     let worker = std::thread::spawn(move || {
         let rt = common::runtime();
-        rt.block_on(mskbench_producer::produce(&config, control)).unwrap()
+        rt.block_on(mskbench_producer::produce(&config, control, Arc::new(Unobserved))).unwrap()
     });
     faults(mock, &Control::new());
     worker.join().unwrap()
+}
+
+/// The built-in registry on a runtime of its own, for one test.
+fn registry() -> (tokio::runtime::Runtime, RegistryServer) {
+    let rt = common::runtime();
+    let server = common::registry(&rt);
+    (rt, server)
 }
 
 fn accounted(report: &Report) {
@@ -37,9 +48,10 @@ fn accounted(report: &Report) {
 #[test]
 fn a_broker_down_for_a_while_loses_nothing() {
     let mock = MockBroker::start(3, "ExampleTopic", 3).unwrap();
-    let mut config = common::quiet(&mock.bootstrap_servers(), "ExampleTopic");
-    config.count = Some(12_000);
-    config.rate = Some(3000.0);
+    let (_rt, registry) = registry();
+    let mut config = common::quiet(&mock.bootstrap_servers(), &registry, "ExampleTopic");
+    config.until.count = Some(12_000);
+    config.profile = Profile::constant(3000.0);
     let report = run_with_faults(
         config,
         Control::new(),
@@ -71,11 +83,11 @@ fn request_errors_and_latency_are_retried() {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS,
         ],
     );
-    let mut config = common::quiet(&mock.bootstrap_servers(), "ExampleTopic");
-    config.count = Some(2000);
-    config.rate = Some(5000.0);
-    let rt = common::runtime();
-    let report = rt.block_on(mskbench_producer::produce(&config, Control::new())).unwrap();
+    let (rt, registry) = registry();
+    let mut config = common::quiet(&mock.bootstrap_servers(), &registry, "ExampleTopic");
+    config.until.count = Some(2000);
+    config.profile = Profile::constant(5000.0);
+    let report = common::produce(&rt, &config);
     accounted(&report);
     assert_eq!(report.acked, 2000, "{report:?}");
     // The latency shows: every ack waited at least one 30 ms round trip.
@@ -85,9 +97,10 @@ fn request_errors_and_latency_are_retried() {
 #[test]
 fn timeouts_fail_with_a_reason_and_still_add_up() {
     let mock = MockBroker::start(1, "ExampleTopic", 1).unwrap();
-    let mut config = common::quiet(&mock.bootstrap_servers(), "ExampleTopic");
-    config.count = Some(10_000);
-    config.rate = Some(2000.0);
+    let (_rt, registry) = registry();
+    let mut config = common::quiet(&mock.bootstrap_servers(), &registry, "ExampleTopic");
+    config.until.count = Some(10_000);
+    config.profile = Profile::constant(2000.0);
     config.rdkafka.insert("message.timeout.ms".into(), "300".into());
     let report = run_with_faults(
         config,
@@ -109,9 +122,10 @@ fn timeouts_fail_with_a_reason_and_still_add_up() {
 #[test]
 fn an_abort_purges_and_accounts_for_everything() {
     let mock = MockBroker::start(1, "ExampleTopic", 1).unwrap();
-    let mut config = common::quiet(&mock.bootstrap_servers(), "ExampleTopic");
-    config.duration_secs = Some(30.0);
-    config.rate = Some(2000.0);
+    let (_rt, registry) = registry();
+    let mut config = common::quiet(&mock.bootstrap_servers(), &registry, "ExampleTopic");
+    config.until.duration = Some(Duration::from_secs(30));
+    config.profile = Profile::constant(2000.0);
     let control = Control::new();
     let stopper = control.clone();
     let report = run_with_faults(

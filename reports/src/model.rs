@@ -108,27 +108,8 @@ impl Totals {
     }
 }
 
-/// A latency distribution in milliseconds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct Percentiles {
-    /// The median.
-    pub p50: f64,
-    /// The 90th percentile.
-    pub p90: f64,
-    /// The 99th percentile.
-    pub p99: f64,
-    /// The 99.9th percentile.
-    pub p999: f64,
-    /// The largest value recorded.
-    pub max: f64,
-}
-
-impl Percentiles {
-    /// The percentiles with their key names, in order.
-    pub fn named(&self) -> [(&'static str, f64); 5] {
-        [("p50", self.p50), ("p90", self.p90), ("p99", self.p99), ("p999", self.p999), ("max", self.max)]
-    }
-}
+/// A latency distribution in milliseconds: the producer's report uses the same type.
+pub use mskbench_core::Percentiles;
 
 /// One second of a run. Counts are for that second alone.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -1,4 +1,5 @@
-//! Local stand-ins for the two services the pipeline talks to over HTTP.
+//! Local stand-ins for the services the pipeline talks to: the two it
+//! reaches over HTTP, and Kafka.
 //!
 //! - [`firehose`]: an Amazon Data Firehose endpoint (AWS JSON 1.1, what
 //!   `aws-sdk-firehose` and boto3 send) with per-stream Direct PUT quotas,
@@ -7,23 +8,32 @@
 //! - [`registry`]: a Confluent Schema Registry (REST API v1) for Avro, with
 //!   compatibility levels enforced by the Avro schema-resolution rules and
 //!   optional persistence.
+//! - [`kafka`]: tansu's Kafka broker in this process, in memory
+//!   ([`EmbeddedBroker`]), and librdkafka's mock cluster for fault tests
+//!   ([`MockBroker`]).
 //!
-//! Both are libraries first: `FirehoseServer::start` and
-//! `RegistryServer::start` bind (127.0.0.1 on a free port by default) and
-//! return a handle with the URL; `shutdown` stops serving and, for
-//! Firehose, delivers every accepted record before returning. The
+//! All are libraries first: `FirehoseServer::start`,
+//! `RegistryServer::start` and `EmbeddedBroker::start` bind (port 0 picks
+//! a free port; the HTTP servers default to 127.0.0.1:0) and return a
+//! handle with the address; `shutdown` stops serving and, for Firehose,
+//! delivers every accepted record before returning. The
 //! `mskbench serve` subcommands are thin wrappers around them.
 //!
-//! Boundary: this crate owns sockets, files and clocks for the stand-ins;
+//! Boundary: this crate owns sockets, files and clocks for the stand-ins,
+//! and logs through `tracing` (the binary decides where that goes);
 //! the quota arithmetic and the Firehose limits come from `mskbench-core`
-//! so that the processor and the stand-in agree on them. Both servers run
+//! so that the processor and the stand-in agree on them. Every server runs
 //! on the caller's tokio runtime.
 
+#![warn(missing_docs)]
+
 pub mod firehose;
+pub mod kafka;
 pub mod registry;
 mod server;
 mod time;
 
 pub use firehose::{FirehoseConfig, FirehoseServer};
+pub use kafka::{BrokerError, EmbeddedBroker, MockBroker};
 pub use registry::{RegistryConfig, RegistryServer};
 pub use server::ServeError;

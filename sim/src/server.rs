@@ -22,12 +22,28 @@ pub(crate) const GRACE: Duration = Duration::from_secs(10);
 /// Failures to bind or serve.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
+    /// The address could not be bound.
     #[error("cannot listen on {addr}")]
-    Bind { addr: SocketAddr, source: io::Error },
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why binding failed.
+        source: io::Error,
+    },
+    /// Serving stopped with an I/O error.
     #[error("server on {addr} failed")]
-    Serve { addr: SocketAddr, source: io::Error },
+    Serve {
+        /// The bound address.
+        addr: SocketAddr,
+        /// What failed.
+        source: io::Error,
+    },
+    /// The server task panicked or was cancelled.
     #[error("server task on {addr} panicked or was cancelled")]
-    Task { addr: SocketAddr },
+    Task {
+        /// The bound address.
+        addr: SocketAddr,
+    },
 }
 
 /// One serving router.

@@ -1,12 +1,17 @@
-//! Helpers for the producer's integration tests: a runtime, a produce run,
-//! and reading a topic back from the beginning with an rdkafka consumer.
+//! Helpers for the producer's integration tests: a runtime, the built-in
+//! schema registry, a produce run, and reading a topic back from the
+//! beginning with an rdkafka consumer.
 
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use mskbench_producer::config::Registry;
+use mskbench_producer::schedule::Profile;
+use mskbench_producer::send::{Unobserved, Until};
 use mskbench_producer::{Control, ProduceConfig, Report};
+use mskbench_sim::{RegistryConfig, RegistryServer};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
@@ -15,20 +20,22 @@ pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
 }
 
-/// A quiet config: no progress bar, no stats lines.
-pub fn quiet(brokers: &str, topic: &str) -> ProduceConfig {
+/// The built-in schema registry, serving on `rt` until dropped.
+pub fn registry(rt: &tokio::runtime::Runtime) -> RegistryServer {
+    rt.block_on(RegistryServer::start(RegistryConfig::default())).unwrap()
+}
+
+/// A quiet config (no stats lines), seed 42, 1,000 records/s, no end yet.
+pub fn quiet(brokers: &str, registry: &RegistryServer, topic: &str) -> ProduceConfig {
+    let registry = Registry::Confluent { url: registry.url() };
     ProduceConfig {
-        brokers: brokers.into(),
         topic: topic.into(),
-        progress: false,
-        stats_interval_secs: 0.0,
-        seed: Some(42),
-        ..ProduceConfig::default()
+        ..ProduceConfig::new(brokers.into(), registry, Profile::constant(1000.0), Until::default(), 42)
     }
 }
 
 pub fn produce(rt: &tokio::runtime::Runtime, config: &ProduceConfig) -> Report {
-    rt.block_on(mskbench_producer::produce(config, Control::new())).unwrap()
+    rt.block_on(mskbench_producer::produce(config, Control::new(), std::sync::Arc::new(Unobserved))).unwrap()
 }
 
 /// One record read back.

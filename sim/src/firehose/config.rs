@@ -14,13 +14,13 @@ use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
 /// Smallest buffering size AWS accepts (1 MiB).
-pub const AWS_MIN_BUFFER_BYTES: u64 = 1024 * 1024;
+pub(crate) const AWS_MIN_BUFFER_BYTES: u64 = 1024 * 1024;
 /// Largest buffering size AWS accepts (128 MiB).
-pub const AWS_MAX_BUFFER_BYTES: u64 = 128 * 1024 * 1024;
+pub(crate) const AWS_MAX_BUFFER_BYTES: u64 = 128 * 1024 * 1024;
 /// Shortest buffering interval AWS accepts here (60 s).
-pub const AWS_MIN_BUFFER_INTERVAL: Duration = Duration::from_secs(60);
+pub(crate) const AWS_MIN_BUFFER_INTERVAL: Duration = Duration::from_secs(60);
 /// Longest buffering interval AWS accepts (900 s).
-pub const AWS_MAX_BUFFER_INTERVAL: Duration = Duration::from_secs(900);
+pub(crate) const AWS_MAX_BUFFER_INTERVAL: Duration = Duration::from_secs(900);
 
 /// The whole configuration of one Firehose stand-in.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -69,7 +69,9 @@ impl Default for FirehoseConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Buffering {
+    /// Bytes buffered before an object is cut (`SizeInMBs`).
     pub size_bytes: u64,
+    /// Time since the buffer's first record before an object is cut (`IntervalInSeconds`).
     #[serde(with = "secs_f64")]
     pub interval: Duration,
 }
@@ -139,20 +141,27 @@ impl Faults {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub enum Latency {
+    /// No added latency (`0`).
     #[default]
     None,
+    /// The same delay on every call (`fixed:50ms`).
     Fixed(Duration),
+    /// A delay drawn uniformly between two bounds (`uniform:10ms..80ms`).
     Uniform {
+        /// The shortest delay.
         low: Duration,
+        /// The longest delay.
         high: Duration,
     },
+    /// A delay drawn from an exponential distribution (`exp:20ms`), capped.
     Exponential {
+        /// The distribution's mean.
         mean: Duration,
     },
 }
 
 /// Longest latency ever added (also caps the exponential tail).
-pub const MAX_LATENCY: Duration = Duration::from_secs(60);
+pub(crate) const MAX_LATENCY: Duration = Duration::from_secs(60);
 
 impl Latency {
     fn validate(&self) -> Result<(), String> {

@@ -46,15 +46,12 @@ use serde::Serialize;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use config::{
-    AWS_MAX_BUFFER_BYTES, AWS_MAX_BUFFER_INTERVAL, AWS_MIN_BUFFER_BYTES, AWS_MIN_BUFFER_INTERVAL, Buffering, Faults,
-    FirehoseConfig, Latency, MAX_LATENCY,
-};
+pub use config::{Buffering, Faults, FirehoseConfig, Latency};
 pub use delivery::{DeliveredObject, ReadError, count_lines, list_objects};
 pub use metrics::Sample;
-pub use protocol::{CONTENT_TYPE, ErrorCode, TARGET_PREFIX};
 
 use crate::server::{BodyError, Running, ServeError, read_body};
+use protocol::{CONTENT_TYPE, ErrorCode, TARGET_PREFIX};
 use service::{App, Stream, lock, unix_now};
 
 /// Largest request body read. Bigger than any valid call (4 MiB of data is
@@ -69,16 +66,37 @@ const KEPT_DELIVERY_ERRORS: usize = 100;
 /// Failures to start, serve or deliver.
 #[derive(Debug, thiserror::Error)]
 pub enum FirehoseError {
+    /// The configuration (or a stream's hints) is out of range.
     #[error("invalid Firehose configuration: {0}")]
     Config(String),
+    /// The delivery directory could not be created.
     #[error("cannot create the S3 directory {path}")]
-    S3Dir { path: PathBuf, source: std::io::Error },
+    S3Dir {
+        /// The directory.
+        path: PathBuf,
+        /// Why creating it failed.
+        source: std::io::Error,
+    },
+    /// The listener could not bind, or serving failed.
     #[error(transparent)]
     Serve(#[from] ServeError),
+    /// Accepted records could not be written at shutdown.
     #[error(
         "could not deliver {objects} object(s), {records} accepted record(s), of stream {stream} under {dir}: {last_error}"
     )]
-    Undelivered { stream: String, objects: usize, records: u64, dir: PathBuf, last_error: String },
+    Undelivered {
+        /// The stream.
+        stream: String,
+        /// Objects left unwritten.
+        objects: usize,
+        /// Accepted records in them.
+        records: u64,
+        /// The delivery directory.
+        dir: PathBuf,
+        /// The last write error.
+        last_error: String,
+    },
+    /// The task writing objects panicked or was cancelled.
     #[error("the delivery task panicked or was cancelled")]
     DeliveryTask,
 }
@@ -88,6 +106,7 @@ pub enum FirehoseError {
 pub struct MetricsSnapshot {
     /// The quota every stream is held to (the red line of the plots).
     pub quota: mskbench_core::Quota,
+    /// Each stream's metrics, by name.
     pub streams: BTreeMap<String, StreamSnapshot>,
     /// Object writes that failed (each was or will be retried), oldest first.
     pub delivery_errors: Vec<String>,
@@ -96,6 +115,7 @@ pub struct MetricsSnapshot {
 /// Metrics of one stream.
 #[derive(Debug, Clone, Serialize)]
 pub struct StreamSnapshot {
+    /// Sums over the stream's life.
     pub totals: Sample,
     /// One sample per active second, oldest first.
     pub series: Vec<Sample>,
@@ -108,7 +128,9 @@ pub struct StreamSnapshot {
 /// What a clean stop delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StopReport {
+    /// Objects written by the final flush.
     pub objects: u64,
+    /// Bytes in them.
     pub bytes: u64,
 }
 
@@ -338,7 +360,7 @@ async fn deliver_stream(app: &App, stream: &Stream, force: bool) -> Result<StopR
                 state.metrics.record(now_unix, Sample { delivery_errors: 1, ..Sample::default() });
                 state.pending.push_front(object);
                 drop(state);
-                eprintln!("mskbench-sim firehose: delivery failed (will retry): {message}");
+                tracing::warn!("firehose delivery failed (will retry): {message}");
                 let mut errors = lock(&app.delivery_errors);
                 if errors.len() == KEPT_DELIVERY_ERRORS {
                     errors.remove(0);

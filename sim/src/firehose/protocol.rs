@@ -17,13 +17,13 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 /// The `X-Amz-Target` prefix of every Firehose operation.
-pub const TARGET_PREFIX: &str = "Firehose_20150804.";
+pub(crate) const TARGET_PREFIX: &str = "Firehose_20150804.";
 /// The content type of AWS JSON 1.1 bodies.
-pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
+pub(crate) const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 
 /// The error codes this endpoint answers with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorCode {
+pub(crate) enum ErrorCode {
     InvalidArgument,
     ResourceNotFound,
     ResourceInUse,
@@ -35,7 +35,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// The `__type` (and `ErrorCode` in per-record responses).
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             ErrorCode::InvalidArgument => "InvalidArgumentException",
             ErrorCode::ResourceNotFound => "ResourceNotFoundException",
@@ -48,7 +48,7 @@ impl ErrorCode {
     }
 
     /// The HTTP status AWS returns with this error.
-    pub fn status(self) -> StatusCode {
+    pub(crate) fn status(self) -> StatusCode {
         match self {
             ErrorCode::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::InternalFailure => StatusCode::INTERNAL_SERVER_ERROR,

@@ -23,8 +23,8 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
-pub use service::CONTENT_TYPE;
-pub use store::{Level, PersistError, Store, StoreError, VersionInfo};
+use store::Store;
+pub use store::{Level, PersistError};
 
 use crate::server::{Running, ServeError};
 
@@ -57,8 +57,10 @@ impl Default for RegistryConfig {
 /// Failures to start or serve.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
+    /// The data file could not be read or written.
     #[error(transparent)]
     Persist(#[from] PersistError),
+    /// The listener could not bind, or serving failed.
     #[error(transparent)]
     Serve(#[from] ServeError),
 }

@@ -27,7 +27,7 @@ use super::store::{Level, Store, StoreError};
 use crate::server::{BodyError, read_body};
 
 /// The content type of every response.
-pub const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
+pub(crate) const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
 
 #[derive(Debug)]
 pub(crate) struct App {

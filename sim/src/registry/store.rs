@@ -37,16 +37,24 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Level {
+    /// Any schema may follow any other.
     None,
+    /// A new schema reads data written with the previous one.
     Backward,
+    /// A new schema reads data written with every earlier one.
     BackwardTransitive,
+    /// Data written with a new schema is readable with the previous one.
     Forward,
+    /// Data written with a new schema is readable with every earlier one.
     ForwardTransitive,
+    /// Backward and forward against the previous schema.
     Full,
+    /// Backward and forward against every earlier schema.
     FullTransitive,
 }
 
 impl Level {
+    /// Confluent's name (`BACKWARD`, `FULL_TRANSITIVE`, …).
     pub fn as_str(self) -> &'static str {
         match self {
             Level::None => "NONE",
@@ -59,6 +67,7 @@ impl Level {
         }
     }
 
+    /// The level of a Confluent name; `None` for an unknown name.
     pub fn parse(text: &str) -> Option<Level> {
         [
             Level::None,
@@ -90,9 +99,9 @@ impl Level {
 /// A refusal, with Confluent's error code; the HTTP status is derived from it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message} (error code {code})")]
-pub struct StoreError {
-    pub code: u32,
-    pub message: String,
+pub(crate) struct StoreError {
+    pub(crate) code: u32,
+    pub(crate) message: String,
 }
 
 impl StoreError {
@@ -109,7 +118,7 @@ impl StoreError {
     }
 
     /// The HTTP status Confluent sends with this code.
-    pub fn status(&self) -> u16 {
+    pub(crate) fn status(&self) -> u16 {
         match self.code {
             c @ 40000..=59999 => (c / 100) as u16,
             c @ 400..=599 => c as u16,
@@ -150,27 +159,45 @@ const FORMAT: u32 = 1;
 
 /// A version of a subject, as answered by lookups.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VersionInfo {
-    pub subject: String,
-    pub version: u32,
-    pub id: u32,
-    pub schema: String,
+pub(crate) struct VersionInfo {
+    pub(crate) subject: String,
+    pub(crate) version: u32,
+    pub(crate) id: u32,
+    pub(crate) schema: String,
 }
 
 /// Failures to load or save the data file.
 #[derive(Debug, thiserror::Error)]
 pub enum PersistError {
+    /// The data file exists but could not be read.
     #[error("cannot read registry data {path}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        /// The data file.
+        path: PathBuf,
+        /// Why reading failed.
+        source: std::io::Error,
+    },
+    /// The data file is not one this registry wrote.
     #[error("registry data {path} is not valid: {reason}")]
-    Invalid { path: PathBuf, reason: String },
+    Invalid {
+        /// The data file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A change could not be saved (so it was not acknowledged).
     #[error("cannot write registry data {path}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        /// The data file.
+        path: PathBuf,
+        /// Why writing failed.
+        source: std::io::Error,
+    },
 }
 
 /// The registry's state.
 #[derive(Debug)]
-pub struct Store {
+pub(crate) struct Store {
     state: State,
     /// Parsed schemas, index `id - 1`.
     parsed: Vec<Schema>,
@@ -188,7 +215,7 @@ fn parse_schema(text: &str) -> Result<(Schema, String), StoreError> {
 
 impl Store {
     /// An empty store, kept in memory only.
-    pub fn in_memory(compatibility: Level) -> Self {
+    pub(crate) fn in_memory(compatibility: Level) -> Self {
         Store {
             state: State { format: FORMAT, compatibility, schemas: Vec::new(), subjects: BTreeMap::new() },
             parsed: Vec::new(),
@@ -199,7 +226,7 @@ impl Store {
 
     /// Opens `path`, or starts empty if it does not exist (it is created on
     /// the first change).
-    pub fn open(path: &Path, compatibility: Level) -> Result<Self, PersistError> {
+    pub(crate) fn open(path: &Path, compatibility: Level) -> Result<Self, PersistError> {
         let mut store = Store::in_memory(compatibility);
         store.path = Some(path.to_owned());
         let text = match std::fs::read(path) {
@@ -261,7 +288,7 @@ impl Store {
         Ok(out)
     }
 
-    pub fn subjects(&self) -> Vec<String> {
+    pub(crate) fn subjects(&self) -> Vec<String> {
         self.state.subjects.keys().cloned().collect()
     }
 
@@ -278,7 +305,7 @@ impl Store {
     }
 
     /// The level that applies to `subject`.
-    pub fn effective_level(&self, subject: &str) -> Level {
+    pub(crate) fn effective_level(&self, subject: &str) -> Level {
         self.state.subjects.get(subject).and_then(|s| s.compatibility).unwrap_or(self.state.compatibility)
     }
 
@@ -309,7 +336,7 @@ impl Store {
     }
 
     /// Registers `text` under `subject`; the same schema again gets its existing id.
-    pub fn register(&mut self, subject: &str, text: &str) -> Result<u32, StoreError> {
+    pub(crate) fn register(&mut self, subject: &str, text: &str) -> Result<u32, StoreError> {
         let (schema, key) = parse_schema(text)?;
         let existing_id = self.by_key.get(&key).copied();
         let versions = self.state.subjects.get(subject).map(|s| s.versions.clone()).unwrap_or_default();
@@ -344,7 +371,7 @@ impl Store {
     }
 
     /// The version of `subject` holding `text`.
-    pub fn lookup(&self, subject: &str, text: &str) -> Result<VersionInfo, StoreError> {
+    pub(crate) fn lookup(&self, subject: &str, text: &str) -> Result<VersionInfo, StoreError> {
         let s = self.subject(subject)?;
         let (_, key) = parse_schema(text)?;
         let found = self.by_key.get(&key).and_then(|id| s.versions.iter().find(|(_, v_id)| v_id == id));
@@ -358,12 +385,12 @@ impl Store {
         VersionInfo { subject: subject.to_owned(), version, id, schema: self.text(id).to_owned() }
     }
 
-    pub fn versions(&self, subject: &str) -> Result<Vec<u32>, StoreError> {
+    pub(crate) fn versions(&self, subject: &str) -> Result<Vec<u32>, StoreError> {
         Ok(self.subject(subject)?.versions.iter().map(|&(v, _)| v).collect())
     }
 
     /// `version` is a number, `latest` or `-1`.
-    pub fn version(&self, subject: &str, version: &str) -> Result<VersionInfo, StoreError> {
+    pub(crate) fn version(&self, subject: &str, version: &str) -> Result<VersionInfo, StoreError> {
         let s = self.subject(subject)?;
         let found = match version {
             "latest" | "-1" => s.versions.last(),
@@ -378,7 +405,7 @@ impl Store {
         Ok(self.info(subject, version_n, id))
     }
 
-    pub fn schema_by_id(&self, id: u32) -> Result<&str, StoreError> {
+    pub(crate) fn schema_by_id(&self, id: u32) -> Result<&str, StoreError> {
         if id == 0 || id as usize > self.state.schemas.len() {
             return Err(StoreError::new(40403, "Schema not found"));
         }
@@ -386,7 +413,7 @@ impl Store {
     }
 
     /// Deletes a subject; its schema ids stay readable by id.
-    pub fn delete_subject(&mut self, subject: &str) -> Result<Vec<u32>, StoreError> {
+    pub(crate) fn delete_subject(&mut self, subject: &str) -> Result<Vec<u32>, StoreError> {
         let versions = self.versions(subject)?;
         self.commit(|store| {
             if let Some(s) = store.state.subjects.get_mut(subject) {
@@ -399,16 +426,16 @@ impl Store {
         Ok(versions)
     }
 
-    pub fn global_level(&self) -> Level {
+    pub(crate) fn global_level(&self) -> Level {
         self.state.compatibility
     }
 
     /// The subject's own level, if set.
-    pub fn subject_level(&self, subject: &str) -> Option<Level> {
+    pub(crate) fn subject_level(&self, subject: &str) -> Option<Level> {
         self.state.subjects.get(subject).and_then(|s| s.compatibility)
     }
 
-    pub fn set_level(&mut self, subject: Option<&str>, level: Option<Level>) -> Result<(), StoreError> {
+    pub(crate) fn set_level(&mut self, subject: Option<&str>, level: Option<Level>) -> Result<(), StoreError> {
         self.commit(|store| match subject {
             None => store.state.compatibility = level.unwrap_or(Level::Backward),
             Some(name) => {
@@ -422,7 +449,12 @@ impl Store {
     }
 
     /// Whether `text` may follow `version` of `subject` under the subject's level.
-    pub fn is_compatible(&self, subject: &str, version: &str, text: &str) -> Result<(bool, Vec<String>), StoreError> {
+    pub(crate) fn is_compatible(
+        &self,
+        subject: &str,
+        version: &str,
+        text: &str,
+    ) -> Result<(bool, Vec<String>), StoreError> {
         let (schema, _) = parse_schema(text)?;
         let info = self.version(subject, version)?;
         let level = match self.effective_level(subject) {

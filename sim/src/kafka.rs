@@ -1,5 +1,5 @@
-//! Kafka brokers to produce to: the embedded tansu broker, librdkafka's mock
-//! cluster, and topic creation on any of them.
+//! Kafka brokers as stand-ins: tansu's broker in this process, and
+//! librdkafka's mock cluster for producer fault tests.
 //!
 //! [`EmbeddedBroker`] is tansu's Kafka-protocol broker run as a library on
 //! the caller's tokio runtime, with in-memory storage (`memory://tansu/`):
@@ -16,17 +16,17 @@
 //! would take over SIGINT/SIGTERM (and stop the broker before the producer
 //! has flushed on Ctrl-C); it stops when the handle is shut down or dropped.
 //!
+//! Boundary: starting and stopping brokers. Creating topics on a broker is
+//! a Kafka client's job (the admin API, which a producer against a real
+//! cluster needs too): `mskbench_producer::topic::ensure_topic`. The mock
+//! cluster is the exception, since it creates its topic through its own API.
+//!
 //! Cost: start-up in tens of milliseconds; per record, tansu's memory
 //! engine (200,000 records produced and read back in 1.4 s on this machine).
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
-use rdkafka::ClientConfig;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
 use tansu_broker::broker::Broker;
@@ -35,21 +35,37 @@ use tansu_storage::StorageContainer;
 use tokio::task::JoinHandle;
 use url::Url;
 
-/// Why a broker could not start or a topic could not be created.
+/// How long [`EmbeddedBroker::start`] waits for the listener.
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Why a broker could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {
+    /// No free port could be found to listen on.
     #[error("cannot find a free port on {addr}: {source}")]
-    Port { addr: SocketAddr, source: std::io::Error },
+    Port {
+        /// The address asked for (port 0).
+        addr: SocketAddr,
+        /// Why binding failed.
+        source: std::io::Error,
+    },
+    /// tansu refused the broker's settings.
     #[error("cannot build the embedded broker: {0}")]
     Build(String),
+    /// tansu's serve task ended before the broker accepted a connection.
     #[error("the embedded broker stopped while starting: {0}")]
     Start(String),
+    /// The listener did not accept connections in time.
     #[error("the embedded broker did not listen on {addr} within {secs} s")]
-    NotListening { addr: SocketAddr, secs: u64 },
+    NotListening {
+        /// Where it should listen.
+        addr: SocketAddr,
+        /// How long it was given.
+        secs: u64,
+    },
+    /// librdkafka could not create the mock cluster or its topic.
     #[error("cannot start librdkafka's mock cluster: {0}")]
     Mock(#[source] rdkafka::error::KafkaError),
-    #[error("cannot create topic {topic} on {brokers}: {detail}")]
-    CreateTopic { topic: String, brokers: String, detail: String },
 }
 
 /// tansu's broker in this process, in memory.
@@ -64,12 +80,7 @@ impl EmbeddedBroker {
     /// Starts a broker listening on `listen` (port 0 picks a free port) on
     /// the current tokio runtime, and waits until it accepts connections.
     pub async fn start(listen: SocketAddr) -> Result<EmbeddedBroker, BrokerError> {
-        let addr = if listen.port() == 0 {
-            let probe = TcpListener::bind(listen).map_err(|source| BrokerError::Port { addr: listen, source })?;
-            probe.local_addr().map_err(|source| BrokerError::Port { addr: listen, source })?
-        } else {
-            listen
-        };
+        let addr = free_addr(listen)?;
         let url = |text: String| Url::parse(&text).map_err(|e| BrokerError::Build(format!("{text}: {e}")));
         let listener = url(format!("tcp://{addr}"))?;
         let storage = url("memory://tansu/".to_owned())?;
@@ -86,26 +97,11 @@ impl EmbeddedBroker {
             .map_err(|e| BrokerError::Build(e.to_string()))?;
         let task = tokio::spawn(async move {
             if let Err(e) = broker.serve(tokio::time::Instant::now()).await {
-                eprintln!("mskbench: embedded broker stopped: {e}");
+                tracing::warn!("embedded broker stopped: {e}");
             }
         });
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            if task.is_finished() {
-                return Err(BrokerError::Start(format!("listener {addr} failed (port taken?)")));
-            }
-            if tokio::task::spawn_blocking(move || TcpStream::connect_timeout(&addr, Duration::from_millis(200)))
-                .await
-                .is_ok_and(|r| r.is_ok())
-            {
-                return Ok(EmbeddedBroker { addr, task: Some(task) });
-            }
-            if tokio::time::Instant::now() > deadline {
-                task.abort();
-                return Err(BrokerError::NotListening { addr, secs: 20 });
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_listening(addr, &task).await?;
+        Ok(EmbeddedBroker { addr, task: Some(task) })
     }
 
     /// The bootstrap server list (`127.0.0.1:PORT`).
@@ -113,6 +109,7 @@ impl EmbeddedBroker {
         self.addr.to_string()
     }
 
+    /// The address the broker listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
@@ -134,8 +131,39 @@ impl Drop for EmbeddedBroker {
     }
 }
 
+/// `listen`, or with port 0 a free port on its address (bound and released).
+fn free_addr(listen: SocketAddr) -> Result<SocketAddr, BrokerError> {
+    if listen.port() != 0 {
+        return Ok(listen);
+    }
+    let probe = TcpListener::bind(listen).map_err(|source| BrokerError::Port { addr: listen, source })?;
+    probe.local_addr().map_err(|source| BrokerError::Port { addr: listen, source })
+}
+
+/// Waits until `addr` accepts connections, or `task` (tansu's serve loop) ends.
+async fn wait_listening(addr: SocketAddr, task: &JoinHandle<()>) -> Result<(), BrokerError> {
+    let deadline = tokio::time::Instant::now() + START_TIMEOUT;
+    loop {
+        if task.is_finished() {
+            return Err(BrokerError::Start(format!("listener {addr} failed (port taken?)")));
+        }
+        if tokio::task::spawn_blocking(move || TcpStream::connect_timeout(&addr, Duration::from_millis(200)))
+            .await
+            .is_ok_and(|r| r.is_ok())
+        {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            task.abort();
+            return Err(BrokerError::NotListening { addr, secs: START_TIMEOUT.as_secs() });
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// librdkafka's mock cluster, for producer fault tests only (it deletes
-/// records past 5 MiB or 100,000 message sets per partition).
+/// records past 5 MiB or 100,000 message sets per partition). Not `Send`:
+/// keep it on the thread that started it.
 pub struct MockBroker {
     cluster: MockCluster<'static, DefaultProducerContext>,
 }
@@ -147,13 +175,15 @@ impl std::fmt::Debug for MockBroker {
 }
 
 impl MockBroker {
-    /// A cluster of `brokers` brokers with `topic` of `partitions` partitions.
+    /// A cluster of `brokers` brokers with `topic` of `partitions` partitions
+    /// (replicated on up to three of them).
     pub fn start(brokers: i32, topic: &str, partitions: i32) -> Result<MockBroker, BrokerError> {
         let cluster = MockCluster::new(brokers).map_err(BrokerError::Mock)?;
         cluster.create_topic(topic, partitions, brokers.min(3)).map_err(BrokerError::Mock)?;
         Ok(MockBroker { cluster })
     }
 
+    /// The bootstrap server list.
     pub fn bootstrap_servers(&self) -> String {
         self.cluster.bootstrap_servers()
     }
@@ -164,58 +194,36 @@ impl MockBroker {
     }
 }
 
-/// Creates `topic` with `partitions` partitions (replication 1) unless it
-/// exists. `extra` carries client settings (`-X`, e.g. SSL or SASL).
-pub async fn ensure_topic(
-    brokers: &str,
-    topic: &str,
-    partitions: i32,
-    extra: &[(String, String)],
-) -> Result<(), BrokerError> {
-    let fail =
-        |detail: String| BrokerError::CreateTopic { topic: topic.to_owned(), brokers: brokers.to_owned(), detail };
-    let mut config = ClientConfig::new();
-    config.set("bootstrap.servers", brokers);
-    for (k, v) in extra {
-        // Producer-only settings make the admin client refuse to start.
-        if is_client_setting(k) {
-            config.set(k, v);
-        }
-    }
-    // Look first: some brokers (librdkafka's mock cluster, locked-down
-    // clusters) do not answer CreateTopics for a topic they already have.
-    let probe = config.clone();
-    let wanted = topic.to_owned();
-    let exists = tokio::task::spawn_blocking(move || {
-        let client: BaseConsumer = probe.create().ok()?;
-        let metadata = client.fetch_metadata(Some(&wanted), Duration::from_secs(10)).ok()?;
-        Some(metadata.topics().iter().any(|t| t.name() == wanted && t.error().is_none() && !t.partitions().is_empty()))
-    })
-    .await
-    .ok()
-    .flatten()
-    .unwrap_or(false);
-    if exists {
-        return Ok(());
-    }
-    let admin: AdminClient<DefaultClientContext> = config.create().map_err(|e| fail(e.to_string()))?;
-    let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(20)));
-    let results = admin.create_topics([&new_topic], &options).await.map_err(|e| fail(e.to_string()))?;
-    for result in results {
-        match result {
-            Ok(_) => {}
-            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((name, code)) => return Err(fail(format!("{name}: {code}"))),
-        }
-    }
-    Ok(())
-}
+#[cfg(test)]
+mod tests {
+    use rdkafka::ClientConfig;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
 
-/// Settings every librdkafka client accepts (security, connection, debug);
-/// the rest are producer settings an admin client must not get.
-fn is_client_setting(key: &str) -> bool {
-    ["security.", "ssl.", "sasl.", "socket.", "client.", "broker.", "debug", "api.version", "reconnect."]
-        .iter()
-        .any(|p| key.starts_with(p))
+    use super::*;
+
+    /// The topics a broker's metadata lists, with their partition counts.
+    fn topics(servers: &str) -> Vec<(String, usize)> {
+        let client: BaseConsumer = ClientConfig::new().set("bootstrap.servers", servers).create().unwrap();
+        let metadata = client.fetch_metadata(None, Duration::from_secs(10)).unwrap();
+        metadata.topics().iter().map(|t| (t.name().to_owned(), t.partitions().len())).collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_embedded_broker_answers_kafka_clients_until_shut_down() {
+        let broker = EmbeddedBroker::start(([127, 0, 0, 1], 0).into()).await.unwrap();
+        let servers = broker.bootstrap_servers();
+        assert_eq!(servers, broker.addr().to_string());
+        assert_ne!(broker.addr().port(), 0, "port 0 became a real port");
+        let listed = tokio::task::spawn_blocking(move || topics(&servers)).await.unwrap();
+        assert!(listed.iter().all(|(name, _)| name.starts_with("__")), "a new broker has no user topics: {listed:?}");
+        let addr = broker.addr();
+        broker.shutdown().await;
+        assert!(TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err(), "stopped listening");
+    }
+
+    #[test]
+    fn the_mock_cluster_has_its_topic() {
+        let mock = MockBroker::start(1, "T", 2).unwrap();
+        assert!(topics(&mock.bootstrap_servers()).contains(&("T".to_owned(), 2)));
+    }
 }
