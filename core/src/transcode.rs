@@ -184,7 +184,9 @@ impl TranscodeErrorKind {
 /// A datum the transcoder refused, and the datum offset where it stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub struct TranscodeError {
+    /// What was wrong.
     pub kind: TranscodeErrorKind,
+    /// Byte offset in the datum where decoding stopped.
     pub offset: usize,
 }
 

@@ -88,7 +88,9 @@ impl FromStr for WireMode {
 /// Identifies a writer schema: a Confluent id or a Glue schema-version UUID.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum SchemaKey {
+    /// A Confluent schema id (from the 4 bytes after `0x00`).
     Confluent(u32),
+    /// A Glue schema-version UUID (from the 16 bytes after the Glue header).
     Glue(Uuid),
 }
 
@@ -117,15 +119,20 @@ impl FromStr for SchemaKey {
 /// How the datum after the header is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
+    /// The datum is stored as is.
     None,
+    /// The datum is zlib-compressed (Glue's `0x05`).
     Zlib,
 }
 
 /// A value split into its schema key and datum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Framed<'a> {
+    /// The writer schema the datum was written with.
     pub schema: SchemaKey,
+    /// How the datum is stored.
     pub compression: Compression,
+    /// The Avro datum (compressed when `compression` says so), borrowed from the value.
     pub datum: &'a [u8],
 }
 

@@ -26,8 +26,11 @@ pub struct DeadLetter {
     pub reason: String,
     /// What and where, without payload.
     pub detail: String,
+    /// The record's topic.
     pub topic: String,
+    /// The record's partition.
     pub partition: i32,
+    /// The record's offset in its partition.
     pub offset: i64,
     /// Kafka record timestamp, epoch ms (-1 when absent).
     pub timestamp: i64,

@@ -50,7 +50,9 @@ pub const MAX_BATCH_SIZE: usize = 10_000;
 pub struct EsmConfig {
     /// Bootstrap servers, comma separated.
     pub brokers: String,
+    /// The topic consumed.
     pub topic: String,
+    /// The consumer group (offsets are committed for it).
     pub group: String,
     /// Most records per invocation (1..=10,000).
     pub batch_size: usize,
@@ -120,14 +122,19 @@ pub struct EsmStats {
     pub invocations: u64,
     /// Invocations that returned an error (and were retried).
     pub failed_invocations: u64,
+    /// Records handed to the handler, over successful invocations.
     pub records_in: u64,
+    /// Records Firehose accepted.
     pub delivered: u64,
+    /// Records written to the dead-letter destination.
     pub dead_lettered: u64,
+    /// Undecodable records logged and dropped (no destination).
     pub dropped: u64,
     /// Largest event text sent, in bytes.
     pub max_event_bytes: u64,
     /// Offset commits that failed (the records may come back: at least once).
     pub commit_failures: u64,
+    /// The `PutRecordBatch` calls of the successful invocations.
     pub send: SendStats,
 }
 
