@@ -34,9 +34,7 @@ fn whole_event(c: &mut Criterion) {
     let mut out = Output::new();
     group.bench_function("mskbench", |b| {
         b.iter(|| {
-            processor
-                .process_json(black_box(&event), &cache, Instant::now(), &mut out)
-                .expect("a valid event");
+            processor.process_json(black_box(&event), &cache, Instant::now(), &mut out).expect("a valid event");
             assert_eq!(out.records.len(), RECORDS);
             black_box(&out.batches);
         })

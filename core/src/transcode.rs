@@ -127,10 +127,13 @@ const WINDOW: usize = 32;
 /// A schema the transcoder cannot compile.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CompileError {
+    /// The text is not an Avro schema (the parser's message).
     #[error("invalid Avro schema: {0}")]
     Parse(String),
+    /// A named type is used but never defined.
     #[error("schema references unknown named type {0}")]
     UnknownName(String),
+    /// The schema has more nodes than the transcoder compiles.
     #[error("schema has more than {0} nodes")]
     TooLarge(usize),
 }

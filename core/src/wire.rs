@@ -139,18 +139,39 @@ pub struct Framed<'a> {
 /// Why a value's framing was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum WireError {
+    /// The value has no bytes.
     #[error("empty value")]
     Empty,
     #[error("unknown magic byte 0x{byte:02x} (expected {expected})")]
-    UnknownMagic { byte: u8, expected: &'static str },
+    /// The first byte is not a framing the mode reads.
+    UnknownMagic {
+        /// The first byte.
+        byte: u8,
+        /// The framings the mode reads.
+        expected: &'static str,
+    },
     #[error("{format} header needs {needed} bytes, value has {len}")]
-    TruncatedHeader { format: &'static str, needed: usize, len: usize },
+    /// The value is shorter than its framing header.
+    TruncatedHeader {
+        /// The framing (`confluent`, `glue`).
+        format: &'static str,
+        /// Bytes the header needs.
+        needed: usize,
+        /// Bytes the value has.
+        len: usize,
+    },
+    /// A Glue compression byte other than `0x00` or `0x05`.
     #[error("unknown glue compression byte 0x{0:02x} (expected 0x00 or 0x05)")]
     UnknownCompression(u8),
+    /// The zlib stream is corrupt or truncated.
     #[error("corrupt zlib data")]
     CorruptCompressed,
     #[error("inflated datum exceeds {limit} bytes")]
-    InflatedTooLarge { limit: usize },
+    /// The datum inflates past the caller's limit.
+    InflatedTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
 }
 
 /// Splits `value` into schema key and datum as `mode` reads it.

@@ -25,11 +25,11 @@ use std::time::Instant;
 
 use apache_avro::Schema;
 use apache_avro::types::Value;
+use mskbench_core::SchemaError;
 use mskbench_core::accounting::Reason;
 use mskbench_core::b64;
 use mskbench_core::event::{KafkaEvent, KafkaRecord, PartitionRecords, TimestampType};
 use mskbench_core::packer::PackLimits;
-use mskbench_core::SchemaError;
 use mskbench_core::wire::{self, Compression, SchemaKey, WireMode};
 use mskbench_core::{EventProcessor, Output, SchemaCache};
 use serde_json::json;
@@ -408,6 +408,11 @@ fn bad_event_rejects_each_bad_record_with_its_reason_and_keeps_the_rest() {
     let processor = EventProcessor::new(WireMode::GlueSecondary, PackLimits::default());
     let mut out = Output::new();
     processor.process_json(&text, &cache(), Instant::now(), &mut out).unwrap();
+    // The record of an id nobody has waits; with no registry to ask, the
+    // caller answers "not found" for it.
+    assert_eq!(out.missing_schemas(), [SchemaKey::Confluent(99)]);
+    assert!(out.summary.adds_up());
+    out.reject_waiting(|key| SchemaError::NotFound { key: *key });
     let got: Vec<Option<Reason>> = (0..expected.len() as u32)
         .map(|i| out.rejections.iter().find(|r| r.input_index == i).map(|r| r.reason))
         .collect();
@@ -476,12 +481,7 @@ fn an_oversize_line_is_rejected_and_its_neighbours_packed() {
     ];
     let ev = event(vec![(0, records)]);
     let mut out = Output::new();
-    EventProcessor::new(WireMode::Confluent, PackLimits::default()).process(
-        &ev,
-        &cache,
-        Instant::now(),
-        &mut out,
-    );
+    EventProcessor::new(WireMode::Confluent, PackLimits::default()).process(&ev, &cache, Instant::now(), &mut out);
     assert_eq!(out.records.iter().map(|r| r.input_index).collect::<Vec<_>>(), [0, 2]);
     assert_eq!(out.records[0].len(), limit);
     assert_eq!(out.rejections.len(), 1);

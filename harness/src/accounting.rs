@@ -312,8 +312,7 @@ pub(crate) fn read_back_topic(
 /// `block_on`; nothing here is on the handler's path.
 fn decode_into(handler: &Handler, event: &EventBuilder, output: Output, ledger: &mut Ledger) -> Result<Output> {
     let runtime = tokio::runtime::Handle::try_current().context("the read-back needs the run's tokio runtime")?;
-    let prepared =
-        runtime.block_on(handler.prepare(&event.finish(), output)).context("decoding read-back records")?;
+    let prepared = runtime.block_on(handler.prepare(&event.finish(), output)).context("decoding read-back records")?;
     let out = prepared.output;
     for r in &out.records {
         ledger.produced(r.provenance.partition, r.provenance.offset, r.timestamp, out.line(r));

@@ -259,8 +259,9 @@ fn endpoints(var: Var<'_>) -> Result<Endpoints, ConfigError> {
         return Ok(Endpoints::default());
     }
     let global = endpoint(var("AWS_ENDPOINT_URL"), "AWS_ENDPOINT_URL")?;
-    let service =
-        |name: &'static str| -> Result<Option<String>, ConfigError> { Ok(endpoint(var(name), name)?.or_else(|| global.clone())) };
+    let service = |name: &'static str| -> Result<Option<String>, ConfigError> {
+        Ok(endpoint(var(name), name)?.or_else(|| global.clone()))
+    };
     Ok(Endpoints {
         firehose: service("AWS_ENDPOINT_URL_FIREHOSE")?,
         glue: service("AWS_ENDPOINT_URL_GLUE")?,
@@ -292,7 +293,11 @@ fn retry_policy(var: Var<'_>) -> Result<RetryPolicy, ConfigError> {
             let base = millis(var("RETRY_BASE_MS"), "RETRY_BASE_MS", DEFAULT_BASE, 1..=60_000)?;
             let max_delay = millis(var("RETRY_MAX_DELAY_MS"), "RETRY_MAX_DELAY_MS", DEFAULT_MAX_DELAY, 1..=900_000)?;
             if max_delay < base {
-                return Err(invalid("RETRY_MAX_DELAY_MS", &max_delay.as_millis().to_string(), "at least RETRY_BASE_MS"));
+                return Err(invalid(
+                    "RETRY_MAX_DELAY_MS",
+                    &max_delay.as_millis().to_string(),
+                    "at least RETRY_BASE_MS",
+                ));
             }
             Ok(RetryPolicy::Backoff { base, max_delay })
         }

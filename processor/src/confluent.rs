@@ -24,9 +24,7 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use mskbench_core::registry_url::RegistryUrl;
 use mskbench_core::{FetchError, FetchedSchema};
-use schema_registry_converter::async_impl::schema_registry::{
-    SrSettings, get_referenced_schema, get_schema_by_id,
-};
+use schema_registry_converter::async_impl::schema_registry::{SrSettings, get_referenced_schema, get_schema_by_id};
 use schema_registry_converter::error::SRCError;
 use schema_registry_converter::schema_registry_common::{RawError, RegisteredReference, SchemaType};
 
@@ -140,11 +138,7 @@ fn sr_settings(url: &RegistryUrl) -> Result<SrSettings, SRCError> {
 /// Not found for an HTTP 404 (or Confluent's not-found codes), otherwise
 /// unavailable with what was asked and what went wrong.
 fn fetch_error(url: &str, e: &SRCError) -> FetchError {
-    if is_not_found(e) {
-        FetchError::NotFound
-    } else {
-        FetchError::Unavailable(format!("GET {url}: {}", describe(e)))
-    }
+    if is_not_found(e) { FetchError::NotFound } else { FetchError::Unavailable(format!("GET {url}: {}", describe(e))) }
 }
 
 fn is_not_found(e: &SRCError) -> bool {

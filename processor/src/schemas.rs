@@ -253,7 +253,8 @@ mod tests {
         assert_eq!(schemas.resolve(key, now).await, Err(SchemaError::NotFound { key }));
         assert_eq!(requests.load(Ordering::SeqCst), 1, "not found is kept for the negative TTL");
 
-        let (url, requests) = registry(503, r#"{"error_code":50301,"message":"down"}"#.to_owned(), Duration::ZERO).await;
+        let (url, requests) =
+            registry(503, r#"{"error_code":50301,"message":"down"}"#.to_owned(), Duration::ZERO).await;
         let schemas = schemas_at(&url);
         assert!(matches!(schemas.resolve(key, now).await, Err(SchemaError::Unavailable { .. })));
         assert!(matches!(schemas.resolve(key, now).await, Err(SchemaError::Unavailable { .. })));

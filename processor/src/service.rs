@@ -202,12 +202,8 @@ impl Outcome {
         if entries.len() != pending.len() {
             let message = format!("{} answers for {} records", entries.len(), pending.len());
             outcome.resend = failing_all(pending, "MalformedResponse", &message);
-            outcome.call_failure = Some(CallFailure {
-                code: "MalformedResponse".to_owned(),
-                message,
-                retryable: true,
-                throttled: false,
-            });
+            outcome.call_failure =
+                Some(CallFailure { code: "MalformedResponse".to_owned(), message, retryable: true, throttled: false });
             return outcome;
         }
         for (&record, entry) in pending.iter().zip(entries) {
@@ -392,17 +388,18 @@ impl FirehoseSender {
         let mut report = SendReport::default();
         // Positions in out.records still to send, and the last answer about each.
         let mut pending: Vec<usize> = out.batches[index].records.clone().collect();
-        let mut last: Vec<Failed> = Vec::new();
+        let mut last: Vec<Failed>;
         let mut request = Some(first);
         let mut attempt = 0u32;
         loop {
-            let records = match request.take().map_or_else(|| request_builder::records(out, pending.iter().copied()), Ok) {
-                Ok(r) => r,
-                Err(e) => {
-                    last = failing_all(&pending, "RequestBuild", &e.to_string());
-                    break;
-                }
-            };
+            let records =
+                match request.take().map_or_else(|| request_builder::records(out, pending.iter().copied()), Ok) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        last = failing_all(&pending, "RequestBuild", &e.to_string());
+                        break;
+                    }
+                };
             debug!(request_id = inv.request_id, batch_number, records = pending.len(), attempt, "Sending batch");
             counters.call(pending.len(), attempt);
             let outcome = self.attempt(out, &pending, records, &mut counters).await;
@@ -571,7 +568,12 @@ mod tests {
     fn an_http_200_resends_only_throttled_and_internally_failed_records() {
         let o = classify_entries(
             &[4, 5, 6, 7],
-            &[None, Some((THROTTLED, "slow down")), Some(("InvalidArgumentException", "bad")), Some((INTERNAL_FAILURE, "oops"))],
+            &[
+                None,
+                Some((THROTTLED, "slow down")),
+                Some(("InvalidArgumentException", "bad")),
+                Some((INTERNAL_FAILURE, "oops")),
+            ],
         );
         assert_eq!((o.accepted, o.accepted_bytes), (1, 10));
         assert_eq!(o.resend.iter().map(|f| f.record).collect::<Vec<_>>(), [5, 7]);

@@ -164,18 +164,30 @@ pub struct EventError {
 /// What was wrong with an event document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum EventErrorKind {
+    /// The document is not UTF-8.
     #[error("the document is not UTF-8")]
     InvalidUtf8,
+    /// Not JSON; the text says what the reader expected.
     #[error("invalid JSON: {0}")]
     Syntax(&'static str),
+    /// A required field is absent.
     #[error("missing field `{0}`")]
     MissingField(&'static str),
+    /// A field appears twice in one object.
     #[error("duplicate field `{0}`")]
     DuplicateField(&'static str),
     #[error("`{field}` must be {expected}")]
-    InvalidType { field: &'static str, expected: &'static str },
+    /// A field holds the wrong JSON type.
+    InvalidType {
+        /// The field.
+        field: &'static str,
+        /// What it must be.
+        expected: &'static str,
+    },
+    /// A number does not fit its field (partition, offset, timestamp).
     #[error("`{0}` is out of range")]
     OutOfRange(&'static str),
+    /// `timestampType` is none of Kafka's three kinds.
     #[error("timestampType must be CREATE_TIME, LOG_APPEND_TIME or NO_TIMESTAMP_TYPE")]
     UnknownTimestampType,
 }
