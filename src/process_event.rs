@@ -19,15 +19,14 @@ use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
 
 use anyhow::{Context, bail};
 use mskbench_core::packer::PackLimits;
-use mskbench_core::schema_cache::NoFetcher;
 use mskbench_core::wire::{SchemaKey, WireMode};
-use mskbench_core::{EventProcessor, KafkaEvent, Output, Reason, SchemaCache, SchemaFetcher};
+use mskbench_core::{EventProcessor, KafkaEvent, Output, Reason};
 
 use mskbench_processor::confluent::ConfluentRegistry;
+use mskbench_processor::schemas::Schemas;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -62,25 +61,25 @@ fn parse_schema_arg(s: &str) -> Result<(SchemaKey, PathBuf), String> {
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let limits = PackLimits::with_max_records(args.batch_records).context("--batch-records")?;
-    let cache = SchemaCache::default();
+    let registry = args.registry.as_deref().map(ConfluentRegistry::new).transpose()?;
+    let have_registry = registry.is_some();
+    // No Glue client: Glue schema versions come from --schema only.
+    let schemas = Schemas::new(registry, None);
     for (key, path) in &args.schemas {
         let text = fs::read_to_string(path).with_context(|| format!("reading schema {}", path.display()))?;
-        cache.insert_json(*key, &text).with_context(|| format!("schema {} for {key}", path.display()))?;
+        schemas.cache().insert_json(*key, &text).with_context(|| format!("schema {} for {key}", path.display()))?;
     }
-    let registry = args.registry.as_deref().map(ConfluentRegistry::new).transpose()?;
-    let fetcher: &dyn SchemaFetcher = match &registry {
-        Some(r) => r,
-        None => &NoFetcher,
-    };
 
     let input = read_input(args.input.as_deref())?;
     let source = args.input.as_deref().map_or("stdin".into(), |p| p.display().to_string());
     let event = KafkaEvent::parse(&input).with_context(|| format!("reading {source}"))?;
     let processor = EventProcessor::new(args.wire_format, limits);
     let mut out = Output::new();
-    processor.process(&event, &cache, fetcher, Instant::now(), &mut out);
+    // The registry client is async; one event, so one small runtime.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting tokio")?;
+    runtime.block_on(schemas.process(&processor, &event, &mut out));
 
-    report_rejections(&out, registry.is_some())?;
+    report_rejections(&out, have_registry)?;
     match &args.out_dir {
         Some(dir) => write_batches(dir, &out, &event)?,
         None => write_stdout(&out.data)?,

@@ -175,7 +175,9 @@ fn fake_registry(requests: usize) -> (String, thread::JoinHandle<Vec<String>>) {
             while reader.read_line(&mut line).unwrap() > 2 {
                 line.clear();
             }
-            let path = request_line.split_whitespace().nth(1).unwrap_or("").to_owned();
+            // The path without its query: registry clients may add `?deleted=true`.
+            let target = request_line.split_whitespace().nth(1).unwrap_or("");
+            let path = target.split_once('?').map_or(target, |(p, _)| p).to_owned();
             let (status, body) = if path == "/schemas/ids/1" {
                 ("200 OK", serde_json::json!({ "schema": schema }).to_string())
             } else {

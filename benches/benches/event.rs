@@ -17,7 +17,6 @@ use std::time::Instant;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use mskbench_benches::{CLICK_ID, CLICK_SCHEMA, baseline, click_schema, lab_event};
 use mskbench_core::packer::PackLimits;
-use mskbench_core::schema_cache::NoFetcher;
 use mskbench_core::wire::{SchemaKey, WireMode};
 use mskbench_core::{EventProcessor, KafkaEvent, Output, SchemaCache};
 
@@ -35,9 +34,7 @@ fn whole_event(c: &mut Criterion) {
     let mut out = Output::new();
     group.bench_function("mskbench", |b| {
         b.iter(|| {
-            processor
-                .process_json(black_box(&event), &cache, &NoFetcher, Instant::now(), &mut out)
-                .expect("a valid event");
+            processor.process_json(black_box(&event), &cache, Instant::now(), &mut out).expect("a valid event");
             assert_eq!(out.records.len(), RECORDS);
             black_box(&out.batches);
         })

@@ -194,18 +194,26 @@ impl Serialize for RejectCounts {
 /// What happened to the records of one or more events.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Summary {
+    /// Records in the event(s).
     pub records_in: u64,
+    /// Records packed into batches.
     pub records_out: u64,
+    /// Records rejected, by reason.
     pub rejected: RejectCounts,
+    /// Records waiting for a writer schema the cache lacked; zero once the
+    /// caller has resolved them (see [`crate::pipeline`]).
+    pub waiting: u64,
+    /// `PutRecordBatch` batches packed.
     pub batches: u64,
     /// Sum of the packed records' sizes (JSON text and newline).
     pub bytes_out: u64,
 }
 
 impl Summary {
-    /// True when every record that came in is packed or rejected.
+    /// True when every record that came in is packed, rejected or waiting,
+    /// exactly one of them.
     pub fn adds_up(&self) -> bool {
-        self.records_in == self.records_out + self.rejected.total()
+        self.records_in == self.records_out + self.rejected.total() + self.waiting
     }
 }
 
@@ -214,6 +222,7 @@ impl AddAssign<&Summary> for Summary {
         self.records_in += other.records_in;
         self.records_out += other.records_out;
         self.rejected += &other.rejected;
+        self.waiting += other.waiting;
         self.batches += other.batches;
         self.bytes_out += other.bytes_out;
     }
@@ -221,12 +230,16 @@ impl AddAssign<&Summary> for Summary {
 
 impl Serialize for Summary {
     /// The `process-event` summary contract: `records_in`, `records_out`,
-    /// `rejected` (reason → count), `batches`, `bytes_out`.
+    /// `rejected` (reason → count), `batches`, `bytes_out`. `waiting` is
+    /// written only when not zero, which a finished summary never is.
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut st = s.serialize_struct("Summary", 5)?;
+        let mut st = s.serialize_struct("Summary", 5 + usize::from(self.waiting > 0))?;
         st.serialize_field("records_in", &self.records_in)?;
         st.serialize_field("records_out", &self.records_out)?;
         st.serialize_field("rejected", &self.rejected)?;
+        if self.waiting > 0 {
+            st.serialize_field("waiting", &self.waiting)?;
+        }
         st.serialize_field("batches", &self.batches)?;
         st.serialize_field("bytes_out", &self.bytes_out)?;
         st.end()
@@ -265,6 +278,19 @@ mod tests {
         a += &b;
         assert_eq!((a.records_in, a.records_out, a.rejected.total()), (3, 2, 1));
         assert!(a.adds_up());
+    }
+
+    #[test]
+    fn waiting_records_count_until_resolved_and_stay_out_of_the_contract() {
+        let mut s = Summary { records_in: 3, records_out: 1, waiting: 2, ..Default::default() };
+        assert!(s.adds_up(), "waiting records are one of the outcomes");
+        assert!(serde_json::to_string(&s).unwrap().contains(r#""waiting":2"#));
+        s.waiting = 0;
+        assert!(!s.adds_up(), "a record must not vanish when it stops waiting");
+        s.rejected.add(Reason::UnknownSchema);
+        s.rejected.add(Reason::UnknownSchema);
+        assert!(s.adds_up());
+        assert!(!serde_json::to_string(&s).unwrap().contains("waiting"));
     }
 
     #[test]

@@ -22,16 +22,30 @@ use std::ops::Range;
 pub enum Base64Error {
     /// The length is not a multiple of four.
     #[error("length {len} is not a multiple of 4")]
-    InvalidLength { len: usize },
+    InvalidLength {
+        /// The text's length in bytes.
+        len: usize,
+    },
     /// A byte outside the standard alphabet.
     #[error("invalid character {} at offset {offset}", Printable(*byte))]
-    InvalidCharacter { offset: usize, byte: u8 },
+    InvalidCharacter {
+        /// Byte offset in the text.
+        offset: usize,
+        /// The byte found there.
+        byte: u8,
+    },
     /// `=` somewhere other than the last one or two positions.
     #[error("misplaced padding at offset {offset}")]
-    InvalidPadding { offset: usize },
+    InvalidPadding {
+        /// Byte offset of the `=`.
+        offset: usize,
+    },
     /// The last character carries bits that the decoded length drops.
     #[error("non-zero trailing bits at offset {offset}")]
-    TrailingBits { offset: usize },
+    TrailingBits {
+        /// Byte offset of that character.
+        offset: usize,
+    },
 }
 
 struct Printable(u8);

@@ -4,8 +4,9 @@
 //! Lambda `aws:kafka` event and gives back newline-terminated JSON records
 //! packed into Firehose `PutRecordBatch`-sized batches, plus an outcome with
 //! a reason for every record that could not be packed. Network, files,
-//! clocks and environment variables live in the crates around it; anything
-//! that has to reach outside (a schema registry) comes in through a trait.
+//! clocks and environment variables live in the crates around it: a record
+//! whose writer schema is not cached is reported as waiting, and the caller
+//! fetches the schema and hands it in ([`schema_cache`]).
 //!
 //! The path of one record, and the module that owns each step:
 //!
@@ -21,6 +22,8 @@
 //! whole 1,000-record ClickEvent event to packed batches takes on the order of
 //! a couple of hundred nanoseconds per record, with no per-record allocation
 //! once the output buffers have grown.
+
+#![warn(missing_docs)]
 
 pub mod accounting;
 pub mod b64;
@@ -38,8 +41,8 @@ pub use accounting::{Reason, Summary};
 pub use event::{KafkaEvent, KafkaRecord, TimestampType};
 pub use packer::{Batch, PackLimits};
 pub use percentiles::Percentiles;
-pub use pipeline::{EventProcessor, Output, Provenance};
+pub use pipeline::{EventProcessor, Output, Provenance, Waiting};
 pub use quota::{Quota, StreamLimiter};
-pub use schema_cache::{FetchError, FetchedSchema, SchemaCache, SchemaFetcher};
+pub use schema_cache::{FetchError, FetchedSchema, SchemaCache, SchemaError};
 pub use transcode::Transcoder;
 pub use wire::{SchemaKey, WireMode};

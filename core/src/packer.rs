@@ -25,8 +25,11 @@ pub const MAX_RECORD_BYTES: usize = 1000 * 1024;
 /// The limits one packer enforces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PackLimits {
+    /// Most records in one batch (1..=500).
     pub max_records: usize,
+    /// Most bytes in one batch, newlines included (≤ 4 MiB).
     pub max_batch_bytes: usize,
+    /// Most bytes in one record, its newline included (≤ 1,000 KiB).
     pub max_record_bytes: usize,
 }
 
@@ -46,7 +49,10 @@ impl Default for PackLimits {
 #[error(
     "batch limits must be 1..={MAX_BATCH_RECORDS} records, record size ≤ batch size ≤ {MAX_BATCH_BYTES} bytes and record size 1..={MAX_RECORD_BYTES} bytes; got {0:?}"
 )]
-pub struct InvalidLimits(pub PackLimits);
+pub struct InvalidLimits(
+    /// The limits refused.
+    pub PackLimits,
+);
 
 impl PackLimits {
     /// Firehose's limits with a smaller record count per batch.
@@ -94,7 +100,9 @@ impl Batch {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("record of {size} bytes exceeds the {limit}-byte Firehose record limit")]
 pub struct Oversize {
+    /// The record's size in bytes.
     pub size: usize,
+    /// The record limit it exceeds, in bytes.
     pub limit: usize,
 }
 

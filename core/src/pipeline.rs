@@ -10,9 +10,18 @@
 //! reason for every record that could not be packed. After warm-up no
 //! per-record allocation happens; rejections allocate their detail text.
 //!
-//! **Invariant:** every input record is either in `records` or in
-//! `rejections`, never both, never neither (`Output::summary` adds up).
-//! Input order is kept in both lists and in the batches.
+//! Schemas come from the [`SchemaCache`] only; `process` never fetches. A
+//! record whose writer schema the cache does not hold is *waiting*
+//! ([`Output::waiting`], its key in [`Output::missing_schemas`]). The caller
+//! fetches those schemas, [`SchemaCache::store`]s the answers and runs the
+//! event again (only the first events to meet a schema pay the second
+//! pass), then turns what is still waiting into rejections with
+//! [`Output::reject_waiting`].
+//!
+//! **Invariant:** every input record is in exactly one of `records`,
+//! `rejections` and `waiting` (`Output::summary` adds up), and `waiting` is
+//! empty once the caller has resolved it. Input order is kept in every list
+//! and in the batches.
 
 use std::fmt;
 use std::sync::Arc;
@@ -22,7 +31,7 @@ use crate::accounting::{Reason, Summary};
 use crate::b64::{self, Base64Error};
 use crate::event::{EventError, KafkaEvent, KafkaRecord};
 use crate::packer::{Batch, Oversize, PackLimits, Packer};
-use crate::schema_cache::{SchemaCache, SchemaError, SchemaFetcher};
+use crate::schema_cache::{SchemaCache, SchemaError};
 use crate::transcode::{TranscodeError, TranscodeErrorKind, Transcoder};
 use crate::wire::{self, Compression, SchemaKey, WireError, WireMode};
 
@@ -36,18 +45,22 @@ pub const MAX_INFLATED_DATUM: usize = 8 * 1024 * 1024;
 pub struct Provenance {
     /// Index into [`Output::topics`].
     pub topic: u32,
+    /// The Kafka partition.
     pub partition: i32,
+    /// The record's offset in its partition.
     pub offset: i64,
 }
 
 /// A JSON line in [`Output::data`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PackedRecord {
-    /// Byte range in `data`, newline included.
+    /// Start of the line in `data` (inclusive).
     pub start: usize,
+    /// End of the line in `data` (exclusive), after its newline.
     pub end: usize,
     /// Position of the record in the event (0-based, document order).
     pub input_index: u32,
+    /// Where the record came from.
     pub provenance: Provenance,
     /// The Kafka record timestamp (epoch ms; -1 when absent).
     pub timestamp: i64,
@@ -68,11 +81,26 @@ impl PackedRecord {
 /// A record that was not packed, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {
+    /// Position of the record in the event (0-based, document order).
     pub input_index: u32,
+    /// Where the record came from.
     pub provenance: Provenance,
+    /// Why it was not packed.
     pub reason: Reason,
     /// Human-readable detail: what and where.
     pub detail: String,
+}
+
+/// A record whose writer schema is not in the cache yet: neither packed
+/// nor rejected until the caller fetched the schema (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Waiting {
+    /// Position of the record in the event (0-based, document order).
+    pub input_index: u32,
+    /// Where the record came from.
+    pub provenance: Provenance,
+    /// The writer schema it needs.
+    pub key: SchemaKey,
 }
 
 /// Caller-owned results of one event; reuse it to avoid reallocating.
@@ -86,10 +114,15 @@ pub struct Output {
     pub batches: Vec<Batch>,
     /// Rejected records in input order.
     pub rejections: Vec<Rejection>,
+    /// Records waiting for a schema the cache lacks, in input order; empty
+    /// after [`Output::reject_waiting`].
+    pub waiting: Vec<Waiting>,
     /// Counts of the above.
     pub summary: Summary,
     /// Topic names referenced by [`Provenance::topic`].
     pub topics: Vec<String>,
+    /// The distinct keys of `waiting`, in first-seen order.
+    missing: Vec<SchemaKey>,
     scratch: Vec<u8>,
     inflated: Vec<u8>,
 }
@@ -106,8 +139,46 @@ impl Output {
         self.records.clear();
         self.batches.clear();
         self.rejections.clear();
+        self.waiting.clear();
+        self.missing.clear();
         self.summary = Summary::default();
         self.topics.clear();
+    }
+
+    /// The writer schemas the cache lacked, each once, in first-seen order:
+    /// what the caller must fetch before the waiting records can finish.
+    pub fn missing_schemas(&self) -> &[SchemaKey] {
+        &self.missing
+    }
+
+    /// Rejects every waiting record with `answer(key)`, the outcome the
+    /// caller's fetch gave for its schema, keeping `rejections` in input
+    /// order; `waiting` is empty afterwards and the summary still adds up.
+    pub fn reject_waiting(&mut self, mut answer: impl FnMut(&SchemaKey) -> SchemaError) {
+        if self.waiting.is_empty() {
+            return;
+        }
+        for w in self.waiting.drain(..) {
+            let error = RecordError::Schema(answer(&w.key));
+            self.summary.rejected.add(error.reason());
+            self.rejections.push(Rejection {
+                input_index: w.input_index,
+                provenance: w.provenance,
+                reason: error.reason(),
+                detail: error.to_string(),
+            });
+        }
+        // Stable: records already rejected keep their order among themselves.
+        self.rejections.sort_by_key(|r| r.input_index);
+        self.missing.clear();
+        self.summary.waiting = 0;
+    }
+
+    fn wait(&mut self, input_index: u32, provenance: Provenance, key: SchemaKey) {
+        if !self.missing.contains(&key) {
+            self.missing.push(key);
+        }
+        self.waiting.push(Waiting { input_index, provenance, key });
     }
 
     /// The bytes of a packed record (its JSON line with the newline).
@@ -138,6 +209,8 @@ impl Output {
 /// Why one record failed, kept cheap until it has to be described.
 #[derive(Debug)]
 enum RecordError {
+    /// Not a failure: the schema is not cached yet (the record waits).
+    Waiting(SchemaKey),
     MissingValue,
     Base64(Base64Error),
     Wire(WireError),
@@ -149,6 +222,8 @@ enum RecordError {
 impl RecordError {
     fn reason(&self) -> Reason {
         match self {
+            // Never asked: waiting records are not rejections.
+            RecordError::Waiting(_) => Reason::SchemaUnavailable,
             RecordError::MissingValue => Reason::MissingValue,
             RecordError::Base64(e) => e.into(),
             RecordError::Wire(e) => e.into(),
@@ -162,6 +237,7 @@ impl RecordError {
 impl fmt::Display for RecordError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            RecordError::Waiting(key) => write!(f, "writer schema: {key}: not fetched yet"),
             RecordError::MissingValue => f.write_str("record has no value (tombstone)"),
             RecordError::Base64(e) => write!(f, "value base64: {e}"),
             RecordError::Wire(e) => write!(f, "value framing: {e}"),
@@ -207,30 +283,24 @@ impl EventProcessor {
         &self,
         json: &[u8],
         schemas: &SchemaCache,
-        fetcher: &dyn SchemaFetcher,
         now: Instant,
         out: &mut Output,
     ) -> Result<(), EventError> {
         out.clear();
         let event = KafkaEvent::parse(json)?;
-        self.process(&event, schemas, fetcher, now, out);
+        self.process(&event, schemas, now, out);
         Ok(())
     }
 
-    /// Processes every record of `event` into `out` (cleared first).
+    /// Processes every record of `event` into `out` (cleared first), with
+    /// the schemas `schemas` holds: a record whose schema it lacks is left
+    /// waiting (see the module docs).
     ///
-    /// `now` dates not-found answers in the schema cache.
-    pub fn process(
-        &self,
-        event: &KafkaEvent<'_>,
-        schemas: &SchemaCache,
-        fetcher: &dyn SchemaFetcher,
-        now: Instant,
-        out: &mut Output,
-    ) {
+    /// `now` ages not-found answers in the schema cache.
+    pub fn process(&self, event: &KafkaEvent<'_>, schemas: &SchemaCache, now: Instant, out: &mut Output) {
         out.clear();
         let mut packer = Packer::new(self.limits);
-        let mut lookup = Lookup { schemas, fetcher, now, last: None };
+        let mut lookup = Lookup { schemas, now, last: None };
         let mut input_index = 0u32;
         for record in event.iter_records() {
             let provenance = Provenance {
@@ -250,6 +320,10 @@ impl EventProcessor {
                     provenance,
                     timestamp: record.timestamp,
                 }),
+                Err(RecordError::Waiting(key)) => {
+                    out.data.truncate(start);
+                    out.wait(input_index, provenance, key);
+                }
                 Err(e) => {
                     out.data.truncate(start);
                     out.rejections.push(Rejection {
@@ -266,6 +340,7 @@ impl EventProcessor {
         let summary = &mut out.summary;
         summary.records_in = u64::from(input_index);
         summary.records_out = out.records.len() as u64;
+        summary.waiting = out.waiting.len() as u64;
         for rejection in &out.rejections {
             summary.rejected.add(rejection.reason);
         }
@@ -280,7 +355,7 @@ impl EventProcessor {
         out.scratch.clear();
         b64::decode_append(value.as_bytes(), &mut out.scratch).map_err(RecordError::Base64)?;
         let framed = wire::unframe(&out.scratch, self.mode).map_err(RecordError::Wire)?;
-        let transcoder = lookup.get(&framed.schema).map_err(RecordError::Schema)?;
+        let transcoder = lookup.get(&framed.schema)?;
         let datum = match framed.compression {
             Compression::None => framed.datum,
             Compression::Zlib => {
@@ -301,23 +376,25 @@ impl EventProcessor {
 /// event almost always share a writer schema.
 struct Lookup<'a> {
     schemas: &'a SchemaCache,
-    fetcher: &'a dyn SchemaFetcher,
     now: Instant,
     last: Option<(SchemaKey, Arc<Transcoder>)>,
 }
 
 impl Lookup<'_> {
     #[inline]
-    fn get(&mut self, key: &SchemaKey) -> Result<&Transcoder, SchemaError> {
+    fn get(&mut self, key: &SchemaKey) -> Result<&Transcoder, RecordError> {
         let hit = matches!(&self.last, Some((last, _)) if last == key);
         if !hit {
-            let t = self.schemas.get(key, self.now, self.fetcher)?;
-            self.last = Some((*key, t));
+            match self.schemas.get(key, self.now) {
+                Ok(Some(t)) => self.last = Some((*key, t)),
+                Ok(None) => return Err(RecordError::Waiting(*key)),
+                Err(e) => return Err(RecordError::Schema(e)),
+            }
         }
         match &self.last {
             Some((_, t)) => Ok(t),
             // Filled just above.
-            None => Err(SchemaError::NotFound { key: *key }),
+            None => Err(RecordError::Waiting(*key)),
         }
     }
 }

@@ -29,8 +29,11 @@ const NANOS_PER_SEC: u128 = 1_000_000_000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Quota {
+    /// Records per second.
     pub records_per_sec: u64,
+    /// `PutRecordBatch` calls per second.
     pub requests_per_sec: u64,
+    /// Bytes of record data per second.
     pub bytes_per_sec: u64,
 }
 
@@ -70,7 +73,9 @@ impl fmt::Display for Quota {
     "invalid quota {text:?}: {reason} (expected us-east-1, us-west-2, eu-west-1, other, or records=N,requests=N,bytes=N with N > 0; bytes may end in KiB or MiB)"
 )]
 pub struct QuotaParseError {
+    /// The text as given.
     pub text: String,
+    /// What is wrong with it.
     pub reason: &'static str,
 }
 

@@ -127,10 +127,13 @@ const WINDOW: usize = 32;
 /// A schema the transcoder cannot compile.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CompileError {
+    /// The text is not an Avro schema (the parser's message).
     #[error("invalid Avro schema: {0}")]
     Parse(String),
+    /// A named type is used but never defined.
     #[error("schema references unknown named type {0}")]
     UnknownName(String),
+    /// The schema has more nodes than the transcoder compiles.
     #[error("schema has more than {0} nodes")]
     TooLarge(usize),
 }
@@ -184,7 +187,9 @@ impl TranscodeErrorKind {
 /// A datum the transcoder refused, and the datum offset where it stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub struct TranscodeError {
+    /// What was wrong.
     pub kind: TranscodeErrorKind,
+    /// Byte offset in the datum where decoding stopped.
     pub offset: usize,
 }
 

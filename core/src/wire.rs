@@ -88,7 +88,9 @@ impl FromStr for WireMode {
 /// Identifies a writer schema: a Confluent id or a Glue schema-version UUID.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum SchemaKey {
+    /// A Confluent schema id (from the 4 bytes after `0x00`).
     Confluent(u32),
+    /// A Glue schema-version UUID (from the 16 bytes after the Glue header).
     Glue(Uuid),
 }
 
@@ -117,33 +119,59 @@ impl FromStr for SchemaKey {
 /// How the datum after the header is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
+    /// The datum is stored as is.
     None,
+    /// The datum is zlib-compressed (Glue's `0x05`).
     Zlib,
 }
 
 /// A value split into its schema key and datum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Framed<'a> {
+    /// The writer schema the datum was written with.
     pub schema: SchemaKey,
+    /// How the datum is stored.
     pub compression: Compression,
+    /// The Avro datum (compressed when `compression` says so), borrowed from the value.
     pub datum: &'a [u8],
 }
 
 /// Why a value's framing was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum WireError {
+    /// The value has no bytes.
     #[error("empty value")]
     Empty,
     #[error("unknown magic byte 0x{byte:02x} (expected {expected})")]
-    UnknownMagic { byte: u8, expected: &'static str },
+    /// The first byte is not a framing the mode reads.
+    UnknownMagic {
+        /// The first byte.
+        byte: u8,
+        /// The framings the mode reads.
+        expected: &'static str,
+    },
     #[error("{format} header needs {needed} bytes, value has {len}")]
-    TruncatedHeader { format: &'static str, needed: usize, len: usize },
+    /// The value is shorter than its framing header.
+    TruncatedHeader {
+        /// The framing (`confluent`, `glue`).
+        format: &'static str,
+        /// Bytes the header needs.
+        needed: usize,
+        /// Bytes the value has.
+        len: usize,
+    },
+    /// A Glue compression byte other than `0x00` or `0x05`.
     #[error("unknown glue compression byte 0x{0:02x} (expected 0x00 or 0x05)")]
     UnknownCompression(u8),
+    /// The zlib stream is corrupt or truncated.
     #[error("corrupt zlib data")]
     CorruptCompressed,
     #[error("inflated datum exceeds {limit} bytes")]
-    InflatedTooLarge { limit: usize },
+    /// The datum inflates past the caller's limit.
+    InflatedTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
 }
 
 /// Splits `value` into schema key and datum as `mode` reads it.

@@ -25,11 +25,11 @@ use std::time::Instant;
 
 use apache_avro::Schema;
 use apache_avro::types::Value;
+use mskbench_core::SchemaError;
 use mskbench_core::accounting::Reason;
 use mskbench_core::b64;
 use mskbench_core::event::{KafkaEvent, KafkaRecord, PartitionRecords, TimestampType};
 use mskbench_core::packer::PackLimits;
-use mskbench_core::schema_cache::NoFetcher;
 use mskbench_core::wire::{self, Compression, SchemaKey, WireMode};
 use mskbench_core::{EventProcessor, Output, SchemaCache};
 use serde_json::json;
@@ -380,7 +380,7 @@ fn lab_event_decodes_to_the_expected_lines_in_every_framing() {
     let text = std::fs::read(data("lab-event.json")).unwrap();
     let processor = EventProcessor::new(WireMode::GlueSecondary, PackLimits::default());
     let mut out = Output::new();
-    processor.process_json(&text, &cache(), &NoFetcher, Instant::now(), &mut out).unwrap();
+    processor.process_json(&text, &cache(), Instant::now(), &mut out).unwrap();
     assert!(out.rejections.is_empty(), "{:?}", out.rejections);
     assert_eq!(String::from_utf8(out.data.clone()).unwrap(), expected_lines());
     assert_eq!(out.summary.records_in, 30);
@@ -395,7 +395,7 @@ fn glue_only_mode_rejects_the_confluent_partition() {
     let text = std::fs::read(data("lab-event.json")).unwrap();
     let processor = EventProcessor::new(WireMode::Glue, PackLimits::default());
     let mut out = Output::new();
-    processor.process_json(&text, &cache(), &NoFetcher, Instant::now(), &mut out).unwrap();
+    processor.process_json(&text, &cache(), Instant::now(), &mut out).unwrap();
     assert_eq!(out.summary.rejected.get(Reason::UnknownMagicByte), 7);
     assert_eq!(out.summary.records_out, 23);
     assert!(out.summary.adds_up());
@@ -407,7 +407,12 @@ fn bad_event_rejects_each_bad_record_with_its_reason_and_keeps_the_rest() {
     let text = std::fs::read(data("bad-event.json")).unwrap();
     let processor = EventProcessor::new(WireMode::GlueSecondary, PackLimits::default());
     let mut out = Output::new();
-    processor.process_json(&text, &cache(), &NoFetcher, Instant::now(), &mut out).unwrap();
+    processor.process_json(&text, &cache(), Instant::now(), &mut out).unwrap();
+    // The record of an id nobody has waits; with no registry to ask, the
+    // caller answers "not found" for it.
+    assert_eq!(out.missing_schemas(), [SchemaKey::Confluent(99)]);
+    assert!(out.summary.adds_up());
+    out.reject_waiting(|key| SchemaError::NotFound { key: *key });
     let got: Vec<Option<Reason>> = (0..expected.len() as u32)
         .map(|i| out.rejections.iter().find(|r| r.input_index == i).map(|r| r.reason))
         .collect();
@@ -428,10 +433,10 @@ fn output_buffers_are_reused_across_events() {
     let processor = EventProcessor::new(WireMode::GlueSecondary, PackLimits::default());
     let cache = cache();
     let mut out = Output::new();
-    processor.process_json(&text, &cache, &NoFetcher, Instant::now(), &mut out).unwrap();
+    processor.process_json(&text, &cache, Instant::now(), &mut out).unwrap();
     let first = out.data.clone();
     let capacity = out.data.capacity();
-    processor.process_json(&text, &cache, &NoFetcher, Instant::now(), &mut out).unwrap();
+    processor.process_json(&text, &cache, Instant::now(), &mut out).unwrap();
     assert_eq!(out.data, first);
     assert_eq!(out.data.capacity(), capacity);
     assert_eq!(out.records.len(), 30);
@@ -442,7 +447,7 @@ fn small_batches_split_the_event() {
     let text = std::fs::read(data("lab-event.json")).unwrap();
     let processor = EventProcessor::new(WireMode::GlueSecondary, PackLimits::with_max_records(8).unwrap());
     let mut out = Output::new();
-    processor.process_json(&text, &cache(), &NoFetcher, Instant::now(), &mut out).unwrap();
+    processor.process_json(&text, &cache(), Instant::now(), &mut out).unwrap();
     let sizes: Vec<usize> = out.batches.iter().map(|b| b.len()).collect();
     assert_eq!(sizes, [8, 8, 8, 6]);
     let total: usize = out.batches.iter().map(|b| b.bytes).sum();
@@ -476,13 +481,7 @@ fn an_oversize_line_is_rejected_and_its_neighbours_packed() {
     ];
     let ev = event(vec![(0, records)]);
     let mut out = Output::new();
-    EventProcessor::new(WireMode::Confluent, PackLimits::default()).process(
-        &ev,
-        &cache,
-        &NoFetcher,
-        Instant::now(),
-        &mut out,
-    );
+    EventProcessor::new(WireMode::Confluent, PackLimits::default()).process(&ev, &cache, Instant::now(), &mut out);
     assert_eq!(out.records.iter().map(|r| r.input_index).collect::<Vec<_>>(), [0, 2]);
     assert_eq!(out.records[0].len(), limit);
     assert_eq!(out.rejections.len(), 1);
@@ -492,14 +491,25 @@ fn an_oversize_line_is_rejected_and_its_neighbours_packed() {
 }
 
 #[test]
-fn glue_schemas_without_a_fetcher_are_unknown_not_fatal() {
+fn glue_schemas_not_cached_wait_then_are_unknown_not_fatal() {
     let text = std::fs::read(data("lab-event.json")).unwrap();
     let cache = SchemaCache::default();
     cache.insert_json(SchemaKey::Confluent(VALUE_ID), CLICK_SCHEMA).unwrap();
     let mut out = Output::new();
     EventProcessor::new(WireMode::GlueSecondary, PackLimits::default())
-        .process_json(&text, &cache, &NoFetcher, Instant::now(), &mut out)
+        .process_json(&text, &cache, Instant::now(), &mut out)
         .unwrap();
+    // Core never fetches: the Glue records wait for their schema…
+    assert_eq!(out.missing_schemas(), [SchemaKey::Glue(GLUE_VERSION)]);
+    assert_eq!((out.summary.records_out, out.summary.waiting, out.waiting.len()), (7, 23, 23));
+    assert!(out.rejections.is_empty());
+    assert!(out.summary.adds_up());
+    // …until the caller says what the registry answered: nothing.
+    out.reject_waiting(|key| SchemaError::NotFound { key: *key });
+    assert!(out.waiting.is_empty() && out.missing_schemas().is_empty());
+    assert_eq!(out.summary.waiting, 0);
+    assert!(out.summary.adds_up());
+    assert!(out.rejections.windows(2).all(|w| w[0].input_index < w[1].input_index), "input order");
     assert_eq!(out.summary.records_out, 7);
     assert_eq!(out.summary.rejected.get(Reason::UnknownSchema), 23);
     assert!(out.rejections[0].detail.contains(&GLUE_VERSION.to_string()), "{}", out.rejections[0].detail);
@@ -510,4 +520,26 @@ fn sample_json_for_the_readme_is_well_formed() {
     // The committed event is what the README's main command decodes.
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(data("lab-event.json")).unwrap()).unwrap();
     assert_eq!(v["eventSource"], json!("aws:kafka"));
+}
+
+#[test]
+fn a_second_pass_after_storing_the_missing_schema_matches_a_preloaded_cache() {
+    let text = std::fs::read(data("lab-event.json")).unwrap();
+    let processor = EventProcessor::new(WireMode::GlueSecondary, PackLimits::with_max_records(8).unwrap());
+    let now = Instant::now();
+    let mut preloaded = Output::new();
+    processor.process_json(&text, &cache(), now, &mut preloaded).unwrap();
+
+    let partial = SchemaCache::default();
+    partial.insert_json(SchemaKey::Confluent(VALUE_ID), CLICK_SCHEMA).unwrap();
+    let mut out = Output::new();
+    processor.process_json(&text, &partial, now, &mut out).unwrap();
+    assert_eq!(out.missing_schemas(), [SchemaKey::Glue(GLUE_VERSION)]);
+    partial.store(SchemaKey::Glue(GLUE_VERSION), Ok(CLICK_SCHEMA.to_owned().into()), now).unwrap();
+    processor.process_json(&text, &partial, now, &mut out).unwrap();
+    assert!(out.waiting.is_empty() && out.missing_schemas().is_empty());
+    assert_eq!(out.data, preloaded.data);
+    assert_eq!(out.records, preloaded.records);
+    assert_eq!(out.batches, preloaded.batches);
+    assert_eq!(out.summary, preloaded.summary);
 }

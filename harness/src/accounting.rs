@@ -303,8 +303,16 @@ pub(crate) fn read_back_topic(
     Ok(read)
 }
 
+/// Decodes one event of read-back records with the handler's own
+/// `prepare` (its schema cache, and its registries for a schema it has not
+/// met) and enters each record's line, or its undecodability, in `ledger`.
+///
+/// The read-back runs on a blocking thread of the run's runtime (it polls
+/// rdkafka synchronously), so it waits for `prepare` with the runtime's
+/// `block_on`; nothing here is on the handler's path.
 fn decode_into(handler: &Handler, event: &EventBuilder, output: Output, ledger: &mut Ledger) -> Result<Output> {
-    let prepared = handler.prepare(&event.finish(), output).context("decoding read-back records")?;
+    let runtime = tokio::runtime::Handle::try_current().context("the read-back needs the run's tokio runtime")?;
+    let prepared = runtime.block_on(handler.prepare(&event.finish(), output)).context("decoding read-back records")?;
     let out = prepared.output;
     for r in &out.records {
         ledger.produced(r.provenance.partition, r.provenance.offset, r.timestamp, out.line(r));

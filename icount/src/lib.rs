@@ -25,7 +25,6 @@ use apache_avro::reader::datum::GenericDatumReader;
 use base64::Engine as _;
 use mskbench_benches::{CLICK_ID, CLICK_SCHEMA, Rng, baseline, click_schema, clickevents, encode_all, lab_event};
 use mskbench_core::packer::{Batch, PackLimits, Packer};
-use mskbench_core::schema_cache::NoFetcher;
 use mskbench_core::wire::{SchemaKey, WireMode};
 use mskbench_core::{EventProcessor, KafkaEvent, Output, SchemaCache, Transcoder, b64};
 
@@ -206,7 +205,7 @@ impl Event {
     /// Returns the records packed.
     pub fn run_mskbench(&mut self) -> usize {
         self.processor
-            .process_json(black_box(&self.event), &self.cache, &NoFetcher, self.now, &mut self.out)
+            .process_json(black_box(&self.event), &self.cache, self.now, &mut self.out)
             .expect("a valid event");
         self.out.records.len()
     }

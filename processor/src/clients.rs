@@ -18,8 +18,11 @@ use crate::config::Config;
 /// The clients one handler uses.
 #[derive(Debug, Clone)]
 pub struct Clients {
+    /// Firehose, SDK retries off (the sender decides every resend).
     pub firehose: aws_sdk_firehose::Client,
+    /// Glue, for `GetSchemaVersion`.
     pub glue: aws_sdk_glue::Client,
+    /// S3, for dead letters.
     pub s3: aws_sdk_s3::Client,
 }
 

@@ -49,10 +49,24 @@ pub const MAX_CONCURRENCY: usize = 64;
 /// A variable that is missing or holds a value the function does not accept.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
+    /// A required variable is unset or empty.
     #[error("{name} is not set: {why}")]
-    Missing { name: &'static str, why: &'static str },
+    Missing {
+        /// The variable.
+        name: &'static str,
+        /// What it is needed for.
+        why: &'static str,
+    },
+    /// A variable holds a value the function does not accept.
     #[error("{name}={value:?} is invalid: {expected}")]
-    Invalid { name: &'static str, value: String, expected: String },
+    Invalid {
+        /// The variable.
+        name: &'static str,
+        /// Its value (a URL without its credentials).
+        value: String,
+        /// What would be accepted.
+        expected: String,
+    },
 }
 
 /// Where records that cannot be delivered go.
@@ -61,7 +75,12 @@ pub enum DeadLetterTarget {
     /// One NDJSON file per invocation in this directory.
     Directory(PathBuf),
     /// One NDJSON object per invocation under `s3://bucket/prefix`.
-    S3 { bucket: String, prefix: String },
+    S3 {
+        /// The bucket name.
+        bucket: String,
+        /// The key prefix (may be empty).
+        prefix: String,
+    },
 }
 
 impl std::fmt::Display for DeadLetterTarget {
@@ -98,28 +117,40 @@ impl std::fmt::Debug for RegistryUrl {
 /// Endpoint overrides per service; `None` means the AWS endpoint of the region.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Endpoints {
+    /// `AWS_ENDPOINT_URL_FIREHOSE` (or the global override).
     pub firehose: Option<String>,
+    /// `AWS_ENDPOINT_URL_GLUE` (or the global override).
     pub glue: Option<String>,
+    /// `AWS_ENDPOINT_URL_S3` (or the global override).
     pub s3: Option<String>,
 }
 
 /// Everything the handler needs, validated.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// `DELIVERY_STREAM_NAME`: the Firehose stream records go to.
     pub delivery_stream: String,
     /// Resends after the first call, for failed records and failed calls alike.
     pub retries: u32,
+    /// The wait before each resend (`RETRY_POLICY`, `RETRY_BASE_MS`, `RETRY_MAX_DELAY_MS`).
     pub retry_policy: RetryPolicy,
+    /// Which framings are read (`CSR`, `SECONDARY_DESERIALIZER`).
     pub wire_mode: WireMode,
     /// Confluent registry URL (may hold `user:secret@`; never logged).
     pub registry_url: Option<RegistryUrl>,
+    /// `AWS_REGION`: the region of Firehose, Glue and S3.
     pub region: String,
+    /// Endpoint overrides per service.
     pub endpoints: Endpoints,
     /// `Credentials`' `Debug` redacts the secret.
     pub credentials: Credentials,
+    /// `FIREHOSE_CONCURRENCY`: most `PutRecordBatch` calls in flight per invocation (1–64).
     pub concurrency: usize,
+    /// `FIREHOSE_TIMEOUT_MS`: one call attempt's time limit.
     pub call_timeout: Duration,
+    /// `BATCH_RECORDS`: most records per `PutRecordBatch` (1–500).
     pub batch_records: usize,
+    /// `DEAD_LETTER`: where undecodable and undeliverable records go; `None` logs and drops undecodable ones.
     pub dead_letter: Option<DeadLetterTarget>,
     /// `None`: chosen at start and logged.
     pub jitter_seed: Option<u64>,
@@ -140,93 +171,18 @@ impl Config {
     /// [`ConfigError`] naming the first variable that is missing or invalid.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let var = |name: &str| get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-
-        let delivery_stream = var("DELIVERY_STREAM_NAME")
-            .ok_or(ConfigError::Missing { name: "DELIVERY_STREAM_NAME", why: "the Firehose stream to send to" })?;
-        let name_ok = delivery_stream.len() <= 64
-            && delivery_stream.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
-        if !name_ok {
-            return Err(invalid("DELIVERY_STREAM_NAME", &delivery_stream, "1 to 64 characters of a-z A-Z 0-9 _ . -"));
-        }
-
+        let var: Var<'_> = &var;
+        // In the order the variables are checked: the first at fault is named.
+        let delivery_stream = delivery_stream(var)?;
         let retries = number(var("RETRIES"), "RETRIES", 3u32, 0..=MAX_RETRIES)?;
         let csr = boolean(var("CSR"), "CSR")?;
         let secondary = boolean(var("SECONDARY_DESERIALIZER"), "SECONDARY_DESERIALIZER")?;
         let wire_mode = WireMode::from_lab_settings(csr, secondary);
-        let registry_url = var("SCHEMA_REGISTRY_URL");
-        if let Some(url) = &registry_url {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                // The value may carry credentials: name the rule, not the value.
-                return Err(ConfigError::Invalid {
-                    name: "SCHEMA_REGISTRY_URL",
-                    value: redact_url(url),
-                    expected: "an http:// or https:// URL".into(),
-                });
-            }
-        } else if wire_mode != WireMode::Glue {
-            return Err(ConfigError::Missing {
-                name: "SCHEMA_REGISTRY_URL",
-                why: "CSR=true or SECONDARY_DESERIALIZER=true reads Confluent-framed values, which need the registry",
-            });
-        }
-
-        let region = var("AWS_REGION")
-            .or_else(|| var("AWS_DEFAULT_REGION"))
-            .ok_or(ConfigError::Missing { name: "AWS_REGION", why: "the region of Firehose and Glue" })?;
-        if !region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
-            return Err(invalid("AWS_REGION", &region, "a region name such as us-east-1"));
-        }
-
-        let endpoints = if boolean(var("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"), "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")? {
-            Endpoints::default()
-        } else {
-            let global = endpoint(var("AWS_ENDPOINT_URL"), "AWS_ENDPOINT_URL")?;
-            let service = |name: &'static str| -> Result<Option<String>, ConfigError> {
-                Ok(endpoint(var(name), name)?.or_else(|| global.clone()))
-            };
-            Endpoints {
-                firehose: service("AWS_ENDPOINT_URL_FIREHOSE")?,
-                glue: service("AWS_ENDPOINT_URL_GLUE")?,
-                s3: service("AWS_ENDPOINT_URL_S3")?,
-            }
-        };
-
-        let access_key = var("AWS_ACCESS_KEY_ID");
-        let secret = var("AWS_SECRET_ACCESS_KEY");
-        let credentials = match (access_key, secret) {
-            (Some(id), Some(secret)) => Credentials::new(id, secret, var("AWS_SESSION_TOKEN"), None, "environment"),
-            (None, _) => {
-                return Err(ConfigError::Missing {
-                    name: "AWS_ACCESS_KEY_ID",
-                    why: "credentials come from the environment (Lambda sets them; any value works with local stand-ins)",
-                });
-            }
-            (Some(_), None) => {
-                return Err(ConfigError::Missing {
-                    name: "AWS_SECRET_ACCESS_KEY",
-                    why: "AWS_ACCESS_KEY_ID is set without its secret",
-                });
-            }
-        };
-
-        let retry_policy = match var("RETRY_POLICY").as_deref() {
-            None | Some("backoff") => {
-                let base = millis(var("RETRY_BASE_MS"), "RETRY_BASE_MS", DEFAULT_BASE, 1..=60_000)?;
-                let max_delay =
-                    millis(var("RETRY_MAX_DELAY_MS"), "RETRY_MAX_DELAY_MS", DEFAULT_MAX_DELAY, 1..=900_000)?;
-                if max_delay < base {
-                    return Err(invalid(
-                        "RETRY_MAX_DELAY_MS",
-                        &max_delay.as_millis().to_string(),
-                        "at least RETRY_BASE_MS",
-                    ));
-                }
-                RetryPolicy::Backoff { base, max_delay }
-            }
-            Some("lab") => RetryPolicy::Lab,
-            Some(other) => return Err(invalid("RETRY_POLICY", other, "backoff or lab")),
-        };
-
+        let registry_url = registry_url(var, wire_mode)?;
+        let region = region(var)?;
+        let endpoints = endpoints(var)?;
+        let credentials = credentials(var)?;
+        let retry_policy = retry_policy(var)?;
         let concurrency = number(var("FIREHOSE_CONCURRENCY"), "FIREHOSE_CONCURRENCY", 4usize, 1..=MAX_CONCURRENCY)?;
         let call_timeout =
             millis(var("FIREHOSE_TIMEOUT_MS"), "FIREHOSE_TIMEOUT_MS", Duration::from_secs(10), 100..=900_000)?;
@@ -239,7 +195,7 @@ impl Config {
             retries,
             retry_policy,
             wire_mode,
-            registry_url: registry_url.map(RegistryUrl),
+            registry_url,
             region,
             endpoints,
             credentials,
@@ -249,6 +205,104 @@ impl Config {
             dead_letter,
             jitter_seed,
         })
+    }
+}
+
+/// A variable's trimmed value; `None` when unset or empty.
+type Var<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// `DELIVERY_STREAM_NAME`: required, a valid Firehose stream name.
+fn delivery_stream(var: Var<'_>) -> Result<String, ConfigError> {
+    let name = var("DELIVERY_STREAM_NAME")
+        .ok_or(ConfigError::Missing { name: "DELIVERY_STREAM_NAME", why: "the Firehose stream to send to" })?;
+    let name_ok = name.len() <= 64 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+    if !name_ok {
+        return Err(invalid("DELIVERY_STREAM_NAME", &name, "1 to 64 characters of a-z A-Z 0-9 _ . -"));
+    }
+    Ok(name)
+}
+
+/// `SCHEMA_REGISTRY_URL`: an http(s) URL, required unless only Glue
+/// framing is read.
+fn registry_url(var: Var<'_>, wire_mode: WireMode) -> Result<Option<RegistryUrl>, ConfigError> {
+    match var("SCHEMA_REGISTRY_URL") {
+        Some(url) if url.starts_with("http://") || url.starts_with("https://") => Ok(Some(RegistryUrl(url))),
+        // The value may carry credentials: name the rule, not the value.
+        Some(url) => Err(ConfigError::Invalid {
+            name: "SCHEMA_REGISTRY_URL",
+            value: redact_url(&url),
+            expected: "an http:// or https:// URL".into(),
+        }),
+        None if wire_mode == WireMode::Glue => Ok(None),
+        None => Err(ConfigError::Missing {
+            name: "SCHEMA_REGISTRY_URL",
+            why: "CSR=true or SECONDARY_DESERIALIZER=true reads Confluent-framed values, which need the registry",
+        }),
+    }
+}
+
+/// `AWS_REGION`, else `AWS_DEFAULT_REGION`: required.
+fn region(var: Var<'_>) -> Result<String, ConfigError> {
+    let region = var("AWS_REGION")
+        .or_else(|| var("AWS_DEFAULT_REGION"))
+        .ok_or(ConfigError::Missing { name: "AWS_REGION", why: "the region of Firehose and Glue" })?;
+    if !region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+        return Err(invalid("AWS_REGION", &region, "a region name such as us-east-1"));
+    }
+    Ok(region)
+}
+
+/// The SDK's endpoint variables: per service, else `AWS_ENDPOINT_URL`,
+/// all ignored with `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`.
+fn endpoints(var: Var<'_>) -> Result<Endpoints, ConfigError> {
+    if boolean(var("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"), "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")? {
+        return Ok(Endpoints::default());
+    }
+    let global = endpoint(var("AWS_ENDPOINT_URL"), "AWS_ENDPOINT_URL")?;
+    let service = |name: &'static str| -> Result<Option<String>, ConfigError> {
+        Ok(endpoint(var(name), name)?.or_else(|| global.clone()))
+    };
+    Ok(Endpoints {
+        firehose: service("AWS_ENDPOINT_URL_FIREHOSE")?,
+        glue: service("AWS_ENDPOINT_URL_GLUE")?,
+        s3: service("AWS_ENDPOINT_URL_S3")?,
+    })
+}
+
+/// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` (both required) and
+/// `AWS_SESSION_TOKEN`.
+fn credentials(var: Var<'_>) -> Result<Credentials, ConfigError> {
+    match (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
+        (Some(id), Some(secret)) => Ok(Credentials::new(id, secret, var("AWS_SESSION_TOKEN"), None, "environment")),
+        (None, _) => Err(ConfigError::Missing {
+            name: "AWS_ACCESS_KEY_ID",
+            why: "credentials come from the environment (Lambda sets them; any value works with local stand-ins)",
+        }),
+        (Some(_), None) => Err(ConfigError::Missing {
+            name: "AWS_SECRET_ACCESS_KEY",
+            why: "AWS_ACCESS_KEY_ID is set without its secret",
+        }),
+    }
+}
+
+/// `RETRY_POLICY` (`backoff`, the default, with `RETRY_BASE_MS` and
+/// `RETRY_MAX_DELAY_MS`; or `lab`).
+fn retry_policy(var: Var<'_>) -> Result<RetryPolicy, ConfigError> {
+    match var("RETRY_POLICY").as_deref() {
+        None | Some("backoff") => {
+            let base = millis(var("RETRY_BASE_MS"), "RETRY_BASE_MS", DEFAULT_BASE, 1..=60_000)?;
+            let max_delay = millis(var("RETRY_MAX_DELAY_MS"), "RETRY_MAX_DELAY_MS", DEFAULT_MAX_DELAY, 1..=900_000)?;
+            if max_delay < base {
+                return Err(invalid(
+                    "RETRY_MAX_DELAY_MS",
+                    &max_delay.as_millis().to_string(),
+                    "at least RETRY_BASE_MS",
+                ));
+            }
+            Ok(RetryPolicy::Backoff { base, max_delay })
+        }
+        Some("lab") => Ok(RetryPolicy::Lab),
+        Some(other) => Err(invalid("RETRY_POLICY", other, "backoff or lab")),
     }
 }
 

@@ -1,127 +1,162 @@
-//! A minimal Confluent Schema Registry client: writer schemas by id.
+//! Writer schemas by id from a Confluent-compatible registry.
 //!
-//! `GET {url}/schemas/ids/{id}` answers `{"schema": "<schema JSON text>",
-//! "references": [{"name", "subject", "version"}]}`; references are fetched
+//! A thin layer over `schema_registry_converter`'s async client (the one
+//! Confluent REST client of the workspace; the producer registers through
+//! it too): `GET {url}/schemas/ids/{id}`, then the schema's references
 //! from `GET {url}/subjects/{subject}/versions/{version}`, dependencies
-//! first, as [`mskbench_core::FetchedSchema`] wants them. Credentials in the
-//! URL (`https://key:secret@host`) become HTTP basic auth, as Confluent's own
-//! clients accept them. Requests time out after 10 s; a 404 (or Confluent's
-//! error codes 40403/40401) is "not found", anything else that fails is
-//! "unavailable" and will be asked again.
+//! first, as [`mskbench_core::FetchedSchema`] wants them. Credentials in
+//! the URL (`https://key:secret@host`) are split off by core's
+//! [`RegistryUrl`] and become HTTP basic auth, as Confluent's own clients
+//! accept them; the URLs in error messages never carry them. Requests time
+//! out after 10 s.
 //!
-//! Glue schema versions are not served here: a Glue key gets "not found"
-//! ([`crate::schemas::Registries`] sends those to Glue). Calls block: run
-//! them off the async threads (the handler decodes in `spawn_blocking`).
-//! Credentials are moved out of the URL into a header at construction, so
-//! the URLs in error messages never carry them.
+//! What this layer adds is the error mapping core's cache keeps apart: an
+//! HTTP 404 (Confluent's error codes 40401/40403) is "not found" (kept for
+//! the negative TTL), a schema that is not Avro or nests references too
+//! deep is "unavailable" like any transport failure (asked again later),
+//! and text that does not compile is the cache's "invalid". Glue schema
+//! versions are not served here ([`crate::schemas::Schemas`] sends those to
+//! Glue). Cost: one HTTP round trip per schema, plus one per reference.
 
+use std::error::Error as _;
 use std::time::Duration;
 
-use mskbench_core::registry_url::{RegistryUrl, path_segment};
-use mskbench_core::wire::SchemaKey;
-use mskbench_core::{FetchError, FetchedSchema, SchemaFetcher};
-use serde::Deserialize;
+use futures_util::future::BoxFuture;
+use mskbench_core::registry_url::RegistryUrl;
+use mskbench_core::{FetchError, FetchedSchema};
+use schema_registry_converter::async_impl::schema_registry::{SrSettings, get_referenced_schema, get_schema_by_id};
+use schema_registry_converter::error::SRCError;
+use schema_registry_converter::schema_registry_common::{RawError, RegisteredReference, SchemaType};
 
 /// Deepest chain of schema references followed.
 const MAX_REFERENCE_DEPTH: usize = 16;
+/// Time limit of one registry request.
+const TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A registry URL that is not http(s); credentials are left out of `url`.
+/// Why a registry client could not be built; `url` is without credentials.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("registry URL {url:?} is not an http:// or https:// URL")]
-pub struct RegistryUrlError {
-    pub url: String,
+pub enum RegistryUrlError {
+    /// The URL is not `http://` or `https://`.
+    #[error("registry URL {url:?} is not an http:// or https:// URL")]
+    NotHttp {
+        /// The URL as given, credentials removed.
+        url: String,
+    },
+    /// The HTTP client refused the settings.
+    #[error("registry URL {url:?}: cannot build the HTTP client: {detail}")]
+    Client {
+        /// The registry's base URL.
+        url: String,
+        /// The client's error.
+        detail: String,
+    },
 }
 
 /// Fetches writer schemas from a Confluent-compatible registry.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ConfluentRegistry {
+    settings: SrSettings,
+    /// The base URL without credentials, for messages.
     base: String,
-    auth: Option<String>,
-    agent: ureq::Agent,
-}
-
-#[derive(Debug, Deserialize)]
-struct SchemaResponse {
-    schema: String,
-    #[serde(default, rename = "schemaType")]
-    schema_type: Option<String>,
-    #[serde(default)]
-    references: Vec<Reference>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Reference {
-    subject: String,
-    version: i64,
 }
 
 impl ConfluentRegistry {
-    /// A client for the registry at `url` (`http://` or `https://`).
+    /// A client for the registry at `url` (`http://` or `https://`). Opens
+    /// no connection.
     ///
     /// # Errors
     /// [`RegistryUrlError`] when `url` is not an http(s) URL.
     pub fn new(url: &str) -> Result<Self, RegistryUrlError> {
-        let Some(RegistryUrl { base, basic_auth: auth }) = RegistryUrl::parse(url) else {
-            return Err(RegistryUrlError { url: crate::config::redact_url(url) });
-        };
-        let agent = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(10)))
-            .http_status_as_error(false)
-            .build()
-            .into();
-        Ok(ConfluentRegistry { base, auth, agent })
+        let parsed = RegistryUrl::parse(url).ok_or_else(|| RegistryUrlError::NotHttp { url: redact(url) })?;
+        let settings = sr_settings(&parsed)
+            .map_err(|e| RegistryUrlError::Client { url: parsed.base.clone(), detail: describe(&e) })?;
+        Ok(ConfluentRegistry { settings, base: parsed.base })
     }
 
-    fn get(&self, path: &str) -> Result<SchemaResponse, FetchError> {
-        let url = format!("{}{path}", self.base);
-        let mut request = self.agent.get(&url).header("Accept", "application/vnd.schemaregistry.v1+json");
-        if let Some(auth) = &self.auth {
-            request = request.header("Authorization", auth);
+    /// The registry's base URL, without credentials.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// Fetches the writer schema with Confluent id `id` and the texts of
+    /// its references.
+    ///
+    /// # Errors
+    /// [`FetchError::NotFound`] when the registry has no such id,
+    /// [`FetchError::Unavailable`] for anything that may succeed later or
+    /// that is not an Avro schema.
+    pub async fn fetch(&self, id: u32) -> Result<FetchedSchema, FetchError> {
+        let url = format!("{}/schemas/ids/{id}", self.base);
+        let answer = get_schema_by_id(id, &self.settings).await.map_err(|e| fetch_error(&url, &e))?;
+        if answer.schema_type != SchemaType::Avro {
+            return Err(FetchError::Unavailable(format!("schema {id} is {:?}, not AVRO", answer.schema_type)));
         }
-        let mut response = request.call().map_err(|e| FetchError::Unavailable(format!("GET {url}: {e}")))?;
-        let status = response.status().as_u16();
-        let body = response
-            .body_mut()
-            .read_to_string()
-            .map_err(|e| FetchError::Unavailable(format!("GET {url}: reading the answer: {e}")))?;
-        match status {
-            200 => serde_json::from_str(&body)
-                .map_err(|e| FetchError::Unavailable(format!("GET {url}: unexpected answer: {e}"))),
-            404 => Err(FetchError::NotFound),
-            _ => Err(FetchError::Unavailable(format!("GET {url}: HTTP {status}: {}", body.trim()))),
-        }
+        let mut references = Vec::new();
+        self.collect_references(&answer.references, 0, &mut references).await?;
+        Ok(FetchedSchema { text: answer.schema, references })
     }
 
     /// Appends the texts of `refs` and of their own references, dependencies first.
-    fn collect_references(&self, refs: &[Reference], depth: usize, out: &mut Vec<String>) -> Result<(), FetchError> {
-        if depth > MAX_REFERENCE_DEPTH {
-            return Err(FetchError::Unavailable(format!("schema references nest deeper than {MAX_REFERENCE_DEPTH}")));
-        }
-        for r in refs {
-            let version = if r.version < 0 { "latest".to_owned() } else { r.version.to_string() };
-            let answer = self.get(&format!("/subjects/{}/versions/{version}", path_segment(&r.subject)))?;
-            self.collect_references(&answer.references, depth + 1, out)?;
-            if !out.contains(&answer.schema) {
-                out.push(answer.schema);
+    fn collect_references<'a>(
+        &'a self,
+        refs: &'a [RegisteredReference],
+        depth: usize,
+        out: &'a mut Vec<String>,
+    ) -> BoxFuture<'a, Result<(), FetchError>> {
+        Box::pin(async move {
+            if refs.is_empty() {
+                return Ok(());
             }
-        }
-        Ok(())
+            if depth >= MAX_REFERENCE_DEPTH {
+                return Err(FetchError::Unavailable(format!(
+                    "schema references nest deeper than {MAX_REFERENCE_DEPTH}"
+                )));
+            }
+            for r in refs {
+                let url = format!("{}/subjects/{}/versions/{}", self.base, r.subject, r.version);
+                let answer = get_referenced_schema(&self.settings, r).await.map_err(|e| fetch_error(&url, &e))?;
+                self.collect_references(&answer.references, depth + 1, out).await?;
+                if !out.contains(&answer.schema) {
+                    out.push(answer.schema);
+                }
+            }
+            Ok(())
+        })
     }
 }
 
-impl SchemaFetcher for ConfluentRegistry {
-    fn fetch(&self, key: &SchemaKey) -> Result<FetchedSchema, FetchError> {
-        let SchemaKey::Confluent(id) = key else {
-            return Err(FetchError::NotFound);
-        };
-        let answer = self.get(&format!("/schemas/ids/{id}"))?;
-        if let Some(kind) = answer.schema_type.as_deref().filter(|k| *k != "AVRO") {
-            return Err(FetchError::Unavailable(format!("schema {id} is {kind}, not AVRO")));
-        }
-        let mut references = Vec::new();
-        self.collect_references(&answer.references, 0, &mut references)?;
-        Ok(FetchedSchema { text: answer.schema, references })
+/// The client settings for `url`: its base, basic auth from its
+/// credentials, the request time limit.
+fn sr_settings(url: &RegistryUrl) -> Result<SrSettings, SRCError> {
+    let mut builder = SrSettings::new_builder(url.base.clone());
+    if let Some(user) = &url.user {
+        builder.set_basic_authorization(user, url.secret.as_deref());
     }
+    builder.set_timeout(TIMEOUT).build()
+}
+
+/// Not found for an HTTP 404 (or Confluent's not-found codes), otherwise
+/// unavailable with what was asked and what went wrong.
+fn fetch_error(url: &str, e: &SRCError) -> FetchError {
+    if is_not_found(e) { FetchError::NotFound } else { FetchError::Unavailable(format!("GET {url}: {}", describe(e))) }
+}
+
+fn is_not_found(e: &SRCError) -> bool {
+    let code = e.source().and_then(|s| s.downcast_ref::<RawError>()).map(|r| r.error_code);
+    matches!(code, Some(40401 | 40403)) || e.error.contains("status 404")
+}
+
+/// The client's error and its cause, without its retriable/cached flags.
+fn describe(e: &SRCError) -> String {
+    match &e.cause {
+        Some(cause) => format!("{}: {cause}", e.error),
+        None => e.error.clone(),
+    }
+}
+
+/// `scheme://host/…` with any `user:secret@` removed.
+fn redact(url: &str) -> String {
+    crate::config::redact_url(url)
 }
 
 #[cfg(test)]
@@ -129,35 +164,51 @@ mod tests {
     use super::*;
 
     #[test]
-    fn credentials_in_the_url_become_basic_auth() {
+    fn credentials_in_the_url_leave_the_base() {
         let r = ConfluentRegistry::new("https://key:secret@registry.example:8081/base/").unwrap();
-        assert_eq!(r.base, "https://registry.example:8081/base");
-        assert_eq!(r.auth.as_deref(), Some("Basic a2V5OnNlY3JldA=="));
+        assert_eq!(r.base(), "https://registry.example:8081/base");
+        assert!(!format!("{r:?}").contains("secret"), "{r:?}");
     }
 
     #[test]
     fn plain_urls_keep_their_host_and_drop_trailing_slashes() {
         let r = ConfluentRegistry::new("http://127.0.0.1:8081/").unwrap();
-        assert_eq!(r.base, "http://127.0.0.1:8081");
-        assert!(r.auth.is_none());
+        assert_eq!(r.base(), "http://127.0.0.1:8081");
     }
 
     #[test]
     fn other_schemes_are_refused() {
         assert!(ConfluentRegistry::new("ftp://x").is_err());
         assert!(ConfluentRegistry::new("localhost:8081").is_err());
+        let err = ConfluentRegistry::new("ftp://u:pw@x").unwrap_err();
+        assert!(!err.to_string().contains("pw"), "{err}");
+    }
+
+    /// `RawError` is non-exhaustive: build it as the client does, from JSON.
+    fn raw(json: &str) -> RawError {
+        serde_json::from_str(json).unwrap()
     }
 
     #[test]
-    fn subjects_are_percent_encoded() {
-        assert_eq!(path_segment("ExampleTopic-value"), "ExampleTopic-value");
-        assert_eq!(path_segment("a/b c"), "a%2Fb%20c");
+    fn a_404_is_not_found_and_anything_else_unavailable() {
+        let not_found = SRCError::non_retryable_with_cause(
+            raw(r#"{"error_code":40403,"message":"Schema not found"}"#),
+            "HTTP request to schema registry failed with status 404 Not Found",
+        );
+        assert_eq!(fetch_error("http://r/schemas/ids/1", &not_found), FetchError::NotFound);
+        let down = SRCError::retryable_with_cause(
+            raw(r#"{"error_code":50301,"message":"busy"}"#),
+            "HTTP request to schema registry failed with status 503 Service Unavailable",
+        );
+        let FetchError::Unavailable(text) = fetch_error("http://r/schemas/ids/1", &down) else { panic!() };
+        assert!(text.starts_with("GET http://r/schemas/ids/1: HTTP request"), "{text}");
+        assert!(text.contains("busy"), "{text}");
     }
 
-    #[test]
-    fn an_unreachable_registry_is_unavailable_not_missing() {
+    #[tokio::test]
+    async fn an_unreachable_registry_is_unavailable_not_missing() {
         // Port 9 (discard) on loopback is closed on the test machines.
         let r = ConfluentRegistry::new("http://127.0.0.1:9").unwrap();
-        assert!(matches!(r.fetch(&SchemaKey::Confluent(1)), Err(FetchError::Unavailable(_))));
+        assert!(matches!(r.fetch(1).await, Err(FetchError::Unavailable(_))));
     }
 }

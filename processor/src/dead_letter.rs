@@ -26,8 +26,11 @@ pub struct DeadLetter {
     pub reason: String,
     /// What and where, without payload.
     pub detail: String,
+    /// The record's topic.
     pub topic: String,
+    /// The record's partition.
     pub partition: i32,
+    /// The record's offset in its partition.
     pub offset: i64,
     /// Kafka record timestamp, epoch ms (-1 when absent).
     pub timestamp: i64,
@@ -42,10 +45,25 @@ pub struct DeadLetter {
 /// Writing the dead-letter object failed; the records are not safe.
 #[derive(Debug, thiserror::Error)]
 pub enum DeadLetterError {
+    /// The file could not be written.
     #[error("cannot write dead letters to {path}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// `PutObject` failed.
     #[error("cannot put dead letters to s3://{bucket}/{key}: {message}")]
-    S3 { bucket: String, key: String, message: String },
+    S3 {
+        /// The bucket.
+        bucket: String,
+        /// The object key.
+        key: String,
+        /// The SDK's error with its context.
+        message: String,
+    },
+    /// A letter could not be serialised (not expected).
     #[error("cannot serialise a dead letter: {0}")]
     Encode(#[from] serde_json::Error),
 }
@@ -84,14 +102,11 @@ impl DeadLetterSink {
         let name = format!("dead-letter-{millis}-{safe_id}.ndjson");
         match &self.target {
             DeadLetterTarget::Directory(dir) => {
-                let dir = dir.clone();
                 let path = dir.join(&name);
-                let written = path.clone();
-                tokio::task::spawn_blocking(move || write_file(&dir, &name, &body))
+                write_file(dir, &name, &body)
                     .await
-                    .map_err(|e| DeadLetterError::Io { path: path.clone(), source: std::io::Error::other(e) })?
-                    .map_err(|source| DeadLetterError::Io { path, source })?;
-                Ok(written.display().to_string())
+                    .map_err(|source| DeadLetterError::Io { path: path.clone(), source })?;
+                Ok(path.display().to_string())
             }
             DeadLetterTarget::S3 { bucket, prefix } => {
                 let key = format!("{prefix}{name}");
@@ -114,12 +129,14 @@ impl DeadLetterSink {
     }
 }
 
-fn write_file(dir: &std::path::Path, name: &str, body: &[u8]) -> std::io::Result<()> {
-    use std::io::Write as _;
-    std::fs::create_dir_all(dir)?;
+/// Writes `body` to `dir/name` whole or not at all: a temporary file,
+/// synced, then renamed into place.
+async fn write_file(dir: &std::path::Path, name: &str, body: &[u8]) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt as _;
+    tokio::fs::create_dir_all(dir).await?;
     let tmp = dir.join(format!(".{name}.tmp"));
-    let mut file = std::fs::File::create(&tmp)?;
-    file.write_all(body)?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, dir.join(name))
+    let mut file = tokio::fs::File::create(&tmp).await?;
+    file.write_all(body).await?;
+    file.sync_all().await?;
+    tokio::fs::rename(&tmp, dir.join(name)).await
 }

@@ -50,7 +50,9 @@ pub const MAX_BATCH_SIZE: usize = 10_000;
 pub struct EsmConfig {
     /// Bootstrap servers, comma separated.
     pub brokers: String,
+    /// The topic consumed.
     pub topic: String,
+    /// The consumer group (offsets are committed for it).
     pub group: String,
     /// Most records per invocation (1..=10,000).
     pub batch_size: usize,
@@ -99,16 +101,44 @@ impl EsmConfig {
 /// Why the mapping stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum EsmError {
+    /// A mapping setting is out of range.
     #[error("invalid setting: {0}")]
     Config(String),
+    /// The consumer failed.
     #[error("Kafka consumer for {brokers}: {source}")]
-    Kafka { brokers: String, source: rdkafka::error::KafkaError },
+    Kafka {
+        /// The bootstrap servers.
+        brokers: String,
+        /// librdkafka's error.
+        source: rdkafka::error::KafkaError,
+    },
+    /// One record alone exceeds the invocation payload limit.
     #[error(
         "{topic}-{partition} offset {offset}: a single record makes a {size}-byte event, above the {limit}-byte payload limit"
     )]
-    RecordTooLarge { topic: String, partition: i32, offset: i64, size: usize, limit: usize },
+    RecordTooLarge {
+        /// The record's topic.
+        topic: String,
+        /// Its partition.
+        partition: i32,
+        /// Its offset.
+        offset: i64,
+        /// The event's size with it alone, in bytes.
+        size: usize,
+        /// The payload limit, in bytes.
+        limit: usize,
+    },
+    /// A batch kept failing; its offsets were not committed.
     #[error("batch {request_id} failed {attempts} time(s), giving up without committing: {last}")]
-    GaveUp { request_id: String, attempts: u32, last: String },
+    GaveUp {
+        /// The last attempt's request id.
+        request_id: String,
+        /// Attempts made.
+        attempts: u32,
+        /// The last attempt's error.
+        last: String,
+    },
+    /// A poller thread panicked.
     #[error("a poller thread panicked")]
     Panicked,
 }
@@ -120,14 +150,19 @@ pub struct EsmStats {
     pub invocations: u64,
     /// Invocations that returned an error (and were retried).
     pub failed_invocations: u64,
+    /// Records handed to the handler, over successful invocations.
     pub records_in: u64,
+    /// Records Firehose accepted.
     pub delivered: u64,
+    /// Records written to the dead-letter destination.
     pub dead_lettered: u64,
+    /// Undecodable records logged and dropped (no destination).
     pub dropped: u64,
     /// Largest event text sent, in bytes.
     pub max_event_bytes: u64,
     /// Offset commits that failed (the records may come back: at least once).
     pub commit_failures: u64,
+    /// The `PutRecordBatch` calls of the successful invocations.
     pub send: SendStats,
 }
 

@@ -3,9 +3,11 @@
 //! [`Handler::handle`] is what the Lambda `bootstrap` and the local event
 //! source mapping both call:
 //!
-//! 1. decode and pack with core (`EventProcessor`) on a blocking thread —
-//!    the schema cache may call a registry synchronously — and build the
-//!    first `PutRecordBatch` request of every batch ([`Handler::prepare`]);
+//! 1. decode and pack with core ([`Handler::prepare`]): core reads the
+//!    schema cache only; the schemas it lacks are fetched, awaited, by
+//!    [`crate::schemas::Schemas`] and those records finished in a second
+//!    pass. Then the first `PutRecordBatch` request of every batch is built.
+//!    Nothing blocks a thread: the decode runs on the invocation's task;
 //! 2. if a registry could not be reached for some record (a transient
 //!    reason), fail the invocation before sending anything: the event source
 //!    mapping redelivers the batch, and no record is sent twice for it;
@@ -36,7 +38,7 @@ use aws_sdk_firehose::types::Record;
 use mskbench_core::event::EventError;
 use mskbench_core::packer::PackLimits;
 use mskbench_core::pipeline::Rejection;
-use mskbench_core::{EventProcessor, KafkaEvent, Output, SchemaCache, SchemaFetcher, Summary};
+use mskbench_core::{EventProcessor, KafkaEvent, Output, Summary};
 use serde::Serialize;
 use tracing::{error, info, warn};
 
@@ -46,13 +48,15 @@ use crate::confluent::ConfluentRegistry;
 use crate::dead_letter::{DeadLetter, DeadLetterError, DeadLetterSink};
 use crate::live::Live;
 use crate::request_builder::{self, BuildError};
-use crate::schemas::{GlueRegistry, Registries};
-use crate::service::{FirehoseSender, Invocation, SendStats, count_codes};
+use crate::schemas::{GlueRegistry, Schemas};
+use crate::service::{FirehoseSender, Invocation, SendReport, SendStats, count_codes};
 
 /// What one invocation did. Serialised as the function's response.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct InvocationSummary {
+    /// The Lambda request id (or the local mapping's attempt id).
     pub request_id: String,
+    /// Records in the event.
     pub records_in: u64,
     /// Accepted by Firehose.
     pub delivered: u64,
@@ -68,7 +72,9 @@ pub struct InvocationSummary {
     pub decode: Summary,
     /// Undelivered or dead-lettered-after-sending records by last Firehose error code.
     pub firehose_failures: std::collections::BTreeMap<String, u64>,
+    /// What the `PutRecordBatch` calls did.
     pub send: SendStats,
+    /// Wall time of the invocation (ms).
     pub elapsed_ms: u64,
 }
 
@@ -83,22 +89,37 @@ impl InvocationSummary {
 /// Why an invocation failed; the event source mapping will redeliver its batch.
 #[derive(Debug, thiserror::Error)]
 pub enum InvocationError {
+    /// The payload is not a Lambda Kafka event.
     #[error(transparent)]
     NotAnEvent(#[from] EventError),
+    /// Records need a registry that could not be reached; nothing was sent.
     #[error("{count} record(s) need a schema registry that could not be reached ({first}); nothing was sent")]
-    RegistryUnavailable { count: u64, first: String, summary: Box<InvocationSummary> },
-    #[error("{} record(s) could not be delivered to Firehose after the retries", summary.undelivered)]
-    Undelivered { summary: Box<InvocationSummary> },
-    #[error("dead letters could not be written; the batch must be redelivered")]
-    DeadLetter {
-        #[source]
-        source: DeadLetterError,
+    RegistryUnavailable {
+        /// Records whose schema could not be fetched.
+        count: u64,
+        /// The first such record's reason and detail.
+        first: String,
+        /// What the invocation did (everything `unsent`).
         summary: Box<InvocationSummary>,
     },
+    /// Records Firehose still refused after the retries, with no dead-letter destination.
+    #[error("{} record(s) could not be delivered to Firehose after the retries", summary.undelivered)]
+    Undelivered {
+        /// What the invocation did.
+        summary: Box<InvocationSummary>,
+    },
+    /// The dead letters could not be written.
+    #[error("dead letters could not be written; the batch must be redelivered")]
+    DeadLetter {
+        /// Why the write failed.
+        #[source]
+        source: DeadLetterError,
+        /// What the invocation did (everything not delivered is `undelivered`).
+        summary: Box<InvocationSummary>,
+    },
+    /// The SDK refused to build a request.
     #[error(transparent)]
     Build(#[from] BuildError),
-    #[error("the decoding task failed: {0}")]
-    Task(String),
 }
 
 impl InvocationError {
@@ -110,7 +131,6 @@ impl InvocationError {
             InvocationError::Undelivered { .. } => "Undelivered",
             InvocationError::DeadLetter { .. } => "DeadLetterFailed",
             InvocationError::Build(_) => "RequestBuild",
-            InvocationError::Task(_) => "TaskFailed",
         }
     }
 
@@ -128,18 +148,20 @@ impl InvocationError {
 /// The handler could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum HandlerError {
+    /// The configuration is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// `SCHEMA_REGISTRY_URL` is not a registry URL.
     #[error("SCHEMA_REGISTRY_URL: {0}")]
     Registry(#[from] crate::confluent::RegistryUrlError),
-    #[error("the handler must be built inside a tokio runtime")]
-    NoRuntime,
 }
 
 /// Decoded output and the first request of every batch.
 #[derive(Debug, Default)]
 pub struct Prepared {
+    /// Core's output: every record packed or rejected, none waiting.
     pub output: Output,
+    /// The first `PutRecordBatch` request of each batch, in batch order.
     pub requests: Vec<Vec<Record>>,
     /// Dead letters for records that cannot be decoded (permanent reasons).
     pub rejected: Vec<DeadLetter>,
@@ -150,26 +172,20 @@ pub struct Prepared {
 /// The function, configured once per execution environment.
 #[derive(Debug)]
 pub struct Handler {
-    inner: Arc<Inner>,
+    processor: EventProcessor,
+    schemas: Schemas,
+    outputs: Mutex<Vec<Output>>,
     sender: FirehoseSender,
     dead_letter: Option<DeadLetterSink>,
     seed: u64,
     invocations: AtomicU64,
 }
 
-#[derive(Debug)]
-struct Inner {
-    processor: EventProcessor,
-    schemas: SchemaCache,
-    registries: Registries,
-    outputs: Mutex<Vec<Output>>,
-}
-
 impl Handler {
     /// Reads the environment and builds the handler and its clients.
     ///
     /// # Errors
-    /// [`HandlerError`] naming the variable at fault, or when not inside a tokio runtime.
+    /// [`HandlerError`] naming the variable at fault.
     pub fn from_env() -> Result<Handler, HandlerError> {
         Handler::new(Config::from_env()?)
     }
@@ -177,7 +193,7 @@ impl Handler {
     /// Builds the handler and its AWS clients for `config`. Opens no connection.
     ///
     /// # Errors
-    /// [`HandlerError`] for a bad registry URL or when not inside a tokio runtime.
+    /// [`HandlerError`] for a bad registry URL.
     pub fn new(config: Config) -> Result<Handler, HandlerError> {
         let clients = Clients::new(&config);
         Handler::with_clients(config, clients)
@@ -186,11 +202,10 @@ impl Handler {
     /// Builds the handler on given clients.
     ///
     /// # Errors
-    /// [`HandlerError`] for a bad registry URL or when not inside a tokio runtime.
+    /// [`HandlerError`] for a bad registry URL.
     pub fn with_clients(config: Config, clients: Clients) -> Result<Handler, HandlerError> {
-        let runtime = tokio::runtime::Handle::try_current().map_err(|_| HandlerError::NoRuntime)?;
         let confluent = config.registry_url.as_ref().map(|u| ConfluentRegistry::new(u.expose())).transpose()?;
-        let registries = Registries { confluent, glue: Some(GlueRegistry::new(clients.glue.clone(), runtime)) };
+        let schemas = Schemas::new(confluent, Some(GlueRegistry::new(clients.glue.clone())));
         let limits = PackLimits::with_max_records(config.batch_records).unwrap_or_default();
         let seed = config.jitter_seed.unwrap_or_else(chosen_seed);
         info!(
@@ -213,13 +228,15 @@ impl Handler {
             live: None,
         };
         let dead_letter = config.dead_letter.clone().map(|t| DeadLetterSink::new(t, clients.s3.clone()));
-        let inner = Inner {
+        Ok(Handler {
             processor: EventProcessor::new(config.wire_mode, limits),
-            schemas: SchemaCache::default(),
-            registries,
+            schemas,
             outputs: Mutex::default(),
-        };
-        Ok(Handler { inner: Arc::new(inner), sender, dead_letter, seed, invocations: AtomicU64::new(0) })
+            sender,
+            dead_letter,
+            seed,
+            invocations: AtomicU64::new(0),
+        })
     }
 
     /// Counts what the handler does in `live` as it happens (see [`Live`]).
@@ -236,18 +253,27 @@ impl Handler {
         key: mskbench_core::SchemaKey,
         text: &str,
     ) -> Result<(), mskbench_core::transcode::CompileError> {
-        self.inner.schemas.insert_json(key, text)
+        self.schemas.cache().insert_json(key, text)
     }
 
-    /// Decodes `event` and builds the first request of every batch, on the
-    /// calling thread. Everything an invocation does before its first
-    /// Firehose call. A schema not yet cached is fetched here, blocking:
-    /// call it off the async worker threads unless every schema is preloaded.
+    /// Decodes `event` and builds the first request of every batch:
+    /// everything an invocation does before its first Firehose call. A
+    /// schema not yet cached is fetched here, awaited (single-flight with
+    /// other invocations); with every schema cached nothing is awaited.
     ///
     /// # Errors
     /// [`InvocationError`] when `event` is not a Lambda Kafka event.
-    pub fn prepare(&self, event: &[u8], out: Output) -> Result<Prepared, InvocationError> {
-        self.inner.prepare(event, out)
+    pub async fn prepare(&self, event_bytes: &[u8], mut out: Output) -> Result<Prepared, InvocationError> {
+        out.clear();
+        let event = KafkaEvent::parse(event_bytes)?;
+        self.schemas.process(&self.processor, &event, &mut out).await;
+        debug_assert!(out.waiting.is_empty() && out.summary.adds_up(), "{:?}", out.summary);
+        let requests =
+            out.batches.iter().map(|b| request_builder::batch_request(&out, b)).collect::<Result<Vec<_>, _>>()?;
+        let (transient, permanent): (Vec<_>, Vec<_>) =
+            out.rejections.iter().cloned().partition(|r| r.reason.is_transient());
+        let rejected = dead_letters(&event, &out, &permanent);
+        Ok(Prepared { output: out, requests, rejected, transient })
     }
 
     /// Handles one invocation; returns when every Firehose call has finished.
@@ -259,12 +285,7 @@ impl Handler {
     pub async fn handle(&self, event: Vec<u8>, request_id: &str) -> Result<InvocationSummary, InvocationError> {
         let started = Instant::now();
         let n = self.invocations.fetch_add(1, Ordering::Relaxed);
-        let inner = Arc::clone(&self.inner);
-        let out = inner.take_output();
-        let prepared = tokio::task::spawn_blocking(move || inner.prepare(&event, out))
-            .await
-            .map_err(|e| InvocationError::Task(e.to_string()))??;
-        let Prepared { output, requests, rejected, transient } = prepared;
+        let Prepared { output, requests, rejected, transient } = self.prepare(&event, self.take_output()).await?;
         let mut summary = InvocationSummary {
             request_id: request_id.to_owned(),
             records_in: output.summary.records_in,
@@ -275,100 +296,22 @@ impl Handler {
         if let Some(live) = live {
             Live::add(&live.consumed, summary.records_in);
         }
-
-        if let Some(first) = transient.first() {
-            summary.unsent = summary.records_in;
-            summary.elapsed_ms = millis(started.elapsed());
-            let first = format!("{}: {}", first.reason.as_str(), first.detail);
-            error!(request_id, records = transient.len(), "Registry unavailable, failing the invocation: {first}");
-            self.inner.give_back(output);
-            if let Some(live) = live {
-                Live::add(&live.failed_invocations, 1);
-            }
-            return Err(InvocationError::RegistryUnavailable {
-                count: transient.len() as u64,
-                first,
-                summary: Box::new(summary),
-            });
+        if !transient.is_empty() {
+            self.give_back(output);
+            return Err(fail_unsent(summary, &transient, started, live));
         }
 
         let seed = self.seed.wrapping_add(n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let report = self.sender.send_all(&output, requests, Invocation { request_id, seed }).await;
         summary.delivered = report.delivered;
-        summary.send = report.stats;
         summary.firehose_failures = count_codes(&report.undelivered);
+        let undelivered = undelivered_letters(&output, &report);
+        summary.send = report.stats;
+        self.give_back(output);
 
-        let mut letters = rejected;
-        let undecodable = letters.len() as u64;
-        let mut undelivered_letters = Vec::with_capacity(report.undelivered.len());
-        for u in &report.undelivered {
-            let record = &output.records[u.record];
-            let line = output.line(record);
-            undelivered_letters.push(DeadLetter {
-                reason: format!("firehose:{}", u.code),
-                detail: u.message.clone(),
-                topic: output.topic(&record.provenance).to_owned(),
-                partition: record.provenance.partition,
-                offset: record.provenance.offset,
-                timestamp: record.timestamp,
-                value: None,
-                line: Some(String::from_utf8_lossy(line.strip_suffix(b"\n").unwrap_or(line)).into_owned()),
-            });
-        }
-        self.inner.give_back(output);
-
-        let result = match &self.dead_letter {
-            Some(sink) => {
-                letters.extend(undelivered_letters);
-                if letters.is_empty() {
-                    Ok(())
-                } else {
-                    match sink.write(request_id, &letters).await {
-                        Ok(location) => {
-                            summary.dead_lettered = letters.len() as u64;
-                            warn!(request_id, records = letters.len(), location, "Dead-lettered records");
-                            Ok(())
-                        }
-                        Err(source) => {
-                            // Nothing is safe: the whole batch comes back.
-                            summary.undelivered = summary.records_in - summary.delivered;
-                            Err(source)
-                        }
-                    }
-                }
-            }
-            None => {
-                for letter in &letters {
-                    error!(
-                        request_id,
-                        reason = letter.reason,
-                        topic = letter.topic,
-                        partition = letter.partition,
-                        offset = letter.offset,
-                        "Dropping a record that cannot be decoded (no DEAD_LETTER configured): {}",
-                        letter.detail
-                    );
-                }
-                summary.dropped = undecodable;
-                summary.undelivered = undelivered_letters.len() as u64;
-                Ok(())
-            }
-        };
+        let result = self.dispose(request_id, rejected, undelivered, &mut summary).await;
         summary.elapsed_ms = millis(started.elapsed());
-        info!(
-            request_id,
-            records_in = summary.records_in,
-            delivered = summary.delivered,
-            dead_lettered = summary.dead_lettered,
-            dropped = summary.dropped,
-            undelivered = summary.undelivered,
-            calls = summary.send.calls,
-            retry_calls = summary.send.retry_calls,
-            throttled_records = summary.send.throttled_records,
-            throttled_calls = summary.send.throttled_calls,
-            elapsed_ms = summary.elapsed_ms,
-            "Invocation summary"
-        );
+        log_summary(&summary);
         debug_assert!(summary.adds_up(), "{summary:?}");
         if let Some(live) = live {
             Live::add(&live.dead_lettered, summary.dead_lettered);
@@ -384,20 +327,41 @@ impl Handler {
             Ok(()) => Ok(summary),
         }
     }
-}
 
-impl Inner {
-    fn prepare(&self, event_bytes: &[u8], mut out: Output) -> Result<Prepared, InvocationError> {
-        out.clear();
-        let event = KafkaEvent::parse(event_bytes)?;
-        let fetcher: &dyn SchemaFetcher = &self.registries;
-        self.processor.process(&event, &self.schemas, fetcher, Instant::now(), &mut out);
-        let requests =
-            out.batches.iter().map(|b| request_builder::batch_request(&out, b)).collect::<Result<Vec<_>, _>>()?;
-        let (transient, permanent): (Vec<_>, Vec<_>) =
-            out.rejections.iter().cloned().partition(|r| r.reason.is_transient());
-        let rejected = dead_letters(&event, &out, &permanent);
-        Ok(Prepared { output: out, requests, rejected, transient })
+    /// Writes the undecodable (`rejected`) and `undelivered` records to the
+    /// dead-letter destination, or, without one, logs and drops the
+    /// undecodable ones and counts the undelivered ones; fills `summary`'s
+    /// `dead_lettered`, `dropped` and `undelivered`.
+    async fn dispose(
+        &self,
+        request_id: &str,
+        rejected: Vec<DeadLetter>,
+        undelivered: Vec<DeadLetter>,
+        summary: &mut InvocationSummary,
+    ) -> Result<(), DeadLetterError> {
+        let Some(sink) = &self.dead_letter else {
+            drop_undecodable(request_id, &rejected);
+            summary.dropped = rejected.len() as u64;
+            summary.undelivered = undelivered.len() as u64;
+            return Ok(());
+        };
+        let mut letters = rejected;
+        letters.extend(undelivered);
+        if letters.is_empty() {
+            return Ok(());
+        }
+        match sink.write(request_id, &letters).await {
+            Ok(location) => {
+                summary.dead_lettered = letters.len() as u64;
+                warn!(request_id, records = letters.len(), location, "Dead-lettered records");
+                Ok(())
+            }
+            Err(source) => {
+                // Nothing is safe: the whole batch comes back.
+                summary.undelivered = summary.records_in - summary.delivered;
+                Err(source)
+            }
+        }
     }
 
     fn take_output(&self) -> Output {
@@ -407,6 +371,80 @@ impl Inner {
     fn give_back(&self, out: Output) {
         self.outputs.lock().unwrap_or_else(PoisonError::into_inner).push(out);
     }
+}
+
+/// The invocation fails before sending: `transient` records need a
+/// registry that could not be reached, and the whole batch comes back.
+fn fail_unsent(
+    mut summary: InvocationSummary,
+    transient: &[Rejection],
+    started: Instant,
+    live: Option<&Live>,
+) -> InvocationError {
+    summary.unsent = summary.records_in;
+    summary.elapsed_ms = millis(started.elapsed());
+    let first = transient.first().map(|r| format!("{}: {}", r.reason.as_str(), r.detail)).unwrap_or_default();
+    let request_id = summary.request_id.as_str();
+    error!(request_id, records = transient.len(), "Registry unavailable, failing the invocation: {first}");
+    if let Some(live) = live {
+        Live::add(&live.failed_invocations, 1);
+    }
+    InvocationError::RegistryUnavailable { count: transient.len() as u64, first, summary: Box::new(summary) }
+}
+
+/// Dead letters for the records Firehose still refused, with their lines.
+fn undelivered_letters(output: &Output, report: &SendReport) -> Vec<DeadLetter> {
+    report
+        .undelivered
+        .iter()
+        .map(|u| {
+            let record = &output.records[u.record];
+            let line = output.line(record);
+            DeadLetter {
+                reason: format!("firehose:{}", u.code),
+                detail: u.message.clone(),
+                topic: output.topic(&record.provenance).to_owned(),
+                partition: record.provenance.partition,
+                offset: record.provenance.offset,
+                timestamp: record.timestamp,
+                value: None,
+                line: Some(String::from_utf8_lossy(line.strip_suffix(b"\n").unwrap_or(line)).into_owned()),
+            }
+        })
+        .collect()
+}
+
+/// Logs each undecodable record (no dead-letter destination): reason and
+/// coordinates, never the payload.
+fn drop_undecodable(request_id: &str, letters: &[DeadLetter]) {
+    for letter in letters {
+        error!(
+            request_id,
+            reason = letter.reason,
+            topic = letter.topic,
+            partition = letter.partition,
+            offset = letter.offset,
+            "Dropping a record that cannot be decoded (no DEAD_LETTER configured): {}",
+            letter.detail
+        );
+    }
+}
+
+fn log_summary(summary: &InvocationSummary) {
+    info!(
+        request_id = summary.request_id,
+        records_in = summary.records_in,
+        delivered = summary.delivered,
+        dead_lettered = summary.dead_lettered,
+        dropped = summary.dropped,
+        undelivered = summary.undelivered,
+        calls = summary.send.calls,
+        retry_calls = summary.send.retry_calls,
+        throttled_records = summary.send.throttled_records,
+        throttled_calls = summary.send.throttled_calls,
+        elapsed_ms = summary.elapsed_ms,
+        "Invocation summary"
+    );
 }
 
 /// `error` and its sources, joined with `: `.

@@ -13,8 +13,10 @@
 //! - [`request_builder`]: SDK requests from core's packed batches;
 //! - [`retry`]: capped exponential backoff with full jitter, or the lab's schedule;
 //! - [`dead_letter`]: undecodable and undeliverable records to a directory or S3;
-//! - [`schemas`], [`confluent`]: Glue `GetSchemaVersion` and the Confluent
-//!   REST API behind core's schema cache;
+//! - [`schemas`]: the async shell around core's schema cache — the schemas
+//!   an event lacks are fetched (single-flight), stored, and their records
+//!   finished; Glue `GetSchemaVersion` there, the Confluent REST lookup in
+//!   [`confluent`] (`schema_registry_converter`'s client);
 //! - [`clients`]: the AWS SDK clients, endpoint overrides included;
 //! - [`live`]: counters a sampler reads while the handler works;
 //! - `esm` (feature `esm`, default): a local event source mapping
@@ -25,6 +27,8 @@
 //!
 //! Boundary: this crate owns the network, files, clocks and environment of
 //! the function; the per-record work is core's and does no I/O.
+
+#![warn(missing_docs)]
 
 pub mod clients;
 pub mod config;

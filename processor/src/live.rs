@@ -29,6 +29,7 @@ pub struct Live {
     pub accepted: AtomicU64,
     /// Bytes of those records.
     pub accepted_bytes: AtomicU64,
+    /// Records written to the dead-letter destination.
     pub dead_lettered: AtomicU64,
     /// `PutRecordBatch` calls, first tries and retries.
     pub calls: AtomicU64,
@@ -115,15 +116,26 @@ impl Live {
 /// The counters of a [`Live`] at one moment.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LiveSnapshot {
+    /// See [`Live::consumed`].
     pub consumed: u64,
+    /// See [`Live::completed`].
     pub completed: u64,
+    /// See [`Live::accepted`].
     pub accepted: u64,
+    /// See [`Live::accepted_bytes`].
     pub accepted_bytes: u64,
+    /// See [`Live::dead_lettered`].
     pub dead_lettered: u64,
+    /// See [`Live::calls`].
     pub calls: u64,
+    /// See [`Live::retry_calls`].
     pub retry_calls: u64,
+    /// See [`Live::resent_records`].
     pub resent_records: u64,
+    /// See [`Live::throttled_records`].
     pub throttled_records: u64,
+    /// See [`Live::throttled_calls`].
     pub throttled_calls: u64,
+    /// See [`Live::failed_invocations`].
     pub failed_invocations: u64,
 }

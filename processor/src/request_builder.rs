@@ -44,7 +44,6 @@ mod tests {
     use std::time::Instant;
 
     use mskbench_core::packer::PackLimits;
-    use mskbench_core::schema_cache::NoFetcher;
     use mskbench_core::wire::{SchemaKey, WireMode};
     use mskbench_core::{EventProcessor, SchemaCache};
 
@@ -57,7 +56,7 @@ mod tests {
         let event = mskbench_benches::lab_event(7, 2, 1);
         let processor = EventProcessor::new(WireMode::Confluent, PackLimits::with_max_records(3).unwrap());
         let mut out = Output::new();
-        processor.process_json(&event, &cache, &NoFetcher, Instant::now(), &mut out).unwrap();
+        processor.process_json(&event, &cache, Instant::now(), &mut out).unwrap();
         assert_eq!(out.batches.len(), 3);
         let mut all = Vec::new();
         for batch in &out.batches {

@@ -1,48 +1,66 @@
-//! Writer schemas from the lab's registries, for core's schema cache.
+//! Writer schemas from the lab's registries, fetched off core's call stack.
 //!
-//! [`Registries`] is the [`SchemaFetcher`] the handler hands to
-//! `EventProcessor::process`: Confluent ids go to the Confluent REST client
-//! ([`crate::confluent::ConfluentRegistry`]), Glue schema-version UUIDs to
-//! [`GlueRegistry`] (`aws-sdk-glue` `GetSchemaVersion`). Core's
-//! `SchemaCache` in front of it makes each schema a single fetch per
-//! process (execution environment), shared by all invocations.
+//! Core's `EventProcessor::process` only reads core's [`SchemaCache`]: a
+//! record whose schema is not cached is left waiting, its key listed in
+//! `Output::missing_schemas`. [`Schemas::process`] is the async shell
+//! around it: one pass with what is cached; when keys are missing, it
+//! awaits their fetches (Confluent ids from the registry at
+//! `SCHEMA_REGISTRY_URL`, [`ConfluentRegistry`]; Glue schema-version UUIDs
+//! through `GetSchemaVersion`, [`GlueRegistry`]), stores the answers in the
+//! cache and runs the event again, so records, batches and rejections keep
+//! input order for free. Records still waiting then (their registry was
+//! unavailable) become `schema_unavailable` rejections: no record is left
+//! waiting when `process` returns.
 //!
-//! Fetchers are called synchronously by the cache. The Glue client is async,
-//! so [`GlueRegistry`] blocks on the runtime handle it was built on: call it
-//! only from a blocking thread (`spawn_blocking`), as the handler does.
-//! Cost: one HTTP round trip per schema the process has not seen.
+//! Fetches are single-flight per key across concurrent invocations: the
+//! first invocation to miss fetches, the others await its answer (a
+//! `tokio::sync::OnceCell` per key in flight), and the answer is stored
+//! in the cache before the flight ends, so a later miss cannot start a
+//! second fetch. What is kept is the cache's rule: schemas and invalid
+//! schemas for the life of the process, not-found answers for 30 s,
+//! unavailable answers not at all (shared by the waiters of that flight,
+//! then asked again).
+//!
+//! Cost: nothing beyond core's pass on an event whose schemas are cached
+//! (the common case: the cache lives as long as the execution
+//! environment); a second pass plus one registry round trip per new schema
+//! on the few invocations that meet one first. Nothing blocks a thread.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 
 use aws_sdk_glue::operation::get_schema_version::GetSchemaVersionError;
 use aws_sdk_glue::types::{DataFormat, SchemaVersionStatus};
+use futures_util::future::join_all;
 use mskbench_core::wire::SchemaKey;
-use mskbench_core::{FetchError, FetchedSchema, SchemaFetcher};
-use tokio::runtime::Handle;
+use mskbench_core::{EventProcessor, FetchError, FetchedSchema, KafkaEvent, Output, SchemaCache, SchemaError};
+use tokio::sync::OnceCell;
+use uuid::Uuid;
 
 use crate::confluent::ConfluentRegistry;
 
-/// Glue Schema Registry schema versions by UUID.
+/// Glue Schema Registry schema versions by UUID (`GetSchemaVersion`).
 #[derive(Debug, Clone)]
 pub struct GlueRegistry {
     client: aws_sdk_glue::Client,
-    runtime: Handle,
 }
 
 impl GlueRegistry {
-    /// A fetcher calling `client` on `runtime`.
-    pub fn new(client: aws_sdk_glue::Client, runtime: Handle) -> Self {
-        GlueRegistry { client, runtime }
+    /// A fetcher calling `client`.
+    pub fn new(client: aws_sdk_glue::Client) -> Self {
+        GlueRegistry { client }
     }
-}
 
-impl SchemaFetcher for GlueRegistry {
-    /// # Panics
-    /// When called on an async worker thread (tokio refuses to block there).
-    fn fetch(&self, key: &SchemaKey) -> Result<FetchedSchema, FetchError> {
-        let SchemaKey::Glue(uuid) = key else {
-            return Err(FetchError::NotFound);
-        };
+    /// Fetches schema version `uuid`: an `AVAILABLE` Avro definition.
+    ///
+    /// # Errors
+    /// [`FetchError::NotFound`] when Glue has no such version,
+    /// [`FetchError::Unavailable`] when the call fails or the version is
+    /// not an available Avro schema.
+    pub async fn fetch(&self, uuid: Uuid) -> Result<FetchedSchema, FetchError> {
         let call = self.client.get_schema_version().schema_version_id(uuid.hyphenated().to_string()).send();
-        let answer = self.runtime.block_on(call).map_err(|e| match e.as_service_error() {
+        let answer = call.await.map_err(|e| match e.as_service_error() {
             Some(GetSchemaVersionError::EntityNotFoundException(_)) => FetchError::NotFound,
             Some(other) => FetchError::Unavailable(format!("Glue GetSchemaVersion {uuid}: {other}")),
             None => FetchError::Unavailable(format!(
@@ -63,18 +81,235 @@ impl SchemaFetcher for GlueRegistry {
     }
 }
 
-/// Both registries of the lab, picked by the framing of each value.
+/// What one flight's fetch amounted to, shared by its waiters.
+type Answer = Result<(), SchemaError>;
+
+/// Core's schema cache, the registries that fill it, and the fetches in flight.
 #[derive(Debug, Default)]
-pub struct Registries {
-    pub confluent: Option<ConfluentRegistry>,
-    pub glue: Option<GlueRegistry>,
+pub struct Schemas {
+    cache: SchemaCache,
+    confluent: Option<ConfluentRegistry>,
+    glue: Option<GlueRegistry>,
+    in_flight: Mutex<HashMap<SchemaKey, Arc<OnceCell<Answer>>>>,
 }
 
-impl SchemaFetcher for Registries {
-    fn fetch(&self, key: &SchemaKey) -> Result<FetchedSchema, FetchError> {
-        match key {
-            SchemaKey::Confluent(_) => self.confluent.as_ref().map_or(Err(FetchError::NotFound), |r| r.fetch(key)),
-            SchemaKey::Glue(_) => self.glue.as_ref().map_or(Err(FetchError::NotFound), |r| r.fetch(key)),
+impl Schemas {
+    /// An empty cache over the registries given; a key whose registry is
+    /// `None` is not found (preload it with [`SchemaCache::insert_json`]).
+    pub fn new(confluent: Option<ConfluentRegistry>, glue: Option<GlueRegistry>) -> Self {
+        Schemas { confluent, glue, ..Schemas::default() }
+    }
+
+    /// The cache the registries' answers are kept in.
+    pub fn cache(&self) -> &SchemaCache {
+        &self.cache
+    }
+
+    /// Processes `event` into `out` with core, fetching the schemas it
+    /// lacks first-time (see the module docs). Returns with every record
+    /// packed or rejected: none waiting, `out.summary` adding up.
+    pub async fn process(&self, processor: &EventProcessor, event: &KafkaEvent<'_>, out: &mut Output) {
+        let now = Instant::now();
+        processor.process(event, &self.cache, now, out);
+        if out.missing_schemas().is_empty() {
+            return;
         }
+        let keys = out.missing_schemas().to_vec();
+        let answers = join_all(keys.iter().map(|&key| self.resolve(key, now))).await;
+        processor.process(event, &self.cache, now, out);
+        out.reject_waiting(|key| leftover(key, &keys, &answers));
+    }
+
+    /// Makes sure the cache holds an answer for `key`, fetching it unless
+    /// another invocation already is (then its answer is awaited).
+    ///
+    /// # Errors
+    /// The [`SchemaError`] the registry's answer amounts to.
+    pub async fn resolve(&self, key: SchemaKey, now: Instant) -> Answer {
+        let cell = {
+            // Checked under the lock that ends flights: the answer is
+            // either in the cache already or in a flight still listed.
+            let mut in_flight = self.in_flight.lock().unwrap_or_else(PoisonError::into_inner);
+            match self.cache.get(&key, now) {
+                Ok(Some(_)) => return Ok(()),
+                Err(e) => return Err(e),
+                Ok(None) => Arc::clone(in_flight.entry(key).or_default()),
+            }
+        };
+        let answer = cell.get_or_init(|| async { self.cache.store(key, self.fetch(key).await, now) }).await.clone();
+        let mut in_flight = self.in_flight.lock().unwrap_or_else(PoisonError::into_inner);
+        if in_flight.get(&key).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
+            in_flight.remove(&key);
+        }
+        answer
+    }
+
+    /// Asks the registry `key` belongs to.
+    async fn fetch(&self, key: SchemaKey) -> Result<FetchedSchema, FetchError> {
+        match key {
+            SchemaKey::Confluent(id) => match &self.confluent {
+                Some(registry) => registry.fetch(id).await,
+                None => Err(FetchError::NotFound),
+            },
+            SchemaKey::Glue(uuid) => match &self.glue {
+                Some(registry) => registry.fetch(uuid).await,
+                None => Err(FetchError::NotFound),
+            },
+        }
+    }
+}
+
+/// Why a record of `key` still waits after the second pass: its fetch's
+/// failure. A fetch that succeeded cannot leave a record waiting (compiled
+/// schemas stay cached); should one, the record is transient, so its batch
+/// comes back rather than being dead-lettered.
+fn leftover(key: &SchemaKey, keys: &[SchemaKey], answers: &[Answer]) -> SchemaError {
+    match keys.iter().position(|k| k == key).map(|i| &answers[i]) {
+        Some(Err(e)) => e.clone(),
+        _ => SchemaError::Unavailable { key: *key, reason: "the schema left the cache during the invocation".into() },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    const SCHEMA: &str = r#"{"type":"record","name":"R","fields":[{"name":"a","type":"string"}]}"#;
+
+    /// A registry answering every request with `status` and `body` after
+    /// `delay`; returns its URL and the count of requests it saw.
+    async fn registry(status: u16, body: String, delay: Duration) -> (String, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let requests = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::clone(&requests);
+        tokio::spawn(async move {
+            loop {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                let (seen, body) = (Arc::clone(&seen), body.clone());
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        let n = socket.read(&mut buf).await.unwrap();
+                        if n == 0 {
+                            return;
+                        }
+                        head.extend_from_slice(&buf[..n]);
+                    }
+                    seen.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(delay).await;
+                    let answer = format!(
+                        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    socket.write_all(answer.as_bytes()).await.unwrap();
+                });
+            }
+        });
+        (url, requests)
+    }
+
+    fn schemas_at(url: &str) -> Arc<Schemas> {
+        Arc::new(Schemas::new(Some(ConfluentRegistry::new(url).unwrap()), None))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_misses_on_one_key_fetch_once() {
+        let body = serde_json::json!({ "schema": SCHEMA }).to_string();
+        let (url, requests) = registry(200, body, Duration::from_millis(100)).await;
+        let schemas = schemas_at(&url);
+        let key = SchemaKey::Confluent(7);
+        let now = Instant::now();
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let schemas = Arc::clone(&schemas);
+                tokio::spawn(async move { schemas.resolve(key, now).await })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        assert_eq!(requests.load(Ordering::SeqCst), 1);
+        assert!(schemas.cache().get(&key, now).unwrap().is_some());
+        schemas.resolve(key, now).await.unwrap();
+        assert_eq!(requests.load(Ordering::SeqCst), 1, "a cached schema is not fetched again");
+    }
+
+    #[tokio::test]
+    async fn not_found_is_kept_and_unavailable_is_asked_again() {
+        let body = r#"{"error_code":40403,"message":"Schema not found"}"#.to_owned();
+        let (url, requests) = registry(404, body, Duration::ZERO).await;
+        let schemas = schemas_at(&url);
+        let key = SchemaKey::Confluent(1);
+        let now = Instant::now();
+        assert_eq!(schemas.resolve(key, now).await, Err(SchemaError::NotFound { key }));
+        assert_eq!(schemas.resolve(key, now).await, Err(SchemaError::NotFound { key }));
+        assert_eq!(requests.load(Ordering::SeqCst), 1, "not found is kept for the negative TTL");
+
+        let (url, requests) =
+            registry(503, r#"{"error_code":50301,"message":"down"}"#.to_owned(), Duration::ZERO).await;
+        let schemas = schemas_at(&url);
+        assert!(matches!(schemas.resolve(key, now).await, Err(SchemaError::Unavailable { .. })));
+        assert!(matches!(schemas.resolve(key, now).await, Err(SchemaError::Unavailable { .. })));
+        assert_eq!(requests.load(Ordering::SeqCst), 2, "an outage is asked again");
+    }
+
+    fn click_event() -> (EventProcessor, Vec<u8>) {
+        let processor = EventProcessor::new(mskbench_core::WireMode::Confluent, Default::default());
+        (processor, mskbench_benches::lab_event(50, 2, 7))
+    }
+
+    #[tokio::test]
+    async fn a_first_event_fetches_its_schema_and_ends_with_no_record_waiting() {
+        let body = serde_json::json!({ "schema": mskbench_benches::CLICK_SCHEMA }).to_string();
+        let (url, requests) = registry(200, body, Duration::ZERO).await;
+        let schemas = schemas_at(&url);
+        let (processor, bytes) = click_event();
+        let event = KafkaEvent::parse(&bytes).unwrap();
+        let mut out = Output::new();
+        schemas.process(&processor, &event, &mut out).await;
+        assert!(out.waiting.is_empty() && out.missing_schemas().is_empty());
+        assert!(out.rejections.is_empty(), "{:?}", out.rejections.first());
+        assert_eq!((out.summary.records_in, out.summary.records_out, out.summary.waiting), (50, 50, 0));
+        assert!(out.summary.adds_up());
+
+        let preloaded = Schemas::default();
+        let key = SchemaKey::Confluent(mskbench_benches::CLICK_ID);
+        preloaded.cache().insert_json(key, mskbench_benches::CLICK_SCHEMA).unwrap();
+        let mut expected = Output::new();
+        preloaded.process(&processor, &event, &mut expected).await;
+        assert_eq!((out.data, out.records, out.batches), (expected.data, expected.records, expected.batches));
+        assert_eq!(requests.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn an_outage_rejects_the_waiting_records_as_transient() {
+        let (url, _) = registry(503, r#"{"error_code":50301,"message":"down"}"#.to_owned(), Duration::ZERO).await;
+        let schemas = schemas_at(&url);
+        let (processor, bytes) = click_event();
+        let event = KafkaEvent::parse(&bytes).unwrap();
+        let mut out = Output::new();
+        schemas.process(&processor, &event, &mut out).await;
+        assert!(out.waiting.is_empty());
+        assert_eq!(out.rejections.len(), 50);
+        assert!(out.rejections.iter().all(|r| r.reason.is_transient()));
+        assert!(out.rejections.windows(2).all(|w| w[0].input_index < w[1].input_index), "input order");
+        assert!(out.summary.adds_up());
+    }
+
+    #[test]
+    fn a_leftover_record_carries_its_fetchs_failure() {
+        let (a, b) = (SchemaKey::Confluent(1), SchemaKey::Confluent(2));
+        let keys = [a, b];
+        let answers = [Err(SchemaError::NotFound { key: a }), Ok(())];
+        assert_eq!(leftover(&a, &keys, &answers), SchemaError::NotFound { key: a });
+        assert!(matches!(leftover(&b, &keys, &answers), SchemaError::Unavailable { .. }), "transient, never lost");
     }
 }

@@ -2,8 +2,11 @@
 //!
 //! Confluent: `POST {url}/subjects/<topic>-value/versions` with the schema
 //! (TopicNameStrategy), answering the id the values are framed with; with
-//! Avro keys, the schema `"string"` under `<topic>-key` too. Credentials in
-//! the URL (`https://key:secret@host`) become HTTP basic auth. Glue:
+//! Avro keys, the schema `"string"` under `<topic>-key` too. The request
+//! goes through `schema_registry_converter`'s async client, the workspace's
+//! one Confluent REST client (the processor looks schemas up with it);
+//! core's `RegistryUrl` splits the URL, and credentials in it
+//! (`https://key:secret@host`) become HTTP basic auth. Glue:
 //! `RegisterSchemaVersion` in the named registry under the schema named
 //! after the topic; when the registry or the schema does not exist yet they
 //! are created (`CreateRegistry`, `CreateSchema` with BACKWARD
@@ -16,65 +19,102 @@
 use std::time::Duration;
 
 use aws_sdk_glue::types::{Compatibility, DataFormat, RegistryId, SchemaId};
-use mskbench_core::registry_url::{RegistryUrl, path_segment};
-use serde::Deserialize;
+use mskbench_core::registry_url::RegistryUrl;
+use schema_registry_converter::async_impl::schema_registry::{SrSettings, post_schema};
+use schema_registry_converter::error::SRCError;
+use schema_registry_converter::schema_registry_common::{SchemaType, SuppliedSchema};
 use uuid::Uuid;
+
+/// Time limit of one Confluent registry request.
+const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why a schema could not be registered.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
+    /// The registry URL is not http(s).
     #[error("registry URL {url:?} must start with http:// or https://")]
-    BadUrl { url: String },
+    BadUrl {
+        /// The URL as given.
+        url: String,
+    },
+    /// The Confluent registry refused or could not be reached.
     #[error("cannot register under subject {subject} at {url}: {detail}")]
-    Confluent { url: String, subject: String, detail: String },
+    Confluent {
+        /// The endpoint posted to, without credentials.
+        url: String,
+        /// The subject registered under.
+        subject: String,
+        /// What the client reported.
+        detail: String,
+    },
+    /// A Glue call failed.
     #[error("AWS Glue {call} for {what} failed: {detail}")]
-    Glue { call: &'static str, what: String, detail: String },
+    Glue {
+        /// The Glue operation.
+        call: &'static str,
+        /// The schema and registry concerned.
+        what: String,
+        /// The SDK's error with its context.
+        detail: String,
+    },
+    /// Glue answered without a schema version id.
     #[error("AWS Glue {call} answered without a schema version id")]
-    GlueNoVersion { call: &'static str },
+    GlueNoVersion {
+        /// The Glue operation.
+        call: &'static str,
+    },
+    /// Glue's schema version id is not a UUID.
     #[error("AWS Glue answered schema version id {id:?}, which is not a UUID")]
-    GlueBadVersion { id: String },
+    GlueBadVersion {
+        /// The id as answered.
+        id: String,
+    },
 }
 
-#[derive(Debug, Deserialize)]
-struct Registered {
-    id: u32,
-}
-
-/// Registers `schema` under `subject` in the Confluent registry at `url`
-/// and returns its id.
-pub fn register_confluent(url: &str, subject: &str, schema: &str) -> Result<u32, RegistryError> {
-    let Some(RegistryUrl { base, basic_auth: auth }) = RegistryUrl::parse(url) else {
+/// Registers `schema` (Avro) under `subject` in the Confluent registry at
+/// `url` and returns its id.
+///
+/// # Errors
+/// [`RegistryError::BadUrl`] for a URL that is not http(s),
+/// [`RegistryError::Confluent`] when the registry refuses or cannot be reached.
+pub async fn register_confluent(url: &str, subject: &str, schema: &str) -> Result<u32, RegistryError> {
+    let Some(parsed) = RegistryUrl::parse(url) else {
         return Err(RegistryError::BadUrl { url: url.to_owned() });
     };
-    let endpoint = format!("{base}/subjects/{}/versions", path_segment(subject));
-    let fail = |detail: String| RegistryError::Confluent { url: endpoint.clone(), subject: subject.to_owned(), detail };
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(10)))
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let body = serde_json::json!({ "schema": schema, "schemaType": "AVRO" }).to_string();
-    let mut request = agent.post(&endpoint).header("Content-Type", "application/vnd.schemaregistry.v1+json");
-    if let Some(auth) = &auth {
-        request = request.header("Authorization", auth);
+    let endpoint = format!("{}/subjects/{subject}/versions", parsed.base);
+    let fail = |e: SRCError| RegistryError::Confluent {
+        url: endpoint.clone(),
+        subject: subject.to_owned(),
+        detail: match &e.cause {
+            Some(cause) => format!("{}: {cause}", e.error),
+            None => e.error.clone(),
+        },
+    };
+    let settings = sr_settings(&parsed).map_err(fail)?;
+    let supplied = SuppliedSchema::new(None, SchemaType::Avro, schema.to_owned());
+    let registered = post_schema(&settings, subject.to_owned(), supplied).await.map_err(fail)?;
+    Ok(registered.id)
+}
+
+/// The client settings for `url`: its base, basic auth from its
+/// credentials, the request time limit.
+fn sr_settings(url: &RegistryUrl) -> Result<SrSettings, SRCError> {
+    let mut builder = SrSettings::new_builder(url.base.clone());
+    if let Some(user) = &url.user {
+        builder.set_basic_authorization(user, url.secret.as_deref());
     }
-    let mut response = request.send(body.as_str()).map_err(|e| fail(e.to_string()))?;
-    let status = response.status().as_u16();
-    let text = response.body_mut().read_to_string().map_err(|e| fail(format!("reading the answer: {e}")))?;
-    if status != 200 {
-        return Err(fail(format!("HTTP {status}: {}", text.trim())));
-    }
-    serde_json::from_str::<Registered>(&text)
-        .map(|r| r.id)
-        .map_err(|e| fail(format!("unexpected answer {text:?}: {e}")))
+    builder.set_timeout(TIMEOUT).build()
 }
 
 /// Where Glue is: the default AWS configuration chain, or an endpoint
 /// override (moto in tests) with the region given.
 #[derive(Debug, Clone, Default)]
 pub struct GlueTarget {
+    /// The Glue registry's name.
     pub registry: String,
+    /// An endpoint override (moto), or the default chain's endpoint.
     pub endpoint: Option<String>,
+    /// The region, or the default chain's.
     pub region: Option<String>,
 }
 
@@ -93,6 +133,9 @@ pub async fn glue_client(target: &GlueTarget) -> aws_sdk_glue::Client {
 
 /// Registers `schema` (Avro) in Glue under the schema named `schema_name`
 /// and returns the schema version's UUID.
+///
+/// # Errors
+/// [`RegistryError`] naming the Glue call that failed.
 pub async fn register_glue(
     client: &aws_sdk_glue::Client,
     registry: &str,

@@ -135,17 +135,12 @@ async fn register(config: &ProduceConfig, schema: String) -> Result<(Framing, Ke
             Ok((Framing::Glue { version, compression: *compression }, KeyFraming::Plain))
         }
         Registry::Confluent { url } => {
-            let (url, topic, key_format) = (url.clone(), config.topic.clone(), config.key_format);
-            let (id, key_id) = tokio::task::spawn_blocking(move || -> Result<(u32, Option<u32>), RegistryError> {
-                let id = register_confluent(&url, &format!("{topic}-value"), &schema)?;
-                let key_id = match key_format {
-                    KeyFormat::Avro => Some(register_confluent(&url, &format!("{topic}-key"), "\"string\"")?),
-                    KeyFormat::String => None,
-                };
-                Ok((id, key_id))
-            })
-            .await
-            .map_err(|e| ProduceError::Join(e.to_string()))??;
+            let topic = &config.topic;
+            let id = register_confluent(url, &format!("{topic}-value"), &schema).await?;
+            let key_id = match config.key_format {
+                KeyFormat::Avro => Some(register_confluent(url, &format!("{topic}-key"), "\"string\"").await?),
+                KeyFormat::String => None,
+            };
             let key = key_id.map_or(KeyFraming::Plain, |id| KeyFraming::ConfluentAvro { id });
             Ok((Framing::Confluent { id }, key))
         }

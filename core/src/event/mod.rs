@@ -68,13 +68,17 @@ pub struct PartitionRecords<'a> {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct KafkaRecord<'a> {
+    /// The topic the record was read from.
     #[serde(borrow)]
     pub topic: Cow<'a, str>,
+    /// The Kafka partition.
     pub partition: i32,
+    /// The record's offset in its partition.
     pub offset: i64,
     /// Epoch milliseconds; absent is taken as -1, Kafka's "no timestamp".
     #[serde(default = "no_timestamp")]
     pub timestamp: i64,
+    /// What `timestamp` means.
     #[serde(default)]
     pub timestamp_type: TimestampType,
     /// Base64 of the key bytes; `None` when absent or `null`.
@@ -83,6 +87,7 @@ pub struct KafkaRecord<'a> {
     /// Base64 of the value bytes; `None` for a tombstone.
     #[serde(borrow, default, deserialize_with = "opt_cow", skip_serializing_if = "Option::is_none")]
     pub value: Option<Cow<'a, str>>,
+    /// The record headers, in order.
     #[serde(borrow, default, with = "headers")]
     pub headers: Vec<Header<'a>>,
 }
@@ -126,8 +131,11 @@ fn opt_cow<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D::
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum TimestampType {
+    /// Set by the producer when the record was created.
     CreateTime,
+    /// Set by the broker when it appended the record.
     LogAppendTime,
+    /// No timestamp (`timestamp` is -1).
     #[default]
     NoTimestampType,
 }
@@ -135,7 +143,9 @@ pub enum TimestampType {
 /// One record header: its name and raw value bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header<'a> {
+    /// The header name.
     pub key: Cow<'a, str>,
+    /// The header value's bytes.
     pub value: Vec<u8>,
 }
 
@@ -143,26 +153,41 @@ pub struct Header<'a> {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("not a Lambda Kafka event (line {line}, column {column}): {kind}")]
 pub struct EventError {
+    /// 1-based line of the document where reading stopped.
     pub line: usize,
+    /// 1-based column (byte) in that line.
     pub column: usize,
+    /// What was wrong.
     pub kind: EventErrorKind,
 }
 
 /// What was wrong with an event document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum EventErrorKind {
+    /// The document is not UTF-8.
     #[error("the document is not UTF-8")]
     InvalidUtf8,
+    /// Not JSON; the text says what the reader expected.
     #[error("invalid JSON: {0}")]
     Syntax(&'static str),
+    /// A required field is absent.
     #[error("missing field `{0}`")]
     MissingField(&'static str),
+    /// A field appears twice in one object.
     #[error("duplicate field `{0}`")]
     DuplicateField(&'static str),
     #[error("`{field}` must be {expected}")]
-    InvalidType { field: &'static str, expected: &'static str },
+    /// A field holds the wrong JSON type.
+    InvalidType {
+        /// The field.
+        field: &'static str,
+        /// What it must be.
+        expected: &'static str,
+    },
+    /// A number does not fit its field (partition, offset, timestamp).
     #[error("`{0}` is out of range")]
     OutOfRange(&'static str),
+    /// `timestampType` is none of Kafka's three kinds.
     #[error("timestampType must be CREATE_TIME, LOG_APPEND_TIME or NO_TIMESTAMP_TYPE")]
     UnknownTimestampType,
 }
