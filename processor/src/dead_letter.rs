@@ -15,6 +15,9 @@
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use mskbench_aws::Access;
+use mskbench_aws::s3::S3Bucket;
+
 use serde::Serialize;
 
 use crate::config::DeadLetterTarget;
@@ -60,7 +63,7 @@ pub enum DeadLetterError {
         bucket: String,
         /// The object key.
         key: String,
-        /// The SDK's error with its context.
+        /// What went wrong, with its causes.
         message: String,
     },
     /// A letter could not be serialised (not expected).
@@ -72,13 +75,23 @@ pub enum DeadLetterError {
 #[derive(Debug, Clone)]
 pub struct DeadLetterSink {
     target: DeadLetterTarget,
-    s3: aws_sdk_s3::Client,
+    s3: Option<S3Bucket>,
 }
 
 impl DeadLetterSink {
-    /// A sink writing to `target`; `s3` is used for S3 targets only.
-    pub fn new(target: DeadLetterTarget, s3: aws_sdk_s3::Client) -> Self {
-        DeadLetterSink { target, s3 }
+    /// A sink writing to `target`; `s3` is how S3 targets are reached.
+    ///
+    /// # Errors
+    /// [`DeadLetterError::S3`] when the S3 client cannot be set up for the
+    /// target's bucket.
+    pub fn new(target: DeadLetterTarget, s3: &Access) -> Result<Self, DeadLetterError> {
+        let bucket = match &target {
+            DeadLetterTarget::Directory(_) => None,
+            DeadLetterTarget::S3 { bucket, .. } => Some(S3Bucket::new(s3, bucket).map_err(|e| {
+                DeadLetterError::S3 { bucket: bucket.clone(), key: String::new(), message: e.to_string() }
+            })?),
+        };
+        Ok(DeadLetterSink { target, s3: bucket })
     }
 
     /// The destination, for logs.
@@ -110,19 +123,9 @@ impl DeadLetterSink {
             }
             DeadLetterTarget::S3 { bucket, prefix } => {
                 let key = format!("{prefix}{name}");
-                self.s3
-                    .put_object()
-                    .bucket(bucket)
-                    .key(&key)
-                    .content_type("application/x-ndjson")
-                    .body(body.into())
-                    .send()
-                    .await
-                    .map_err(|e| DeadLetterError::S3 {
-                        bucket: bucket.clone(),
-                        key: key.clone(),
-                        message: aws_sdk_s3::error::DisplayErrorContext(&e).to_string(),
-                    })?;
+                let fail = |message: String| DeadLetterError::S3 { bucket: bucket.clone(), key: key.clone(), message };
+                let s3 = self.s3.as_ref().ok_or_else(|| fail("no S3 client for the bucket".to_owned()))?;
+                s3.put(&key, body).await.map_err(|e| fail(e.message))?;
                 Ok(format!("s3://{bucket}/{key}"))
             }
         }

@@ -154,6 +154,12 @@ pub enum HandlerError {
     /// `SCHEMA_REGISTRY_URL` is not a registry URL.
     #[error("SCHEMA_REGISTRY_URL: {0}")]
     Registry(#[from] crate::confluent::RegistryUrlError),
+    /// The Glue client cannot be set up.
+    #[error(transparent)]
+    Glue(#[from] mskbench_aws::glue::GlueError),
+    /// The dead-letter destination cannot be reached.
+    #[error("DEAD_LETTER: {0}")]
+    DeadLetter(#[from] crate::dead_letter::DeadLetterError),
 }
 
 /// Decoded output and the first request of every batch.
@@ -195,7 +201,7 @@ impl Handler {
     /// # Errors
     /// [`HandlerError`] for a bad registry URL.
     pub fn new(config: Config) -> Result<Handler, HandlerError> {
-        let clients = Clients::new(&config);
+        let clients = Clients::new(&config)?;
         Handler::with_clients(config, clients)
     }
 
@@ -227,7 +233,7 @@ impl Handler {
             concurrency: config.concurrency,
             live: None,
         };
-        let dead_letter = config.dead_letter.clone().map(|t| DeadLetterSink::new(t, clients.s3.clone()));
+        let dead_letter = config.dead_letter.clone().map(|t| DeadLetterSink::new(t, &clients.s3)).transpose()?;
         Ok(Handler {
             processor: EventProcessor::new(config.wire_mode, limits),
             schemas,

@@ -30,9 +30,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
-use aws_sdk_glue::operation::get_schema_version::GetSchemaVersionError;
-use aws_sdk_glue::types::{DataFormat, SchemaVersionStatus};
 use futures_util::future::join_all;
+use mskbench_aws::glue::GlueClient;
 use mskbench_core::wire::SchemaKey;
 use mskbench_core::{EventProcessor, FetchError, FetchedSchema, KafkaEvent, Output, SchemaCache, SchemaError};
 use tokio::sync::OnceCell;
@@ -43,12 +42,12 @@ use crate::confluent::ConfluentRegistry;
 /// Glue Schema Registry schema versions by UUID (`GetSchemaVersion`).
 #[derive(Debug, Clone)]
 pub struct GlueRegistry {
-    client: aws_sdk_glue::Client,
+    client: GlueClient,
 }
 
 impl GlueRegistry {
     /// A fetcher calling `client`.
-    pub fn new(client: aws_sdk_glue::Client) -> Self {
+    pub fn new(client: GlueClient) -> Self {
         GlueRegistry { client }
     }
 
@@ -59,25 +58,19 @@ impl GlueRegistry {
     /// [`FetchError::Unavailable`] when the call fails or the version is
     /// not an available Avro schema.
     pub async fn fetch(&self, uuid: Uuid) -> Result<FetchedSchema, FetchError> {
-        let call = self.client.get_schema_version().schema_version_id(uuid.hyphenated().to_string()).send();
-        let answer = call.await.map_err(|e| match e.as_service_error() {
-            Some(GetSchemaVersionError::EntityNotFoundException(_)) => FetchError::NotFound,
-            Some(other) => FetchError::Unavailable(format!("Glue GetSchemaVersion {uuid}: {other}")),
-            None => FetchError::Unavailable(format!(
-                "Glue GetSchemaVersion {uuid}: {}",
-                aws_sdk_glue::error::DisplayErrorContext(&e)
-            )),
+        let answer = self.client.get_schema_version(uuid).await.map_err(|e| {
+            if e.is_not_found() { FetchError::NotFound } else { FetchError::Unavailable(format!("{uuid}: {e}")) }
         })?;
-        if let Some(format) = answer.data_format().filter(|f| **f != DataFormat::Avro) {
+        if let Some(format) = answer.data_format.as_deref().filter(|f| *f != "AVRO") {
             return Err(FetchError::Unavailable(format!("Glue schema version {uuid} is {format}, not AVRO")));
         }
-        if let Some(status) = answer.status().filter(|s| **s != SchemaVersionStatus::Available) {
+        if let Some(status) = answer.status.as_deref().filter(|s| *s != "AVAILABLE") {
             return Err(FetchError::Unavailable(format!("Glue schema version {uuid} is {status}, not AVAILABLE")));
         }
         let text = answer
-            .schema_definition()
+            .definition
             .ok_or_else(|| FetchError::Unavailable(format!("Glue schema version {uuid} has no definition")))?;
-        Ok(FetchedSchema::from(text.to_owned()))
+        Ok(FetchedSchema::from(text))
     }
 }
 

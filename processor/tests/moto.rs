@@ -8,8 +8,8 @@
 mod common;
 
 use aws_sdk_firehose::types::{BufferingHints, ExtendedS3DestinationConfiguration};
-use aws_sdk_glue::types::{Compatibility, DataFormat, RegistryId};
 use common::{STREAM, canonical, clickevents, config, confluent, event, glue};
+use mskbench_aws::s3::S3Bucket;
 use mskbench_core::wire::{Compression, SchemaKey};
 use mskbench_processor::Handler;
 use mskbench_processor::clients::Clients;
@@ -20,8 +20,10 @@ const BUCKET: &str = "lab-bucket";
 /// moto, with the lab's bucket and a Firehose stream delivering to `MSKToS3/`.
 async fn moto_with_stream() -> (Moto, Clients) {
     let moto = tokio::task::spawn_blocking(Moto::start).await.unwrap();
-    let clients = Clients::new(&config(&[("AWS_ENDPOINT_URL", &moto.url)]));
-    clients.s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+    let clients = Clients::new(&config(&[("AWS_ENDPOINT_URL", &moto.url)])).unwrap();
+    // moto does not check signatures: an unsigned CreateBucket is enough.
+    let created = reqwest::Client::new().put(format!("{}/{BUCKET}", moto.url)).send().await.unwrap();
+    assert!(created.status().is_success(), "{created:?}");
     let destination = ExtendedS3DestinationConfiguration::builder()
         .bucket_arn(format!("arn:aws:s3:::{BUCKET}"))
         .role_arn("arn:aws:iam::123456789012:role/firehose")
@@ -42,13 +44,11 @@ async fn moto_with_stream() -> (Moto, Clients) {
 
 /// Every line of every object under `prefix`, as written.
 async fn s3_lines(clients: &Clients, prefix: &str) -> Vec<String> {
-    let listed = clients.s3.list_objects_v2().bucket(BUCKET).prefix(prefix).send().await.unwrap();
+    let bucket = S3Bucket::new(&clients.s3, BUCKET).unwrap();
     let mut lines = Vec::new();
-    for object in listed.contents() {
-        let body = clients.s3.get_object().bucket(BUCKET).key(object.key().unwrap()).send().await.unwrap().body;
-        let bytes = body.collect().await.unwrap().into_bytes();
-        let text = String::from_utf8(bytes.to_vec()).unwrap();
-        assert!(text.ends_with('\n'), "object {:?} does not end with a newline", object.key());
+    for key in bucket.list(prefix).await.unwrap() {
+        let text = String::from_utf8(bucket.get(&key).await.unwrap()).unwrap();
+        assert!(text.ends_with('\n'), "object {key:?} does not end with a newline");
         lines.extend(text.lines().map(str::to_owned));
     }
     lines
@@ -78,19 +78,9 @@ async fn every_record_reaches_s3_through_moto_exactly_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn glue_schema_versions_come_from_get_schema_version() {
     let (moto, clients) = moto_with_stream().await;
-    clients.glue.create_registry().registry_name("lab-registry").send().await.unwrap();
-    let created = clients
-        .glue
-        .create_schema()
-        .registry_id(RegistryId::builder().registry_name("lab-registry").build())
-        .schema_name("ExampleTopic")
-        .data_format(DataFormat::Avro)
-        .compatibility(Compatibility::Backward)
-        .schema_definition(mskbench_benches::CLICK_SCHEMA)
-        .send()
-        .await
-        .unwrap();
-    let version = uuid::Uuid::parse_str(created.schema_version_id().unwrap()).unwrap();
+    clients.glue.create_registry("lab-registry").await.unwrap();
+    let version =
+        clients.glue.create_schema("lab-registry", "ExampleTopic", mskbench_benches::CLICK_SCHEMA).await.unwrap();
     let h = Handler::with_clients(config(&[("AWS_ENDPOINT_URL", &moto.url)]), clients.clone()).unwrap();
     let (datums, expected) = clickevents(300, 22);
     let unknown = uuid::Uuid::from_u128(42);

@@ -14,11 +14,12 @@
 //! version's UUID frames the values.
 //!
 //! Boundary: network calls at start-up only, never on the send path. Both
-//! time out (10 s per Confluent request; the AWS SDK's defaults for Glue).
+//! time out (10 s per Confluent request; 10 s per Glue attempt, three attempts).
 
 use std::time::Duration;
 
-use aws_sdk_glue::types::{Compatibility, DataFormat, RegistryId, SchemaId};
+use mskbench_aws::Access;
+use mskbench_aws::glue::{GlueClient, GlueError};
 use mskbench_core::registry_url::RegistryUrl;
 use schema_registry_converter::async_impl::schema_registry::{SrSettings, post_schema};
 use schema_registry_converter::error::SRCError;
@@ -27,6 +28,9 @@ use uuid::Uuid;
 
 /// Time limit of one Confluent registry request.
 const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Time limit of one Glue attempt (three attempts at most).
+const GLUE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why a schema could not be registered.
 #[derive(Debug, thiserror::Error)]
@@ -54,20 +58,8 @@ pub enum RegistryError {
         call: &'static str,
         /// The schema and registry concerned.
         what: String,
-        /// The SDK's error with its context.
+        /// The client's error: operation, endpoint, Glue's code.
         detail: String,
-    },
-    /// Glue answered without a schema version id.
-    #[error("AWS Glue {call} answered without a schema version id")]
-    GlueNoVersion {
-        /// The Glue operation.
-        call: &'static str,
-    },
-    /// Glue's schema version id is not a UUID.
-    #[error("AWS Glue answered schema version id {id:?}, which is not a UUID")]
-    GlueBadVersion {
-        /// The id as answered.
-        id: String,
     },
 }
 
@@ -112,80 +104,59 @@ fn sr_settings(url: &RegistryUrl) -> Result<SrSettings, SRCError> {
 pub struct GlueTarget {
     /// The Glue registry's name.
     pub registry: String,
-    /// An endpoint override (moto), or the default chain's endpoint.
+    /// An endpoint override (`http://…` for moto); `None` for AWS.
     pub endpoint: Option<String>,
-    /// The region, or the default chain's.
+    /// The region; `None` takes the default chain's.
     pub region: Option<String>,
 }
 
-/// A Glue client for `target`.
-pub async fn glue_client(target: &GlueTarget) -> aws_sdk_glue::Client {
+/// A Glue client for `target`, signing with the AWS default credential chain.
+///
+/// # Errors
+/// [`RegistryError::Glue`] when the chain gives no region or no
+/// credentials provider, or the HTTP client cannot be set up.
+pub async fn glue_client(target: &GlueTarget) -> Result<GlueClient, RegistryError> {
+    let fail = |detail: String| RegistryError::Glue { call: "(client setup)", what: target.registry.clone(), detail };
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-    if let Some(endpoint) = &target.endpoint {
-        loader = loader.endpoint_url(endpoint);
-    }
     if let Some(region) = &target.region {
         loader = loader.region(aws_config::Region::new(region.clone()));
     }
     let config = loader.load().await;
-    aws_sdk_glue::Client::new(&config)
+    let region = config.region().ok_or_else(|| fail("no AWS region: set AWS_REGION or --glue-region".into()))?;
+    let credentials =
+        config.credentials_provider().ok_or_else(|| fail("no AWS credentials provider in the default chain".into()))?;
+    let access =
+        Access { region: region.to_string(), credentials, endpoint: target.endpoint.clone(), timeout: GLUE_TIMEOUT };
+    GlueClient::new(access).map_err(|e| fail(e.to_string()))
 }
 
 /// Registers `schema` (Avro) in Glue under the schema named `schema_name`
 /// and returns the schema version's UUID.
 ///
 /// # Errors
-/// [`RegistryError`] naming the Glue call that failed.
+/// [`RegistryError::Glue`] naming the call that failed.
 pub async fn register_glue(
-    client: &aws_sdk_glue::Client,
+    client: &GlueClient,
     registry: &str,
     schema_name: &str,
     schema: &str,
 ) -> Result<Uuid, RegistryError> {
     let what = format!("schema {schema_name} in registry {registry}");
-    let glue_err = |call: &'static str, detail: String| RegistryError::Glue { call, what: what.clone(), detail };
-    let registered = client
-        .register_schema_version()
-        .schema_id(SchemaId::builder().registry_name(registry).schema_name(schema_name).build())
-        .schema_definition(schema)
-        .send()
-        .await;
-    let id = match registered {
-        Ok(out) => out
-            .schema_version_id()
-            .map(str::to_owned)
-            .ok_or(RegistryError::GlueNoVersion { call: "RegisterSchemaVersion" })?,
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_entity_not_found_exception()) => {
+    let glue_err =
+        |call: &'static str, e: GlueError| RegistryError::Glue { call, what: what.clone(), detail: e.to_string() };
+    match client.register_schema_version(registry, schema_name, schema).await {
+        Ok(version) => Ok(version),
+        Err(e) if e.is_not_found() => {
             // The registry or the schema is missing: create what is.
-            let registry_missing = client
-                .get_registry()
-                .registry_id(RegistryId::builder().registry_name(registry).build())
-                .send()
-                .await
-                .is_err_and(|e| e.as_service_error().is_some_and(|s| s.is_entity_not_found_exception()));
-            if registry_missing {
-                client.create_registry().registry_name(registry).send().await.map_err(|e| {
-                    glue_err("CreateRegistry", aws_sdk_glue::error::DisplayErrorContext(&e).to_string())
-                })?;
+            match client.get_registry(registry).await {
+                Ok(()) => {}
+                Err(e) if e.is_not_found() => {
+                    client.create_registry(registry).await.map_err(|e| glue_err("CreateRegistry", e))?;
+                }
+                Err(e) => return Err(glue_err("GetRegistry", e)),
             }
-            let created = client
-                .create_schema()
-                .registry_id(RegistryId::builder().registry_name(registry).build())
-                .schema_name(schema_name)
-                .data_format(DataFormat::Avro)
-                .compatibility(Compatibility::Backward)
-                .schema_definition(schema)
-                .send()
-                .await
-                .map_err(|e| glue_err("CreateSchema", aws_sdk_glue::error::DisplayErrorContext(&e).to_string()))?;
-            created
-                .schema_version_id()
-                .map(str::to_owned)
-                .ok_or(RegistryError::GlueNoVersion { call: "CreateSchema" })?
+            client.create_schema(registry, schema_name, schema).await.map_err(|e| glue_err("CreateSchema", e))
         }
-        Err(e) => {
-            return Err(glue_err("RegisterSchemaVersion", aws_sdk_glue::error::DisplayErrorContext(&e).to_string()));
-        }
-    };
-    Uuid::parse_str(&id).map_err(|_| RegistryError::GlueBadVersion { id })
+        Err(e) => Err(glue_err("RegisterSchemaVersion", e)),
+    }
 }

@@ -129,7 +129,7 @@ async fn register(config: &ProduceConfig, schema: String) -> Result<(Framing, Ke
         Registry::Glue(glue) => {
             let GlueConfig { registry, endpoint, region, compression } = glue;
             let target = GlueTarget { registry: registry.clone(), endpoint: endpoint.clone(), region: region.clone() };
-            let client = glue_client(&target).await;
+            let client = glue_client(&target).await?;
             let version = register_glue(&client, registry, &config.topic, &schema).await?;
             // The lab's Glue path sends plain keys.
             Ok((Framing::Glue { version, compression: *compression }, KeyFraming::Plain))
