@@ -1,7 +1,7 @@
 //! Firehose's Direct PUT quota as token buckets, with the clock passed in.
 //!
 //! Firehose limits each delivery stream to so many records, requests and
-//! bytes per second (LAB-FACTS.md: 500,000 / 2,000 / 5 MiB in us-east-1,
+//! bytes per second (Amazon Data Firehose quotas: 500,000 / 2,000 / 5 MiB in us-east-1,
 //! us-west-2 and eu-west-1; 100,000 / 1,000 / 1 MiB elsewhere). The model
 //! here is three token buckets per stream, each refilled continuously at its
 //! rate and holding at most one second of quota: that second is the burst

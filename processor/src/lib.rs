@@ -1,8 +1,10 @@
 //! The lab's Lambda function in Rust, losing nothing.
 //!
 //! The lab's Java function decodes MSK records and sends them to Firehose
-//! but loses records on the way (see LAB-FACTS.md, "Its defects"). This
-//! crate does the same job on `mskbench-core`, with the same environment
+//! but loses records on the way: it returns before its sends finish,
+//! drops `InternalFailure` entries and entries still failing after
+//! `RETRIES`, drops undecodable Confluent records with a log line, and
+//! lets one bad Glue record fail the whole invocation. This crate does the same job on `mskbench-core`, with the same environment
 //! variables and log lines a lab user relies on, and none of the losses:
 //!
 //! - [`config`]: the lab's environment variables, validated at start;

@@ -1,7 +1,7 @@
 //! ClickEvents as the lab's clickstream producer makes them.
 //!
-//! Owns the lab producer's record model (LAB-FACTS.md, "The lab's
-//! producer"): per session a device uniform over {mobile, computer, tablet},
+//! Owns the record model of the lab's producer (aws-samples
+//! clickstream-producer-for-apache-kafka): per session a device uniform over {mobile, computer, tablet},
 //! an ip `66.249.1.` + 0–254, a user id (a new block of 1000 per session,
 //! starting at 1000: session k has user `1000·(k+1)`, the reading the
 //! benchmark inputs share), and the page state machine starting at
