@@ -174,6 +174,19 @@ impl Output {
         self.summary.waiting = 0;
     }
 
+    /// Undoes a record's partial line and keeps why it was not packed:
+    /// waiting for its schema, or rejected. Out of the record loop, which
+    /// stays the packed records' path.
+    #[cold]
+    #[inline(never)]
+    fn not_packed(&mut self, start: usize, input_index: u32, provenance: Provenance, error: RecordError) {
+        self.data.truncate(start);
+        match error {
+            RecordError::Waiting(key) => self.wait(input_index, provenance, key),
+            e => self.rejections.push(Rejection { input_index, provenance, reason: e.reason(), detail: e.to_string() }),
+        }
+    }
+
     fn wait(&mut self, input_index: u32, provenance: Provenance, key: SchemaKey) {
         if !self.missing.contains(&key) {
             self.missing.push(key);
@@ -320,19 +333,7 @@ impl EventProcessor {
                     provenance,
                     timestamp: record.timestamp,
                 }),
-                Err(RecordError::Waiting(key)) => {
-                    out.data.truncate(start);
-                    out.wait(input_index, provenance, key);
-                }
-                Err(e) => {
-                    out.data.truncate(start);
-                    out.rejections.push(Rejection {
-                        input_index,
-                        provenance,
-                        reason: e.reason(),
-                        detail: e.to_string(),
-                    });
-                }
+                Err(e) => out.not_packed(start, input_index, provenance, e),
             }
             input_index += 1;
         }
