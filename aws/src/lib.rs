@@ -3,8 +3,8 @@
 //!
 //! Why not the SDK crates: mskbench needs five Glue operations and three S3
 //! ones, a few times per run. `aws-sdk-glue` compiles the whole Glue API
-//! (283 s of CPU in a cold release build of the CLI on the 2-core build
-//! machine, 28% of that build's wall time) and `aws-sdk-s3` the whole S3 API
+//! (283 s of the 1,918 s summed over all units of a cold release build of
+//! the CLI on the 2-core build machine) and `aws-sdk-s3` the whole S3 API
 //! (123 s), for calls that are not on any hot path (BENCHMARKS.md, "Cold
 //! build"). The hard parts are still other people's maintained code:
 //! [`glue`] signs with `aws-sigv4` (the SDK's own signer) and sends with

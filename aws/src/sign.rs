@@ -50,18 +50,7 @@ pub(crate) async fn sign_request(
     Ok(())
 }
 
-/// `error` and its sources, `: `-separated: the SDK's errors keep their
-/// reason in the source chain.
-pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
+pub(crate) use mskbench_core::errors::error_chain;
 
 #[cfg(test)]
 mod tests {

@@ -453,17 +453,7 @@ fn log_summary(summary: &InvocationSummary) {
     );
 }
 
-/// `error` and its sources, joined with `: `.
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
-}
+pub use mskbench_core::errors::error_chain;
 
 /// Dead letters for `rejections` (input order), with each record's original value.
 fn dead_letters(event: &KafkaEvent<'_>, out: &Output, rejections: &[Rejection]) -> Vec<DeadLetter> {
