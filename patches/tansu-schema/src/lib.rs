@@ -8,8 +8,8 @@
 //! service (Confluent or Glue) that the producer and processor call. But
 //! `tansu-storage` and `tansu-broker` depend on `tansu-schema` without a
 //! feature to turn it off, and it brings rhai (compiled twice, once for a
-//! build script), protobuf, jsonschema and a second apache-avro: about 165 s
-//! of the 1,505 s of compile units in a cold release build of the CLI
+//! build script), protobuf-parse and a second apache-avro: about 160 s of
+//! the 1,505 s of compile units in a cold release build of the CLI
 //! (BENCHMARKS.md, "Cold build of the main job").
 //!
 //! So this crate keeps only the names those two crates use, with types that
