@@ -37,8 +37,8 @@ pub(crate) struct Args {
     /// Most records per invocation (the mapping's BatchSize, 1..=10000).
     #[arg(long, value_name = "N", default_value_t = 100)]
     batch_size: usize,
-    /// Longest wait for a batch to fill, in ms (MaximumBatchingWindowInSeconds).
-    #[arg(long, value_name = "MS", default_value_t = 500)]
+    /// Longest wait for a batch to fill, in ms (MaximumBatchingWindowInSeconds: at most 300 s).
+    #[arg(long, value_name = "MS", default_value_t = 500, value_parser = clap::value_parser!(u64).range(0..=300_000))]
     batch_window: u64,
     /// Consumers in the group, each owning a share of the partitions.
     #[arg(long, value_name = "N", default_value_t = 1)]
@@ -46,8 +46,8 @@ pub(crate) struct Args {
     /// Stop once no record arrived for this many ms.
     #[arg(long, value_name = "MS")]
     idle_exit: Option<u64>,
-    /// Invocations of one batch before giving up (default: until stopped).
-    #[arg(long, value_name = "N")]
+    /// Invocations of one batch before giving up, at least 1 (default: until stopped).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     max_attempts: Option<u32>,
     /// Set a processor variable for this run (repeatable), e.g. -E DELIVERY_STREAM_NAME=lab.
     #[arg(short = 'E', value_name = "KEY=VALUE", value_parser = parse_kv)]

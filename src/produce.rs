@@ -40,8 +40,8 @@ pub(crate) struct Args {
     /// Topic to produce to (created when missing).
     #[arg(long, default_value = "ExampleTopic")]
     topic: String,
-    /// Partitions of a topic this run creates.
-    #[arg(long, default_value_t = 3)]
+    /// Partitions of a topic this run creates (at least 1).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..))]
     partitions: i32,
     /// Confluent schema registry: a URL, or `embedded` for the built-in one.
     #[arg(long, default_value = "embedded")]
@@ -92,7 +92,7 @@ pub(crate) struct Args {
     #[arg(long, default_value = "0..4", value_parser = parse_range)]
     array_len: (usize, usize),
     /// Add a bytes field of N random bytes to each schema-driven record.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = parse_length)]
     pad_bytes: usize,
     /// Simulated lab producer threads whose sessions interleave.
     #[arg(long, default_value_t = 2)]
@@ -107,8 +107,8 @@ pub(crate) struct Args {
     #[arg(long)]
     hlog: Option<PathBuf>,
     /// Seconds between stats lines on stderr; 0 for none.
-    #[arg(long, default_value_t = 5.0)]
-    stats_interval: f64,
+    #[arg(long, default_value = "5", value_parser = parse_interval)]
+    stats_interval: Every,
     /// No progress bar.
     #[arg(long)]
     no_progress: bool,
@@ -121,14 +121,49 @@ fn parse_setting(text: &str) -> Result<(String, String), String> {
     }
 }
 
+/// The longest string, bytes, array or padding a generated record may
+/// have: 16 Mi (characters, bytes or items). Far beyond what a Kafka record
+/// carries; below it, a mistyped length fails at send with a clear error
+/// instead of the process dying while it allocates.
+const MAX_LENGTH: usize = 16 << 20;
+
+fn parse_length(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if n <= MAX_LENGTH => Ok(n),
+        Ok(_) => Err(format!("{text} is above the longest length, {MAX_LENGTH}")),
+        Err(_) => Err(format!("{text:?} is not a length")),
+    }
+}
+
 fn parse_range(text: &str) -> Result<(usize, usize), String> {
     let bad = || format!("{text:?} is not a length or a range MIN..MAX");
-    match text.split_once("..") {
-        Some((lo, hi)) => {
-            let (lo, hi) = (lo.parse().map_err(|_| bad())?, hi.parse().map_err(|_| bad())?);
-            if lo > hi { Err(bad()) } else { Ok((lo, hi)) }
-        }
-        None => text.parse().map(|n| (n, n)).map_err(|_| bad()),
+    let (lo, hi) = match text.split_once("..") {
+        Some((lo, hi)) => (lo.parse().map_err(|_| bad())?, hi.parse().map_err(|_| bad())?),
+        None => text.parse().map(|n| (n, n)).map_err(|_| bad())?,
+    };
+    if lo > hi {
+        Err(bad())
+    } else if hi > MAX_LENGTH {
+        Err(format!("{text:?}: {hi} is above the longest length, {MAX_LENGTH}"))
+    } else {
+        Ok((lo, hi))
+    }
+}
+
+/// How often something repeats; `None` for never (`--stats-interval 0`).
+#[derive(Debug, Clone, Copy)]
+struct Every(Option<Duration>);
+
+/// `--stats-interval`: seconds, finite and not negative; 0 for none.
+fn parse_interval(text: &str) -> Result<Every, String> {
+    let bad = || format!("{text:?} is not a number of seconds (0 for none)");
+    let secs: f64 = text.parse().map_err(|_| bad())?;
+    if secs == 0.0 {
+        return Ok(Every(None));
+    }
+    match Duration::try_from_secs_f64(secs) {
+        Ok(d) if !d.is_zero() => Ok(Every(Some(d))),
+        _ => Err(bad()),
     }
 }
 
@@ -194,7 +229,7 @@ fn config_of(a: &Args, seed: u64) -> Result<ProduceConfig> {
         records,
         warmup: a.warmup.0,
         rdkafka: a.settings.iter().cloned().collect(),
-        stats_interval: (a.stats_interval > 0.0).then(|| Duration::from_secs_f64(a.stats_interval)),
+        stats_interval: a.stats_interval.0,
         hlog: a.hlog.clone(),
         ..ProduceConfig::new(a.brokers.clone(), registry, profile, until, seed)
     })

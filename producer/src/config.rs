@@ -142,6 +142,14 @@ impl ProduceConfig {
         if self.until.duration.is_some_and(|d| d.is_zero()) {
             return bad("the duration must be positive");
         }
+        if let (Some(count), None, Some(total)) = (self.until.count, self.until.duration, self.profile.total_records())
+            && count > total
+        {
+            return Err(ConfigError(format!(
+                "the profile's rate falls to 0 and stays there after {total} records, so a count of {count} is \
+                 never reached: add a duration (--duration), or end the profile above 0"
+            )));
+        }
         if self.topic.is_empty() {
             return bad("the topic name is empty");
         }
@@ -178,5 +186,25 @@ mod tests {
         let sizes = SizeControls { string_len: (5, 4), ..SizeControls::default() };
         let inverted = ProduceConfig { records: Records::Schema { schema: "\"int\"".into(), sizes }, ..config() };
         assert!(inverted.validate().unwrap_err().0.contains("minimum above"));
+    }
+
+    /// `ramp:10:0:1s` sends 6 records and then none: with only a count of
+    /// 100, the sender computed the due time of the sixth record as an
+    /// infinite number of seconds and panicked turning it into a Duration.
+    #[test]
+    fn a_count_beyond_a_profile_that_falls_to_zero_is_refused() {
+        let ramp_down = Profile::parse("ramp:10:0:1s", None).unwrap();
+        let never =
+            ProduceConfig { profile: ramp_down.clone(), until: Until { count: Some(100), duration: None }, ..config() };
+        assert!(never.validate().unwrap_err().0.contains("never reached"), "{:?}", never.validate());
+        let within =
+            ProduceConfig { profile: ramp_down.clone(), until: Until { count: Some(6), duration: None }, ..config() };
+        assert_eq!(within.validate(), Ok(()));
+        let bounded = ProduceConfig {
+            profile: ramp_down,
+            until: Until { count: Some(100), duration: Some(Duration::from_secs(2)) },
+            ..config()
+        };
+        assert_eq!(bounded.validate(), Ok(()), "a duration ends it");
     }
 }

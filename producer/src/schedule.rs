@@ -177,6 +177,19 @@ impl Profile {
         }
     }
 
+    /// The records the profile ever sends, when its rate falls to zero and
+    /// stays there (a ramp or steps ending at 0): record `i` is due when
+    /// the integral of the rate reaches `i`, so those are records 0 to the
+    /// whole part of the integral. `None` when it sends forever (its last
+    /// rate holds above zero, it repeats, or `max`).
+    pub fn total_records(&self) -> Option<u64> {
+        let Profile::Segments { segments, repeat: false } = self else { return None };
+        let last = segments.last()?;
+        let integral: f64 = segments.iter().map(Segment::count).sum();
+        // Saturates for integrals beyond u64 (a count cannot exceed it anyway).
+        (last.from <= 0.0 && last.to <= 0.0).then(|| (integral.floor() as u64).saturating_add(1))
+    }
+
     /// The average target rate between `t0` and `t1` seconds.
     pub fn average_rate(&self, t0: f64, t1: f64) -> f64 {
         if t1 <= t0 { 0.0 } else { (self.cumulative(t1) - self.cumulative(t0)) / (t1 - t0) }
@@ -228,7 +241,8 @@ impl Schedule {
     }
 
     /// Seconds after the start at which the next record is due; `None` for
-    /// [`Profile::Max`] (due now).
+    /// [`Profile::Max`] (due now). Infinite once a profile whose rate fell
+    /// to zero has sent all it ever sends ([`Profile::total_records`]).
     pub fn next_due(&mut self) -> Option<f64> {
         let Profile::Segments { segments, repeat } = &self.profile else { return None };
         let k = self.next as f64;
@@ -301,6 +315,20 @@ mod tests {
     fn times(profile: Profile, n: usize) -> Vec<f64> {
         let mut s = Schedule::new(profile);
         (0..n).map(|_| s.next_due().unwrap()).collect()
+    }
+
+    #[test]
+    fn a_profile_falling_to_zero_has_a_total_and_then_no_due_time() {
+        let p = Profile::parse("ramp:10:0:1s", None).unwrap();
+        assert_eq!(p.total_records(), Some(6), "records 0..=5: the integral reaches 5 at t = 1 s");
+        let mut s = Schedule::new(p);
+        let due: Vec<f64> = (0..7).map(|_| s.next_due().unwrap()).collect();
+        assert!(due[..6].iter().all(|t| t.is_finite() && *t <= 1.0), "{due:?}");
+        assert!(due[6].is_infinite(), "after the sixth record none is ever due: {due:?}");
+        assert_eq!(Profile::parse("steps:100:1s,0:1s", None).unwrap().total_records(), Some(101));
+        assert_eq!(Profile::parse("ramp:0:10:1s", None).unwrap().total_records(), None);
+        assert_eq!(Profile::constant(5.0).total_records(), None);
+        assert_eq!(Profile::Max.total_records(), None);
     }
 
     #[test]

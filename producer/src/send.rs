@@ -624,7 +624,18 @@ fn send_loop(
             out.end(limit, limit.max(last_sent_at));
             break;
         }
-        let intended = due.map_or_else(Instant::now, |t| start + Duration::from_secs_f64(t));
+        let intended = match due {
+            None => Instant::now(),
+            Some(t) => match Duration::try_from_secs_f64(t).ok().and_then(|d| start.checked_add(d)) {
+                Some(at) => at,
+                // No record is ever due again (a profile that fell to 0;
+                // `ProduceConfig::validate` refuses a count it cannot reach).
+                None => {
+                    out.end(last_due.max(last_sent_at), last_sent_at);
+                    break;
+                }
+            },
+        };
         if !wait_until(intended, control) || control.stopping() {
             out.interrupt(start.elapsed().as_secs_f64());
             break;

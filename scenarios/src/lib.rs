@@ -269,6 +269,10 @@ pub struct Processor {
     pub records_per_call: Bounded<1, 500>,
 }
 
+/// The longest batching window an event source mapping takes
+/// (`MaximumBatchingWindowInSeconds` is 0..=300).
+const MAX_BATCH_WINDOW: Duration = Duration::from_secs(300);
+
 fn half_second() -> Duration {
     Duration::from_millis(500)
 }
@@ -717,6 +721,12 @@ impl Scenario {
         }
         if let Some(p) = scenario.phases.iter().find(|p| p.duration.is_zero()) {
             return Err(invalid(format!("phases: phase {:?} has a zero duration", p.name)));
+        }
+        if scenario.processor.batch_window > MAX_BATCH_WINDOW {
+            return Err(invalid(format!(
+                "processor.batch_window: {} is above MaximumBatchingWindowInSeconds' most, 300 s",
+                humantime::format_duration(scenario.processor.batch_window)
+            )));
         }
         scenario.check_parts().map_err(invalid)?;
         Ok(scenario)
