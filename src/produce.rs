@@ -20,6 +20,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use clap::Args as ClapArgs;
+use clap::builder::TypedValueParser;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mskbench_core::wire::Compression;
 use mskbench_harness::parts::{self, Parts, RegistryAt};
@@ -56,11 +57,11 @@ pub(crate) struct Args {
     #[arg(long, requires = "glue_registry")]
     glue_region: Option<String>,
     /// Compression of Glue-framed values: none (0x00) or zlib (0x05).
-    #[arg(long, default_value = "none", value_parser = ["none", "zlib"], requires = "glue_registry")]
-    glue_compression: String,
+    #[arg(long, default_value = "none", value_parser = compression_flag(), requires = "glue_registry")]
+    glue_compression: Compression,
     /// Keys as plain strings, or Confluent-framed Avro strings as the lab's producer writes them.
-    #[arg(long, default_value = "string", value_parser = ["string", "avro"])]
-    key_format: String,
+    #[arg(long, default_value = "string", value_parser = key_format_flag())]
+    key_format: KeyFormat,
     /// Target records per second (e.g. 5000, 20k) or `max`; the base rate of a burst profile.
     #[arg(long)]
     rate: Option<String>,
@@ -112,6 +113,18 @@ pub(crate) struct Args {
     /// No progress bar.
     #[arg(long)]
     no_progress: bool,
+}
+
+/// `--glue-compression`: its names, parsed into the wire's type once.
+fn compression_flag() -> impl TypedValueParser<Value = Compression> {
+    clap::builder::PossibleValuesParser::new(["none", "zlib"])
+        .map(|name| if name == "zlib" { Compression::Zlib } else { Compression::None })
+}
+
+/// `--key-format`: its names, parsed into the producer's type once.
+fn key_format_flag() -> impl TypedValueParser<Value = KeyFormat> {
+    clap::builder::PossibleValuesParser::new(["string", "avro"])
+        .map(|name| if name == "avro" { KeyFormat::Avro } else { KeyFormat::String })
 }
 
 fn parse_setting(text: &str) -> Result<(String, String), String> {
@@ -225,7 +238,7 @@ fn config_of(a: &Args, seed: u64) -> Result<ProduceConfig> {
     let registry = Registry::Confluent { url: a.registry.clone() };
     Ok(ProduceConfig {
         topic: a.topic.clone(),
-        key_format: if a.key_format == "avro" { KeyFormat::Avro } else { KeyFormat::String },
+        key_format: a.key_format,
         records,
         warmup: a.warmup.0,
         rdkafka: a.settings.iter().cloned().collect(),
@@ -279,7 +292,7 @@ async fn start_parts(a: &Args, config: &mut ProduceConfig, started: &mut Started
             registry,
             endpoint: a.glue_endpoint.clone(),
             region: a.glue_region.clone(),
-            compression: if a.glue_compression == "zlib" { Compression::Zlib } else { Compression::None },
+            compression: a.glue_compression,
         }),
     };
     Ok(())
