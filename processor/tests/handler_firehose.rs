@@ -388,6 +388,34 @@ async fn non_avro_schema_is_dead_lettered_and_the_batch_committed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resends_stop_before_the_deadline_and_the_records_are_dead_lettered_in_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let dlq = tempfile::tempdir().unwrap();
+    let server = firehose(dir.path(), |c| c.faults.http_500_rate = 1.0).await;
+    let url = server.url();
+    let vars = [
+        ("AWS_ENDPOINT_URL_FIREHOSE", url.as_str()),
+        ("DEAD_LETTER", dlq.path().to_str().unwrap()),
+        ("FIREHOSE_TIMEOUT_MS", "500"),
+    ];
+    let h = handler(&with_fast_retries(&vars));
+    preload(&h, SchemaKey::Confluent(1));
+    let (datums, _) = clickevents(10, 10);
+    let values: Vec<_> = datums.iter().map(|d| confluent(1, d)).collect();
+    // 50 resends would take seconds; the deadline leaves about one for them
+    // (the dead letters keep 4 call timeouts, 2 s, for themselves).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    let summary = h.handle_by(event(&values, 1), "req-deadline", deadline).await.unwrap();
+    assert!(summary.adds_up(), "{summary:?}");
+    assert_eq!((summary.delivered, summary.dead_lettered), (0, 10));
+    assert_eq!(summary.send.deadline_stops, 1, "{:?}", summary.send);
+    assert!(summary.send.calls < 51, "stopped early: {:?}", summary.send);
+    let letters = std::fs::read_to_string(&common::files(dlq.path())[0]).unwrap();
+    assert_eq!(letters.lines().count(), 10);
+    stop(server).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_lab_policy_waits_the_labs_schedule() {
     let dir = tempfile::tempdir().unwrap();
     let server = firehose(dir.path(), |c| c.faults.http_500_rate = 1.0).await;
