@@ -14,12 +14,21 @@
 //! and hands the answer to [`SchemaCache::store`], which compiles it.
 //! Answers are kept as follows:
 //!
-//! | fetch outcome | kept |
-//! |---|---|
-//! | schema compiled | for the life of the cache (registry ids are immutable) |
-//! | schema text does not compile | for the life of the cache |
-//! | not found | for `negative_ttl` (default 30 s), then a miss again |
-//! | registry unavailable | not kept: the next lookup is a miss, and asks again |
+//! | fetch outcome | kept | record's reason |
+//! |---|---|---|
+//! | schema compiled | for the life of the cache (registry ids are immutable) | — |
+//! | schema text does not compile | for the life of the cache | `invalid_schema` |
+//! | an answer that can never be a schema ([`FetchError::Unusable`]) | for the life of the cache | `invalid_schema` |
+//! | not found | for `negative_ttl` (default 30 s), then a miss again | `unknown_schema` |
+//! | registry unavailable | for [`UNAVAILABLE_TTL`], then a miss again | `schema_unavailable` |
+//!
+//! The first three are permanent: the same key cannot give another answer
+//! (a registry id, or a Glue version, names one schema forever), so its
+//! records are rejected and the batch goes on. Only `schema_unavailable`
+//! is transient. It is kept a few seconds so that an outage costs one
+//! fetch, not one per record or per redelivered batch: a registry that
+//! accepts connections and never answers would otherwise make every
+//! invocation wait a request timeout for each key again.
 //!
 //! The cache reads no clock: callers pass `now`, so tests can move time.
 
@@ -30,6 +39,10 @@ use std::time::{Duration, Instant};
 
 use crate::transcode::{CompileError, Transcoder};
 use crate::wire::SchemaKey;
+
+/// How long a [`FetchError::Unavailable`] answer is kept: lookups within it
+/// fail at once as unavailable, later ones are misses and ask again.
+pub const UNAVAILABLE_TTL: Duration = Duration::from_secs(5);
 
 /// A writer schema as a registry returns it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,10 +66,17 @@ pub enum FetchError {
     /// The registry answered that it has no such schema.
     #[error("not found in the registry")]
     NotFound,
-    /// The registry could not be asked or answered badly; worth retrying.
-    /// The text says what was asked and what went wrong (no credentials).
+    /// The registry could not be asked, or answered with an error that may
+    /// pass (5xx, throttling, refused credentials); worth retrying. The
+    /// text says what was asked and what went wrong (no credentials).
     #[error("registry unavailable: {0}")]
     Unavailable(String),
+    /// The registry answered with something that can never be a usable
+    /// Avro schema: a schema of another type (JSON, Protobuf), a body that
+    /// is not a schema, references nested too deep or in a cycle. Kept as
+    /// an invalid schema. The text says what was asked and what came back.
+    #[error("unusable registry answer: {0}")]
+    Unusable(String),
 }
 
 /// Why a lookup gave no transcoder: the answer the cache keeps for a key.
@@ -68,7 +88,8 @@ pub enum SchemaError {
         /// The schema asked for.
         key: SchemaKey,
     },
-    /// The registry could not be asked for `key`; a later fetch may succeed.
+    /// The registry could not be asked for `key`; a later fetch may
+    /// succeed (kept for [`UNAVAILABLE_TTL`]).
     #[error("{key}: {reason}")]
     Unavailable {
         /// The schema asked for.
@@ -76,12 +97,13 @@ pub enum SchemaError {
         /// What went wrong, as the fetcher described it.
         reason: Arc<str>,
     },
-    /// The registry's text for `key` is not a schema the transcoder compiles.
+    /// The registry's answer for `key` can never be used: text the
+    /// transcoder does not compile, or a [`FetchError::Unusable`] answer.
     #[error("{key}: {reason}")]
     Invalid {
         /// The schema asked for.
         key: SchemaKey,
-        /// The compile error.
+        /// The compile error, or what made the answer unusable.
         reason: Arc<str>,
     },
 }
@@ -91,6 +113,7 @@ enum Entry {
     Ready(Arc<Transcoder>),
     Invalid(Arc<str>),
     NotFound { at: Instant },
+    Unavailable { reason: Arc<str>, at: Instant },
 }
 
 /// Counts of what the cache did, for reports.
@@ -144,13 +167,14 @@ impl SchemaCache {
     }
 
     /// What the cache holds for `key`: `Ok(Some(_))` a compiled transcoder,
-    /// `Err(_)` a kept failure (invalid, or not found within the negative
-    /// TTL), `Ok(None)` nothing — a miss for the caller to fetch and
-    /// [`store`](Self::store). An expired not-found answer is dropped and
-    /// reads as a miss.
+    /// `Err(_)` a kept failure (invalid; not found within the negative TTL;
+    /// unavailable within [`UNAVAILABLE_TTL`]), `Ok(None)` nothing — a miss
+    /// for the caller to fetch and [`store`](Self::store). An expired
+    /// answer is dropped and reads as a miss.
     ///
     /// # Errors
-    /// [`SchemaError::Invalid`] or [`SchemaError::NotFound`] as kept.
+    /// [`SchemaError::Invalid`], [`SchemaError::NotFound`] or
+    /// [`SchemaError::Unavailable`] as kept.
     pub fn get(&self, key: &SchemaKey, now: Instant) -> Result<Option<Arc<Transcoder>>, SchemaError> {
         let mut entries = self.lock_entries();
         let found = match entries.get(key) {
@@ -159,7 +183,10 @@ impl SchemaCache {
             Some(Entry::NotFound { at }) if now.saturating_duration_since(*at) < self.negative_ttl => {
                 Err(SchemaError::NotFound { key: *key })
             }
-            Some(Entry::NotFound { .. }) => {
+            Some(Entry::Unavailable { reason, at }) if now.saturating_duration_since(*at) < UNAVAILABLE_TTL => {
+                Err(SchemaError::Unavailable { key: *key, reason: Arc::clone(reason) })
+            }
+            Some(Entry::NotFound { .. } | Entry::Unavailable { .. }) => {
                 entries.remove(key);
                 Ok(None)
             }
@@ -173,8 +200,10 @@ impl SchemaCache {
 
     /// Keeps a registry's answer for `key`, fetched at `now`, and returns
     /// what a lookup will now give: a schema is compiled and kept (or kept
-    /// as invalid), not found is kept for the negative TTL, unavailable is
-    /// not kept (the next lookup is a miss).
+    /// as invalid, as is an unusable answer), not found is kept for the
+    /// negative TTL, unavailable for [`UNAVAILABLE_TTL`]. Pass the time the
+    /// answer arrived, not the time it was asked: a fetch may take as long
+    /// as a request timeout.
     ///
     /// # Errors
     /// The [`SchemaError`] the answer amounts to, when it is not a schema
@@ -194,9 +223,17 @@ impl SchemaCache {
                     (Entry::Invalid(Arc::clone(&reason)), Err(SchemaError::Invalid { key, reason }))
                 }
             },
+            Err(FetchError::Unusable(reason)) => {
+                let reason: Arc<str> = reason.into();
+                (Entry::Invalid(Arc::clone(&reason)), Err(SchemaError::Invalid { key, reason }))
+            }
             Err(FetchError::NotFound) => (Entry::NotFound { at: now }, Err(SchemaError::NotFound { key })),
             Err(FetchError::Unavailable(reason)) => {
-                return Err(SchemaError::Unavailable { key, reason: reason.into() });
+                let reason: Arc<str> = reason.into();
+                (
+                    Entry::Unavailable { reason: Arc::clone(&reason), at: now },
+                    Err(SchemaError::Unavailable { key, reason }),
+                )
             }
         };
         self.lock_entries().insert(key, entry);
@@ -270,7 +307,34 @@ mod tests {
         let now = Instant::now();
         let err = cache.store(KEY, Err(FetchError::Unavailable("connection refused".into())), now).unwrap_err();
         assert_eq!(err.to_string(), "confluent schema id 1: connection refused");
-        assert!(matches!(cache.get(&KEY, now), Ok(None)), "the next lookup asks again");
+        // Kept for a few seconds only (see below), then asked again.
+        assert!(matches!(cache.get(&KEY, now + UNAVAILABLE_TTL), Ok(None)), "the next lookup asks again");
+    }
+
+    #[test]
+    fn an_outage_is_remembered_for_a_few_seconds_so_it_costs_one_fetch() {
+        let cache = SchemaCache::default();
+        let t0 = Instant::now();
+        let stored = cache.store(KEY, Err(FetchError::Unavailable("GET …: timed out".into())), t0);
+        let expected = SchemaError::Unavailable { key: KEY, reason: "GET …: timed out".into() };
+        assert_eq!(stored, Err(expected.clone()));
+        assert_eq!(cache.get(&KEY, t0).unwrap_err(), expected, "no second fetch right away");
+        assert_eq!(cache.get(&KEY, t0 + UNAVAILABLE_TTL - Duration::from_millis(1)).unwrap_err(), expected);
+        assert!(matches!(cache.get(&KEY, t0 + UNAVAILABLE_TTL), Ok(None)), "then asked again");
+        cache.store(KEY, schema(), t0 + UNAVAILABLE_TTL).unwrap();
+        assert!(cache.get(&KEY, t0 + UNAVAILABLE_TTL).unwrap().is_some());
+    }
+
+    #[test]
+    fn an_unusable_answer_is_kept_as_an_invalid_schema_for_good() {
+        let cache = SchemaCache::default();
+        let t0 = Instant::now();
+        let answer = Err(FetchError::Unusable("schema 1 is JSON, not AVRO".into()));
+        let expected = SchemaError::Invalid { key: KEY, reason: "schema 1 is JSON, not AVRO".into() };
+        assert_eq!(cache.store(KEY, answer, t0), Err(expected.clone()));
+        assert_eq!(cache.get(&KEY, t0 + Duration::from_secs(3_600)).unwrap_err(), expected);
+        assert_eq!(crate::Reason::from(&expected), crate::Reason::InvalidSchema);
+        assert!(!crate::Reason::from(&expected).is_transient(), "dead-lettered, the batch goes on");
     }
 
     #[test]

@@ -71,6 +71,8 @@ pub(crate) fn processor_config(plan: &Plan, started: &Started) -> Config {
         batch_records: p.records_per_call.0 as usize,
         dead_letter: Some(DeadLetterTarget::Directory(started.dead_letter_dir.clone())),
         jitter_seed: Some(scenario.seed),
+        // Lambda's longest: the scenario's retries only have to fit what a deployment could allow.
+        function_timeout: mskbench_processor::config::MAX_FUNCTION_TIMEOUT,
     }
 }
 

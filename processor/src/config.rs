@@ -24,6 +24,14 @@
 //! | `BATCH_RECORDS` | records per PutRecordBatch (1–500) | 500 |
 //! | `DEAD_LETTER` | `s3://bucket/prefix/` or a local directory | none |
 //! | `JITTER_SEED` | seed of the backoff jitter | chosen and logged |
+//! | `FUNCTION_TIMEOUT` | the function's timeout in seconds (1–900), as the SAM template's `Timeout` | 900 |
+//!
+//! The settings must fit the function's timeout: the worst case of one
+//! invocation ([`Config::worst_case`]: a registry fetch, every call and
+//! wait of a batch's resends, the dead-letter write) longer than
+//! `FUNCTION_TIMEOUT` is refused at start, since Lambda would end such an
+//! invocation before its records had an outcome. At run time the handler
+//! also stops resending in time for the invocation's own deadline.
 //!
 //! Credentials come from the environment only (what Lambda provides);
 //! profiles and instance metadata are not read, which keeps start-up free of
@@ -45,6 +53,10 @@ use crate::retry::{DEFAULT_BASE, DEFAULT_MAX_DELAY, RetryPolicy};
 pub const MAX_RETRIES: u32 = 100;
 /// Most `FIREHOSE_CONCURRENCY` accepted.
 pub const MAX_CONCURRENCY: usize = 64;
+/// Lambda's longest function timeout, `FUNCTION_TIMEOUT`'s default.
+pub const MAX_FUNCTION_TIMEOUT: Duration = Duration::from_secs(900);
+/// Time limit of one Confluent registry request.
+pub(crate) const REGISTRY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A variable that is missing or holds a value the function does not accept.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -154,6 +166,9 @@ pub struct Config {
     pub dead_letter: Option<DeadLetterTarget>,
     /// `None`: chosen at start and logged.
     pub jitter_seed: Option<u64>,
+    /// `FUNCTION_TIMEOUT`: how long Lambda lets one invocation run; the
+    /// local event source mapping gives each invocation as long.
+    pub function_timeout: Duration,
 }
 
 impl Config {
@@ -189,8 +204,9 @@ impl Config {
         let batch_records = number(var("BATCH_RECORDS"), "BATCH_RECORDS", MAX_BATCH_RECORDS, 1..=MAX_BATCH_RECORDS)?;
         let dead_letter = var("DEAD_LETTER").map(|v| dead_letter(&v)).transpose()?;
         let jitter_seed = var("JITTER_SEED").map(|v| number(Some(v), "JITTER_SEED", 0u64, 0..=u64::MAX)).transpose()?;
+        let function_timeout = number(var("FUNCTION_TIMEOUT"), "FUNCTION_TIMEOUT", 900u64, 1..=900)?;
 
-        Ok(Config {
+        let config = Config {
             delivery_stream,
             retries,
             retry_policy,
@@ -204,8 +220,63 @@ impl Config {
             batch_records,
             dead_letter,
             jitter_seed,
+            function_timeout: Duration::from_secs(function_timeout),
+        };
+        config.check_fits()?;
+        Ok(config)
+    }
+
+    /// The longest one invocation can take with these settings: a registry
+    /// fetch (Confluent's 10 s request, or Glue's three attempts), then, for
+    /// a batch, `retries + 1` calls of `call_timeout` and the longest wait
+    /// before each resend, then the dead-letter write (S3's attempts within
+    /// three call timeouts, plus the last one).
+    pub fn worst_case(&self) -> Duration {
+        worst_case(self.retries, self.retry_policy, self.call_timeout)
+    }
+
+    /// Checks that [`Config::worst_case`] fits in `function_timeout`.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming `RETRIES`, with the most resends
+    /// that would fit and what the worst case is made of.
+    pub fn check_fits(&self) -> Result<(), ConfigError> {
+        let worst = self.worst_case();
+        if worst <= self.function_timeout {
+            return Ok(());
+        }
+        let fitting = (0..self.retries)
+            .rev()
+            .find(|&r| worst_case(r, self.retry_policy, self.call_timeout) <= self.function_timeout);
+        let most = fitting.map_or_else(|| "none: even 0 resends".to_owned(), |r| format!("at most {r}"));
+        Err(ConfigError::Invalid {
+            name: "RETRIES",
+            value: self.retries.to_string(),
+            expected: format!(
+                "{most} with RETRY_POLICY={}, FIREHOSE_TIMEOUT_MS={} and FUNCTION_TIMEOUT={}: the worst case is {} s                  ({} s of waits before the resends, {} calls, a registry fetch and the dead letters), over the                  function's timeout",
+                self.retry_policy.name(),
+                self.call_timeout.as_millis(),
+                self.function_timeout.as_secs(),
+                worst.as_secs_f64().ceil(),
+                waits(self.retries, self.retry_policy).as_secs_f64().ceil(),
+                u64::from(self.retries) + 1,
+            ),
         })
     }
+}
+
+/// See [`Config::worst_case`].
+fn worst_case(retries: u32, policy: RetryPolicy, call_timeout: Duration) -> Duration {
+    let glue = call_timeout.saturating_mul(mskbench_aws::glue::ATTEMPTS) + Duration::from_millis(300);
+    let fetch = REGISTRY_TIMEOUT.max(glue);
+    let calls = call_timeout.saturating_mul(retries.saturating_add(1));
+    let dead_letters = call_timeout.saturating_mul(4);
+    fetch.saturating_add(calls).saturating_add(waits(retries, policy)).saturating_add(dead_letters)
+}
+
+/// The longest waits before `retries` resends, summed.
+fn waits(retries: u32, policy: RetryPolicy) -> Duration {
+    (1..=retries).map(|n| policy.max_delay(n)).fold(Duration::ZERO, Duration::saturating_add)
 }
 
 /// A variable's trimmed value; `None` when unset or empty.
@@ -486,6 +557,25 @@ mod tests {
         let err = read(&[("SCHEMA_REGISTRY_URL", "ftp://key:registry-secret@host")]).unwrap_err();
         assert!(!err.to_string().contains("registry-secret"), "{err}");
         assert_eq!(redact_url("https://u:p@h:1/a"), "https://h:1/a");
+    }
+
+    #[test]
+    fn resends_that_cannot_fit_in_the_function_timeout_are_refused_at_start() {
+        // The defaults fit the template's 300 s, and the lab's schedule with its 3 retries.
+        assert!(read(&[("FUNCTION_TIMEOUT", "300")]).is_ok());
+        assert!(read(&[("FUNCTION_TIMEOUT", "300"), ("RETRY_POLICY", "lab")]).is_ok());
+        // The lab's 4th retry waits 559 s: that cannot fit in 300 s.
+        let err = read(&[("FUNCTION_TIMEOUT", "300"), ("RETRY_POLICY", "lab"), ("RETRIES", "4")]).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("at most 3 with RETRY_POLICY=lab"), "{text}");
+        assert_eq!(named(err), "RETRIES");
+        // 100 resends of 10 s calls never fit, whatever the waits.
+        let err = read(&[("RETRIES", "100")]).unwrap_err();
+        assert!(err.to_string().contains("FUNCTION_TIMEOUT=900"), "{err}");
+        assert!(read(&[("RETRIES", "100"), ("FIREHOSE_TIMEOUT_MS", "1000")]).is_ok());
+        let err = read(&[("FUNCTION_TIMEOUT", "30")]).unwrap_err();
+        assert!(err.to_string().contains("none: even 0 resends"), "{err}");
+        assert_eq!(named(read(&[("FUNCTION_TIMEOUT", "901")]).unwrap_err()), "FUNCTION_TIMEOUT");
     }
 
     #[test]

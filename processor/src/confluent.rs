@@ -10,13 +10,25 @@
 //! accept them; the URLs in error messages never carry them. Requests time
 //! out after 10 s.
 //!
-//! What this layer adds is the error mapping core's cache keeps apart: an
-//! HTTP 404 (Confluent's error codes 40401/40403) is "not found" (kept for
-//! the negative TTL), a schema that is not Avro or nests references too
-//! deep is "unavailable" like any transport failure (asked again later),
-//! and text that does not compile is the cache's "invalid". Glue schema
-//! versions are not served here ([`crate::schemas::Schemas`] sends those to
-//! Glue). Cost: one HTTP round trip per schema, plus one per reference.
+//! What this layer adds is the error mapping core's cache keeps apart, by
+//! whether asking again could ever give a usable schema:
+//!
+//! | answer | [`FetchError`] | record's reason |
+//! |---|---|---|
+//! | HTTP 404 (Confluent's 40401/40403) | `NotFound` (kept 30 s) | `unknown_schema` |
+//! | a `schemaType` other than `AVRO` (JSON, PROTOBUF) | `Unusable` | `invalid_schema` |
+//! | a 200 whose body is not a registered schema (not JSON, no `schema`) | `Unusable` | `invalid_schema` |
+//! | references nested deeper than 16, or in a cycle | `Unusable` | `invalid_schema` |
+//! | no answer, a timeout, 5xx, 429, any other status | `Unavailable` (kept 5 s) | `schema_unavailable` |
+//!
+//! Text that does not compile is the cache's own "invalid". An id names one
+//! schema forever, so the unusable answers are permanent: their records are
+//! rejected and the batch goes on, where an `Unavailable` would fail every
+//! redelivery of it. Other 4xx (401, 403: credentials) stay unavailable:
+//! they are the deployment's fault, not the record's, and pass once fixed.
+//! Glue schema versions are not served here ([`crate::schemas::Schemas`]
+//! sends those to Glue). Cost: one HTTP round trip per schema, plus one per
+//! reference.
 
 use std::error::Error as _;
 use std::time::Duration;
@@ -67,10 +79,7 @@ impl ConfluentRegistry {
     /// # Errors
     /// [`RegistryUrlError`] when `url` is not an http(s) URL.
     pub fn new(url: &str) -> Result<Self, RegistryUrlError> {
-        let parsed = RegistryUrl::parse(url).ok_or_else(|| RegistryUrlError::NotHttp { url: redact(url) })?;
-        let settings = sr_settings(&parsed)
-            .map_err(|e| RegistryUrlError::Client { url: parsed.base.clone(), detail: describe(&e) })?;
-        Ok(ConfluentRegistry { settings, base: parsed.base })
+        ConfluentRegistry::with_timeout(url, TIMEOUT)
     }
 
     /// The registry's base URL, without credentials.
@@ -78,44 +87,79 @@ impl ConfluentRegistry {
         &self.base
     }
 
+    /// A client whose requests time out after `timeout` (connect and
+    /// read), where [`ConfluentRegistry::new`] takes 10 s.
+    ///
+    /// # Errors
+    /// [`RegistryUrlError`] when `url` is not an http(s) URL.
+    pub(crate) fn with_timeout(url: &str, timeout: Duration) -> Result<Self, RegistryUrlError> {
+        let parsed = RegistryUrl::parse(url).ok_or_else(|| RegistryUrlError::NotHttp { url: redact(url) })?;
+        let settings = sr_settings(&parsed, timeout)
+            .map_err(|e| RegistryUrlError::Client { url: parsed.base.clone(), detail: describe(&e) })?;
+        Ok(ConfluentRegistry { settings, base: parsed.base })
+    }
+
     /// Fetches the writer schema with Confluent id `id` and the texts of
     /// its references.
     ///
     /// # Errors
     /// [`FetchError::NotFound`] when the registry has no such id,
-    /// [`FetchError::Unavailable`] for anything that may succeed later or
-    /// that is not an Avro schema.
+    /// [`FetchError::Unusable`] when its answer can never be an Avro
+    /// schema (see the module docs), [`FetchError::Unavailable`] for
+    /// anything that may succeed later.
     pub async fn fetch(&self, id: u32) -> Result<FetchedSchema, FetchError> {
         let url = format!("{}/schemas/ids/{id}", self.base);
         let answer = get_schema_by_id(id, &self.settings).await.map_err(|e| fetch_error(&url, &e))?;
         if answer.schema_type != SchemaType::Avro {
-            return Err(FetchError::Unavailable(format!("schema {id} is {:?}, not AVRO", answer.schema_type)));
+            return Err(FetchError::Unusable(format!(
+                "GET {url}: schema {id} is {}, not AVRO",
+                type_name(&answer.schema_type)
+            )));
         }
         let mut references = Vec::new();
-        self.collect_references(&answer.references, 0, &mut references).await?;
+        let mut chain = Vec::new();
+        self.collect_references(&answer.references, &mut chain, &mut references).await?;
         Ok(FetchedSchema { text: answer.schema, references })
     }
 
-    /// Appends the texts of `refs` and of their own references, dependencies first.
+    /// Appends the texts of `refs` and of their own references, dependencies
+    /// first. `chain` holds the references being followed down to here: one
+    /// met again is a cycle, which no registry answer can end.
     fn collect_references<'a>(
         &'a self,
         refs: &'a [RegisteredReference],
-        depth: usize,
+        chain: &'a mut Vec<(String, u32)>,
         out: &'a mut Vec<String>,
     ) -> BoxFuture<'a, Result<(), FetchError>> {
         Box::pin(async move {
             if refs.is_empty() {
                 return Ok(());
             }
-            if depth >= MAX_REFERENCE_DEPTH {
-                return Err(FetchError::Unavailable(format!(
-                    "schema references nest deeper than {MAX_REFERENCE_DEPTH}"
+            if chain.len() >= MAX_REFERENCE_DEPTH {
+                return Err(FetchError::Unusable(format!(
+                    "schema references nest deeper than {MAX_REFERENCE_DEPTH} (under {} version {})",
+                    chain[0].0, chain[0].1
                 )));
             }
             for r in refs {
                 let url = format!("{}/subjects/{}/versions/{}", self.base, r.subject, r.version);
+                if chain.iter().any(|(subject, version)| *subject == r.subject && *version == r.version) {
+                    return Err(FetchError::Unusable(format!(
+                        "schema references form a cycle: {} version {} refers back to itself",
+                        r.subject, r.version
+                    )));
+                }
                 let answer = get_referenced_schema(&self.settings, r).await.map_err(|e| fetch_error(&url, &e))?;
-                self.collect_references(&answer.references, depth + 1, out).await?;
+                if answer.schema_type != SchemaType::Avro {
+                    return Err(FetchError::Unusable(format!(
+                        "GET {url}: the referenced schema is {}, not AVRO",
+                        type_name(&answer.schema_type)
+                    )));
+                }
+                chain.push((r.subject.clone(), r.version));
+                let nested = self.collect_references(&answer.references, chain, out).await;
+                chain.pop();
+                nested?;
                 if !out.contains(&answer.schema) {
                     out.push(answer.schema);
                 }
@@ -125,20 +169,53 @@ impl ConfluentRegistry {
     }
 }
 
+/// `schemaType` as the registry spells it.
+fn type_name(t: &SchemaType) -> String {
+    match t {
+        SchemaType::Avro => "AVRO".to_owned(),
+        SchemaType::Protobuf => "PROTOBUF".to_owned(),
+        SchemaType::Json => "JSON".to_owned(),
+        SchemaType::Other(name) => name.clone(),
+        other => format!("{other:?}"),
+    }
+}
+
 /// The client settings for `url`: its base, basic auth from its
 /// credentials, the request time limit.
-fn sr_settings(url: &RegistryUrl) -> Result<SrSettings, SRCError> {
+fn sr_settings(url: &RegistryUrl, timeout: Duration) -> Result<SrSettings, SRCError> {
     let mut builder = SrSettings::new_builder(url.base.clone());
     if let Some(user) = &url.user {
         builder.set_basic_authorization(user, url.secret.as_deref());
     }
-    builder.set_timeout(TIMEOUT).build()
+    builder.set_timeout(timeout).build()
 }
 
-/// Not found for an HTTP 404 (or Confluent's not-found codes), otherwise
-/// unavailable with what was asked and what went wrong.
+/// Not found for an HTTP 404 (or Confluent's not-found codes), unusable
+/// for a 200 that is not a registered schema, otherwise unavailable; with
+/// what was asked and what went wrong.
 fn fetch_error(url: &str, e: &SRCError) -> FetchError {
-    if is_not_found(e) { FetchError::NotFound } else { FetchError::Unavailable(format!("GET {url}: {}", describe(e))) }
+    if is_not_found(e) {
+        FetchError::NotFound
+    } else if is_not_a_schema(e) {
+        FetchError::Unusable(format!("GET {url}: the answer is not a registered schema: {}", describe(e)))
+    } else {
+        FetchError::Unavailable(format!("GET {url}: {}", describe(e)))
+    }
+}
+
+/// A successful answer whose body is not a registered schema: JSON that
+/// did not parse into one (the client wraps a `serde_json` error; a body
+/// cut short by the network is a transport error instead), or one without
+/// the schema's text or id. The client names these two by message only.
+fn is_not_a_schema(e: &SRCError) -> bool {
+    let mut source = e.source();
+    while let Some(s) = source {
+        if s.is::<serde_json::Error>() {
+            return true;
+        }
+        source = s.source();
+    }
+    matches!(e.error.as_str(), "Could not get raw schema from response" | "Could not get id from response")
 }
 
 fn is_not_found(e: &SRCError) -> bool {
@@ -210,5 +287,91 @@ mod tests {
         // Port 9 (discard) on loopback is closed on the test machines.
         let r = ConfluentRegistry::new("http://127.0.0.1:9").unwrap();
         assert!(matches!(r.fetch(1).await, Err(FetchError::Unavailable(_))));
+    }
+
+    use crate::test_registry::{Reply, serve};
+
+    const RECORD: &str = r#"{"type":"record","name":"R","fields":[{"name":"a","type":"string"}]}"#;
+
+    /// A registered schema's answer: `schema` with `refs` as (subject, version).
+    fn registered(id: u32, schema_type: &str, refs: &[(&str, u32)]) -> String {
+        let references: Vec<_> =
+            refs.iter().map(|(s, v)| serde_json::json!({ "name": s, "subject": s, "version": v })).collect();
+        serde_json::json!({ "id": id, "schemaType": schema_type, "schema": RECORD, "references": references })
+            .to_string()
+    }
+
+    #[tokio::test]
+    async fn a_non_avro_schema_type_is_permanent_not_unavailable() {
+        for schema_type in ["JSON", "PROTOBUF", "XML"] {
+            let body = registered(1, schema_type, &[]);
+            let stub = serve(move |_| Reply::now(200, body.clone())).await;
+            let answer = ConfluentRegistry::new(&stub.url).unwrap().fetch(1).await;
+            let Err(FetchError::Unusable(text)) = &answer else { panic!("{schema_type}: {answer:?}") };
+            assert!(text.contains(&format!("schema 1 is {schema_type}, not AVRO")), "{text}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_200_whose_body_is_not_a_schema_is_permanent_not_unavailable() {
+        for body in
+            ["<html>captive portal</html>", "{}", r#"{"schema": 5}"#, "[1,2]", r#"{"id":1,"schemaType":"AVRO"}"#]
+        {
+            let stub = serve(move |_| Reply::now(200, body)).await;
+            let answer = ConfluentRegistry::new(&stub.url).unwrap().fetch(1).await;
+            let Err(FetchError::Unusable(text)) = &answer else { panic!("{body}: {answer:?}") };
+            assert!(text.contains("/schemas/ids/1: the answer is not a registered schema"), "{text}");
+        }
+    }
+
+    #[tokio::test]
+    async fn cyclic_references_are_permanent_and_asked_once_each() {
+        // 1 → a/1 → b/1 → a/1 → …
+        let stub = serve(|path| match path {
+            p if p.starts_with("/schemas/ids/1") => Reply::now(200, registered(1, "AVRO", &[("a", 1)])),
+            "/subjects/a/versions/1" => Reply::now(200, registered(2, "AVRO", &[("b", 1)])),
+            "/subjects/b/versions/1" => Reply::now(200, registered(3, "AVRO", &[("a", 1)])),
+            _ => Reply::now(404, r#"{"error_code":40401,"message":"no"}"#),
+        })
+        .await;
+        let answer = ConfluentRegistry::new(&stub.url).unwrap().fetch(1).await;
+        let Err(FetchError::Unusable(text)) = &answer else { panic!("{answer:?}") };
+        assert!(text.contains("cycle: a version 1"), "{text}");
+        assert_eq!(stub.requests(), 3, "the cycle is seen, not walked to the depth limit");
+    }
+
+    #[tokio::test]
+    async fn references_nested_too_deep_are_permanent_not_unavailable() {
+        // 1 → s1/1 → s2/1 → s3/1 → …, never ending.
+        let stub = serve(|path| {
+            let next = |n: u32| Reply::now(200, registered(n + 1, "AVRO", &[(format!("s{n}").as_str(), 1)]));
+            match path.strip_prefix("/subjects/s").and_then(|p| p.strip_suffix("/versions/1")) {
+                Some(n) => next(n.parse::<u32>().unwrap() + 1),
+                None => next(1),
+            }
+        })
+        .await;
+        let answer = ConfluentRegistry::new(&stub.url).unwrap().fetch(1).await;
+        let Err(FetchError::Unusable(text)) = &answer else { panic!("{answer:?}") };
+        assert!(text.contains("nest deeper than 16"), "{text}");
+        assert_eq!(stub.requests(), 1 + MAX_REFERENCE_DEPTH);
+    }
+
+    #[tokio::test]
+    async fn throttling_server_errors_and_refused_credentials_stay_unavailable() {
+        for status in [429, 500, 502, 503, 401, 403] {
+            let stub = serve(move |_| Reply::now(status, r#"{"error_code":0,"message":"try later"}"#)).await;
+            let answer = ConfluentRegistry::new(&stub.url).unwrap().fetch(1).await;
+            assert!(matches!(answer, Err(FetchError::Unavailable(_))), "{status}: {answer:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_registry_that_never_answers_is_unavailable_after_the_timeout() {
+        let stub = serve(|_| Reply::Never).await;
+        let registry = ConfluentRegistry::with_timeout(&stub.url, Duration::from_millis(200)).unwrap();
+        let answer = registry.fetch(1).await;
+        assert!(matches!(answer, Err(FetchError::Unavailable(_))), "{answer:?}");
+        assert_eq!(stub.requests(), 1);
     }
 }

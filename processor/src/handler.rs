@@ -12,7 +12,10 @@
 //!    reason), fail the invocation before sending anything: the event source
 //!    mapping redelivers the batch, and no record is sent twice for it;
 //! 3. send every batch ([`crate::service::FirehoseSender`]) and await all
-//!    calls and retries;
+//!    calls and retries — none started that could run past the
+//!    invocation's deadline less the time the dead letters need (Lambda's
+//!    deadline in the `bootstrap`, [`Handler::handle_by`]; `FUNCTION_TIMEOUT`
+//!    from the start for the local mapping, [`Handler::handle`]);
 //! 4. records that cannot be decoded, and records Firehose still refused
 //!    after the retries, go to the dead-letter destination with their reason
 //!    and coordinates. Without a destination, undecodable records are logged
@@ -185,6 +188,10 @@ pub struct Handler {
     dead_letter: Option<DeadLetterSink>,
     seed: u64,
     invocations: AtomicU64,
+    /// How long an invocation may run when its caller gives no deadline.
+    function_timeout: Duration,
+    /// Kept free before the deadline for the dead letters (or the failure).
+    reserve: Duration,
 }
 
 impl Handler {
@@ -210,6 +217,8 @@ impl Handler {
     /// # Errors
     /// [`HandlerError`] for a bad registry URL.
     pub fn with_clients(config: Config, clients: Clients) -> Result<Handler, HandlerError> {
+        // Configs built as values (the harness) are checked as read ones are.
+        config.check_fits()?;
         let confluent = config.registry_url.as_ref().map(|u| ConfluentRegistry::new(u.expose())).transpose()?;
         let schemas = Schemas::new(confluent, Some(GlueRegistry::new(clients.glue.clone())));
         let limits = PackLimits::with_max_records(config.batch_records).unwrap_or_default();
@@ -231,8 +240,12 @@ impl Handler {
             retries: config.retries,
             policy: config.retry_policy,
             concurrency: config.concurrency,
+            call_timeout: config.call_timeout,
             live: None,
         };
+        // A dead-letter write may take S3's attempts within three call timeouts, plus the last.
+        let reserve =
+            if config.dead_letter.is_some() { config.call_timeout.saturating_mul(4) } else { Duration::from_secs(1) };
         let dead_letter = config.dead_letter.clone().map(|t| DeadLetterSink::new(t, &clients.s3)).transpose()?;
         Ok(Handler {
             processor: EventProcessor::new(config.wire_mode, limits),
@@ -242,6 +255,8 @@ impl Handler {
             dead_letter,
             seed,
             invocations: AtomicU64::new(0),
+            function_timeout: config.function_timeout,
+            reserve,
         })
     }
 
@@ -282,14 +297,33 @@ impl Handler {
         Ok(Prepared { output: out, requests, rejected, transient })
     }
 
-    /// Handles one invocation; returns when every Firehose call has finished.
+    /// Handles one invocation given `FUNCTION_TIMEOUT` from now, as the
+    /// local event source mapping does; see [`Handler::handle_by`].
+    ///
+    /// # Errors
+    /// As [`Handler::handle_by`].
+    pub async fn handle(&self, event: Vec<u8>, request_id: &str) -> Result<InvocationSummary, InvocationError> {
+        self.handle_by(event, request_id, Instant::now() + self.function_timeout).await
+    }
+
+    /// Handles one invocation that must end by `deadline` (Lambda's, see
+    /// [`deadline_from_epoch_ms`]); returns when every Firehose call has
+    /// finished. No resend starts that could end later than the deadline
+    /// less the time the dead letters need: records still refused then
+    /// are dead-lettered, or fail the invocation, in time.
     ///
     /// # Errors
     /// [`InvocationError`] when the batch must be redelivered: not an event,
     /// a registry outage, records still refused by Firehose with no
     /// dead-letter destination, or dead letters that could not be written.
-    pub async fn handle(&self, event: Vec<u8>, request_id: &str) -> Result<InvocationSummary, InvocationError> {
+    pub async fn handle_by(
+        &self,
+        event: Vec<u8>,
+        request_id: &str,
+        deadline: Instant,
+    ) -> Result<InvocationSummary, InvocationError> {
         let started = Instant::now();
+        let stop_by = deadline.checked_sub(self.reserve).unwrap_or(started);
         let n = self.invocations.fetch_add(1, Ordering::Relaxed);
         let Prepared { output, requests, rejected, transient } = self.prepare(&event, self.take_output()).await?;
         let mut summary = InvocationSummary {
@@ -308,7 +342,7 @@ impl Handler {
         }
 
         let seed = self.seed.wrapping_add(n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        let report = self.sender.send_all(&output, requests, Invocation { request_id, seed }).await;
+        let report = self.sender.send_all(&output, requests, Invocation { request_id, seed, stop_by }).await;
         summary.delivered = report.delivered;
         summary.firehose_failures = count_codes(&report.undelivered);
         let undelivered = undelivered_letters(&output, &report);
@@ -477,6 +511,14 @@ fn dead_letters(event: &KafkaEvent<'_>, out: &Output, rejections: &[Rejection]) 
         wanted.next();
     }
     letters
+}
+
+/// The [`Instant`] of a deadline given in milliseconds since the Unix
+/// epoch, as Lambda's runtime API gives it (`Lambda-Runtime-Deadline-Ms`);
+/// a deadline already past is now.
+pub fn deadline_from_epoch_ms(deadline_ms: u64) -> Instant {
+    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, millis);
+    Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms))
 }
 
 fn millis(d: Duration) -> u64 {

@@ -45,6 +45,8 @@ pub mod request_builder;
 pub mod retry;
 pub mod schemas;
 pub mod service;
+#[cfg(test)]
+mod test_registry;
 
 pub use config::Config;
 pub use handler::{Handler, InvocationError, InvocationSummary};

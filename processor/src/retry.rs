@@ -50,11 +50,19 @@ impl RetryPolicy {
     /// The wait before retry `retry` (1 for the first resend).
     pub fn delay<R: Rng + ?Sized>(&self, retry: u32, rng: &mut R) -> Duration {
         match *self {
-            RetryPolicy::Backoff { base, max_delay } => {
-                let ceiling = exponential(base, retry).min(max_delay);
+            RetryPolicy::Backoff { .. } => {
+                let ceiling = self.max_delay(retry);
                 let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
                 Duration::from_nanos(rng.random_range(0..=nanos))
             }
+            RetryPolicy::Lab => Duration::from_secs(lab_seconds(retry)),
+        }
+    }
+
+    /// The longest [`RetryPolicy::delay`] can be before retry `retry`.
+    pub fn max_delay(&self, retry: u32) -> Duration {
+        match *self {
+            RetryPolicy::Backoff { base, max_delay } => exponential(base, retry).min(max_delay),
             RetryPolicy::Lab => Duration::from_secs(lab_seconds(retry)),
         }
     }

@@ -16,10 +16,20 @@
 //! first invocation to miss fetches, the others await its answer (a
 //! `tokio::sync::OnceCell` per key in flight), and the answer is stored
 //! in the cache before the flight ends, so a later miss cannot start a
-//! second fetch. What is kept is the cache's rule: schemas and invalid
-//! schemas for the life of the process, not-found answers for 30 s,
-//! unavailable answers not at all (shared by the waiters of that flight,
-//! then asked again).
+//! second fetch. What is kept is the cache's rule: schemas, invalid
+//! schemas and unusable answers (not Avro, not a schema, references too
+//! deep or in a cycle: permanent, so their records are dead-lettered and
+//! the batch goes on) for the life of the process, not-found answers for
+//! 30 s, unavailable answers for 5 s.
+//!
+//! An outage costs one fetch, not one per record: the records of a key
+//! share its one fetch (the second pass reads its answer from the cache);
+//! an event's keys are fetched at most [`FETCH_CONCURRENCY`] at a time, and
+//! once a registry was unavailable for one key the event's other keys of
+//! that registry are not asked (the invocation fails and its batch comes
+//! back anyway); the 5 s memo makes the redelivered batches fail at once.
+//! So a registry that accepts connections and never answers costs an
+//! invocation about one request timeout (10 s), whatever its size.
 //!
 //! Cost: nothing beyond core's pass on an event whose schemas are cached
 //! (the common case: the cache lives as long as the execution
@@ -27,11 +37,11 @@
 //! on the few invocations that meet one first. Nothing blocks a thread.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Instant;
 
-use futures_util::future::join_all;
-use mskbench_aws::glue::GlueClient;
+use futures_util::stream::{self, StreamExt as _};
+use mskbench_aws::glue::{GlueClient, GlueErrorKind};
 use mskbench_core::wire::SchemaKey;
 use mskbench_core::{EventProcessor, FetchError, FetchedSchema, KafkaEvent, Output, SchemaCache, SchemaError};
 use tokio::sync::OnceCell;
@@ -54,28 +64,75 @@ impl GlueRegistry {
     /// Fetches schema version `uuid`: an `AVAILABLE` Avro definition.
     ///
     /// # Errors
-    /// [`FetchError::NotFound`] when Glue has no such version,
-    /// [`FetchError::Unavailable`] when the call fails or the version is
-    /// not an available Avro schema.
+    /// [`FetchError::NotFound`] when Glue has no such version;
+    /// [`FetchError::Unusable`] for a version that can never be an Avro
+    /// schema (another format, `FAILURE` or `DELETING`, no definition, an
+    /// answer that is not `GetSchemaVersion`'s); [`FetchError::Unavailable`]
+    /// for a `PENDING` version and calls that failed.
     pub async fn fetch(&self, uuid: Uuid) -> Result<FetchedSchema, FetchError> {
-        let answer = self.client.get_schema_version(uuid).await.map_err(|e| {
-            if e.is_not_found() { FetchError::NotFound } else { FetchError::Unavailable(format!("{uuid}: {e}")) }
-        })?;
-        if let Some(format) = answer.data_format.as_deref().filter(|f| *f != "AVRO") {
-            return Err(FetchError::Unavailable(format!("Glue schema version {uuid} is {format}, not AVRO")));
-        }
-        if let Some(status) = answer.status.as_deref().filter(|s| *s != "AVAILABLE") {
-            return Err(FetchError::Unavailable(format!("Glue schema version {uuid} is {status}, not AVAILABLE")));
-        }
-        let text = answer
-            .definition
-            .ok_or_else(|| FetchError::Unavailable(format!("Glue schema version {uuid} has no definition")))?;
-        Ok(FetchedSchema::from(text))
+        glue_answer(uuid, self.client.get_schema_version(uuid).await)
     }
+}
+
+/// What a `GetSchemaVersion` answer for `uuid` amounts to. A version's
+/// format never changes and only a `PENDING` one can still become
+/// `AVAILABLE`, so: no such version is not found; a version that is not
+/// Avro, one that failed registration or is being deleted, one without a
+/// definition, and a 200 that is not `GetSchemaVersion`'s answer are
+/// unusable (permanent); a pending version, a status Glue did not document
+/// and failed calls (transport, 5xx, throttling, access denied) are
+/// unavailable (asked again).
+fn glue_answer(
+    uuid: Uuid,
+    answer: Result<mskbench_aws::glue::SchemaVersion, mskbench_aws::glue::GlueError>,
+) -> Result<FetchedSchema, FetchError> {
+    let version = match answer {
+        Ok(version) => version,
+        Err(e) if e.is_not_found() => return Err(FetchError::NotFound),
+        Err(e) if matches!(e.kind, GlueErrorKind::Decode(_)) => {
+            return Err(FetchError::Unusable(format!("{uuid}: {e}")));
+        }
+        Err(e) => return Err(FetchError::Unavailable(format!("{uuid}: {e}"))),
+    };
+    if let Some(format) = version.data_format.as_deref().filter(|f| *f != "AVRO") {
+        return Err(FetchError::Unusable(format!("Glue schema version {uuid} is {format}, not AVRO")));
+    }
+    match version.status.as_deref() {
+        None | Some("AVAILABLE") => {}
+        Some(status @ ("FAILURE" | "DELETING")) => {
+            return Err(FetchError::Unusable(format!("Glue schema version {uuid} is {status}, not AVAILABLE")));
+        }
+        Some(status) => {
+            return Err(FetchError::Unavailable(format!("Glue schema version {uuid} is {status}, not AVAILABLE yet")));
+        }
+    }
+    version
+        .definition
+        .ok_or_else(|| FetchError::Unusable(format!("Glue schema version {uuid} has no definition")))
+        .map(FetchedSchema::from)
 }
 
 /// What one flight's fetch amounted to, shared by its waiters.
 type Answer = Result<(), SchemaError>;
+
+/// Most schema fetches one event runs at once.
+const FETCH_CONCURRENCY: usize = 8;
+
+/// The first unavailable answer of each registry within one event.
+#[derive(Default)]
+struct Outages {
+    confluent: OnceLock<SchemaError>,
+    glue: OnceLock<SchemaError>,
+}
+
+impl Outages {
+    fn of(&self, key: SchemaKey) -> &OnceLock<SchemaError> {
+        match key {
+            SchemaKey::Confluent(_) => &self.confluent,
+            SchemaKey::Glue(_) => &self.glue,
+        }
+    }
+}
 
 /// Core's schema cache, the registries that fill it, and the fetches in flight.
 #[derive(Debug, Default)]
@@ -108,9 +165,29 @@ impl Schemas {
             return;
         }
         let keys = out.missing_schemas().to_vec();
-        let answers = join_all(keys.iter().map(|&key| self.resolve(key, now))).await;
+        let outages = Outages::default();
+        let answers: Vec<Answer> = stream::iter(keys.iter().copied())
+            .map(|key| self.resolve_unless_down(key, now, &outages))
+            .buffered(FETCH_CONCURRENCY)
+            .collect()
+            .await;
         processor.process(event, &self.cache, now, out);
         out.reject_waiting(|key| leftover(key, &keys, &answers));
+    }
+
+    /// [`Schemas::resolve`], unless `key`'s registry was already unavailable
+    /// for another key of this event: then the invocation fails anyway
+    /// (its batch comes back), and asking would only add a timeout.
+    async fn resolve_unless_down(&self, key: SchemaKey, now: Instant, outages: &Outages) -> Answer {
+        let down = outages.of(key);
+        if let Some(first) = down.get() {
+            return Err(SchemaError::Unavailable { key, reason: format!("not asked: {first}").into() });
+        }
+        let answer = self.resolve(key, now).await;
+        if let Err(e @ SchemaError::Unavailable { .. }) = &answer {
+            let _ = down.set(e.clone());
+        }
+        answer
     }
 
     /// Makes sure the cache holds an answer for `key`, fetching it unless
@@ -129,7 +206,15 @@ impl Schemas {
                 Ok(None) => Arc::clone(in_flight.entry(key).or_default()),
             }
         };
-        let answer = cell.get_or_init(|| async { self.cache.store(key, self.fetch(key).await, now) }).await.clone();
+        let answer = cell
+            .get_or_init(|| async {
+                let fetched = self.fetch(key).await;
+                // Kept from when the answer came: a fetch may take a whole
+                // request timeout, longer than an outage is remembered.
+                self.cache.store(key, fetched, now.max(Instant::now()))
+            })
+            .await
+            .clone();
         let mut in_flight = self.in_flight.lock().unwrap_or_else(PoisonError::into_inner);
         if in_flight.get(&key).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
             in_flight.remove(&key);
@@ -172,6 +257,7 @@ mod tests {
     use tokio::net::TcpListener;
 
     use super::*;
+    use crate::test_registry::{Reply, serve};
 
     const SCHEMA: &str = r#"{"type":"record","name":"R","fields":[{"name":"a","type":"string"}]}"#;
 
@@ -250,7 +336,9 @@ mod tests {
             registry(503, r#"{"error_code":50301,"message":"down"}"#.to_owned(), Duration::ZERO).await;
         let schemas = schemas_at(&url);
         assert!(matches!(schemas.resolve(key, now).await, Err(SchemaError::Unavailable { .. })));
-        assert!(matches!(schemas.resolve(key, now).await, Err(SchemaError::Unavailable { .. })));
+        // Once the outage memo has passed.
+        let later = Instant::now() + mskbench_core::schema_cache::UNAVAILABLE_TTL + Duration::from_secs(1);
+        assert!(matches!(schemas.resolve(key, later).await, Err(SchemaError::Unavailable { .. })));
         assert_eq!(requests.load(Ordering::SeqCst), 2, "an outage is asked again");
     }
 
@@ -295,6 +383,114 @@ mod tests {
         assert!(out.rejections.iter().all(|r| r.reason.is_transient()));
         assert!(out.rejections.windows(2).all(|w| w[0].input_index < w[1].input_index), "input order");
         assert!(out.summary.adds_up());
+    }
+
+    fn silent_registry_schemas(url: &str) -> Schemas {
+        let registry = ConfluentRegistry::with_timeout(url, Duration::from_millis(300)).unwrap();
+        Schemas::new(Some(registry), None)
+    }
+
+    #[tokio::test]
+    async fn a_registry_that_never_answers_costs_one_fetch_for_all_records_and_redeliveries() {
+        let stub = serve(|_| Reply::Never).await;
+        let schemas = silent_registry_schemas(&stub.url);
+        let (processor, bytes) = click_event();
+        let event = KafkaEvent::parse(&bytes).unwrap();
+        // The invocation and two redeliveries of its batch.
+        for _ in 0..3 {
+            let mut out = Output::new();
+            schemas.process(&processor, &event, &mut out).await;
+            assert!(out.waiting.is_empty() && out.summary.adds_up());
+            assert_eq!(out.rejections.len(), 50);
+            assert!(out.rejections.iter().all(|r| r.reason == mskbench_core::Reason::SchemaUnavailable));
+        }
+        assert_eq!(stub.requests(), 1, "one timeout, shared by 50 records and remembered for the redeliveries");
+    }
+
+    /// An event of `n` records, each with its own Confluent id `1..=n`.
+    fn distinct_ids_event(n: u32) -> Vec<u8> {
+        let records: Vec<_> = (1..=n)
+            .map(|id| {
+                let mut value = Vec::new();
+                mskbench_core::wire::frame_confluent(id, &[2, b'x'], &mut value);
+                let mut b64 = String::new();
+                mskbench_core::b64::encode_append(&value, &mut b64);
+                serde_json::json!({
+                    "topic": "ExampleTopic", "partition": 0, "offset": id, "timestamp": 0,
+                    "timestampType": "CREATE_TIME", "value": b64, "headers": [],
+                })
+            })
+            .collect();
+        serde_json::json!({ "eventSource": "aws:kafka", "records": { "ExampleTopic-0": records } })
+            .to_string()
+            .into_bytes()
+    }
+
+    #[tokio::test]
+    async fn an_event_of_many_unknown_ids_asks_a_silent_registry_only_a_few_times() {
+        let stub = serve(|_| Reply::Never).await;
+        let schemas = silent_registry_schemas(&stub.url);
+        let processor = EventProcessor::new(mskbench_core::WireMode::Confluent, Default::default());
+        let bytes = distinct_ids_event(200);
+        let event = KafkaEvent::parse(&bytes).unwrap();
+        let mut out = Output::new();
+        schemas.process(&processor, &event, &mut out).await;
+        assert!(out.waiting.is_empty() && out.summary.adds_up());
+        assert_eq!(out.rejections.len(), 200);
+        assert!(out.rejections.iter().all(|r| r.reason.is_transient()), "the batch comes back");
+        assert!(out.rejections[199].detail.contains("not asked"), "{}", out.rejections[199].detail);
+        assert_eq!(stub.requests(), FETCH_CONCURRENCY, "one round of fetches, not one per id");
+    }
+
+    #[tokio::test]
+    async fn an_unusable_answer_rejects_the_records_permanently_and_is_not_asked_again() {
+        let body = serde_json::json!({ "schemaType": "JSON", "schema": "{}" }).to_string();
+        let stub = serve(move |_| Reply::now(200, body.clone())).await;
+        let schemas = schemas_at(&stub.url);
+        let (processor, bytes) = click_event();
+        let event = KafkaEvent::parse(&bytes).unwrap();
+        for _ in 0..2 {
+            let mut out = Output::new();
+            schemas.process(&processor, &event, &mut out).await;
+            assert!(out.summary.adds_up());
+            assert_eq!(out.summary.rejected.get(mskbench_core::Reason::InvalidSchema), 50);
+            assert!(out.rejections.iter().all(|r| !r.reason.is_transient()), "dead-lettered, the batch goes on");
+            assert!(out.rejections[0].detail.contains("is JSON, not AVRO"), "{}", out.rejections[0].detail);
+        }
+        assert_eq!(stub.requests(), 1);
+    }
+
+    fn version(format: Option<&str>, status: Option<&str>, definition: Option<&str>) -> GlueAnswer {
+        let json = serde_json::json!({ "DataFormat": format, "Status": status, "SchemaDefinition": definition });
+        Ok(serde_json::from_value(json).unwrap())
+    }
+
+    type GlueAnswer = Result<mskbench_aws::glue::SchemaVersion, mskbench_aws::glue::GlueError>;
+
+    fn glue_error(kind: GlueErrorKind) -> GlueAnswer {
+        Err(mskbench_aws::glue::GlueError { operation: "GetSchemaVersion", endpoint: "http://glue".into(), kind })
+    }
+
+    #[test]
+    fn glue_versions_that_can_never_be_avro_are_permanent_and_pending_ones_temporary() {
+        let id = Uuid::from_u128(7);
+        let avro = Some(SCHEMA);
+        let unusable = |answer| matches!(glue_answer(id, answer), Err(FetchError::Unusable(_)));
+        let unavailable = |answer| matches!(glue_answer(id, answer), Err(FetchError::Unavailable(_)));
+        assert_eq!(glue_answer(id, version(Some("AVRO"), Some("AVAILABLE"), avro)), Ok(SCHEMA.to_owned().into()));
+        assert!(unusable(version(Some("JSON"), Some("AVAILABLE"), Some("{}"))));
+        assert!(unusable(version(Some("PROTOBUF"), Some("AVAILABLE"), Some("syntax = \"proto3\";"))));
+        assert!(unusable(version(Some("AVRO"), Some("FAILURE"), avro)));
+        assert!(unusable(version(Some("AVRO"), Some("DELETING"), avro)));
+        assert!(unusable(version(Some("AVRO"), Some("AVAILABLE"), None)), "no definition");
+        assert!(unusable(glue_error(GlueErrorKind::Decode("not JSON".into()))), "a 200 that is not the answer");
+        assert!(unavailable(version(Some("AVRO"), Some("PENDING"), avro)), "may become AVAILABLE");
+        assert!(unavailable(glue_error(GlueErrorKind::Transport("timed out".into()))));
+        let service = |status, code: &str| GlueErrorKind::Service { status, code: code.into(), message: "m".into() };
+        assert!(unavailable(glue_error(service(400, "ThrottlingException"))));
+        assert!(unavailable(glue_error(service(400, "AccessDeniedException"))));
+        assert!(unavailable(glue_error(service(500, "InternalServiceException"))));
+        assert_eq!(glue_answer(id, glue_error(service(400, "EntityNotFoundException"))), Err(FetchError::NotFound));
     }
 
     #[test]

@@ -19,8 +19,12 @@
 //!    `ResourceNotFoundException`, …) fails them at once, since resending
 //!    cannot help;
 //! 4. while records are pending and fewer than `retries` resends were made,
-//!    wait as the [`RetryPolicy`] says, then go to 1. Records still pending
-//!    after that are returned as failed, with the last error code.
+//!    wait as the [`RetryPolicy`] says, then go to 1 — unless the wait and
+//!    one more call (its timeout) would end after the invocation's
+//!    `stop_by` (its deadline less the time the dead letters need): then
+//!    stop, so the handler can still write dead letters or fail cleanly
+//!    before Lambda ends the invocation. Records still pending after that
+//!    are returned as failed, with the last error code.
 //!
 //! The loop is three parts kept apart, as vector's `RetryLogic` keeps its
 //! sinks' decisions apart from their transport: the *attempt* (one SDK
@@ -83,6 +87,8 @@ pub struct SendStats {
     pub other_record_failures: u64,
     /// Time spent waiting between retries, summed over batches (ms).
     pub backoff_ms: u64,
+    /// Batches whose resends stopped early for the invocation's deadline.
+    pub deadline_stops: u64,
 }
 
 impl std::ops::AddAssign<&SendStats> for SendStats {
@@ -96,6 +102,7 @@ impl std::ops::AddAssign<&SendStats> for SendStats {
         self.internal_failures += o.internal_failures;
         self.other_record_failures += o.other_record_failures;
         self.backoff_ms += o.backoff_ms;
+        self.deadline_stops += o.deadline_stops;
     }
 }
 
@@ -129,6 +136,8 @@ pub(crate) struct Invocation<'a> {
     pub(crate) request_id: &'a str,
     /// Seed of this invocation's jitter; batch `i` uses `seed + i`.
     pub(crate) seed: u64,
+    /// No resend starts that could still run at this instant.
+    pub(crate) stop_by: Instant,
 }
 
 /// Sends batches to one delivery stream.
@@ -142,6 +151,8 @@ pub(crate) struct FirehoseSender {
     pub(crate) policy: RetryPolicy,
     /// Most `PutRecordBatch` calls in flight.
     pub(crate) concurrency: usize,
+    /// One call attempt's time limit (the SDK client's).
+    pub(crate) call_timeout: Duration,
     /// Counters bumped as answers arrive, for a live view (optional).
     pub(crate) live: Option<Arc<Live>>,
 }
@@ -247,6 +258,11 @@ pub(crate) enum Next {
     Done,
     /// Records are left but the resends are used up.
     Exhausted,
+    /// Records are left but a resend could not finish before `stop_by`.
+    OutOfTime {
+        /// The resend that was not made (1 for the first).
+        retry: u32,
+    },
     /// Resend the records left: this is resend number `retry`, after `delay`.
     Resend {
         /// 1 for the first resend.
@@ -257,27 +273,37 @@ pub(crate) enum Next {
 }
 
 /// The retry decision (vector's `RetryLogic`): pure, from the number of
-/// records left after `attempt` (0 for the first call) and a seeded RNG.
+/// records left after `attempt` (0 for the first call), the time left
+/// before the invocation's `stop_by`, and a seeded RNG.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct RetryLogic {
     /// Resends allowed after the first call.
     pub(crate) retries: u32,
     /// The wait before each resend.
     pub(crate) policy: RetryPolicy,
+    /// How long a resend may take once sent.
+    pub(crate) call_timeout: Duration,
 }
 
 impl RetryLogic {
-    /// Whether and when to resend the `left` records after `attempt`.
-    /// The RNG is drawn from only for a resend, so a batch's waits are the
-    /// same for the same seed whatever happened before.
-    pub(crate) fn next<R: Rng + ?Sized>(&self, attempt: u32, left: usize, rng: &mut R) -> Next {
+    /// Whether and when to resend the `left` records after `attempt`, with
+    /// `time_left` before the invocation must stop sending: a resend whose
+    /// wait plus call timeout does not fit is not made. The RNG is drawn
+    /// from only for a resend, so a batch's waits are the same for the
+    /// same seed whatever happened before.
+    pub(crate) fn next<R: Rng + ?Sized>(&self, attempt: u32, left: usize, time_left: Duration, rng: &mut R) -> Next {
         if left == 0 {
             Next::Done
         } else if attempt >= self.retries {
             Next::Exhausted
         } else {
             let retry = attempt + 1;
-            Next::Resend { retry, delay: self.policy.delay(retry, rng) }
+            let delay = self.policy.delay(retry, rng);
+            if delay.saturating_add(self.call_timeout) > time_left {
+                Next::OutOfTime { retry }
+            } else {
+                Next::Resend { retry, delay }
+            }
         }
     }
 }
@@ -382,7 +408,7 @@ impl FirehoseSender {
     /// or the resends are used up.
     async fn send_batch(&self, out: &Output, index: usize, first: Vec<Record>, inv: Invocation<'_>) -> SendReport {
         let batch_number = index + 1;
-        let logic = RetryLogic { retries: self.retries, policy: self.policy };
+        let logic = RetryLogic { retries: self.retries, policy: self.policy, call_timeout: self.call_timeout };
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(inv.seed.wrapping_add(index as u64));
         let mut counters = Counters { stats: SendStats::default(), live: self.live.as_deref() };
         let mut report = SendReport::default();
@@ -409,8 +435,23 @@ impl FirehoseSender {
             report.undelivered.extend(outcome.give_up.into_iter().map(Failed::undelivered));
             pending = outcome.resend.iter().map(|f| f.record).collect();
             last = outcome.resend;
-            match logic.next(attempt, pending.len(), &mut rng) {
+            let time_left = inv.stop_by.saturating_duration_since(Instant::now());
+            match logic.next(attempt, pending.len(), time_left, &mut rng) {
                 Next::Done => break,
+                Next::OutOfTime { retry } => {
+                    error!(
+                        request_id = inv.request_id,
+                        batch_number,
+                        records = pending.len(),
+                        retry,
+                        time_left_ms = time_left.as_millis() as u64,
+                        "Out of time for batch number {batch_number}: retry {retry} could not finish before the \
+                         invocation's deadline. Could not send {} failed records",
+                        pending.len()
+                    );
+                    counters.stats.deadline_stops += 1;
+                    break;
+                }
                 Next::Exhausted => {
                     error!(
                         request_id = inv.request_id,
@@ -612,13 +653,29 @@ mod tests {
 
     #[test]
     fn the_policy_resends_until_done_or_out_of_retries() {
-        let logic = RetryLogic { retries: 2, policy: RetryPolicy::Lab };
+        let logic = RetryLogic { retries: 2, policy: RetryPolicy::Lab, call_timeout: Duration::from_secs(10) };
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(1);
-        assert_eq!(logic.next(0, 0, &mut rng), Next::Done);
-        assert_eq!(logic.next(0, 3, &mut rng), Next::Resend { retry: 1, delay: Duration::ZERO });
-        assert_eq!(logic.next(1, 3, &mut rng), Next::Resend { retry: 2, delay: Duration::from_secs(1) });
-        assert_eq!(logic.next(2, 3, &mut rng), Next::Exhausted);
-        assert_eq!(RetryLogic { retries: 0, ..logic }.next(0, 1, &mut rng), Next::Exhausted);
+        let all = Duration::MAX;
+        assert_eq!(logic.next(0, 0, all, &mut rng), Next::Done);
+        assert_eq!(logic.next(0, 3, all, &mut rng), Next::Resend { retry: 1, delay: Duration::ZERO });
+        assert_eq!(logic.next(1, 3, all, &mut rng), Next::Resend { retry: 2, delay: Duration::from_secs(1) });
+        assert_eq!(logic.next(2, 3, all, &mut rng), Next::Exhausted);
+        assert_eq!(RetryLogic { retries: 0, ..logic }.next(0, 1, all, &mut rng), Next::Exhausted);
+    }
+
+    #[test]
+    fn resends_stop_when_their_wait_and_call_would_pass_the_deadline() {
+        let logic = RetryLogic { retries: 5, policy: RetryPolicy::Lab, call_timeout: Duration::from_secs(10) };
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(1);
+        // Retry 2 waits 1 s, then its call may take 10 s.
+        let fits = Duration::from_secs(11);
+        assert_eq!(logic.next(1, 3, fits, &mut rng), Next::Resend { retry: 2, delay: Duration::from_secs(1) });
+        let short = Duration::from_millis(10_999);
+        assert_eq!(logic.next(1, 3, short, &mut rng), Next::OutOfTime { retry: 2 });
+        // Retry 3 waits 24 s, then 10 s of call: 33 s left is a second short.
+        assert_eq!(logic.next(2, 3, Duration::from_secs(33), &mut rng), Next::OutOfTime { retry: 3 });
+        assert_eq!(logic.next(2, 0, Duration::ZERO, &mut rng), Next::Done, "nothing left: done, not late");
+        assert_eq!(logic.next(5, 3, Duration::ZERO, &mut rng), Next::Exhausted);
     }
 
     #[test]

@@ -327,6 +327,94 @@ async fn a_registry_outage_fails_the_invocation_before_anything_is_sent() {
     assert_eq!(totals.incoming_requests, 0, "nothing reached Firehose");
 }
 
+/// A registry on 127.0.0.1 answering every request with HTTP 200 and
+/// `body`; returns its URL. Its task ends with the test's runtime.
+async fn registry_answering(body: String) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let body = body.clone();
+            tokio::spawn(async move {
+                let (mut head, mut buf) = (Vec::new(), [0u8; 1024]);
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn non_avro_schema_is_dead_lettered_and_the_batch_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let dlq = tempfile::tempdir().unwrap();
+    let server = firehose(dir.path(), |_| {}).await;
+    let url = server.url();
+    let body = serde_json::json!({ "schemaType": "JSON", "schema": r#"{"type":"object"}"# }).to_string();
+    let registry_url = registry_answering(body).await;
+    let h = handler(&[
+        ("AWS_ENDPOINT_URL_FIREHOSE", url.as_str()),
+        ("CSR", "true"),
+        ("SCHEMA_REGISTRY_URL", registry_url.as_str()),
+        ("DEAD_LETTER", dlq.path().to_str().unwrap()),
+    ]);
+    let (datums, _) = clickevents(10, 9);
+    let values: Vec<_> = datums.iter().map(|d| confluent(1, d)).collect();
+
+    // Before: RegistryUnavailable, every redelivery again, the partition stuck.
+    let summary = h.handle(event(&values, 1), "req-json-schema").await.unwrap();
+    assert!(summary.adds_up(), "{summary:?}");
+    assert_eq!((summary.delivered, summary.dead_lettered, summary.unsent), (0, 10, 0));
+    assert_eq!(summary.decode.rejected.get(mskbench_core::Reason::InvalidSchema), 10);
+    let text = std::fs::read_to_string(&common::files(dlq.path())[0]).unwrap();
+    let letters: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(letters.len(), 10);
+    assert!(letters.iter().all(|l| l["reason"] == "invalid_schema"), "{}", letters[0]);
+    let detail = letters[0]["detail"].as_str().unwrap();
+    assert!(detail.contains("schema 1 is JSON, not AVRO"), "{detail}");
+    let totals = stop(server).await;
+    assert_eq!(totals.incoming_requests, 0, "nothing to send");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resends_stop_before_the_deadline_and_the_records_are_dead_lettered_in_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let dlq = tempfile::tempdir().unwrap();
+    let server = firehose(dir.path(), |c| c.faults.http_500_rate = 1.0).await;
+    let url = server.url();
+    let vars = [
+        ("AWS_ENDPOINT_URL_FIREHOSE", url.as_str()),
+        ("DEAD_LETTER", dlq.path().to_str().unwrap()),
+        ("FIREHOSE_TIMEOUT_MS", "500"),
+    ];
+    let h = handler(&with_fast_retries(&vars));
+    preload(&h, SchemaKey::Confluent(1));
+    let (datums, _) = clickevents(10, 10);
+    let values: Vec<_> = datums.iter().map(|d| confluent(1, d)).collect();
+    // 50 resends would take seconds; the deadline leaves about one for them
+    // (the dead letters keep 4 call timeouts, 2 s, for themselves).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    let summary = h.handle_by(event(&values, 1), "req-deadline", deadline).await.unwrap();
+    assert!(summary.adds_up(), "{summary:?}");
+    assert_eq!((summary.delivered, summary.dead_lettered), (0, 10));
+    assert_eq!(summary.send.deadline_stops, 1, "{:?}", summary.send);
+    assert!(summary.send.calls < 51, "stopped early: {:?}", summary.send);
+    let letters = std::fs::read_to_string(&common::files(dlq.path())[0]).unwrap();
+    assert_eq!(letters.lines().count(), 10);
+    stop(server).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_lab_policy_waits_the_labs_schedule() {
     let dir = tempfile::tempdir().unwrap();

@@ -4,8 +4,9 @@
 //! (a bad value stops the start with a message naming the variable, which
 //! Lambda reports as an init error), then serves invocations through
 //! `lambda_runtime`. Each invocation returns only after every Firehose call
-//! has finished; an error return makes the event source mapping redeliver
-//! the batch.
+//! has finished, and in time for its deadline (the runtime API's
+//! `Lambda-Runtime-Deadline-Ms`: no resend starts that could outlast it);
+//! an error return makes the event source mapping redeliver the batch.
 //!
 //! The payload is taken as raw JSON text (`Box<RawValue>`) and read by
 //! core's borrowing parser rather than deserialised into
@@ -38,7 +39,8 @@ async fn main() -> Result<(), Error> {
         async move {
             let (payload, context) = event.into_parts();
             let bytes = Box::<str>::from(payload).into_boxed_bytes().into_vec();
-            handler.handle(bytes, &context.request_id).await.map_err(|e| Diagnostic {
+            let deadline = mskbench_processor::handler::deadline_from_epoch_ms(context.deadline);
+            handler.handle_by(bytes, &context.request_id, deadline).await.map_err(|e| Diagnostic {
                 error_type: e.kind().to_owned(),
                 error_message: mskbench_processor::handler::error_chain(&e),
             })
