@@ -25,10 +25,21 @@ fn tempdir(name: &str) -> PathBuf {
     dir
 }
 
-fn kcat() -> &'static str {
-    let ok = Command::new("kcat").arg("-V").output().is_ok_and(|o| o.status.success());
+/// kcat as a user runs it from a shell. Cargo gives test processes an
+/// `LD_LIBRARY_PATH` into `target/`, and kcat inherited it: it loaded the
+/// librdkafka that `rdkafka-sys` built (2.12.1) instead of its own
+/// (Debian 12: 2.0.2), and these tests passed only under `cargo test`.
+/// With the environment cleaned, Debian's kcat failed against tansu 0.6
+/// ("Read underflow" in ApiVersions v3) until `patches/tansu-service`.
+fn kcat() -> Command {
+    let plain = || {
+        let mut cmd = Command::new("kcat");
+        cmd.env_remove("LD_LIBRARY_PATH");
+        cmd
+    };
+    let ok = plain().arg("-V").output().is_ok_and(|o| o.status.success());
     assert!(ok, "kcat is not installed: run .ci/run (it installs the Debian package) or apt-get install kcat");
-    "kcat"
+    plain()
 }
 
 /// Records as kcat prints them with `-f '%p %o %K %S\n%k%s'`: a header
@@ -56,7 +67,6 @@ fn parse_kcat(mut out: &[u8]) -> Vec<(i32, Option<Vec<u8>>, Vec<u8>)> {
 
 #[test]
 fn kcat_reads_what_produce_wrote_to_serve_kafka() {
-    let kcat = kcat();
     let kafka = Served::start(&["serve", "kafka", "--listen", "127.0.0.1:0", "--partitions", "2", "--topic", "Clicks"]);
     let registry = Served::start(&["serve", "registry", "--listen", "127.0.0.1:0"]);
     let dir = tempdir("kcat");
@@ -82,7 +92,7 @@ fn kcat_reads_what_produce_wrote_to_serve_kafka() {
     let served: serde_json::Value = serde_json::from_str(&body).unwrap();
     let transcoder = Transcoder::from_schema_json(served["schema"].as_str().unwrap()).unwrap();
 
-    let read = Command::new(kcat)
+    let read = kcat()
         .args(["-C", "-b", &kafka.first_line, "-t", "Clicks", "-o", "beginning", "-e", "-q"])
         .args(["-f", "%p %o %K %S\n%k%s"])
         .output()
@@ -153,7 +163,6 @@ fn produce_refuses_a_run_without_an_end() {
 
 #[test]
 fn glue_framed_values_registered_in_moto() {
-    let kcat = kcat();
     let moto = Moto::start();
     let kafka =
         Served::start(&["serve", "kafka", "--listen", "127.0.0.1:0", "--partitions", "1", "--topic", "GlueTopic"]);
@@ -176,7 +185,7 @@ fn glue_framed_values_registered_in_moto() {
         let version = uuid::Uuid::parse_str(s["schema"].as_str().unwrap()).unwrap();
         versions.push(version);
 
-        let read = Command::new(kcat)
+        let read = kcat()
             .args(["-C", "-b", &kafka.first_line, "-t", "GlueTopic", "-o", &(round * 300).to_string(), "-e", "-q"])
             .args(["-f", "%p %o %K %S\n%k%s"])
             .output()

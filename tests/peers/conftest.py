@@ -34,7 +34,9 @@ class Served:
             text=True,
         )
         self.url = self.proc.stdout.readline().strip()
-        if not self.url.startswith("http://127.0.0.1:"):
+        # HTTP servers print a URL, `serve kafka` a bootstrap address.
+        expected = "127.0.0.1:" if args[0] == "kafka" else "http://127.0.0.1:"
+        if not self.url.startswith(expected):
             self.proc.kill()
             pytest.fail(f"mskbench serve {' '.join(args)} printed {self.url!r}: {self.proc.stderr.read()}")
 
