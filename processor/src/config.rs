@@ -442,15 +442,10 @@ fn dead_letter(value: &str) -> Result<DeadLetterTarget, ConfigError> {
     Ok(DeadLetterTarget::Directory(PathBuf::from(path)))
 }
 
-/// `scheme://host/…` with any `user:secret@` removed.
+/// The URL without user info, by the one URL parser
+/// (`mskbench_core::registry_url::redacted`).
 pub(crate) fn redact_url(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => {
-            let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
-            format!("{scheme}://{host}")
-        }
-        None => "<not a URL>".to_owned(),
-    }
+    mskbench_core::registry_url::redacted(url)
 }
 
 #[cfg(test)]

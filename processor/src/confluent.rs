@@ -48,12 +48,10 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 /// Why a registry client could not be built; `url` is without credentials.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RegistryUrlError {
-    /// The URL is not `http://` or `https://`.
-    #[error("registry URL {url:?} is not an http:// or https:// URL")]
-    NotHttp {
-        /// The URL as given, credentials removed.
-        url: String,
-    },
+    /// The URL does not parse as a registry URL (not http(s), a query,
+    /// credentials that do not decode); the error shows it redacted.
+    #[error("registry URL: {0}")]
+    Parse(#[from] mskbench_core::registry_url::RegistryUrlError),
     /// The HTTP client refused the settings.
     #[error("registry URL {url:?}: cannot build the HTTP client: {detail}")]
     Client {
@@ -93,7 +91,7 @@ impl ConfluentRegistry {
     /// # Errors
     /// [`RegistryUrlError`] when `url` is not an http(s) URL.
     pub(crate) fn with_timeout(url: &str, timeout: Duration) -> Result<Self, RegistryUrlError> {
-        let parsed = RegistryUrl::parse(url).ok_or_else(|| RegistryUrlError::NotHttp { url: redact(url) })?;
+        let parsed = RegistryUrl::parse(url)?;
         let settings = sr_settings(&parsed, timeout)
             .map_err(|e| RegistryUrlError::Client { url: parsed.base.clone(), detail: describe(&e) })?;
         Ok(ConfluentRegistry { settings, base: parsed.base })
@@ -229,11 +227,6 @@ fn describe(e: &SRCError) -> String {
         Some(cause) => format!("{}: {cause}", e.error),
         None => e.error.clone(),
     }
-}
-
-/// `scheme://host/…` with any `user:secret@` removed.
-fn redact(url: &str) -> String {
-    crate::config::redact_url(url)
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use mskbench_aws::Access;
 use mskbench_aws::glue::{GlueClient, GlueError};
-use mskbench_core::registry_url::RegistryUrl;
+use mskbench_core::registry_url::{RegistryUrl, RegistryUrlError};
 use schema_registry_converter::async_impl::schema_registry::{SrSettings, post_schema};
 use schema_registry_converter::error::SRCError;
 use schema_registry_converter::schema_registry_common::{SchemaType, SuppliedSchema};
@@ -35,12 +35,10 @@ const GLUE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Why a schema could not be registered.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
-    /// The registry URL is not http(s).
-    #[error("registry URL {url:?} must start with http:// or https://")]
-    BadUrl {
-        /// The URL as given.
-        url: String,
-    },
+    /// The registry URL does not parse (not http(s), a query, credentials
+    /// that do not decode); the error shows it redacted.
+    #[error("registry URL: {0}")]
+    BadUrl(#[from] RegistryUrlError),
     /// The Confluent registry refused or could not be reached.
     #[error("cannot register under subject {subject} at {url}: {detail}")]
     Confluent {
@@ -70,9 +68,7 @@ pub enum RegistryError {
 /// [`RegistryError::BadUrl`] for a URL that is not http(s),
 /// [`RegistryError::Confluent`] when the registry refuses or cannot be reached.
 pub async fn register_confluent(url: &str, subject: &str, schema: &str) -> Result<u32, RegistryError> {
-    let Some(parsed) = RegistryUrl::parse(url) else {
-        return Err(RegistryError::BadUrl { url: url.to_owned() });
-    };
+    let parsed = RegistryUrl::parse(url)?;
     let endpoint = format!("{}/subjects/{subject}/versions", parsed.base);
     let fail = |e: SRCError| RegistryError::Confluent {
         url: endpoint.clone(),

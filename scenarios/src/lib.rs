@@ -44,7 +44,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 pub use mskbench_core::quota::Quota;
-use mskbench_core::registry_url::RegistryUrl;
+use mskbench_core::registry_url::{RegistryUrl, redacted};
 pub use mskbench_reports::Slo;
 pub use mskbench_sim::firehose::Latency;
 use serde::de::{self, Deserializer};
@@ -532,7 +532,7 @@ impl fmt::Display for RegistryKind {
         match self {
             RegistryKind::Embedded => f.write_str("embedded"),
             // A URL may carry credentials: written without them.
-            RegistryKind::Url(url) => f.write_str(&RegistryUrl::parse(url).map_or_else(|| url.clone(), |u| u.base)),
+            RegistryKind::Url(url) => f.write_str(&RegistryUrl::parse(url).map_or_else(|_| redacted(url), |u| u.base)),
             RegistryKind::Glue { name } => write!(f, "glue:{name}"),
         }
     }
