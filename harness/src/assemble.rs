@@ -1,6 +1,7 @@
 //! Step 7, assemble: what the run measured and counted, as a [`RunResult`].
 //!
-//! End-to-end latency runs from a record's Kafka timestamp to the write
+//! End-to-end latency runs from a record's Kafka timestamp (from the
+//! producer's delivery report) to the write
 //! time of the object holding its first copy; only records created inside
 //! the measured window (on the producer's schedule, which starts once it is
 //! connected) enter the distribution, while the per-second series keeps
@@ -74,6 +75,10 @@ pub(crate) struct Settings<'a> {
     pub unmatched_lines: u64,
     /// Dead letters naming no record of the run.
     pub unknown_dead_letters: u64,
+    /// Acknowledged records the topic read-back did not find.
+    pub not_in_topic: u64,
+    /// Records in the topic this run's producer neither acknowledged nor saw fail.
+    pub unknown_in_topic: u64,
     /// Invocations that failed (their batches were redelivered).
     pub failed_invocations: u64,
     /// Ctrl-C stopped the load early.
@@ -85,15 +90,27 @@ pub(crate) fn assemble(i: Inputs<'_>, observer: &dyn Observer) -> Result<RunResu
     let Inputs { plan, report, control, clock, mut series, live, ledger, read, stopped, server_totals, interrupted } =
         i;
     let scenario = &plan.scenario;
-    let tally = ledger.tally(report.acked);
+    let tally = ledger.tally(true);
+    if !tally.adds_up() {
+        observer.warn(&format!("the record accounting does not add up (a bug in mskbench): {tally:?}"));
+    }
     if tally.unmatched > 0 || tally.unknown_dead_letters > 0 {
         observer.warn(&format!(
             "{} delivered line(s) and {} dead letter(s) match no record of this run",
             tally.unmatched, tally.unknown_dead_letters
         ));
     }
-    if read < report.acked {
-        observer.warn(&format!("the broker acknowledged {} records but only {read} were read back", report.acked));
+    if tally.not_in_topic > 0 {
+        observer.warn(&format!(
+            "the broker acknowledged {} records; {} of them are not in the topic ({read} records read back)",
+            tally.produced, tally.not_in_topic
+        ));
+    }
+    if tally.unknown_in_topic > 0 {
+        observer.warn(&format!(
+            "{} record(s) in the topic since the run started were not sent by this run's producer",
+            tally.unknown_in_topic
+        ));
     }
     let counted = live.snapshot();
     if let Some(server) = server_totals
@@ -149,6 +166,8 @@ pub(crate) fn assemble(i: Inputs<'_>, observer: &dyn Observer) -> Result<RunResu
         producer: report,
         unmatched_lines: tally.unmatched,
         unknown_dead_letters: tally.unknown_dead_letters,
+        not_in_topic: tally.not_in_topic,
+        unknown_in_topic: tally.unknown_in_topic,
         failed_invocations: counted.failed_invocations,
         interrupted,
     };
@@ -174,6 +193,8 @@ pub(crate) fn assemble(i: Inputs<'_>, observer: &dyn Observer) -> Result<RunResu
             dead_lettered: tally.dead_lettered,
             unaccounted: tally.unaccounted,
             duplicates: tally.duplicates,
+            multiple_outcomes: tally.multiple_outcomes,
+            failed_in_topic: tally.failed_in_topic,
             throttled_records: counted.throttled_records,
             throttled_calls: counted.throttled_calls,
             retries: counted.resent_records,

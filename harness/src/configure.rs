@@ -112,6 +112,8 @@ pub(crate) fn produce_config(plan: &Plan, started: &Started) -> Result<ProduceCo
         records,
         warmup: Duration::from_secs_f64(plan.window.from_secs),
         hlog: Some(plan.out.join("produce.hlog")),
+        // The run's accounting starts from what the producer acknowledged.
+        keep_records: true,
         ..ProduceConfig::new(started.brokers.clone(), registry, plan.profile.clone(), until, scenario.seed)
     })
 }

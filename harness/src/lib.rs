@@ -17,12 +17,16 @@
 //!    mapping, one poller per partition, dead letters into the run folder.
 //! 2. **settle**: every poller holds its partitions before a record flows.
 //! 3. **produce**: the phases, as one open-loop profile, sampled every second.
-//! 4. **drain**: until the processor has finished every acknowledged
-//!    record (or the scenario's `drain` passes); the mapping stops.
+//! 4. **drain**: until every acknowledged record, by distinct (partition,
+//!    offset), has been settled by a succeeded invocation (or the
+//!    scenario's `drain` passes, and the warning says which records still
+//!    wait); the mapping stops.
 //! 5. **flush**: the built-in Firehose endpoint writes what it buffers; an
 //!    endpoint of its own is waited for.
-//! 6. **read back** ([`accounting`]): the topic, every delivered object and
-//!    every dead letter; each record's outcome counted from the output.
+//! 6. **read back** ([`accounting`]): from the producer's delivery reports
+//!    (each record's coordinates and expected line), the topic as a
+//!    cross-check, every dead letter and every delivered object; each
+//!    record's outcome counted from the output.
 //! 7. **assemble** ([`assemble`]): latency, the per-second series,
 //!    settings and SLOs into a [`RunResult`].
 //!
@@ -46,7 +50,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
-use mskbench_producer::send::Unobserved;
+use mskbench_producer::send::{Sent, Unobserved};
 use mskbench_producer::{Control, Report};
 use mskbench_reports::{RunResult, Sample};
 use tokio::sync::watch;
@@ -57,7 +61,7 @@ pub use sampler::{READ_BACK, Stage};
 
 use crate::accounting::Ledger;
 use crate::configure::produce_config;
-use crate::mapping::{Mapping, Stopped};
+use crate::mapping::{Mapping, Pending, Stopped};
 use crate::parts::{Parts, Started};
 
 /// Who watches a run: told of every stage, every second's sample and every
@@ -115,11 +119,12 @@ async fn steps(
     let live = mapping.live.clone();
     let produced = produce(plan, &started, &mapping, observer, interrupts).await?;
     let clock = produced.clock;
-    let (stopped, series) =
-        drain(plan, mapping, produced.sampling, produced.report.acked, clock, observer, interrupts).await?;
+    let sent = produced.report.records.clone().context("the producer kept no record of what it sent")?;
+    let pending = Pending::new(sent.acked.iter().map(|a| (a.partition, a.offset)));
+    let (stopped, series) = drain(plan, mapping, produced.sampling, pending, clock, observer, interrupts).await?;
     let server_totals = flush(plan, parts, &started, &live, observer).await?;
     observer.stage(&Stage { name: READ_BACK.into(), starts_at: clock.elapsed_secs(), ends_at: 0 });
-    let (ledger, read) = read_back(&started, &plan.scenario.kafka.topic, &stopped).await?;
+    let (ledger, read) = read_back(&started, &plan.scenario.kafka.topic, sent).await?;
     let inputs = assemble::Inputs {
         plan,
         report: &produced.report,
@@ -240,13 +245,13 @@ async fn announce_phases(
     }
 }
 
-/// Step 4: until the processor finished every acknowledged record, then
-/// the mapping stops and the sampler takes its last sample.
+/// Step 4: until every acknowledged record is settled (`pending` empty),
+/// then the mapping stops and the sampler takes its last sample.
 async fn drain(
     plan: &Plan,
     mapping: Mapping,
     sampling: Sampling,
-    acked: u64,
+    mut pending: Pending,
     clock: Clock,
     observer: &Arc<dyn Observer>,
     interrupts: &Interrupts,
@@ -261,18 +266,24 @@ async fn drain(
         ends_at: since_start + drain.as_secs(),
     });
     mapping.live.measuring.store(false, Ordering::Relaxed);
-    let mut drained = false;
-    while Instant::now() < ends && interrupts.count() < 2 {
-        if mapping.live.completed.load(Ordering::Relaxed) >= acked {
-            drained = true;
+    let acked = pending.left();
+    let mut settled = Vec::new();
+    loop {
+        mapping.live.take_completed(&mut settled);
+        for (partition, offset) in settled.drain(..) {
+            pending.complete(partition, offset);
+        }
+        if pending.left() == 0 || Instant::now() >= ends || interrupts.count() >= 2 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    if !drained {
+    if pending.left() > 0 {
         observer.warn(&format!(
-            "drain ended with {} of {acked} records finished; the rest will show as unaccounted",
-            mapping.live.completed.load(Ordering::Relaxed),
+            "drain ended with {} of {acked} acknowledged records still waiting ({}); \
+             those not found in the output will show as unaccounted",
+            pending.left(),
+            pending.describe(),
         ));
     }
     let stopped = mapping.stop().await?;
@@ -312,21 +323,20 @@ async fn flush(
     Ok(None)
 }
 
-/// Step 6: the topic, the delivered objects and the dead letters, into one ledger.
-async fn read_back(started: &Started, topic: &str, stopped: &Stopped) -> Result<(Ledger, u64)> {
-    let (b, t, h, s3, dl) = (
-        started.brokers.clone(),
-        topic.to_owned(),
-        stopped.handler.clone(),
-        started.s3_dir.clone(),
-        started.dead_letter_dir.clone(),
-    );
+/// Step 6: what the producer sent, checked against the topic, then the
+/// dead letters and the delivered objects, into one ledger. Dead letters
+/// go first, so that a delivered line goes to a record that was not
+/// dead-lettered when its content allows.
+async fn read_back(started: &Started, topic: &str, sent: Arc<Sent>) -> Result<(Ledger, u64)> {
+    let (b, t, s3, dl) =
+        (started.brokers.clone(), topic.to_owned(), started.s3_dir.clone(), started.dead_letter_dir.clone());
     let starts = started.start_offsets.clone();
     tokio::task::spawn_blocking(move || -> Result<(Ledger, u64)> {
-        let mut ledger = Ledger::default();
-        let read = accounting::read_back_topic(&b, &t, &starts, &h, &mut ledger)?;
-        accounting::read_back_objects(&s3, &mut ledger)?;
+        let mut ledger = Ledger::from_sent(&sent);
+        drop(sent);
+        let read = accounting::read_back_topic(&b, &t, &starts, &mut ledger)?;
         accounting::read_back_dead_letters(&dl, &mut ledger)?;
+        accounting::read_back_objects(&s3, &mut ledger)?;
         Ok((ledger, read))
     })
     .await?

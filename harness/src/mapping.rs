@@ -8,7 +8,15 @@
 //! the run's runtime; it commits offsets only after the handler succeeded.
 //! Settling waits until every poller holds its partitions: a rebalance
 //! after records flow would redeliver uncommitted batches as duplicates.
+//!
+//! The drain's measure is [`Pending`]: the acknowledged records, by
+//! (partition, offset), that no succeeded invocation has settled yet. A
+//! redelivered batch settles its records again, so counting completions
+//! would overshoot and end the drain early; a set of distinct coordinates
+//! cannot. Cost: one bit per offset of each partition's acknowledged span.
 
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
@@ -28,7 +36,6 @@ const SETTLE_PATIENCE: Duration = Duration::from_secs(30);
 /// The running processor.
 #[derive(Debug)]
 pub(crate) struct Mapping {
-    pub handler: Arc<Handler>,
     pub live: Arc<Live>,
     assigned: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
@@ -38,7 +45,6 @@ pub(crate) struct Mapping {
 /// What the mapping did, once stopped.
 #[derive(Debug)]
 pub(crate) struct Stopped {
-    pub handler: Arc<Handler>,
     pub stats: Option<EsmStats>,
     pub error: Option<String>,
 }
@@ -47,7 +53,7 @@ impl Mapping {
     /// Builds the handler and starts the mapping on the topic, from the
     /// offsets where the run's records start.
     pub(crate) async fn start(plan: &Plan, started: &Started) -> Result<Mapping> {
-        let live = Arc::new(Live::default());
+        let live = Arc::new(Live::tracking_records());
         let handler = {
             let mut h = Handler::new(processor_config(plan, started))?;
             h.set_live(live.clone());
@@ -74,7 +80,7 @@ impl Mapping {
                 .spawn(move || esm::run(&config, handler, runtime, stop))
                 .context("starting the event source mapping")?
         };
-        Ok(Mapping { handler, live, assigned, stop, thread })
+        Ok(Mapping { live, assigned, stop, thread })
     }
 
     /// Waits until every poller holds its partitions; false when the group
@@ -98,6 +104,158 @@ impl Mapping {
             Ok(stats) => (Some(stats), None),
             Err(e) => (None, Some(e.to_string())),
         };
-        Ok(Stopped { handler: self.handler, stats, error })
+        Ok(Stopped { stats, error })
+    }
+}
+
+/// The acknowledged records still without an outcome: per partition, a
+/// bitset over the span of its acknowledged offsets.
+#[derive(Debug, Default)]
+pub(crate) struct Pending {
+    partitions: BTreeMap<i32, Span>,
+    left: u64,
+}
+
+#[derive(Debug)]
+struct Span {
+    /// The lowest acknowledged offset.
+    base: i64,
+    /// Bit `o − base` set while offset `o` waits.
+    bits: Vec<u64>,
+}
+
+impl Span {
+    fn slot(&self, offset: i64) -> Option<(usize, u64)> {
+        let i = usize::try_from(offset.checked_sub(self.base)?).ok()?;
+        (i / 64 < self.bits.len()).then_some((i / 64, 1u64 << (i % 64)))
+    }
+}
+
+impl Pending {
+    /// Every `(partition, offset)` of `acked` waits (one offset counts once;
+    /// a negative offset, unknown to the delivery report, cannot be waited on).
+    pub(crate) fn new<I>(acked: I) -> Pending
+    where
+        I: IntoIterator<Item = (i32, i64)>,
+        I::IntoIter: Clone,
+    {
+        let acked = acked.into_iter().filter(|&(_, o)| o >= 0);
+        let mut bounds: BTreeMap<i32, (i64, i64)> = BTreeMap::new();
+        for (p, o) in acked.clone() {
+            let b = bounds.entry(p).or_insert((o, o));
+            *b = (b.0.min(o), b.1.max(o));
+        }
+        let mut pending = Pending::default();
+        for (p, (lo, hi)) in bounds {
+            // Offsets are non-negative, so the span fits in usize on 64-bit targets.
+            let len = usize::try_from(hi.saturating_sub(lo)).unwrap_or(0) + 1;
+            pending.partitions.insert(p, Span { base: lo, bits: vec![0; len.div_ceil(64)] });
+        }
+        for (p, o) in acked {
+            if let Some(span) = pending.partitions.get_mut(&p)
+                && let Some((word, bit)) = span.slot(o)
+                && span.bits[word] & bit == 0
+            {
+                span.bits[word] |= bit;
+                pending.left += 1;
+            }
+        }
+        pending
+    }
+
+    /// `(partition, offset)` has an outcome; true when it was still
+    /// waiting (a redelivered or unknown record changes nothing).
+    pub(crate) fn complete(&mut self, partition: i32, offset: i64) -> bool {
+        let Some(span) = self.partitions.get_mut(&partition) else { return false };
+        let Some((word, bit)) = span.slot(offset) else { return false };
+        if span.bits[word] & bit == 0 {
+            return false;
+        }
+        span.bits[word] &= !bit;
+        self.left -= 1;
+        true
+    }
+
+    /// Acknowledged records still waiting.
+    pub(crate) fn left(&self) -> u64 {
+        self.left
+    }
+
+    /// Per partition with records waiting: how many, and the lowest and
+    /// highest offset among them.
+    pub(crate) fn waiting(&self) -> Vec<(i32, u64, i64, i64)> {
+        let mut out = Vec::new();
+        for (&p, span) in &self.partitions {
+            let mut count = 0u64;
+            let (mut first, mut last) = (i64::MAX, i64::MIN);
+            for (w, &word) in span.bits.iter().enumerate() {
+                if word == 0 {
+                    continue;
+                }
+                count += u64::from(word.count_ones());
+                let at = span.base + (w as i64) * 64;
+                first = first.min(at + i64::from(word.trailing_zeros()));
+                last = last.max(at + 63 - i64::from(word.leading_zeros()));
+            }
+            if count > 0 {
+                out.push((p, count, first, last));
+            }
+        }
+        out
+    }
+
+    /// `waiting`, as text: `partition 0: 2 (offsets 10–15); partition 2: 1 (offset 7)`.
+    pub(crate) fn describe(&self) -> String {
+        let mut s = String::new();
+        for (p, count, first, last) in self.waiting() {
+            if !s.is_empty() {
+                s.push_str("; ");
+            }
+            let _ = if first == last {
+                write!(s, "partition {p}: {count} (offset {first})")
+            } else {
+                write!(s, "partition {p}: {count} (offsets {first}–{last})")
+            };
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_redelivered_batch_does_not_end_the_drain_early() {
+        let acked = [(0, 0), (0, 1), (0, 2), (1, 5)];
+        let mut pending = Pending::new(acked);
+        assert_eq!(pending.left(), 4);
+        // Offsets 0 and 1 settled twice (a redelivered batch): 4 completions, 2 records.
+        for (p, o) in [(0, 0), (0, 1), (0, 0), (0, 1)] {
+            pending.complete(p, o);
+        }
+        assert_eq!(pending.left(), 2);
+        assert_eq!(pending.waiting(), vec![(0, 1, 2, 2), (1, 1, 5, 5)]);
+        assert_eq!(pending.describe(), "partition 0: 1 (offset 2); partition 1: 1 (offset 5)");
+        // Records nobody acknowledged change nothing.
+        assert!(!pending.complete(0, 3));
+        assert!(!pending.complete(7, 0));
+        assert!(!pending.complete(0, -1));
+        assert!(pending.complete(0, 2));
+        assert!(pending.complete(1, 5));
+        assert_eq!(pending.left(), 0);
+        assert_eq!(pending.describe(), "");
+    }
+
+    #[test]
+    fn waiting_records_are_told_by_partition_and_offset_range() {
+        let acked: Vec<(i32, i64)> = (100..300).map(|o| (3, o)).chain([(3, 100)]).collect();
+        let mut pending = Pending::new(acked.iter().copied());
+        assert_eq!(pending.left(), 200, "an offset acknowledged twice waits once");
+        for o in (100..300).filter(|o| !(150..=220).contains(o) || o % 2 == 0) {
+            pending.complete(3, o);
+        }
+        assert_eq!(pending.waiting(), vec![(3, 35, 151, 219)]);
+        assert_eq!(pending.describe(), "partition 3: 35 (offsets 151–219)");
     }
 }

@@ -347,6 +347,16 @@ impl Handler {
         summary.firehose_failures = count_codes(&report.undelivered);
         let undelivered = undelivered_letters(&output, &report);
         summary.send = report.stats;
+        // Which records this invocation settles, for a watcher that counts
+        // each record once (collected before the output is reused).
+        let settled: Vec<(i32, i64)> = match live {
+            Some(live) if live.tracks_records() => {
+                let records = output.records.iter().map(|r| &r.provenance);
+                let rejected = output.rejections.iter().map(|r| &r.provenance);
+                records.chain(rejected).map(|p| (p.partition, p.offset)).collect()
+            }
+            _ => Vec::new(),
+        };
         self.give_back(output);
 
         let result = self.dispose(request_id, rejected, undelivered, &mut summary).await;
@@ -357,6 +367,7 @@ impl Handler {
             Live::add(&live.dead_lettered, summary.dead_lettered);
             if result.is_ok() && summary.undelivered == 0 {
                 Live::add(&live.completed, summary.records_in);
+                live.complete_records(settled);
             } else {
                 Live::add(&live.failed_invocations, 1);
             }

@@ -9,8 +9,15 @@
 //! histogram of call latency. A sampler reads it whenever it likes; the
 //! counters only grow.
 //!
+//! A watcher that must know *which* records are done (a drain that counts
+//! each record once, however often it was redelivered) asks for
+//! [`Live::tracking_records`]: each succeeded invocation then also appends
+//! its records' (partition, offset) to a list the watcher takes with
+//! [`Live::take_completed`].
+//!
 //! Cost: a few relaxed atomic adds per call and per invocation, and one
-//! short mutex hold per call for the histogram; nothing per record.
+//! short mutex hold per call for the histogram; nothing per record unless
+//! records are tracked (then 16 bytes each until taken).
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -46,6 +53,8 @@ pub struct Live {
     /// Whether call latencies are being recorded (off during a warm-up).
     pub measuring: AtomicBool,
     call_latency_us: Mutex<Histogram<u64>>,
+    /// (partition, offset) of the records of succeeded invocations, when tracked.
+    completed_records: Mutex<Option<Vec<(i32, i64)>>>,
 }
 
 impl Default for Live {
@@ -64,6 +73,7 @@ impl Default for Live {
             failed_invocations: AtomicU64::new(0),
             measuring: AtomicBool::new(true),
             call_latency_us: Mutex::new(new_histogram()),
+            completed_records: Mutex::new(None),
         }
     }
 }
@@ -76,6 +86,39 @@ fn new_histogram() -> Histogram<u64> {
 }
 
 impl Live {
+    /// Counters that also keep the (partition, offset) of every record of
+    /// every succeeded invocation, for [`Live::take_completed`].
+    pub fn tracking_records() -> Live {
+        let live = Live::default();
+        *live.completed_lock() = Some(Vec::new());
+        live
+    }
+
+    fn completed_lock(&self) -> std::sync::MutexGuard<'_, Option<Vec<(i32, i64)>>> {
+        self.completed_records.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether records are tracked ([`Live::tracking_records`]).
+    pub fn tracks_records(&self) -> bool {
+        self.completed_lock().is_some()
+    }
+
+    /// Notes `records` (partition, offset) as done with, when records are
+    /// tracked: the handler after a succeeded invocation, and whatever
+    /// settles records without it (a record the mapping dead-letters itself).
+    pub fn complete_records(&self, records: impl IntoIterator<Item = (i32, i64)>) {
+        if let Some(done) = self.completed_lock().as_mut() {
+            done.extend(records);
+        }
+    }
+
+    /// Moves the records completed since the last call into `into`.
+    pub fn take_completed(&self, into: &mut Vec<(i32, i64)>) {
+        if let Some(done) = self.completed_lock().as_mut() {
+            into.append(done);
+        }
+    }
+
     pub(crate) fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
     }

@@ -432,3 +432,42 @@ async fn the_lab_policy_waits_the_labs_schedule() {
     assert_eq!(summary.undelivered, 10);
     stop(server).await;
 }
+
+/// A watcher that counts each record once (the run's drain) learns which
+/// records a succeeded invocation settled, its dead letter included; a
+/// failed invocation settles none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_succeeded_invocation_names_the_records_it_settled() {
+    let dir = tempfile::tempdir().unwrap();
+    let dlq = tempfile::tempdir().unwrap();
+    let server = firehose(dir.path(), |_| {}).await;
+    let url = server.url();
+    let dlq_path = dlq.path().to_str().unwrap();
+    let mut h = handler(
+        &[[("AWS_ENDPOINT_URL_FIREHOSE", url.as_str()), ("DEAD_LETTER", dlq_path)].as_slice(), &CONFLUENT].concat(),
+    );
+    let live = std::sync::Arc::new(mskbench_processor::Live::tracking_records());
+    h.set_live(live.clone());
+    preload(&h, SchemaKey::Confluent(1));
+    let (datums, _) = clickevents(10, 5);
+    let mut values: Vec<_> = datums.iter().map(|d| confluent(1, d)).collect();
+    values[3] = confluent(1, &datums[3][..3]);
+
+    h.handle(event(&values, 2), "req-settled").await.unwrap();
+    let mut settled = Vec::new();
+    live.take_completed(&mut settled);
+    settled.sort_unstable();
+    let mut expected: Vec<(i32, i64)> = (0..10).map(|i| (i % 2, i64::from(i / 2))).collect();
+    expected.sort_unstable();
+    assert_eq!(settled, expected);
+    live.take_completed(&mut settled);
+    assert_eq!(settled.len(), 10, "taken once");
+
+    // A schema nobody can fetch (port 9 is closed): the invocation fails and settles nothing.
+    let values: Vec<_> = datums.iter().map(|d| confluent(2, d)).collect();
+    h.handle(event(&values, 2), "req-unsettled").await.unwrap_err();
+    let mut none = Vec::new();
+    live.take_completed(&mut none);
+    assert!(none.is_empty(), "{none:?}");
+    stop(server).await;
+}

@@ -104,6 +104,10 @@ pub struct ProduceConfig {
     pub stats_interval: Option<Duration>,
     /// HdrHistogram interval log path.
     pub hlog: Option<PathBuf>,
+    /// Keep every record's coordinates and expected-line digest in the
+    /// report ([`crate::send::Sent`], 32 bytes a record): what `mskbench
+    /// run` accounts from. Off for open-ended `mskbench produce` runs.
+    pub keep_records: bool,
 }
 
 impl ProduceConfig {
@@ -123,6 +127,7 @@ impl ProduceConfig {
             rdkafka: BTreeMap::new(),
             stats_interval: None,
             hlog: None,
+            keep_records: false,
         }
     }
 }

@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use crate::avro::put_str;
 use crate::clickevent::ClickEvents;
+use crate::expected::{self, Canon, Digest};
 use crate::schemagen::{SchemaGenError, SchemaRecords};
 
 /// Where records come from.
@@ -76,6 +77,10 @@ pub enum RecordError {
     Schema(#[from] SchemaGenError),
 }
 
+/// One record as [`RecordEncoder::next_expected`] builds it: key, framed
+/// value and expected-line digest, borrowed from the encoder's buffers.
+pub type Built<'a> = (Option<&'a [u8]>, &'a [u8], Option<Digest>);
+
 /// Builds records one after another into reused buffers.
 #[derive(Debug)]
 pub struct RecordEncoder {
@@ -85,6 +90,8 @@ pub struct RecordEncoder {
     datum: Vec<u8>,
     value: Vec<u8>,
     key: Vec<u8>,
+    /// Present when each record's expected line is digested.
+    canon: Option<Canon>,
 }
 
 impl RecordEncoder {
@@ -97,19 +104,38 @@ impl RecordEncoder {
             datum: Vec::with_capacity(256),
             value: Vec::with_capacity(256),
             key: Vec::with_capacity(32),
+            canon: None,
         }
+    }
+
+    /// The same encoder, also digesting the JSON line each record should
+    /// become, from the generated value ([`crate::expected`]): the oracle
+    /// a run's accounting checks the processor against.
+    pub fn with_expected(mut self) -> Self {
+        self.canon = Some(Canon::new());
+        self
     }
 
     /// The next record's key (absent for schema-driven records) and framed
     /// value, with timestamps at `now_ms`.
     pub fn next(&mut self, now_ms: i64) -> Result<(Option<&[u8]>, &[u8]), RecordError> {
+        self.next_expected(now_ms).map(|(key, value, _)| (key, value))
+    }
+
+    /// [`RecordEncoder::next`], with the digest of the line the record
+    /// should become when built [`RecordEncoder::with_expected`].
+    pub fn next_expected(&mut self, now_ms: i64) -> Result<Built<'_>, RecordError> {
         self.datum.clear();
         self.value.clear();
         self.key.clear();
+        let mut digest = None;
         let has_key = match &mut self.generator {
             Generator::Click(events) => {
                 let event = events.next_event();
                 event.encode(now_ms, &mut self.datum);
+                if let Some(canon) = &mut self.canon {
+                    digest = Some(expected::click_event(&event, now_ms, canon));
+                }
                 let mut buf = itoa::Buffer::new();
                 let text = event.key(&mut buf).as_bytes();
                 match self.key_framing {
@@ -123,7 +149,10 @@ impl RecordEncoder {
                 true
             }
             Generator::Schema(records) => {
-                records.next_datum(&mut self.datum)?;
+                match &mut self.canon {
+                    Some(canon) => digest = Some(records.next_datum_expected(&mut self.datum, canon)?),
+                    None => records.next_datum(&mut self.datum)?,
+                }
                 false
             }
         };
@@ -133,7 +162,7 @@ impl RecordEncoder {
                 wire::frame_glue(version, compression, &self.datum, &mut self.value)
             }
         }
-        Ok((has_key.then_some(self.key.as_slice()), &self.value))
+        Ok((has_key.then_some(self.key.as_slice()), &self.value, digest))
     }
 }
 

@@ -83,9 +83,14 @@ pub async fn produce(
     let (generator, schema) = generator(config)?;
     let (framing, key_framing) = register(config, schema).await?;
     let mut encoder = RecordEncoder::new(generator, framing, key_framing);
+    let context = if config.keep_records {
+        encoder = encoder.with_expected();
+        AckContext::keeping_records()
+    } else {
+        AckContext::default()
+    };
     let (client, message_timeout) = client_config(config);
-    let producer =
-        ThreadedProducer::from_config_and_context(&client, AckContext::default()).map_err(ProduceError::Producer)?;
+    let producer = ThreadedProducer::from_config_and_context(&client, context).map_err(ProduceError::Producer)?;
     let options = SendOptions {
         topic: config.topic.clone(),
         until: config.until,

@@ -197,10 +197,26 @@ impl SchemaRecords {
     /// Appends the next record's Avro datum to `out`.
     pub fn next_datum(&mut self, out: &mut Vec<u8>) -> Result<(), SchemaGenError> {
         let value = self.next_value();
+        self.encode(&value, out)
+    }
+
+    /// Appends the next record's Avro datum to `out`; returns the digest of
+    /// the JSON line it should become ([`crate::expected`]).
+    pub fn next_datum_expected(
+        &mut self,
+        out: &mut Vec<u8>,
+        canon: &mut crate::expected::Canon,
+    ) -> Result<crate::expected::Digest, SchemaGenError> {
+        let value = self.next_value();
+        self.encode(&value, out)?;
+        Ok(crate::expected::avro_value(&value, canon))
+    }
+
+    fn encode(&self, value: &Value, out: &mut Vec<u8>) -> Result<(), SchemaGenError> {
         // The writer borrows the schema, so it cannot live beside it in
         // this struct; building one is cheap next to generating the value.
         let writer = GenericDatumWriter::builder(&self.schema).build().map_err(SchemaGenError::Encode)?;
-        writer.write_value_ref(out, &value).map_err(SchemaGenError::Encode)?;
+        writer.write_value_ref(out, value).map_err(SchemaGenError::Encode)?;
         Ok(())
     }
 
@@ -445,6 +461,24 @@ mod tests {
         {"name": "next", "type": ["null", "Everything"]}
       ]
     }"#;
+
+    /// The accounting's oracle and the processor's transcoder are written
+    /// apart; on every type they must agree on what a record's line holds.
+    #[test]
+    fn the_expected_digest_of_every_type_matches_the_transcoded_line() {
+        let mut g = SchemaRecords::new(EVERYTHING, SizeControls::default(), 7).unwrap();
+        let transcoder = mskbench_core::transcode::Transcoder::compile(g.schema()).unwrap();
+        let mut canon = crate::expected::Canon::new();
+        let (mut datum, mut line) = (Vec::new(), Vec::new());
+        for i in 0..300 {
+            datum.clear();
+            line.clear();
+            let digest = g.next_datum_expected(&mut datum, &mut canon).unwrap();
+            transcoder.transcode(&datum, &mut line, usize::MAX).unwrap();
+            let got = crate::expected::line(&line, &mut canon).unwrap();
+            assert_eq!(got, digest, "record {i}: {}", String::from_utf8_lossy(&line));
+        }
+    }
 
     #[test]
     fn every_type_generates_a_datum_that_decodes() {

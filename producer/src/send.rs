@@ -43,9 +43,10 @@ use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::serialization::interval_log::{IntervalLogWriter, IntervalLogWriterBuilder, Tag};
 use rdkafka::ClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::DeliveryResult;
+use rdkafka::message::{DeliveryResult, Message};
 use rdkafka::producer::{BaseRecord, Producer, ProducerContext, PurgeConfig, ThreadedProducer};
 
+use crate::expected::{self, Digest};
 use crate::records::{RecordEncoder, RecordError};
 use crate::schedule::{Profile, Schedule};
 use crate::stats::{Histograms, Report, new_histogram, percentiles};
@@ -206,6 +207,43 @@ pub struct Meta {
     intended: Instant,
     sent: Instant,
     measured: bool,
+    /// The digest of the line the record should become, when kept.
+    expected: Option<Digest>,
+}
+
+/// One record the broker acknowledged, where its delivery report put it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Acked {
+    /// The partition it was written to.
+    pub partition: i32,
+    /// Its offset there.
+    pub offset: i64,
+    /// Its Kafka timestamp (creation time), epoch milliseconds; −1 if none.
+    pub created_ms: i64,
+    /// The digest of the JSON line it should become ([`crate::expected`]).
+    pub expected: Digest,
+}
+
+/// One record librdkafka reported failed, kept to recognise it should it
+/// be in the topic after all (a timeout after the broker wrote it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Failed {
+    /// [`expected::payload`] of the value it carried.
+    pub payload: Digest,
+    /// Its timestamp, epoch milliseconds; −1 if none.
+    pub created_ms: i64,
+    /// The digest of the JSON line it should become.
+    pub expected: Digest,
+}
+
+/// Every record of a run as its delivery report told it: the producer's
+/// side of a run's accounting. 32 bytes a record.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sent {
+    /// Acknowledged records, in delivery-report order.
+    pub acked: Vec<Acked>,
+    /// Records reported failed.
+    pub failed: Vec<Failed>,
 }
 
 #[derive(Debug)]
@@ -216,6 +254,8 @@ struct AckState {
     failed: u64,
     reasons: BTreeMap<String, u64>,
     last_report: Option<Instant>,
+    /// Each record's coordinates and expected digest, when kept.
+    records: Option<Sent>,
 }
 
 /// The delivery callback's state: ack histograms and outcome counts.
@@ -234,6 +274,7 @@ impl Default for AckContext {
                 failed: 0,
                 reasons: BTreeMap::new(),
                 last_report: None,
+                records: None,
             }),
         }
     }
@@ -243,6 +284,15 @@ impl AckContext {
     fn lock(&self) -> MutexGuard<'_, AckState> {
         // A panic while holding the lock leaves plain counters behind: still usable.
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A context that also keeps each record's coordinates and expected
+    /// digest ([`Sent`], in the [`Report`]); the encoder must be built
+    /// [`RecordEncoder::with_expected`].
+    pub fn keeping_records() -> Self {
+        let context = AckContext::default();
+        context.lock().records = Some(Sent::default());
+        context
     }
 
     /// (acked, failed) so far.
@@ -270,7 +320,11 @@ impl ProducerContext for AckContext {
         let mut s = self.lock();
         s.last_report = Some(now);
         match result {
-            Ok(_) => {
+            Ok(m) => {
+                if let (Some(records), Some(expected)) = (&mut s.records, meta.expected) {
+                    let created_ms = m.timestamp().to_millis().unwrap_or(-1);
+                    records.acked.push(Acked { partition: m.partition(), offset: m.offset(), created_ms, expected });
+                }
                 s.acked += 1;
                 let from_intended = micros(now.saturating_duration_since(meta.intended));
                 s.interval.saturating_record(from_intended);
@@ -279,7 +333,12 @@ impl ProducerContext for AckContext {
                     s.hist.ack_from_sent.saturating_record(micros(now.saturating_duration_since(meta.sent)));
                 }
             }
-            Err((error, _)) => {
+            Err((error, m)) => {
+                if let (Some(records), Some(expected)) = (&mut s.records, meta.expected) {
+                    let created_ms = m.timestamp().to_millis().unwrap_or(-1);
+                    let payload = expected::payload(m.payload().unwrap_or_default());
+                    records.failed.push(Failed { payload, created_ms, expected });
+                }
                 s.failed += 1;
                 *s.reasons.entry(reason(error)).or_insert(0) += 1;
             }
@@ -445,7 +504,7 @@ fn report(
     control: &Control,
     start: Instant,
 ) -> Report {
-    let state = acks.lock();
+    let mut state = acks.lock();
     control.0.acked.store(state.acked, Ordering::Relaxed);
     let mut hist = Histograms { send_delay: outcome.send_delay.clone(), ..Histograms::default() };
     hist.merge(&state.hist);
@@ -483,6 +542,8 @@ fn report(
         topic: options.topic.clone(),
         schema: options.schema.clone(),
         interrupted: outcome.interrupted,
+        // Taken, not cloned; a producer used again keeps recording afresh.
+        records: state.records.as_mut().map(std::mem::take).map(Arc::new),
     }
 }
 
@@ -640,7 +701,7 @@ fn send_loop(
             out.interrupt(start.elapsed().as_secs_f64());
             break;
         }
-        let (key, value) = match encoder.next(now_ms()) {
+        let (key, value, expected) = match encoder.next_expected(now_ms()) {
             Ok(record) => record,
             Err(e) => {
                 // Stop sending, but still flush what was sent so it is accounted for.
@@ -657,7 +718,7 @@ fn send_loop(
         }
         let due_offset = due.unwrap_or(offset);
         let measured = due_offset >= warmup;
-        let meta = Box::new(Meta { intended, sent: sent_at, measured });
+        let meta = Box::new(Meta { intended, sent: sent_at, measured, expected });
         let mut record = BaseRecord::with_opaque_to(&options.topic, meta).payload(value);
         if let Some(key) = key {
             record = record.key(key);

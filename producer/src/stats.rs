@@ -119,6 +119,10 @@ pub struct Report {
     pub schema: String,
     /// True when the run stopped early (Ctrl-C).
     pub interrupted: bool,
+    /// Each record's coordinates and expected digest, when the run kept
+    /// them ([`crate::ProduceConfig::keep_records`]); not in `--stats-json`.
+    #[serde(skip)]
+    pub records: Option<std::sync::Arc<crate::send::Sent>>,
 }
 
 impl Report {

@@ -58,6 +58,17 @@ pub enum Compare {
     /// Regresses on any move against `Better`, whatever the threshold:
     /// "no data lost" is not a percentage.
     AnyWorse(Better),
+    /// [`Compare::AnyWorse`] for a count that should stay zero: its row
+    /// (in `compare` and in the report's record table) appears only when a
+    /// run has a nonzero value, since `0 → 0` says nothing.
+    AnyWorseWhenSeen(Better),
+}
+
+impl Compare {
+    /// Whether a metric judged this way is worth a row at `values`.
+    pub(crate) fn shown(self, values: &[f64]) -> bool {
+        !matches!(self, Compare::AnyWorseWhenSeen(_)) || values.iter().any(|&v| v != 0.0)
+    }
 }
 
 /// One row of the catalogue.
@@ -136,6 +147,21 @@ pub static METRICS: &[Metric] = &[
         about: "delivered copies beyond the first of a record, whole run",
         compare: Compare::AnyWorse(Better::Lower),
         value: |r| count(r.totals.duplicates),
+    },
+    Metric {
+        name: "multiple_outcomes",
+        label: "multiple outcomes",
+        about: "records delivered and dead-lettered, or dead-lettered more than once, whole run",
+        compare: Compare::AnyWorseWhenSeen(Better::Lower),
+        value: |r| count(r.totals.multiple_outcomes),
+    },
+    Metric {
+        name: "failed_in_topic",
+        label: "failed in topic",
+        about: "records the producer saw fail that the topic holds all the same (accounted beside produced), \
+                whole run",
+        compare: Compare::AnyWorseWhenSeen(Better::Lower),
+        value: |r| count(r.totals.failed_in_topic),
     },
     // How hard Firehose pushed back.
     Metric {

@@ -65,9 +65,12 @@ fn row(metric: &str, judged: Compare, base: &RunResult, cand: &RunResult, thresh
     let (better, strict) = match judged {
         Compare::No => return None,
         Compare::BeyondThreshold(better) => (better, false),
-        Compare::AnyWorse(better) => (better, true),
+        Compare::AnyWorse(better) | Compare::AnyWorseWhenSeen(better) => (better, true),
     };
     let (b, c) = (base.metric(metric), cand.metric(metric));
+    if !judged.shown(&[b.unwrap_or(0.0), c.unwrap_or(0.0)]) {
+        return None;
+    }
     let delta_pct = match (b, c) {
         (Some(b), Some(c)) if b != 0.0 => Some((c - b) / b.abs() * 100.0),
         _ => None,
@@ -182,6 +185,17 @@ mod tests {
         assert_eq!(names.len(), fixed.len() + 2 * 5, "two measures of five percentiles");
         let strict: Vec<&str> = c.rows.iter().filter(|r| r.metric.contains("dup")).map(|r| r.better.as_str()).collect();
         assert_eq!(strict, ["lower"]);
+    }
+
+    #[test]
+    fn a_record_with_two_outcomes_is_a_row_and_a_regression_once_seen() {
+        let base = sample();
+        let mut cand = sample();
+        cand.totals.multiple_outcomes = 1;
+        let c = compare(&base, &cand, 5.0);
+        let row = c.rows.iter().find(|r| r.metric == "multiple_outcomes").expect("a row once seen");
+        assert!(row.regressed && c.regressed(), "{}", c.to_markdown());
+        assert!(!compare(&base, &base, 5.0).rows.iter().any(|r| r.metric == "failed_in_topic"));
     }
 
     #[test]

@@ -64,7 +64,13 @@ pub fn render(run: &RunResult) -> String {
     }
 
     out.push_str("## Records\n\n");
-    let totals = run.totals.named();
+    // A count that should stay zero gets a column only when it is not.
+    let totals: Vec<(&str, u64)> = run
+        .totals
+        .named()
+        .into_iter()
+        .filter(|&(key, n)| catalogue::metric(key).is_none_or(|m| m.compare.shown(&[n as f64])))
+        .collect();
     let labels: Vec<String> =
         totals.iter().map(|(key, _)| catalogue::metric(key).map_or(*key, |m| m.label).to_owned()).collect();
     table_head(&mut out, None, &labels);
@@ -120,6 +126,16 @@ mod tests {
     #[test]
     fn percentile_heads_read_as_percent() {
         assert_eq!(["p50", "p999", "max", "p9999"].map(percentile_label), ["p50", "p99.9", "max", "p99.99"]);
+    }
+
+    #[test]
+    fn counts_that_should_stay_zero_get_a_column_when_they_are_not() {
+        let mut run = sample();
+        run.totals.failed_in_topic = 2;
+        let md = render(&run);
+        assert!(md.contains("| duplicates | failed in topic | throttled records |"), "{md}");
+        assert!(md.contains("| 10000 | 10000 | 0 | 0 | 3 | 2 | 1000 | 0 | 5 |"), "{md}");
+        assert!(!md.contains("multiple outcomes"), "{md}");
     }
 
     #[test]

@@ -73,16 +73,24 @@ pub struct QuotaLines {
 /// also a metric of the same name (see [`crate::catalogue::METRICS`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Totals {
-    /// Records the broker acknowledged, read back from the topic.
+    /// Records the broker acknowledged (the producer's delivery reports).
     pub produced: u64,
-    /// Produced records found in a delivered object (first copies).
+    /// Records found in a delivered object (first copies).
     pub delivered: u64,
-    /// Produced records found in the dead-letter destination.
+    /// Records found in the dead-letter destination and not delivered.
     pub dead_lettered: u64,
-    /// Produced records found neither delivered nor dead-lettered.
+    /// Records found neither delivered nor dead-lettered.
     pub unaccounted: u64,
     /// Delivered copies beyond the first of a record.
     pub duplicates: u64,
+    /// Records with more than one outcome: delivered and dead-lettered, or
+    /// dead-lettered more than once (each also counts once above).
+    #[serde(default)]
+    pub multiple_outcomes: u64,
+    /// Records the producer saw fail that the topic holds all the same;
+    /// accounted (delivered, dead-lettered, unaccounted) beside the produced ones.
+    #[serde(default)]
+    pub failed_in_topic: u64,
     /// Record attempts Firehose throttled inside successful calls.
     pub throttled_records: u64,
     /// `PutRecordBatch` calls Firehose refused whole as throttled.
@@ -94,13 +102,15 @@ pub struct Totals {
 impl Totals {
     /// The totals with their `result.json` keys, in the order it writes
     /// them (the Markdown report's record table follows it).
-    pub(crate) fn named(&self) -> [(&'static str, u64); 8] {
+    pub(crate) fn named(&self) -> [(&'static str, u64); 10] {
         [
             ("produced", self.produced),
             ("delivered", self.delivered),
             ("dead_lettered", self.dead_lettered),
             ("unaccounted", self.unaccounted),
             ("duplicates", self.duplicates),
+            ("multiple_outcomes", self.multiple_outcomes),
+            ("failed_in_topic", self.failed_in_topic),
             ("throttled_records", self.throttled_records),
             ("throttled_calls", self.throttled_calls),
             ("retries", self.retries),
@@ -244,6 +254,8 @@ pub(crate) mod tests {
                 dead_lettered: 0,
                 unaccounted: 0,
                 duplicates: 3,
+                multiple_outcomes: 0,
+                failed_in_topic: 0,
                 throttled_records: 1000,
                 throttled_calls: 0,
                 retries: 5,
