@@ -267,6 +267,10 @@ async fn drain(
             drained = true;
             break;
         }
+        if mapping.has_failed() {
+            // Nothing more will finish; the error is reported below.
+            break;
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     if !drained {
