@@ -107,8 +107,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     if let Some(stats) = stats {
         eprintln!(
-            "mskbench process: {} invocations, {} records, {} delivered, {} dead-lettered, {} dropped",
-            stats.invocations, stats.records_in, stats.delivered, stats.dead_lettered, stats.dropped
+            "mskbench process: {} invocations, {} records, {} delivered, {} dead-lettered, {} dropped ({} too large for any event)",
+            stats.invocations, stats.records_in, stats.delivered, stats.dead_lettered, stats.dropped, stats.too_large
         );
     }
     runtime.shutdown_timeout(Duration::from_secs(1));

@@ -276,6 +276,10 @@ async fn drain(
         if pending.left() == 0 || Instant::now() >= ends || interrupts.count() >= 2 {
             break;
         }
+        if mapping.has_failed() {
+            // Nothing more will finish; the error is reported below.
+            break;
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     if pending.left() > 0 {

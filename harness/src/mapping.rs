@@ -93,6 +93,13 @@ impl Mapping {
         self.assigned.load(Ordering::SeqCst) >= partitions
     }
 
+    /// True once the mapping ended on its own: it has no idle exit here, so
+    /// only a failed poller (which stops every poller) ends it. Its reason
+    /// is [`Stopped::error`].
+    pub(crate) fn has_failed(&self) -> bool {
+        self.thread.is_finished()
+    }
+
     /// Stops the pollers and waits for the mapping's thread.
     pub(crate) async fn stop(self) -> Result<Stopped> {
         self.stop.store(true, Ordering::SeqCst);

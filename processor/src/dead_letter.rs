@@ -25,7 +25,9 @@ use crate::config::DeadLetterTarget;
 /// One record that went to the dead-letter destination.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DeadLetter {
-    /// A core `Reason` name (`unknown_schema`, …) or `firehose:<ErrorCode>`.
+    /// A core `Reason` name (`unknown_schema`, …), `firehose:<ErrorCode>`, or
+    /// `record_too_large` (the local event source mapping's: a record that
+    /// alone exceeds the invocation payload limit).
     pub reason: String,
     /// What and where, without payload.
     pub detail: String,
@@ -37,7 +39,8 @@ pub struct DeadLetter {
     pub offset: i64,
     /// Kafka record timestamp, epoch ms (-1 when absent).
     pub timestamp: i64,
-    /// The record's value as the event carried it (base64), for undecodable records.
+    /// The record's value as the event carried it (base64), for undecodable
+    /// and too large records.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
     /// The decoded JSON line (without its newline), for undeliverable records.

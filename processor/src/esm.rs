@@ -18,13 +18,29 @@
 //!   `records` keyed `"<topic>-<partition>"`, records in offset order, key
 //!   and value base64, headers as arrays of byte values, timestamp and its
 //!   type.
+//! - **Any record.** Keys and values are written as they are (absent when
+//!   null, `""` when empty); header names are read as bytes (`esm/headers.rs`:
+//!   rdkafka's own reader panics on a name that is not UTF-8) and written as
+//!   Kafka's Java client reads them, UTF-8 with U+FFFD for invalid bytes —
+//!   the only form a JSON object key can take; header values as byte arrays,
+//!   a null value as `[]` (the shape AWS's event types declare). A record
+//!   that alone makes an event over the payload limit cannot be invoked
+//!   with: the batch before it is invoked, then it goes to the function's
+//!   dead-letter destination with reason [`RECORD_TOO_LARGE`] (or is logged
+//!   and counted as dropped without one, as undecodable records are), its
+//!   offset is committed and the mapping goes on.
 //! - **Failures.** A failed invocation is retried with the same event after
 //!   a capped exponential wait, up to `max_attempts` (then the poller stops
-//!   with an error, nothing committed), or until stopped.
+//!   with an error, nothing committed), or until stopped. A poller that
+//!   fails — an error or a panic — stops every other poller, and [`run`]
+//!   returns the first failure's reason.
 //!
 //! Kafka runs on librdkafka (`rdkafka`, bundled); the handler runs on the
 //! tokio runtime whose handle is given, while each poller is a plain thread.
 
+mod headers;
+
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -32,18 +48,23 @@ use std::time::{Duration, Instant};
 use mskbench_core::{KafkaRecord, TimestampType, b64};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::message::{Headers, Message, Timestamp};
+use rdkafka::message::{Message, Timestamp};
 use rdkafka::{Offset, TopicPartitionList};
 use serde::Serialize;
 use tracing::{info, warn};
 
-use crate::handler::{Handler, error_chain};
+pub use headers::RawHeaders;
+
+use crate::dead_letter::DeadLetter;
+use crate::handler::{Handler, InvocationError, InvocationSummary, error_chain};
 use crate::service::SendStats;
 
 /// Lambda's invocation payload limit (6 MB).
 pub const MAX_PAYLOAD: usize = 6 * 1024 * 1024;
 /// The largest BatchSize the service accepts.
 pub const MAX_BATCH_SIZE: usize = 10_000;
+/// The dead-letter reason of a record that alone exceeds the payload limit.
+pub const RECORD_TOO_LARGE: &str = "record_too_large";
 
 /// How the mapping polls and batches.
 #[derive(Debug, Clone)]
@@ -112,22 +133,6 @@ pub enum EsmError {
         /// librdkafka's error.
         source: rdkafka::error::KafkaError,
     },
-    /// One record alone exceeds the invocation payload limit.
-    #[error(
-        "{topic}-{partition} offset {offset}: a single record makes a {size}-byte event, above the {limit}-byte payload limit"
-    )]
-    RecordTooLarge {
-        /// The record's topic.
-        topic: String,
-        /// Its partition.
-        partition: i32,
-        /// Its offset.
-        offset: i64,
-        /// The event's size with it alone, in bytes.
-        size: usize,
-        /// The payload limit, in bytes.
-        limit: usize,
-    },
     /// A batch kept failing; its offsets were not committed.
     #[error("batch {request_id} failed {attempts} time(s), giving up without committing: {last}")]
     GaveUp {
@@ -138,9 +143,14 @@ pub enum EsmError {
         /// The last attempt's error.
         last: String,
     },
-    /// A poller thread panicked.
-    #[error("a poller thread panicked")]
-    Panicked,
+    /// A poller thread panicked; the other pollers were stopped.
+    #[error("poller {poller} panicked: {message}")]
+    Panicked {
+        /// The poller's index.
+        poller: usize,
+        /// The panic's message.
+        message: String,
+    },
 }
 
 /// What the mapping did, over all pollers.
@@ -150,14 +160,18 @@ pub struct EsmStats {
     pub invocations: u64,
     /// Invocations that returned an error (and were retried).
     pub failed_invocations: u64,
-    /// Records handed to the handler, over successful invocations.
+    /// Records finished: handed to successful invocations, or too large for
+    /// any event and dead-lettered (or dropped).
     pub records_in: u64,
     /// Records Firehose accepted.
     pub delivered: u64,
     /// Records written to the dead-letter destination.
     pub dead_lettered: u64,
-    /// Undecodable records logged and dropped (no destination).
+    /// Undecodable (or too large) records logged and dropped (no destination).
     pub dropped: u64,
+    /// Records that alone exceed the payload limit ([`RECORD_TOO_LARGE`]),
+    /// counted in `dead_lettered` or `dropped` as well.
+    pub too_large: u64,
     /// Largest event text sent, in bytes.
     pub max_event_bytes: u64,
     /// Offset commits that failed (the records may come back: at least once).
@@ -174,17 +188,19 @@ impl EsmStats {
         self.delivered += o.delivered;
         self.dead_lettered += o.dead_lettered;
         self.dropped += o.dropped;
+        self.too_large += o.too_large;
         self.max_event_bytes = self.max_event_bytes.max(o.max_event_bytes);
         self.commit_failures += o.commit_failures;
         self.send += &o.send;
     }
 }
 
-/// Runs the mapping until `stop` is set, `idle_exit` passes, or a batch gives up.
+/// Runs the mapping until `stop` is set, `idle_exit` passes, or a poller fails.
 ///
 /// # Errors
-/// [`EsmError`] for bad settings, a consumer that cannot be created, a
-/// record too large for any event, or a batch that kept failing.
+/// [`EsmError`] for bad settings, a consumer that cannot be created, or the
+/// first poller to fail: a batch that kept failing, or a panic. Either
+/// stops every other poller.
 pub fn run(
     config: &EsmConfig,
     handler: Arc<Handler>,
@@ -201,29 +217,66 @@ pub fn run(
         return Err(EsmError::Config("at least one poller is needed".into()));
     }
     let consumers = (0..config.pollers).map(|_| consumer(config)).collect::<Result<Vec<_>, _>>()?;
+    supervise(consumers, &stop, |index, consumer| {
+        let (handler, runtime, stop) = (handler.clone(), runtime.clone(), stop.clone());
+        Poller { config, consumer, handler, runtime, stop, index }.run()
+    })
+}
+
+/// Runs `poller` for each of `items` on a thread of its own and waits for
+/// all. The first to fail — an error, or a panic, caught here — sets `stop`
+/// so the others finish their batch and return; its error is the result
+/// (later ones are mostly the others giving up because of the stop).
+fn supervise<T: Send>(
+    items: Vec<T>,
+    stop: &AtomicBool,
+    poller: impl Fn(usize, T) -> Result<EsmStats, EsmError> + Sync,
+) -> Result<EsmStats, EsmError> {
+    let first_failed = AtomicUsize::new(usize::MAX);
     let results: Vec<Result<EsmStats, EsmError>> = std::thread::scope(|scope| {
-        let threads: Vec<_> = consumers
+        let threads: Vec<_> = items
             .into_iter()
             .enumerate()
-            .map(|(i, c)| {
-                let (handler, runtime, stop) = (handler.clone(), runtime.clone(), stop.clone());
+            .map(|(index, item)| {
+                let (poller, first_failed) = (&poller, &first_failed);
                 scope.spawn(move || {
-                    let result = Poller { config, consumer: c, handler, runtime, stop: stop.clone(), index: i }.run();
+                    let result = std::panic::catch_unwind(AssertUnwindSafe(|| poller(index, item)))
+                        .unwrap_or_else(|panic| Err(panicked(index, panic.as_ref())));
                     if result.is_err() {
-                        // One poller giving up stops the others: a run should not look healthy.
+                        let _ = first_failed.compare_exchange(usize::MAX, index, Ordering::SeqCst, Ordering::SeqCst);
+                        // One poller failing stops the others: a run must not look healthy.
                         stop.store(true, Ordering::SeqCst);
                     }
                     result
                 })
             })
             .collect();
-        threads.into_iter().map(|t| t.join().unwrap_or(Err(EsmError::Panicked))).collect()
+        threads
+            .into_iter()
+            .enumerate()
+            .map(|(index, t)| t.join().unwrap_or_else(|panic| Err(panicked(index, panic.as_ref()))))
+            .collect()
     });
+    let first = first_failed.load(Ordering::SeqCst);
     let mut total = EsmStats::default();
-    for r in results {
-        total.add(&r?);
+    let mut failure = None;
+    for (index, result) in results.into_iter().enumerate() {
+        match result {
+            Ok(stats) => total.add(&stats),
+            Err(e) if index == first || failure.is_none() => failure = Some(e),
+            Err(_) => {}
+        }
     }
-    Ok(total)
+    failure.map_or(Ok(total), Err)
+}
+
+fn panicked(poller: usize, panic: &(dyn std::any::Any + Send)) -> EsmError {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_owned());
+    EsmError::Panicked { poller, message }
 }
 
 fn consumer(config: &EsmConfig) -> Result<BaseConsumer, EsmError> {
@@ -281,24 +334,26 @@ impl Poller<'_> {
                     last_activity = Instant::now();
                     let record = record_json(&message);
                     let (topic, partition, offset) = (message.topic(), message.partition(), message.offset());
-                    if !batch.fits(topic, partition, record.len(), self.config.max_payload) {
-                        if batch.is_empty() {
-                            return Err(EsmError::RecordTooLarge {
-                                topic: topic.to_owned(),
-                                partition,
-                                offset,
-                                size: batch.len_with(topic, partition, record.len()),
-                                limit: self.config.max_payload,
-                            });
+                    let alone = batch.len_alone(topic, partition, record.len());
+                    if alone > self.config.max_payload {
+                        // No event can carry it. The batch before it goes
+                        // first, so offsets are committed in order.
+                        if !batch.is_empty() {
+                            self.invoke(&mut batch, &mut invocation, &mut stats)?;
+                            window_ends = None;
                         }
-                        self.invoke(&mut batch, &mut invocation, &mut stats)?;
-                        window_ends = None;
-                    }
-                    batch.push(topic, partition, offset, &record);
-                    window_ends.get_or_insert_with(|| Instant::now() + self.config.batch_window);
-                    if batch.records() >= self.config.batch_size {
-                        self.invoke(&mut batch, &mut invocation, &mut stats)?;
-                        window_ends = None;
+                        self.reject_too_large(&message, alone, &mut invocation, &mut stats)?;
+                    } else {
+                        if !batch.fits(topic, partition, record.len(), self.config.max_payload) {
+                            self.invoke(&mut batch, &mut invocation, &mut stats)?;
+                            window_ends = None;
+                        }
+                        batch.push(topic, partition, offset, &record);
+                        window_ends.get_or_insert_with(|| Instant::now() + self.config.batch_window);
+                        if batch.records() >= self.config.batch_size {
+                            self.invoke(&mut batch, &mut invocation, &mut stats)?;
+                            window_ends = None;
+                        }
                     }
                 }
                 Some(Err(e)) => warn!(poller = self.index, "Kafka consumer error (retried by librdkafka): {e}"),
@@ -335,26 +390,84 @@ impl Poller<'_> {
 
     /// Invokes the handler with the batch until it succeeds, then commits.
     fn invoke(&self, batch: &mut EventBuilder, invocation: &mut u64, stats: &mut EsmStats) -> Result<(), EsmError> {
-        *invocation += 1;
-        let request_id = format!("esm-{}-p{}-{}", self.config.group, self.index, invocation);
+        let request_id = self.next_request_id(invocation);
         let event = batch.finish();
         stats.max_event_bytes = stats.max_event_bytes.max(event.len() as u64);
+        let summary = self.until_done(&request_id, stats, |attempt_id| {
+            self.runtime.block_on(self.handler.handle(event.clone(), attempt_id))
+        })?;
+        stats.invocations += 1;
+        stats.records_in += summary.records_in;
+        stats.delivered += summary.delivered;
+        stats.dead_lettered += summary.dead_lettered;
+        stats.dropped += summary.dropped;
+        stats.send += &summary.send;
+        self.commit(&request_id, batch.last_offsets().map(|(t, p, o)| (t.as_str(), *p, *o)), stats);
+        batch.clear();
+        Ok(())
+    }
+
+    /// A record no event can carry: to the function's dead-letter
+    /// destination (retried as an invocation is), then committed.
+    fn reject_too_large(
+        &self,
+        message: &impl Message,
+        size: usize,
+        invocation: &mut u64,
+        stats: &mut EsmStats,
+    ) -> Result<(), EsmError> {
+        let request_id = self.next_request_id(invocation);
+        let (topic, partition, offset) = (message.topic(), message.partition(), message.offset());
+        let limit = self.config.max_payload;
+        warn!(
+            request_id,
+            topic, partition, offset, size, limit, "A record alone exceeds the payload limit; dead-lettering it"
+        );
+        let letter = DeadLetter {
+            reason: RECORD_TOO_LARGE.to_owned(),
+            detail: format!(
+                "{topic}-{partition} offset {offset}: a single record makes a {size}-byte event, above the {limit}-byte invocation payload limit"
+            ),
+            topic: topic.to_owned(),
+            partition,
+            offset,
+            timestamp: timestamp(message).0,
+            value: message.payload().map(encode),
+            line: None,
+        };
+        let summary = self.until_done(&request_id, stats, |attempt_id| {
+            self.runtime.block_on(self.handler.dead_letter_unsent(attempt_id, vec![letter.clone()]))
+        })?;
+        stats.too_large += 1;
+        stats.records_in += summary.records_in;
+        stats.dead_lettered += summary.dead_lettered;
+        stats.dropped += summary.dropped;
+        self.commit(&request_id, std::iter::once((topic, partition, offset)), stats);
+        Ok(())
+    }
+
+    fn next_request_id(&self, invocation: &mut u64) -> String {
+        *invocation += 1;
+        format!("esm-{}-p{}-{}", self.config.group, self.index, invocation)
+    }
+
+    /// Calls `attempt` until it succeeds: after a failure, waits (capped
+    /// exponential) and calls again, up to `max_attempts` or until stopped.
+    fn until_done(
+        &self,
+        request_id: &str,
+        stats: &mut EsmStats,
+        mut attempt: impl FnMut(&str) -> Result<InvocationSummary, InvocationError>,
+    ) -> Result<InvocationSummary, EsmError> {
         let mut attempts = 0u32;
         let mut wait = Duration::from_millis(100);
         loop {
             attempts += 1;
             // Like Lambda, every attempt gets its own request id.
-            let attempt_id = if attempts == 1 { request_id.clone() } else { format!("{request_id}-retry{attempts}") };
-            match self.runtime.block_on(self.handler.handle(event.clone(), &attempt_id)) {
-                Ok(summary) => {
-                    stats.invocations += 1;
-                    stats.records_in += summary.records_in;
-                    stats.delivered += summary.delivered;
-                    stats.dead_lettered += summary.dead_lettered;
-                    stats.dropped += summary.dropped;
-                    stats.send += &summary.send;
-                    break;
-                }
+            let attempt_id =
+                if attempts == 1 { request_id.to_owned() } else { format!("{request_id}-retry{attempts}") };
+            match attempt(&attempt_id) {
+                Ok(summary) => return Ok(summary),
                 Err(e) => {
                     stats.failed_invocations += 1;
                     if let Some(s) = e.summary() {
@@ -362,7 +475,11 @@ impl Poller<'_> {
                     }
                     let gave_up = self.config.max_attempts.is_some_and(|max| attempts >= max);
                     if gave_up || self.stop.load(Ordering::SeqCst) {
-                        return Err(EsmError::GaveUp { request_id, attempts, last: error_chain(&e) });
+                        return Err(EsmError::GaveUp {
+                            request_id: request_id.to_owned(),
+                            attempts,
+                            last: error_chain(&e),
+                        });
                     }
                     warn!(request_id, attempts, "Invocation failed, invoking again: {}", error_chain(&e));
                     std::thread::sleep(wait);
@@ -370,9 +487,13 @@ impl Poller<'_> {
                 }
             }
         }
+    }
+
+    /// Commits the offset after each `(topic, partition, last offset)`.
+    fn commit<'t>(&self, request_id: &str, last: impl Iterator<Item = (&'t str, i32, i64)>, stats: &mut EsmStats) {
         let mut offsets = TopicPartitionList::new();
-        for (topic, partition, last) in batch.last_offsets() {
-            if let Err(e) = offsets.add_partition_offset(topic, *partition, Offset::Offset(last + 1)) {
+        for (topic, partition, last) in last {
+            if let Err(e) = offsets.add_partition_offset(topic, partition, Offset::Offset(last + 1)) {
                 warn!(request_id, "Cannot name offset {} of {topic}-{partition}: {e}", last + 1);
             }
         }
@@ -381,29 +502,39 @@ impl Poller<'_> {
             stats.commit_failures += 1;
             warn!(request_id, "Offset commit failed (records may be redelivered): {e}");
         }
-        batch.clear();
-        Ok(())
     }
 }
 
-/// One Kafka message as the service writes it into an event.
-pub fn record_json<M: Message>(message: &M) -> Vec<u8> {
-    let encode = |bytes: &[u8]| {
-        let mut s = String::with_capacity(bytes.len().div_ceil(3) * 4);
-        b64::encode_append(bytes, &mut s);
-        s
-    };
-    let (timestamp, timestamp_type) = match message.timestamp() {
+fn encode(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    b64::encode_append(bytes, &mut s);
+    s
+}
+
+fn timestamp(message: &impl Message) -> (i64, TimestampType) {
+    match message.timestamp() {
         Timestamp::CreateTime(t) => (t, TimestampType::CreateTime),
         Timestamp::LogAppendTime(t) => (t, TimestampType::LogAppendTime),
         Timestamp::NotAvailable => (-1, TimestampType::NoTimestampType),
-    };
+    }
+}
+
+/// One Kafka message as the service writes it into an event: key and value
+/// base64 (absent when null), headers as `{"name": [bytes]}` with names read
+/// as bytes and written as UTF-8 (U+FFFD for invalid bytes) and a null
+/// value as `[]`. Any message serialises: nothing here panics on its bytes.
+pub fn record_json<M>(message: &M) -> Vec<u8>
+where
+    M: Message,
+    M::Headers: RawHeaders,
+{
+    let (timestamp, timestamp_type) = timestamp(message);
     let headers = message
         .headers()
         .map(|h| {
-            h.iter()
+            headers::raw_headers(h.borrowed())
                 .map(|h| mskbench_core::event::Header {
-                    key: h.key.into(),
+                    key: String::from_utf8_lossy(h.key),
                     value: h.value.map(<[u8]>::to_vec).unwrap_or_default(),
                 })
                 .collect()
@@ -419,7 +550,7 @@ pub fn record_json<M: Message>(message: &M) -> Vec<u8> {
         value: message.payload().map(|v| encode(v).into()),
         headers,
     };
-    // Serialising plain strings, integers and byte lists cannot fail.
+    // Serialising strings, integers and byte lists into a Vec cannot fail.
     serde_json::to_vec(&record).unwrap_or_default()
 }
 
@@ -487,6 +618,12 @@ impl EventBuilder {
                 self.len + usize::from(!self.groups.is_empty()) + key.len() + 1 + 2 + record_len
             }
         }
+    }
+
+    /// The length an event holding only a `record_len`-byte record has.
+    pub fn len_alone(&self, topic: &str, partition: i32, record_len: usize) -> usize {
+        let key = self.group(topic, partition).map_or_else(|| group_key(topic, partition).len(), |g| g.key.len());
+        self.head.len() + 2 + key + 1 + 2 + record_len
     }
 
     /// True when a `record_len`-byte record keeps the event within `limit`.
@@ -630,5 +767,99 @@ mod tests {
         assert_eq!(b.len(), limit);
         assert!(!b.fits("ExampleTopic", 0, r.len(), limit));
         assert!(!b.fits("ExampleTopic", 1, 1, limit));
+    }
+
+    #[test]
+    fn header_names_of_any_bytes_and_null_or_empty_parts_are_written_as_the_event_carries_them() {
+        let headers = headers::with_raw_header(OwnedHeaders::new(), &[0xff, 0xfe, b'k'], Some(&[1, 2]));
+        let headers = headers::with_raw_header(headers, b"", None);
+        let headers = headers
+            .insert(Header { key: "empty", value: Some(&b""[..]) })
+            .insert(Header { key: "null", value: None::<&[u8]> })
+            .insert(Header { key: "ok", value: Some(&b"v"[..]) });
+        let m = OwnedMessage::new(
+            Some(Vec::new()),
+            Some(Vec::new()),
+            "t".into(),
+            Timestamp::LogAppendTime(5),
+            0,
+            9,
+            Some(headers),
+        );
+        let record = record_json(&m);
+        let json: serde_json::Value = serde_json::from_slice(&record).unwrap();
+        assert_eq!(json["key"], "", "an empty key is there, empty");
+        assert_eq!(json["value"], "", "an empty value is there, empty");
+        assert_eq!(json["timestampType"], "LOG_APPEND_TIME");
+        assert_eq!(
+            json["headers"],
+            serde_json::json!([{"\u{fffd}\u{fffd}k": [1, 2]}, {"": []}, {"empty": []}, {"null": []}, {"ok": [118]}])
+        );
+        // The handler's reader takes it.
+        let mut b = EventBuilder::new("a", "b");
+        b.push("t", 0, 9, &record);
+        let text = b.finish();
+        let event = KafkaEvent::parse(&text).unwrap();
+        let parsed = event.iter_records().next().unwrap();
+        let names: Vec<&str> = parsed.headers.iter().map(|h| h.key.as_ref()).collect();
+        assert_eq!(names, ["\u{fffd}\u{fffd}k", "", "empty", "null", "ok"]);
+        assert_eq!((parsed.key.as_deref(), parsed.value.as_deref()), (Some(""), Some("")));
+    }
+
+    #[test]
+    fn a_records_size_alone_is_the_size_of_an_event_holding_only_it() {
+        let r = record_json(&message(0, 0, &[7u8; 300]));
+        let empty = EventBuilder::new("a", "b");
+        let alone = empty.len_alone("ExampleTopic", 0, r.len());
+        assert_eq!(alone, empty.len_with("ExampleTopic", 0, r.len()));
+        let mut b = EventBuilder::new("a", "b");
+        b.push("ExampleTopic", 1, 0, &r);
+        b.push("ExampleTopic", 0, 1, &r);
+        assert_eq!(b.len_alone("ExampleTopic", 0, r.len()), alone, "whatever the event holds already");
+        let mut only = EventBuilder::new("a", "b");
+        only.push("ExampleTopic", 0, 0, &r);
+        assert_eq!(only.finish().len(), alone);
+    }
+
+    #[test]
+    fn a_poller_that_panics_stops_the_others_and_its_reason_is_the_mappings() {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let flag = stop.clone();
+        // Bounded: were the others left running, the test would fail, not hang.
+        std::thread::spawn(move || {
+            let result = supervise(vec![0, 1, 2], &flag, |index, _| {
+                if index == 1 {
+                    panic!("bad record at offset 7");
+                }
+                // A healthy poller: polls until told to stop.
+                while !flag.load(Ordering::SeqCst) {
+                    std::thread::park_timeout(Duration::from_millis(5));
+                }
+                Ok(EsmStats { invocations: 1, ..EsmStats::default() })
+            });
+            let _ = tx.send(result);
+        });
+        let result = rx.recv_timeout(Duration::from_secs(30)).expect("the other pollers were left running");
+        match result {
+            Err(EsmError::Panicked { poller: 1, message }) => assert_eq!(message, "bad record at offset 7"),
+            other => panic!("{other:?}"),
+        }
+        assert!(stop.load(Ordering::SeqCst));
+    }
+
+    #[test]
+    fn the_first_poller_to_fail_names_the_reason_not_the_ones_it_stopped() {
+        let stop = AtomicBool::new(false);
+        let result = supervise(vec![0, 1], &stop, |index, _| {
+            if index == 1 {
+                return Err(EsmError::Config("the first failure".into()));
+            }
+            while !stop.load(Ordering::SeqCst) {
+                std::thread::park_timeout(Duration::from_millis(5));
+            }
+            Err(EsmError::GaveUp { request_id: "r".into(), attempts: 1, last: "stopped".into() })
+        });
+        assert!(matches!(result, Err(EsmError::Config(ref m)) if m == "the first failure"), "{result:?}");
     }
 }

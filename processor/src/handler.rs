@@ -379,6 +379,52 @@ impl Handler {
         }
     }
 
+    /// Accounts for records that reached the function's caller but can
+    /// reach no invocation — the local event source mapping's records too
+    /// large for any event (`record_too_large`): each letter goes to the
+    /// dead-letter destination or, without one, is logged (reason and
+    /// coordinates, never the payload) and counted as dropped, as
+    /// undecodable records are; [`Live`] counts them as an invocation's.
+    ///
+    /// # Errors
+    /// [`InvocationError::DeadLetter`] when the letters could not be
+    /// written: the caller must not commit their offsets.
+    pub async fn dead_letter_unsent(
+        &self,
+        request_id: &str,
+        letters: Vec<DeadLetter>,
+    ) -> Result<InvocationSummary, InvocationError> {
+        let started = Instant::now();
+        let mut summary = InvocationSummary {
+            request_id: request_id.to_owned(),
+            records_in: letters.len() as u64,
+            ..InvocationSummary::default()
+        };
+        let live = self.sender.live.as_deref();
+        if let Some(live) = live {
+            Live::add(&live.consumed, summary.records_in);
+        }
+        // The records these letters settle, for a watcher that counts each
+        // record once (the run's drain), as `handle` reports its own.
+        let settled: Vec<(i32, i64)> = letters.iter().map(|l| (l.partition, l.offset)).collect();
+        let result = self.dispose(request_id, letters, Vec::new(), &mut summary).await;
+        summary.elapsed_ms = millis(started.elapsed());
+        debug_assert!(summary.adds_up(), "{summary:?}");
+        if let Some(live) = live {
+            Live::add(&live.dead_lettered, summary.dead_lettered);
+            if result.is_ok() {
+                Live::add(&live.completed, summary.records_in);
+                live.complete_records(settled);
+            } else {
+                Live::add(&live.failed_invocations, 1);
+            }
+        }
+        match result {
+            Ok(()) => Ok(summary),
+            Err(source) => Err(InvocationError::DeadLetter { source, summary: Box::new(summary) }),
+        }
+    }
+
     /// Writes the undecodable (`rejected`) and `undelivered` records to the
     /// dead-letter destination, or, without one, logs and drops the
     /// undecodable ones and counts the undelivered ones; fills `summary`'s
@@ -475,7 +521,7 @@ fn drop_undecodable(request_id: &str, letters: &[DeadLetter]) {
             topic = letter.topic,
             partition = letter.partition,
             offset = letter.offset,
-            "Dropping a record that cannot be decoded (no DEAD_LETTER configured): {}",
+            "Dropping a record that cannot be processed (no DEAD_LETTER configured): {}",
             letter.detail
         );
     }

@@ -19,9 +19,10 @@ use std::time::Duration;
 use common::{STREAM, canonical, clickevents, confluent, delivered_raw, firehose};
 use mskbench_core::wire::SchemaKey;
 use mskbench_processor::Handler;
-use mskbench_processor::esm::{self, EsmConfig, EsmError, MAX_PAYLOAD};
+use mskbench_processor::esm::{self, EsmConfig, EsmError, MAX_PAYLOAD, RECORD_TOO_LARGE};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
@@ -192,4 +193,195 @@ fn batches_stay_under_the_payload_limit() {
     // closed by size (nearly full), not by count or window.
     assert!(stats.invocations >= 3, "{stats:?}");
     assert!(stats.max_event_bytes > 15 * 1024, "{stats:?}");
+}
+
+/// One record to produce: partition, key and value (`None`: null), headers.
+struct Produced {
+    partition: i32,
+    key: Option<Vec<u8>>,
+    value: Option<Vec<u8>>,
+    headers: Option<OwnedHeaders>,
+}
+
+fn produce_records(broker: &Broker, records: Vec<Produced>) {
+    let producer: BaseProducer =
+        ClientConfig::new().set("bootstrap.servers", &broker.servers).set("acks", "all").create().unwrap();
+    for r in records {
+        let mut record = BaseRecord::<[u8], [u8]>::to(&broker.topic).partition(r.partition);
+        if let Some(k) = &r.key {
+            record = record.key(k.as_slice());
+        }
+        if let Some(v) = &r.value {
+            record = record.payload(v.as_slice());
+        }
+        if let Some(h) = r.headers {
+            record = record.headers(h);
+        }
+        producer.send(record).map_err(|(e, _)| e).unwrap();
+        producer.poll(Duration::ZERO);
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+}
+
+/// A header whose name is any bytes: rdkafka's `insert` takes `&str`.
+fn raw_header(headers: OwnedHeaders, key: &[u8], value: &[u8]) -> OwnedHeaders {
+    let native = std::ptr::from_ref(headers.as_borrowed()).cast::<rdkafka::bindings::rd_kafka_headers_t>().cast_mut();
+    // SAFETY: `BorrowedHeaders` is a zero-sized view at the address of the
+    // librdkafka list `headers` owns (rdkafka's own `insert` writes through
+    // the same pointer); librdkafka copies the name and value it is given.
+    let err = unsafe {
+        rdkafka::bindings::rd_kafka_header_add(
+            native,
+            key.as_ptr().cast(),
+            key.len() as isize,
+            value.as_ptr().cast(),
+            value.len() as isize,
+        )
+    };
+    assert_eq!(err, rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR);
+    headers
+}
+
+/// Runs the mapping on a thread of its own; `None` when it had not returned
+/// within `bound` (a mapping that does not stop fails the test, it does not
+/// hang it).
+fn run_bounded(
+    config: EsmConfig,
+    handler: Arc<Handler>,
+    rt: &tokio::runtime::Runtime,
+    bound: Duration,
+) -> Option<Result<esm::EsmStats, EsmError>> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let runtime = rt.handle().clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(esm::run(&config, handler, runtime, Arc::new(AtomicBool::new(false))));
+    });
+    rx.recv_timeout(bound).ok()
+}
+
+#[test]
+fn header_names_that_are_not_utf8_and_null_or_empty_parts_reach_the_handler_without_a_panic() {
+    let broker = broker("esm-any");
+    let (datums, expected) = clickevents(6, 34);
+    let value = |i: usize| Some(confluent(1, &datums[i]));
+    let odd = || {
+        let h = raw_header(OwnedHeaders::new(), &[0xff, b'k', 0xc3], b"binary \xff value");
+        let h = raw_header(h, b"", b"");
+        h.insert(Header { key: "null", value: None::<&[u8]> }).insert(Header { key: "e", value: Some(&b""[..]) })
+    };
+    let records = vec![
+        Produced { partition: 0, key: Some(Vec::new()), value: value(0), headers: Some(odd()) },
+        Produced { partition: 0, key: None, value: value(1), headers: Some(odd()) },
+        Produced { partition: 1, key: Some(vec![0xff, 0x00]), value: value(2), headers: Some(odd()) },
+        Produced { partition: 1, key: None, value: value(3), headers: None },
+        Produced { partition: 2, key: Some(b"k".to_vec()), value: value(4), headers: Some(odd()) },
+        Produced { partition: 2, key: None, value: value(5), headers: Some(OwnedHeaders::new()) },
+        // A tombstone and an empty value: the handler's to reject, the mapping's to hand on.
+        Produced { partition: 0, key: Some(b"t".to_vec()), value: None, headers: Some(odd()) },
+        Produced { partition: 1, key: None, value: Some(Vec::new()), headers: Some(odd()) },
+    ];
+    produce_records(&broker, records);
+
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let server = rt.block_on(firehose(dir.path(), |_| {}));
+    let h = handler(&rt, &server.url(), "3");
+    let stats = run_bounded(mapping(&broker, "g-any", 2), h, &rt, Duration::from_secs(120))
+        .expect("the mapping did not stop")
+        .unwrap();
+    rt.block_on(server.shutdown()).unwrap();
+    assert_eq!(stats.records_in, 8, "{stats:?}");
+    assert_eq!((stats.delivered, stats.dropped), (6, 2), "{stats:?}");
+    assert_eq!(canonical(&delivered_raw(dir.path())), canonical(&expected));
+    assert_eq!(committed(&broker, "g-any"), [3, 3, 2]);
+}
+
+#[test]
+fn a_record_too_large_for_any_event_is_dead_lettered_and_committed_and_the_mapping_goes_on() {
+    let broker = broker("esm-large");
+    let (datums, expected) = clickevents(7, 35);
+    let value = |i: usize| Some(confluent(1, &datums[i]));
+    let huge = vec![0x5au8; 20 * 1024];
+    let mut records: Vec<Produced> =
+        (0..3).map(|i| Produced { partition: 0, key: None, value: value(i), headers: None }).collect();
+    records.push(Produced { partition: 0, key: Some(b"big".to_vec()), value: Some(huge.clone()), headers: None });
+    records.extend((3..7).map(|i| Produced { partition: (i % 3) as i32, key: None, value: value(i), headers: None }));
+    produce_records(&broker, records);
+
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let dead = tempfile::tempdir().unwrap();
+    let server = rt.block_on(firehose(dir.path(), |_| {}));
+    let h = {
+        let _entered = rt.enter();
+        let h = common::handler(&[
+            ("AWS_ENDPOINT_URL_FIREHOSE", &server.url()),
+            ("CSR", "true"),
+            ("SCHEMA_REGISTRY_URL", "http://127.0.0.1:9"),
+            ("DEAD_LETTER", dead.path().to_str().unwrap()),
+        ]);
+        h.insert_schema(SchemaKey::Confluent(1), mskbench_benches::CLICK_SCHEMA).unwrap();
+        Arc::new(h)
+    };
+    // A 16 KiB limit stands in for 6 MB: the 20 KiB value alone exceeds it.
+    let mut config = mapping(&broker, "g-large", 1);
+    config.max_payload = 16 * 1024;
+    let stats = run_bounded(config, h, &rt, Duration::from_secs(120)).expect("the mapping did not stop").unwrap();
+    rt.block_on(server.shutdown()).unwrap();
+
+    assert_eq!((stats.records_in, stats.delivered, stats.dead_lettered, stats.too_large), (8, 7, 1, 1), "{stats:?}");
+    assert_eq!(canonical(&delivered_raw(dir.path())), canonical(&expected), "the records after it went on");
+    // Partition 0: three records, the large one at offset 3, two more.
+    assert_eq!(committed(&broker, "g-large"), [6, 1, 1]);
+    let letters: Vec<serde_json::Value> = common::files(dead.path())
+        .iter()
+        .flat_map(|f| {
+            std::fs::read_to_string(f).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    let l = &letters[0];
+    assert_eq!(l["reason"], RECORD_TOO_LARGE);
+    assert_eq!(
+        (l["topic"].as_str(), l["partition"].as_i64(), l["offset"].as_i64()),
+        (Some("esm-large"), Some(0), Some(3))
+    );
+    let detail = l["detail"].as_str().unwrap();
+    assert!(detail.contains("byte event, above the 16384-byte"), "{detail}");
+    let mut value = Vec::new();
+    mskbench_core::b64::decode_append(l["value"].as_str().unwrap().as_bytes(), &mut value).unwrap();
+    assert_eq!(value, huge, "the value is kept for replay");
+}
+
+#[test]
+fn one_failing_poller_stops_the_mapping_with_its_reason() {
+    let broker = broker("esm-one");
+    let (datums, _) = clickevents(30, 36);
+    // Partition 0 starts with a record whose schema (id 2) only an
+    // unreachable registry has: every invocation of its batch fails.
+    let mut records = vec![Produced { partition: 0, key: None, value: Some(confluent(2, &datums[0])), headers: None }];
+    records.extend((1..30).map(|i| Produced {
+        partition: (i % 3) as i32,
+        key: None,
+        value: Some(confluent(1, &datums[i])),
+        headers: None,
+    }));
+    produce_records(&broker, records);
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let server = rt.block_on(firehose(dir.path(), |_| {}));
+    let h = handler(&rt, &server.url(), "0");
+    let mut config = mapping(&broker, "g-one", 2);
+    // No idle exit: the healthy poller stops only because the other failed.
+    config.idle_exit = None;
+    config.max_attempts = Some(2);
+    let err = run_bounded(config, h, &rt, Duration::from_secs(120))
+        .expect("the healthy poller was left running")
+        .unwrap_err();
+    rt.block_on(server.shutdown()).unwrap();
+    match &err {
+        EsmError::GaveUp { attempts: 2, last, .. } => assert!(last.contains("registry"), "{err}"),
+        other => panic!("{other}"),
+    }
+    assert_eq!(committed(&broker, "g-one")[0], -1, "the failing batch was not committed");
 }

@@ -4,7 +4,10 @@
 //! a one-shot channel that starts a graceful shutdown: the listener closes,
 //! idle connections are dropped and in-flight requests finish. A client
 //! that holds a request open cannot hold the stop hostage: after
-//! [`GRACE`] the task is aborted.
+//! [`GRACE`] the task is aborted. Aborting it does not cancel connections
+//! already running (axum gives each a task of its own), so a request can
+//! still reach its handler after the stop returned: the Firehose stand-in
+//! closes its streams before its final flush for that reason.
 
 use std::io;
 use std::net::SocketAddr;
@@ -81,11 +84,14 @@ impl Running {
         format!("http://{}", self.addr)
     }
 
-    /// Stops accepting, lets in-flight requests finish (at most [`GRACE`]).
-    pub(crate) async fn stop(self) -> Result<(), ServeError> {
+    /// Stops accepting, lets in-flight requests finish (at most `grace`,
+    /// normally [`GRACE`]). A connection still busy after it is not
+    /// cancelled (axum runs each on a task of its own): the caller must
+    /// refuse what such a request asks once it has moved on.
+    pub(crate) async fn stop(self, grace: Duration) -> Result<(), ServeError> {
         let Running { addr, stop, mut task } = self;
         let _ = stop.send(());
-        match tokio::time::timeout(GRACE, &mut task).await {
+        match tokio::time::timeout(grace, &mut task).await {
             Ok(Ok(Ok(()))) => Ok(()),
             Ok(Ok(Err(source))) => Err(ServeError::Serve { addr, source }),
             Ok(Err(_)) => Err(ServeError::Task { addr }),

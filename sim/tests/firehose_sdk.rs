@@ -295,3 +295,51 @@ async fn injected_faults_reach_the_client() {
     assert_eq!(server.metrics().streams["g"].totals.injected_call_failures, 1);
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_that_cannot_be_written_does_not_keep_the_others_from_the_final_flush() {
+    use mskbench_sim::firehose::FirehoseError;
+    let dir = tempfile::tempdir().unwrap();
+    let server = FirehoseServer::start(config(dir.path())).await.unwrap();
+    let client = common::firehose_client(&server.url());
+    for (name, prefix) in [("a", "a-blocked/"), ("m", "m/"), ("z", "z-blocked/")] {
+        let dest = ExtendedS3DestinationConfiguration::builder()
+            .bucket_arn("arn:aws:s3:::lab-bucket")
+            .role_arn("arn:aws:iam::123456789012:role/firehose")
+            .prefix(prefix)
+            .buffering_hints(BufferingHints::builder().size_in_mbs(1).interval_in_seconds(900).build())
+            .build()
+            .unwrap();
+        client
+            .create_delivery_stream()
+            .delivery_stream_name(name)
+            .extended_s3_destination_configuration(dest)
+            .send()
+            .await
+            .unwrap();
+        let out = client
+            .put_record_batch()
+            .delivery_stream_name(name)
+            .set_records(Some(records(3, name)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(out.failed_put_count(), 0);
+    }
+    // After the streams were created: a file where each blocked prefix's directory must go.
+    for blocked in ["a-blocked", "z-blocked"] {
+        let path = dir.path().join(blocked);
+        std::fs::remove_dir_all(&path).unwrap();
+        std::fs::write(&path, b"in the way").unwrap();
+    }
+    let err = server.shutdown().await.unwrap_err();
+    let text = err.to_string();
+    let FirehoseError::Undelivered { streams, written, .. } = err else { panic!("{text}") };
+    let named: Vec<(&str, usize, u64)> = streams.iter().map(|s| (s.stream.as_str(), s.objects, s.records)).collect();
+    assert_eq!(named, [("a", 1, 3), ("z", 1, 3)], "{text}");
+    assert!(text.contains("a: 1 object(s), 3 record(s)") && text.contains("z: 1 object(s), 3 record(s)"), "{text}");
+    assert_eq!(written.objects, 1, "the healthy stream was written: {text}");
+    let files = walk(&dir.path().join("m"));
+    assert_eq!(files.len(), 1);
+    assert_eq!(std::fs::read_to_string(&files[0]).unwrap().lines().count(), 3);
+}

@@ -22,7 +22,12 @@
 //!
 //! Invariant: every record answered with a `RecordId` ends up in exactly one
 //! object, or [`FirehoseServer::shutdown`] returns an error naming what was
-//! not written.
+//! not written. A stop first lets in-flight requests finish (for a grace
+//! period), then closes every stream under its lock and cuts its last
+//! buffer: a request still in flight after that gets
+//! `ServiceUnavailableException`, never a `RecordId`. The final flush tries
+//! every stream, and [`FirehoseError::Undelivered`] names each one it could
+//! not write.
 
 mod config;
 mod delivery;
@@ -50,7 +55,7 @@ pub use config::{Buffering, Faults, FirehoseConfig, Latency};
 pub use delivery::{DeliveredObject, ReadError, count_lines, list_objects};
 pub use metrics::Sample;
 
-use crate::server::{BodyError, Running, ServeError, read_body};
+use crate::server::{BodyError, GRACE, Running, ServeError, read_body};
 use protocol::{CONTENT_TYPE, ErrorCode, TARGET_PREFIX};
 use service::{App, Stream, lock, unix_now};
 
@@ -80,21 +85,16 @@ pub enum FirehoseError {
     /// The listener could not bind, or serving failed.
     #[error(transparent)]
     Serve(#[from] ServeError),
-    /// Accepted records could not be written at shutdown.
-    #[error(
-        "could not deliver {objects} object(s), {records} accepted record(s), of stream {stream} under {dir}: {last_error}"
-    )]
+    /// Accepted records of one or more streams could not be written at
+    /// shutdown; every other stream was written.
+    #[error("could not deliver the accepted records of {} stream(s) under {dir}: {}", streams.len(), describe(streams))]
     Undelivered {
-        /// The stream.
-        stream: String,
-        /// Objects left unwritten.
-        objects: usize,
-        /// Accepted records in them.
-        records: u64,
         /// The delivery directory.
         dir: PathBuf,
-        /// The last write error.
-        last_error: String,
+        /// Each stream left with unwritten objects, by name.
+        streams: Vec<UndeliveredStream>,
+        /// What the final flush did write (of the other streams, and of these before the failure).
+        written: StopReport,
     },
     /// The task writing objects panicked or was cancelled.
     #[error("the delivery task panicked or was cancelled")]
@@ -125,6 +125,27 @@ pub struct StreamSnapshot {
     pub pending_objects: u64,
 }
 
+/// A stream whose accepted records a stop could not all write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UndeliveredStream {
+    /// The stream.
+    pub stream: String,
+    /// Objects left unwritten.
+    pub objects: usize,
+    /// Accepted records in them.
+    pub records: u64,
+    /// The last write error.
+    pub last_error: String,
+}
+
+fn describe(streams: &[UndeliveredStream]) -> String {
+    let parts: Vec<String> = streams
+        .iter()
+        .map(|s| format!("{}: {} object(s), {} record(s): {}", s.stream, s.objects, s.records, s.last_error))
+        .collect();
+    parts.join("; ")
+}
+
 /// What a clean stop delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StopReport {
@@ -139,6 +160,8 @@ pub struct StopReport {
 pub struct FirehoseServer {
     app: Arc<App>,
     http: Running,
+    /// How long a stop waits for in-flight requests before the final flush.
+    grace: Duration,
     stop_delivery: oneshot::Sender<()>,
     delivery: JoinHandle<Result<StopReport, FirehoseError>>,
 }
@@ -165,7 +188,7 @@ impl FirehoseServer {
         let http = Running::start(app.config.listen, router).await?;
         let (stop_delivery, stopped) = oneshot::channel();
         let delivery = tokio::spawn(deliver_loop(app.clone(), stopped));
-        Ok(FirehoseServer { app, http, stop_delivery, delivery })
+        Ok(FirehoseServer { app, http, grace: GRACE, stop_delivery, delivery })
     }
 
     /// `http://127.0.0.1:PORT`: the endpoint URL for SDKs.
@@ -192,11 +215,19 @@ impl FirehoseServer {
         self.app.snapshot()
     }
 
-    /// Stops serving, then writes every buffered record. Returns what the
-    /// final flush wrote, or the data it could not write.
+    /// Stops serving (in-flight requests get a grace period to finish),
+    /// then writes every buffered record of every stream. Returns what the
+    /// final flush wrote, or names each stream whose data it could not
+    /// write; a request still in flight after the grace period gets an
+    /// error, not a `RecordId`.
+    ///
+    /// # Errors
+    /// [`FirehoseError::Undelivered`] naming every stream left with
+    /// unwritten objects; [`FirehoseError::DeliveryTask`] or
+    /// [`FirehoseError::Serve`] when a task of the server failed.
     pub async fn shutdown(self) -> Result<StopReport, FirehoseError> {
-        let FirehoseServer { app: _, http, stop_delivery, delivery } = self;
-        let served = http.stop().await;
+        let FirehoseServer { app: _, http, grace, stop_delivery, delivery } = self;
+        let served = http.stop(grace).await;
         let _ = stop_delivery.send(());
         let delivered = delivery.await.map_err(|_| FirehoseError::DeliveryTask)?;
         served?;
@@ -286,39 +317,47 @@ async fn deliver_loop(app: Arc<App>, mut stopped: oneshot::Receiver<()>) -> Resu
             state.buffer.len() > 0 || !state.pending.is_empty()
         });
     }
-    // Final flush: every buffer, a few attempts per object.
-    let mut report = StopReport { objects: 0, bytes: 0 };
-    for stream in app.all_streams() {
-        let mut last = Ok(StopReport { objects: 0, bytes: 0 });
+    // Final flush: every stream closed to new records, then every buffer
+    // written, a few attempts per object; a stream that fails does not
+    // keep the others from being written.
+    let mut written = StopReport { objects: 0, bytes: 0 };
+    let mut failed = Vec::new();
+    for stream in app.begin_stop() {
+        let mut outcome = Ok(());
         for _ in 0..STOP_ATTEMPTS {
-            last = deliver_stream(&app, &stream, true).await;
-            if last.is_ok() {
+            let (r, result) = match deliver_stream(&app, &stream, true).await {
+                Ok(r) => (r, Ok(())),
+                Err((r, e)) => (r, Err(e)),
+            };
+            written.objects += r.objects;
+            written.bytes += r.bytes;
+            outcome = result;
+            if outcome.is_ok() {
                 break;
             }
         }
-        match last {
-            Ok(r) => {
-                report.objects += r.objects;
-                report.bytes += r.bytes;
-            }
-            Err(last_error) => {
-                let state = lock(&stream.state);
-                return Err(FirehoseError::Undelivered {
-                    stream: stream.name.clone(),
-                    objects: state.pending.len(),
-                    records: state.pending.iter().map(|o| o.records).sum(),
-                    dir: app.config.s3_dir.clone(),
-                    last_error,
-                });
-            }
+        if let Err(last_error) = outcome {
+            let state = lock(&stream.state);
+            failed.push(UndeliveredStream {
+                stream: stream.name.clone(),
+                objects: state.pending.len(),
+                records: state.pending.iter().map(|o| o.records).sum(),
+                last_error,
+            });
         }
     }
-    Ok(report)
+    if failed.is_empty() {
+        Ok(written)
+    } else {
+        failed.sort_by(|a, b| a.stream.cmp(&b.stream));
+        Err(FirehoseError::Undelivered { dir: app.config.s3_dir.clone(), streams: failed, written })
+    }
 }
 
 /// Cuts the stream's buffer if due (or `force`), then writes its pending
-/// objects in order, stopping at the first failure.
-async fn deliver_stream(app: &App, stream: &Stream, force: bool) -> Result<StopReport, String> {
+/// objects in order, stopping at the first failure (with what it wrote
+/// before it).
+async fn deliver_stream(app: &App, stream: &Stream, force: bool) -> Result<StopReport, (StopReport, String)> {
     {
         let mut state = lock(&stream.state);
         if force || state.buffer.due(stream.hints, std::time::Instant::now()) {
@@ -343,7 +382,7 @@ async fn deliver_stream(app: &App, stream: &Stream, force: bool) -> Result<StopR
             (object, result)
         })
         .await
-        .map_err(|e| format!("delivery write task failed: {e}"))?;
+        .map_err(|e| (report, format!("delivery write task failed: {e}")))?;
         let (now_unix, _) = unix_now();
         let mut state = lock(&stream.state);
         match result {
@@ -366,8 +405,121 @@ async fn deliver_stream(app: &App, stream: &Stream, force: bool) -> Result<StopR
                     errors.remove(0);
                 }
                 errors.push(message.clone());
-                return Err(message);
+                return Err((report, message));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpStream;
+
+    use super::*;
+
+    /// A `PutRecordBatch` whose headers are sent and whose body is held
+    /// back: once `open` returns, the server is inside the handler, waiting
+    /// for the body (it answered `100 Continue`).
+    struct HeldPut {
+        stream: TcpStream,
+        body: Vec<u8>,
+    }
+
+    impl HeldPut {
+        fn open(addr: SocketAddr, line: &str) -> HeldPut {
+            let mut data = String::new();
+            mskbench_core::b64::encode_append(format!("{line}\n").as_bytes(), &mut data);
+            let body = serde_json::to_vec(&serde_json::json!({
+                "DeliveryStreamName": "s",
+                "Records": [{ "Data": data }]
+            }))
+            .unwrap();
+            let mut stream = TcpStream::connect(addr).unwrap();
+            stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+            write!(
+                stream,
+                "POST / HTTP/1.1\r\nHost: {addr}\r\nX-Amz-Target: Firehose_20150804.PutRecordBatch\r\n\
+                 Content-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\n\
+                 Expect: 100-continue\r\nConnection: close\r\n\r\n",
+                body.len()
+            )
+            .unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut status = String::new();
+            reader.read_line(&mut status).unwrap();
+            assert!(status.starts_with("HTTP/1.1 100"), "{status:?}");
+            let mut blank = String::new();
+            reader.read_line(&mut blank).unwrap();
+            assert_eq!(blank, "\r\n");
+            HeldPut { stream, body }
+        }
+
+        /// Sends the body; returns the status and the response body.
+        fn finish(mut self) -> (u16, String) {
+            self.stream.write_all(&self.body).unwrap();
+            let mut response = String::new();
+            self.stream.read_to_string(&mut response).unwrap();
+            let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+            let body = response.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
+            (status, body)
+        }
+    }
+
+    async fn server(dir: &std::path::Path) -> FirehoseServer {
+        let config = FirehoseConfig {
+            s3_dir: dir.to_owned(),
+            streams: vec!["s".into()],
+            // Nothing is due before the stop: the final flush writes it all.
+            buffering: Buffering { size_bytes: 1 << 20, interval: Duration::from_secs(900) },
+            ..FirehoseConfig::default()
+        };
+        FirehoseServer::start(config).await.unwrap()
+    }
+
+    fn delivered(dir: &std::path::Path) -> Vec<String> {
+        let mut lines = Vec::new();
+        for object in list_objects(dir).unwrap() {
+            lines.extend(std::fs::read_to_string(&object.path).unwrap().lines().map(str::to_owned));
+        }
+        lines
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_put_still_in_flight_after_the_stop_gets_an_error_not_a_record_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut server = server(dir.path()).await;
+        // The held request outlasts the grace period whatever its length.
+        server.grace = Duration::from_millis(50);
+        let addr = server.addr();
+        let (early, late) =
+            tokio::task::spawn_blocking(move || (HeldPut::open(addr, "early"), HeldPut::open(addr, "late")))
+                .await
+                .unwrap();
+        let (status, _) = tokio::task::spawn_blocking(move || early.finish()).await.unwrap();
+        assert_eq!(status, 200);
+        let report = server.shutdown().await.unwrap();
+        assert_eq!(report.objects, 1);
+        // The final flush is over; the held request reaches the handler now.
+        let (status, body) = tokio::task::spawn_blocking(move || late.finish()).await.unwrap();
+        assert_eq!(status, 503, "{body}");
+        assert!(body.contains("ServiceUnavailableException"), "{body}");
+        assert!(!body.contains("RecordId"), "{body}");
+        assert_eq!(delivered(dir.path()), ["early"]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_put_in_flight_when_the_stop_begins_finishes_and_is_delivered() {
+        let dir = tempfile::tempdir().unwrap();
+        let server = server(dir.path()).await;
+        let addr = server.addr();
+        let held = tokio::task::spawn_blocking(move || HeldPut::open(addr, "in-flight")).await.unwrap();
+        let stop = tokio::spawn(server.shutdown());
+        let (status, body) = tokio::task::spawn_blocking(move || held.finish()).await.unwrap();
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("RecordId"), "{body}");
+        let report = stop.await.unwrap().unwrap();
+        assert_eq!(report.objects, 1);
+        assert_eq!(delivered(dir.path()), ["in-flight"]);
     }
 }

@@ -4,8 +4,17 @@
 //! task. Streams live in a map behind a read-write lock (written only by
 //! create and delete); each stream's mutable state (limiter, open buffer,
 //! pending objects, metrics) sits behind its own mutex, so calls to
-//! different streams do not contend. Lock order is always stream state,
-//! then the RNG; no lock is held across an `.await`.
+//! different streams do not contend. Lock order is always the stream
+//! table, then stream state, then the RNG; no lock is held across an
+//! `.await`.
+//!
+//! Nothing accepted is lost on stop or delete: a stream's state says when
+//! it stopped taking records ([`Closed`]), and both the check and the
+//! append happen under the stream's lock, as does the cut of the last
+//! buffer. A call that appended before the close is in that last object; a
+//! call that comes later (a request still in flight at stop, or one that
+//! looked the stream up before it was deleted) gets an error, never a
+//! `RecordId`.
 //!
 //! Cost of a `PutRecordBatch` of n records: one JSON parse borrowing the
 //! base64 text, one strict base64 decode into a per-call buffer, then under
@@ -14,7 +23,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -63,6 +72,34 @@ pub(crate) struct StreamState {
     pub(crate) buffer: Buffer,
     pub(crate) pending: Pending,
     pub(crate) metrics: StreamMetrics,
+    /// Set once the stream takes no more records; its buffer is still written.
+    closed: Option<Closed>,
+}
+
+/// Why a stream takes no more records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Closed {
+    /// `DeleteDeliveryStream` removed it.
+    Deleted,
+    /// The server is stopping: its final flush has taken (or is taking) the buffer.
+    Stopping,
+}
+
+impl StreamState {
+    /// The error a put gets once the stream is closed.
+    fn refuse(&self, name: &str) -> Result<(), ApiError> {
+        match self.closed {
+            None => Ok(()),
+            Some(Closed::Deleted) => Err(ApiError::new(
+                ErrorCode::ResourceNotFound,
+                format!("Firehose {name} under account {ACCOUNT} not found."),
+            )),
+            Some(Closed::Stopping) => Err(ApiError::new(
+                ErrorCode::ServiceUnavailable,
+                format!("Firehose {name}: the endpoint is stopping and takes no more records"),
+            )),
+        }
+    }
 }
 
 impl Stream {
@@ -77,6 +114,9 @@ pub(crate) struct App {
     pub(crate) config: FirehoseConfig,
     started: Instant,
     streams: RwLock<HashMap<String, Arc<Stream>>>,
+    /// Set (under the `streams` write lock) when the final flush begins:
+    /// no stream is created after it.
+    stopping: AtomicBool,
     /// Deleted streams whose buffers are still to be written.
     pub(crate) retired: Mutex<Vec<Arc<Stream>>>,
     pub(crate) rng: Mutex<Xoshiro256PlusPlus>,
@@ -116,6 +156,7 @@ impl App {
             config,
             started: Instant::now(),
             streams: RwLock::new(HashMap::new()),
+            stopping: AtomicBool::new(false),
             retired: Mutex::new(Vec::new()),
             rng: Mutex::new(rng),
             record_id_salt,
@@ -133,6 +174,21 @@ impl App {
     pub(crate) fn all_streams(&self) -> Vec<Arc<Stream>> {
         let mut all: Vec<_> = self.streams.read().unwrap_or_else(PoisonError::into_inner).values().cloned().collect();
         all.extend(lock(&self.retired).iter().cloned());
+        all
+    }
+
+    /// Closes every stream to new records and returns them all, for the
+    /// final flush: after this no put is accepted and no stream created, so
+    /// what the flush cuts is everything ever answered with a `RecordId`.
+    pub(crate) fn begin_stop(&self) -> Vec<Arc<Stream>> {
+        let streams = self.streams.write().unwrap_or_else(PoisonError::into_inner);
+        self.stopping.store(true, Ordering::SeqCst);
+        let mut all: Vec<_> = streams.values().cloned().collect();
+        all.extend(lock(&self.retired).iter().cloned());
+        drop(streams);
+        for stream in &all {
+            lock(&stream.state).closed.get_or_insert(Closed::Stopping);
+        }
         all
     }
 
@@ -172,9 +228,15 @@ impl App {
     ) -> Result<String, ApiError> {
         validate_stream_name(name)?;
         let prefix = prefix.unwrap_or_default();
-        validate_prefix(&prefix)?;
+        validate_prefix(&prefix, name, &self.config.s3_dir)?;
         let arn = format!("arn:aws:firehose:{}:{ACCOUNT}:deliverystream/{name}", self.config.region);
         let mut streams = self.streams.write().unwrap_or_else(PoisonError::into_inner);
+        if self.stopping.load(Ordering::SeqCst) {
+            return Err(ApiError::new(
+                ErrorCode::ServiceUnavailable,
+                format!("Firehose {name}: the endpoint is stopping and creates no more streams"),
+            ));
+        }
         if streams.contains_key(name) {
             return Err(ApiError::new(
                 ErrorCode::ResourceInUse,
@@ -194,6 +256,7 @@ impl App {
                 buffer: Buffer::default(),
                 pending: Pending::new(),
                 metrics: StreamMetrics::new(self.config.metrics_history_secs),
+                closed: None,
             }),
         };
         streams.insert(name.to_owned(), Arc::new(stream));
@@ -271,6 +334,7 @@ impl App {
         let mut results = Vec::with_capacity(n);
         let mut delta = Sample::default();
         let mut state = lock(&stream.state);
+        state.refuse(&stream.name)?;
         if !state.limiter.admit_call(self.mono_nanos()) {
             delta.throttled_calls = 1;
             state.metrics.record(now_unix, delta);
@@ -318,6 +382,7 @@ impl App {
         let (now_unix, _) = unix_now();
         let mut delta = Sample::default();
         let mut state = lock(&stream.state);
+        state.refuse(&stream.name)?;
         if !state.limiter.admit_call(self.mono_nanos()) {
             delta.throttled_calls = 1;
             state.metrics.record(now_unix, delta);
@@ -450,6 +515,9 @@ impl App {
         match removed {
             // Its buffer is still delivered: hand it to the delivery task.
             Some(stream) => {
+                // A put that found the stream before it left the table
+                // appends before this line or is refused after it.
+                lock(&stream.state).closed = Some(Closed::Deleted);
                 lock(&self.retired).push(stream);
                 self.wake_delivery.notify_one();
                 Ok(json!({}))
@@ -502,19 +570,68 @@ fn validate_stream_name(name: &str) -> Result<(), ApiError> {
     }
 }
 
-/// Prefixes become directories: no absolute paths, no `..`, and no
-/// `!{…}` expressions (not implemented here).
-fn validate_prefix(prefix: &str) -> Result<(), ApiError> {
-    if prefix.starts_with('/') || prefix.contains('\\') || prefix.split('/').any(|seg| seg == "..") {
-        return Err(arg(format!("Prefix {prefix:?} must be a relative key prefix without '..'")));
+/// Longest file or directory name Linux file systems take (`NAME_MAX`).
+const NAME_MAX: usize = 255;
+/// Longest path the kernel takes, without its NUL (`PATH_MAX` − 1).
+const PATH_MAX: usize = 4095;
+/// What a key adds after the prefix, at most: `YYYY/MM/dd/HH/`, then the
+/// stream (≤ 64), `-1-`, the time, `-`, the UUID; its temporary twin adds
+/// `.` and `.tmp`.
+const KEY_TAIL_MAX: usize =
+    "YYYY/MM/dd/HH/".len() + 64 + "-1-YYYY-MM-dd-HH-mm-ss-".len() + 36 + ".".len() + ".tmp".len();
+
+/// Refuses, at `CreateDeliveryStream`, a prefix the delivery writer could
+/// not write objects under or the reader would not find them under, so a
+/// stream never accepts records it cannot deliver. Prefixes become
+/// directories under `s3_dir`: no absolute paths or backslashes, no NUL
+/// byte, no segment starting with `.` (`.` and `..`, and the dot names the
+/// writer and reader keep for objects in progress), no segment longer than
+/// a file name may be (the last one with the key's `YYYY` appended), no
+/// key longer than a path may be, no `!{…}` expressions (not implemented
+/// here). Then the prefix's directories are created and a dot-named probe
+/// written and removed in the deepest one, as the writer will: a file in
+/// the way or a directory that cannot be written is refused now, not at
+/// the first flush.
+fn validate_prefix(prefix: &str, stream: &str, s3_dir: &std::path::Path) -> Result<(), ApiError> {
+    let refuse = |why: &str| Err(arg(format!("Prefix {prefix:?} of {stream}: {why}")));
+    if prefix.len() > 1024 {
+        return refuse("longer than 1024 characters");
+    }
+    if prefix.contains('\0') {
+        return refuse("holds a NUL byte, which no file name can");
+    }
+    if prefix.starts_with('/') || prefix.contains('\\') {
+        return refuse("must be a relative key prefix (no leading '/', no '\\')");
     }
     if prefix.contains("!{") {
-        return Err(arg(format!("Prefix {prefix:?} uses expressions, which mskbench-sim does not evaluate")));
+        return refuse("uses expressions, which mskbench-sim does not evaluate");
     }
-    if prefix.len() > 1024 {
-        return Err(arg("Prefix is longer than 1024 characters"));
+    let segments: Vec<&str> = prefix.split('/').collect();
+    for (i, segment) in segments.iter().enumerate() {
+        if segment.starts_with('.') {
+            return refuse("a segment starts with '.' ('.', '..' and dot names are not delivered under)");
+        }
+        // The last segment is the start of the `YYYY` directory's name.
+        let len = if i + 1 == segments.len() { segment.len() + 4 } else { segment.len() };
+        if len > NAME_MAX {
+            return refuse(&format!("a segment makes a {len}-byte directory name, above {NAME_MAX}"));
+        }
     }
-    Ok(())
+    let longest = s3_dir.as_os_str().len() + 1 + prefix.len() + KEY_TAIL_MAX;
+    if longest > PATH_MAX {
+        return refuse(&format!("under {} its keys reach {longest} bytes, above {PATH_MAX}", s3_dir.display()));
+    }
+    let dir = match prefix.rfind('/') {
+        Some(end) => s3_dir.join(&prefix[..end]),
+        None => s3_dir.to_path_buf(),
+    };
+    static PROBES: AtomicU64 = AtomicU64::new(0);
+    let n = PROBES.fetch_add(1, Ordering::Relaxed);
+    let probe = dir.join(format!(".mskbench-probe-{}-{n}.tmp", std::process::id()));
+    std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::write(&probe, b""))
+        .and_then(|()| std::fs::remove_file(&probe))
+        .or_else(|e| refuse(&format!("objects cannot be written under {}: {e}", dir.display())))
 }
 
 #[cfg(test)]
@@ -523,10 +640,12 @@ mod tests {
 
     use super::*;
 
-    fn app(quota: Quota) -> App {
-        let app = App::new(FirehoseConfig { quota, ..FirehoseConfig::default() });
+    /// An app delivering under a temporary directory, with stream `s`.
+    fn app(quota: Quota) -> (App, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let app = App::new(FirehoseConfig { quota, s3_dir: dir.path().to_owned(), ..FirehoseConfig::default() });
         app.create_stream("s", None, None, Some("p/".into()), Buffering::default()).unwrap();
-        app
+        (app, dir)
     }
 
     fn batch(records: &[&str]) -> Vec<u8> {
@@ -546,7 +665,7 @@ mod tests {
 
     #[test]
     fn validation_errors_are_the_ones_aws_uses() {
-        let a = app(Quota::US_EAST_1);
+        let (a, _dir) = app(Quota::US_EAST_1);
         assert_eq!(code(a.call("PutRecordBatch", &batch(&[]))), "InvalidArgumentException");
         let many = vec!["eA=="; 501];
         assert_eq!(code(a.call("PutRecordBatch", &batch(&many))), "InvalidArgumentException");
@@ -567,7 +686,7 @@ mod tests {
     #[test]
     fn over_quota_records_fail_alone_in_request_order() {
         let q = Quota { records_per_sec: 3, requests_per_sec: 100, bytes_per_sec: 1 << 20 };
-        let a = app(q);
+        let (a, _dir) = app(q);
         let out = a.call("PutRecordBatch", &batch(&["YQ==", "Yg==", "Yw==", "ZA==", "ZQ=="])).unwrap();
         assert_eq!(out["FailedPutCount"], 2);
         let r = out["RequestResponses"].as_array().unwrap();
@@ -586,7 +705,7 @@ mod tests {
     #[test]
     fn over_request_quota_fails_the_whole_call() {
         let q = Quota { records_per_sec: 1000, requests_per_sec: 1, bytes_per_sec: 1 << 20 };
-        let a = app(q);
+        let (a, _dir) = app(q);
         a.call("PutRecordBatch", &batch(&["YQ=="])).unwrap();
         let err = a.call("PutRecordBatch", &batch(&["YQ=="])).unwrap_err();
         assert_eq!((err.code, err.message.as_str()), (ErrorCode::ServiceUnavailable, SLOW_DOWN));
@@ -597,7 +716,8 @@ mod tests {
     #[test]
     fn injected_failures_are_seeded_and_counted() {
         let run = |seed| {
-            let mut config = FirehoseConfig { seed, ..FirehoseConfig::default() };
+            let dir = tempfile::tempdir().unwrap();
+            let mut config = FirehoseConfig { seed, s3_dir: dir.path().to_owned(), ..FirehoseConfig::default() };
             config.faults.internal_failure_rate = 0.5;
             let a = App::new(config);
             a.create_stream("s", None, None, None, Buffering::default()).unwrap();
@@ -620,7 +740,7 @@ mod tests {
 
     #[test]
     fn create_describe_list_delete() {
-        let a = app(Quota::US_EAST_1);
+        let (a, _dir) = app(Quota::US_EAST_1);
         let err = a.call("CreateDeliveryStream", br#"{"DeliveryStreamName": "s"}"#).unwrap_err();
         assert_eq!(err.code, ErrorCode::ResourceInUse);
         let bad_hints = br#"{"DeliveryStreamName": "t", "ExtendedS3DestinationConfiguration":
@@ -651,5 +771,94 @@ mod tests {
             code(a.call("DescribeDeliveryStream", br#"{"DeliveryStreamName": "t"}"#)),
             "ResourceNotFoundException"
         );
+    }
+
+    fn create_with_prefix(a: &App, name: &str, prefix: &str) -> Result<serde_json::Value, ApiError> {
+        let body = json!({
+            "DeliveryStreamName": name,
+            "ExtendedS3DestinationConfiguration": { "BucketARN": "arn:aws:s3:::b", "RoleARN": "r", "Prefix": prefix }
+        });
+        a.call("CreateDeliveryStream", &serde_json::to_vec(&body).unwrap())
+    }
+
+    #[test]
+    fn prefixes_the_delivery_writer_cannot_write_under_are_refused_at_create() {
+        let (a, dir) = app(Quota::US_EAST_1);
+        std::fs::write(dir.path().join("blocked"), b"a file where a directory must go").unwrap();
+        let long_segment = format!("{}/", "x".repeat(256));
+        // 252 bytes + the key's `YYYY` make a 256-byte directory name.
+        let long_last = "y".repeat(252);
+        for (i, prefix) in [
+            "nul\0byte/",
+            long_segment.as_str(),
+            long_last.as_str(),
+            "a/../b/",
+            "../up/",
+            ".hidden/",
+            "a/./b/",
+            ".",
+            "/absolute/",
+            "back\\slash/",
+            "!{timestamp:yyyy}/",
+            "blocked/below/",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let err = create_with_prefix(&a, &format!("bad{i}"), prefix).unwrap_err();
+            assert_eq!(err.code.as_str(), "InvalidArgumentException", "{prefix:?}");
+            assert_eq!(err.code.status(), 400);
+            assert!(err.message.contains("Prefix"), "{prefix:?}: {}", err.message);
+        }
+        assert_eq!(a.call("ListDeliveryStreams", b"{}").unwrap()["DeliveryStreamNames"], json!(["s"]), "none created");
+        // A key that would pass PATH_MAX under a deep delivery directory.
+        let deep = App::new(FirehoseConfig { s3_dir: dir.path().join("d".repeat(3500)), ..FirehoseConfig::default() });
+        let err = create_with_prefix(&deep, "deep", &"p/".repeat(300)).unwrap_err();
+        assert_eq!(err.code.as_str(), "InvalidArgumentException", "{}", err.message);
+
+        // What the writer can write under is taken, and written to.
+        let fine = "y".repeat(251);
+        for (i, prefix) in
+            ["MSKToS3/", "logs-", "a//b/", "", "nested/deeper/x.y/", fine.as_str()].into_iter().enumerate()
+        {
+            let name = format!("ok{i}");
+            create_with_prefix(&a, &name, prefix).unwrap();
+            let stream = a.stream(&name).unwrap();
+            let key = stream.object_name().key(1_735_648_496, uuid::Uuid::nil());
+            super::super::delivery::write_object(dir.path(), &key, b"x\n").unwrap();
+        }
+        let leftovers = std::fs::read_dir(dir.path().join("MSKToS3")).unwrap().count();
+        assert_eq!(leftovers, 1, "the probe left nothing but the year directory written above");
+    }
+
+    #[test]
+    fn a_put_after_the_stop_began_is_refused_and_one_before_is_in_the_last_buffer() {
+        let (a, _dir) = app(Quota::US_EAST_1);
+        a.call("PutRecordBatch", &batch(&["YQ=="])).unwrap();
+        let streams = a.begin_stop();
+        assert_eq!(streams.len(), 1);
+        let err = a.call("PutRecordBatch", &batch(&["Yg=="])).unwrap_err();
+        assert_eq!((err.code.as_str(), err.code.status().as_u16()), ("ServiceUnavailableException", 503));
+        let body = br#"{"DeliveryStreamName": "s", "Record": {"Data": "Yw=="}}"#;
+        assert_eq!(code(a.call("PutRecord", body)), "ServiceUnavailableException");
+        assert_eq!(
+            code(a.call("CreateDeliveryStream", br#"{"DeliveryStreamName": "late"}"#)),
+            "ServiceUnavailableException"
+        );
+        let object = lock(&streams[0].state).buffer.cut(&streams[0].object_name(), uuid::Uuid::nil()).unwrap();
+        assert_eq!(object.data, b"a", "only the record accepted before the stop");
+        assert_eq!(a.snapshot().streams["s"].totals.accepted_records, 1);
+    }
+
+    #[test]
+    fn a_deleted_stream_takes_no_more_records_but_keeps_its_buffer() {
+        let (a, _dir) = app(Quota::US_EAST_1);
+        a.call("PutRecordBatch", &batch(&["YQ=="])).unwrap();
+        // Held as a put holds it between looking the stream up and appending.
+        let held = a.stream("s").unwrap();
+        a.call("DeleteDeliveryStream", br#"{"DeliveryStreamName": "s"}"#).unwrap();
+        let state = lock(&held.state);
+        assert_eq!(state.refuse("s").unwrap_err().code.as_str(), "ResourceNotFoundException");
+        assert_eq!(state.buffer.len(), 1, "what it accepted is still to be written");
     }
 }

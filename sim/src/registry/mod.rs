@@ -96,6 +96,6 @@ impl RegistryServer {
 
     /// Stops serving; every acknowledged change is already on disk.
     pub async fn shutdown(self) -> Result<(), RegistryError> {
-        Ok(self.http.stop().await?)
+        Ok(self.http.stop(crate::server::GRACE).await?)
     }
 }
