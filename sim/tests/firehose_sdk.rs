@@ -28,11 +28,25 @@ fn records(n: usize, tag: &str) -> Vec<Record> {
 }
 
 async fn create(client: &Client, name: &str) {
+    create_under(client, name, "MSKToS3/", 60).await.unwrap();
+}
+
+/// CreateDeliveryStream for `name` writing under `prefix`, buffering 1 MB
+/// or `interval_secs`.
+async fn create_under(
+    client: &Client,
+    name: &str,
+    prefix: &str,
+    interval_secs: i32,
+) -> Result<
+    (),
+    aws_sdk_firehose::error::SdkError<aws_sdk_firehose::operation::create_delivery_stream::CreateDeliveryStreamError>,
+> {
     let dest = ExtendedS3DestinationConfiguration::builder()
         .bucket_arn("arn:aws:s3:::lab-bucket")
         .role_arn("arn:aws:iam::123456789012:role/firehose")
-        .prefix("MSKToS3/")
-        .buffering_hints(BufferingHints::builder().size_in_mbs(1).interval_in_seconds(60).build())
+        .prefix(prefix)
+        .buffering_hints(BufferingHints::builder().size_in_mbs(1).interval_in_seconds(interval_secs).build())
         .build()
         .unwrap();
     client
@@ -40,8 +54,8 @@ async fn create(client: &Client, name: &str) {
         .delivery_stream_name(name)
         .extended_s3_destination_configuration(dest)
         .send()
-        .await
-        .unwrap();
+        .await?;
+    Ok(())
 }
 
 /// The error code a failed call carries.
@@ -303,20 +317,7 @@ async fn a_stream_that_cannot_be_written_does_not_keep_the_others_from_the_final
     let server = FirehoseServer::start(config(dir.path())).await.unwrap();
     let client = common::firehose_client(&server.url());
     for (name, prefix) in [("a", "a-blocked/"), ("m", "m/"), ("z", "z-blocked/")] {
-        let dest = ExtendedS3DestinationConfiguration::builder()
-            .bucket_arn("arn:aws:s3:::lab-bucket")
-            .role_arn("arn:aws:iam::123456789012:role/firehose")
-            .prefix(prefix)
-            .buffering_hints(BufferingHints::builder().size_in_mbs(1).interval_in_seconds(900).build())
-            .build()
-            .unwrap();
-        client
-            .create_delivery_stream()
-            .delivery_stream_name(name)
-            .extended_s3_destination_configuration(dest)
-            .send()
-            .await
-            .unwrap();
+        create_under(&client, name, prefix, 900).await.unwrap();
         let out = client
             .put_record_batch()
             .delivery_stream_name(name)

@@ -6,8 +6,11 @@ ExampleTopic, a Direct PUT Firehose stream buffering 5 MB / 120 s into the S3
 prefix MSKToS3/) and pass only environment variables the processor reads.
 """
 
+import os
 import pathlib
 import re
+import subprocess
+import sys
 
 import yaml
 
@@ -71,3 +74,28 @@ def test_the_function_may_call_what_it_calls_and_nothing_on_firehose_beyond_putr
     actions = {a for s in statements for a in s["Action"]}
     assert {"firehose:PutRecordBatch", "glue:GetSchemaVersion", "s3:PutObject"} <= actions
     assert {a for a in actions if a.startswith("firehose:")} == {"firehose:PutRecordBatch"}
+
+
+def test_cfn_lint_finds_nothing_in_the_template():
+    cfn_lint = os.path.join(os.path.dirname(sys.executable), "cfn-lint")
+    linted = subprocess.run([cfn_lint, str(TEMPLATE)], capture_output=True, text=True, timeout=300)
+    assert linted.returncode == 0, linted.stdout + linted.stderr
+
+
+def test_a_registry_url_that_may_carry_credentials_is_never_echoed():
+    assert load()["Parameters"]["SchemaRegistryUrl"].get("NoEcho") is True
+
+
+def test_every_grant_names_its_resources_but_the_vpc_network_interfaces():
+    """Scoped to the cluster, topic, group, stream, bucket prefix and registry:
+    "*" only for the EC2 network-interface actions, which take no
+    resource-level permissions."""
+    statements = load()["Resources"]["ProcessMSKfunction"]["Properties"]["Policies"][0]["Statement"]
+    for statement in statements:
+        if statement["Resource"] == "*":
+            assert all(a.startswith("ec2:") for a in statement["Action"]), statement
+    by_action = {a: s["Resource"] for s in statements for a in s["Action"]}
+    assert by_action["kafka:DescribeCluster"] == {"Ref": "MSKClusterArn"}
+    assert "TopicName" in str(by_action["kafka-cluster:ReadData"]) and ":topic/" in str(by_action["kafka-cluster:ReadData"])
+    assert ":group/" in str(by_action["kafka-cluster:AlterGroup"])
+    assert all("GlueRegistryName" in str(r) for r in by_action["glue:GetSchemaVersion"])
