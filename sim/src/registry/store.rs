@@ -19,11 +19,16 @@
 //! uses — calls that incompatible.
 //!
 //! Persistence: with a data path every change rewrites the whole state as
-//! one JSON file (temporary file, fsync, rename), before the change is
-//! acknowledged; a failed write undoes the change. The whole store sits
-//! behind one mutex, so concurrent registrations of one schema get one id.
-//! Cost: O(size of the registry) per change, fine for the tens of schemas a
-//! registry holds; reads do not touch the disk.
+//! one JSON file before the change is acknowledged: a temporary file of its
+//! own beside it (never the data file or another file, whatever the data
+//! file is called), fsync, rename, fsync of the directory; a `kill -9` or a
+//! power cut at any point leaves the old state or the new one. A failed
+//! write undoes the change from what the change touched (one subject's
+//! entry, the lengths of the append-only schema lists), not from a copy of
+//! the store. The whole store sits behind one mutex, so concurrent
+//! registrations of one schema get one id. Cost: writing O(size of the
+//! registry) per change, fine for the tens of schemas a registry holds;
+//! reads do not touch the disk.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -260,29 +265,54 @@ impl Store {
         Ok(store)
     }
 
+    /// Writes the state to the data file so that a crash at any point
+    /// leaves the old file or the new one: a temporary file of its own in
+    /// the same directory (created anew, so it can be neither the data file
+    /// nor anybody else's, whatever the data file is called), fsync, rename
+    /// over the data file, then fsync of the directory, without which the
+    /// rename itself may not survive a power cut.
     fn save(&self) -> Result<(), PersistError> {
         let Some(path) = &self.path else {
             return Ok(());
         };
         let write = |path: &Path| -> std::io::Result<()> {
             let text = serde_json::to_vec_pretty(&self.state).map_err(std::io::Error::other)?;
-            let tmp = path.with_extension("tmp");
-            let mut file = std::fs::File::create(&tmp)?;
-            file.write_all(&text)?;
-            file.sync_all()?;
-            drop(file);
-            std::fs::rename(&tmp, path)
+            let dir = match path.parent() {
+                Some(dir) if !dir.as_os_str().is_empty() => dir,
+                _ => Path::new("."),
+            };
+            let mut tmp = tempfile::Builder::new().prefix(".registry-").suffix(".tmp").tempfile_in(dir)?;
+            tmp.write_all(&text)?;
+            tmp.as_file().sync_all()?;
+            tmp.persist(path).map_err(|e| e.error)?;
+            std::fs::File::open(dir)?.sync_all()
         };
         write(path).map_err(|source| PersistError::Write { path: path.clone(), source })
     }
 
-    /// Applies `change`, saves, and undoes the change if saving fails.
-    fn commit<T>(&mut self, change: impl FnOnce(&mut Self) -> T) -> Result<T, StoreError> {
-        let before = (self.state.clone(), self.parsed.len(), self.by_key.clone());
+    /// Applies `change`, which touches at most `subject` (and the global
+    /// level, and appends schemas), saves, and undoes the change if saving
+    /// fails. What is kept for the undo is that subject's entry and the
+    /// lengths of the append-only lists, not a copy of the store.
+    fn commit<T>(&mut self, subject: Option<&str>, change: impl FnOnce(&mut Self) -> T) -> Result<T, StoreError> {
+        let schemas = self.state.schemas.len();
+        let level = self.state.compatibility;
+        let entry = subject.map(|name| (name.to_owned(), self.state.subjects.get(name).cloned()));
         let out = change(self);
         if let Err(e) = self.save() {
-            (self.state, _, self.by_key) = before.clone();
-            self.parsed.truncate(before.1);
+            self.state.schemas.truncate(schemas);
+            self.parsed.truncate(schemas);
+            self.by_key.retain(|_, id| *id as usize <= schemas);
+            self.state.compatibility = level;
+            match entry {
+                Some((name, Some(before))) => {
+                    self.state.subjects.insert(name, before);
+                }
+                Some((name, None)) => {
+                    self.state.subjects.remove(&name);
+                }
+                None => {}
+            }
             return Err(StoreError::new(50001, format!("Error in the backend data store: {e}: {}", source_text(&e))));
         }
         Ok(out)
@@ -355,7 +385,7 @@ impl Store {
                 ),
             ));
         }
-        self.commit(|store| {
+        self.commit(Some(subject), |store| {
             let id = existing_id.unwrap_or_else(|| {
                 let id = store.state.schemas.len() as u32 + 1;
                 store.state.schemas.push(StoredSchema { id, schema: text.to_owned() });
@@ -415,7 +445,7 @@ impl Store {
     /// Deletes a subject; its schema ids stay readable by id.
     pub(crate) fn delete_subject(&mut self, subject: &str) -> Result<Vec<u32>, StoreError> {
         let versions = self.versions(subject)?;
-        self.commit(|store| {
+        self.commit(Some(subject), |store| {
             if let Some(s) = store.state.subjects.get_mut(subject) {
                 s.versions.clear();
                 if s.compatibility.is_none() {
@@ -436,7 +466,7 @@ impl Store {
     }
 
     pub(crate) fn set_level(&mut self, subject: Option<&str>, level: Option<Level>) -> Result<(), StoreError> {
-        self.commit(|store| match subject {
+        self.commit(subject, |store| match subject {
             None => store.state.compatibility = level.unwrap_or(Level::Backward),
             Some(name) => {
                 let entry = store.state.subjects.entry(name.to_owned()).or_default();
@@ -634,6 +664,51 @@ mod tests {
         assert_eq!(err.code, 50001, "{err}");
         assert!(s.subjects().is_empty());
         assert_eq!(s.schema_by_id(1).unwrap_err().code, 40403);
+    }
+
+    /// The temporary file was `path.with_extension("tmp")`: for a data file
+    /// `registry` that is `registry.tmp`, so a file of that name was
+    /// overwritten and then renamed away; for a data file `registry.tmp` it
+    /// was the data file itself, truncated before the new state was written.
+    #[test]
+    fn saving_never_touches_a_file_named_like_the_old_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let bystander = dir.path().join("registry.tmp");
+        std::fs::write(&bystander, b"not the registry's").unwrap();
+        let mut s = Store::open(&dir.path().join("registry"), Level::Backward).unwrap();
+        s.register("x", V1).unwrap();
+        assert_eq!(std::fs::read(&bystander).unwrap(), b"not the registry's");
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names.len(), 2, "the data file and the bystander, no temporary left: {names:?}");
+
+        let path = dir.path().join("data.tmp");
+        let mut s = Store::open(&path, Level::Backward).unwrap();
+        s.register("x", V1).unwrap();
+        s.register("y", V1).unwrap();
+        let reopened = Store::open(&path, Level::Backward).unwrap();
+        assert_eq!(reopened.subjects(), ["x", "y"]);
+    }
+
+    /// A failed save after earlier ones restores what the change touched,
+    /// and only that: the earlier subjects and ids are kept.
+    #[test]
+    fn a_failed_save_after_saved_changes_restores_the_touched_subject_only() {
+        let v2 = with_field(r#"{"name":"n","type":"long","default":0}"#);
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = dir.path().join("data");
+        std::fs::create_dir(&data_dir).unwrap();
+        let mut s = Store::open(&data_dir.join("registry.json"), Level::None).unwrap();
+        assert_eq!(s.register("x", V1).unwrap(), 1);
+        std::fs::remove_dir_all(&data_dir).unwrap();
+        let err = s.register("x", &v2).unwrap_err();
+        assert_eq!(err.code, 50001, "{err}");
+        assert_eq!(s.register("y", &v2).unwrap_err().code, 50001);
+        assert_eq!(s.versions("x").unwrap(), [1]);
+        assert_eq!(s.schema_by_id(1).unwrap(), V1);
+        assert_eq!(s.schema_by_id(2).unwrap_err().code, 40403);
+        assert!(s.versions("y").is_err());
+        std::fs::create_dir(&data_dir).unwrap();
+        assert_eq!(s.register("y", &v2).unwrap(), 2, "ids go on from the last saved one");
     }
 
     #[test]
