@@ -286,7 +286,10 @@ fn header_names_that_are_not_utf8_and_null_or_empty_parts_reach_the_handler_with
     let dir = tempfile::tempdir().unwrap();
     let server = rt.block_on(firehose(dir.path(), |_| {}));
     let h = handler(&rt, &server.url(), "3");
-    let stats = run_bounded(mapping(&broker, "g-any", 2), h, &rt, Duration::from_secs(120))
+    // One poller: two would rebalance while they start, and a commit lost
+    // to the rebalance redelivers records (at least once), which this test
+    // of what records carry does not count.
+    let stats = run_bounded(mapping(&broker, "g-any", 1), h, &rt, Duration::from_secs(120))
         .expect("the mapping did not stop")
         .unwrap();
     rt.block_on(server.shutdown()).unwrap();
