@@ -107,7 +107,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     if let Some(stats) = stats {
         eprintln!(
-            "mskbench process: {} invocations, {} records, {} delivered, {} dead-lettered, {} dropped ({} too large for any event)",
+            "mskbench process: {} invocations, {} records, {} delivered, {} dead-lettered, {} dropped, {} too large for any event (dead-lettered or dropped)",
             stats.invocations, stats.records_in, stats.delivered, stats.dead_lettered, stats.dropped, stats.too_large
         );
     }

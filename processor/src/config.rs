@@ -45,6 +45,7 @@ use std::time::Duration;
 
 pub use aws_sdk_firehose::config::Credentials;
 use mskbench_core::packer::MAX_BATCH_RECORDS;
+use mskbench_core::registry_url::redacted;
 use mskbench_core::wire::WireMode;
 
 use crate::retry::{DEFAULT_BASE, DEFAULT_MAX_DELAY, RetryPolicy};
@@ -55,7 +56,8 @@ pub const MAX_RETRIES: u32 = 100;
 pub const MAX_CONCURRENCY: usize = 64;
 /// Lambda's longest function timeout, `FUNCTION_TIMEOUT`'s default.
 pub const MAX_FUNCTION_TIMEOUT: Duration = Duration::from_secs(900);
-/// Time limit of one Confluent registry request.
+/// Time limit of one Confluent registry request (the client's, and the
+/// worst case's).
 pub(crate) const REGISTRY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A variable that is missing or holds a value the function does not accept.
@@ -122,7 +124,7 @@ impl RegistryUrl {
 
 impl std::fmt::Debug for RegistryUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:?}", redact_url(&self.0))
+        write!(f, "{:?}", redacted(&self.0))
     }
 }
 
@@ -204,7 +206,12 @@ impl Config {
         let batch_records = number(var("BATCH_RECORDS"), "BATCH_RECORDS", MAX_BATCH_RECORDS, 1..=MAX_BATCH_RECORDS)?;
         let dead_letter = var("DEAD_LETTER").map(|v| dead_letter(&v)).transpose()?;
         let jitter_seed = var("JITTER_SEED").map(|v| number(Some(v), "JITTER_SEED", 0u64, 0..=u64::MAX)).transpose()?;
-        let function_timeout = number(var("FUNCTION_TIMEOUT"), "FUNCTION_TIMEOUT", 900u64, 1..=900)?;
+        let function_timeout = number(
+            var("FUNCTION_TIMEOUT"),
+            "FUNCTION_TIMEOUT",
+            MAX_FUNCTION_TIMEOUT.as_secs(),
+            1..=MAX_FUNCTION_TIMEOUT.as_secs(),
+        )?;
 
         let config = Config {
             delivery_stream,
@@ -253,7 +260,9 @@ impl Config {
             name: "RETRIES",
             value: self.retries.to_string(),
             expected: format!(
-                "{most} with RETRY_POLICY={}, FIREHOSE_TIMEOUT_MS={} and FUNCTION_TIMEOUT={}: the worst case is {} s                  ({} s of waits before the resends, {} calls, a registry fetch and the dead letters), over the                  function's timeout",
+                "{most} with RETRY_POLICY={}, FIREHOSE_TIMEOUT_MS={} and FUNCTION_TIMEOUT={}: the worst case is {} s \
+                 ({} s of waits before the resends, {} calls, a registry fetch and the dead letters), over the \
+                 function's timeout",
                 self.retry_policy.name(),
                 self.call_timeout.as_millis(),
                 self.function_timeout.as_secs(),
@@ -301,7 +310,7 @@ fn registry_url(var: Var<'_>, wire_mode: WireMode) -> Result<Option<RegistryUrl>
         // The value may carry credentials: name the rule, not the value.
         Some(url) => Err(ConfigError::Invalid {
             name: "SCHEMA_REGISTRY_URL",
-            value: redact_url(&url),
+            value: redacted(&url),
             expected: "an http:// or https:// URL".into(),
         }),
         None if wire_mode == WireMode::Glue => Ok(None),
@@ -442,12 +451,6 @@ fn dead_letter(value: &str) -> Result<DeadLetterTarget, ConfigError> {
     Ok(DeadLetterTarget::Directory(PathBuf::from(path)))
 }
 
-/// The URL without user info, by the one URL parser
-/// (`mskbench_core::registry_url::redacted`).
-pub(crate) fn redact_url(url: &str) -> String {
-    mskbench_core::registry_url::redacted(url)
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -551,7 +554,7 @@ mod tests {
         assert!(debug.contains("https://host/x"), "{debug}");
         let err = read(&[("SCHEMA_REGISTRY_URL", "ftp://key:registry-secret@host")]).unwrap_err();
         assert!(!err.to_string().contains("registry-secret"), "{err}");
-        assert_eq!(redact_url("https://u:p@h:1/a"), "https://h:1/a");
+        assert_eq!(redacted("https://u:p@h:1/a"), "https://h:1/a");
     }
 
     #[test]

@@ -43,7 +43,7 @@ use schema_registry_converter::schema_registry_common::{RawError, RegisteredRefe
 /// Deepest chain of schema references followed.
 const MAX_REFERENCE_DEPTH: usize = 16;
 /// Time limit of one registry request.
-const TIMEOUT: Duration = Duration::from_secs(10);
+const TIMEOUT: Duration = crate::config::REGISTRY_TIMEOUT;
 
 /// Why a registry client could not be built; `url` is without credentials.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

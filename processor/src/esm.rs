@@ -334,8 +334,11 @@ impl Poller<'_> {
                     last_activity = Instant::now();
                     let record = record_json(&message);
                     let (topic, partition, offset) = (message.topic(), message.partition(), message.offset());
-                    let alone = batch.len_alone(topic, partition, record.len());
-                    if alone > self.config.max_payload {
+                    // A record that fits the batch fits an event alone too:
+                    // only one that does not is measured alone.
+                    let alone = (!batch.fits(topic, partition, record.len(), self.config.max_payload))
+                        .then(|| batch.len_alone(topic, partition, record.len()));
+                    if let Some(alone) = alone.filter(|&len| len > self.config.max_payload) {
                         // No event can carry it. The batch before it goes
                         // first, so offsets are committed in order.
                         if !batch.is_empty() {
@@ -344,7 +347,7 @@ impl Poller<'_> {
                         }
                         self.reject_too_large(&message, alone, &mut invocation, &mut stats)?;
                     } else {
-                        if !batch.fits(topic, partition, record.len(), self.config.max_payload) {
+                        if alone.is_some() {
                             self.invoke(&mut batch, &mut invocation, &mut stats)?;
                             window_ends = None;
                         }

@@ -363,15 +363,7 @@ impl Handler {
         summary.elapsed_ms = millis(started.elapsed());
         log_summary(&summary);
         debug_assert!(summary.adds_up(), "{summary:?}");
-        if let Some(live) = live {
-            Live::add(&live.dead_lettered, summary.dead_lettered);
-            if result.is_ok() && summary.undelivered == 0 {
-                Live::add(&live.completed, summary.records_in);
-                live.complete_records(settled);
-            } else {
-                Live::add(&live.failed_invocations, 1);
-            }
-        }
+        settle(live, &summary, result.is_ok() && summary.undelivered == 0, settled);
         match result {
             Err(source) => Err(InvocationError::DeadLetter { source, summary: Box::new(summary) }),
             Ok(()) if summary.undelivered > 0 => Err(InvocationError::Undelivered { summary: Box::new(summary) }),
@@ -404,21 +396,15 @@ impl Handler {
         if let Some(live) = live {
             Live::add(&live.consumed, summary.records_in);
         }
-        // The records these letters settle, for a watcher that counts each
-        // record once (the run's drain), as `handle` reports its own.
-        let settled: Vec<(i32, i64)> = letters.iter().map(|l| (l.partition, l.offset)).collect();
+        // The records these letters settle, as `handle` reports its own.
+        let settled: Vec<(i32, i64)> = match live {
+            Some(live) if live.tracks_records() => letters.iter().map(|l| (l.partition, l.offset)).collect(),
+            _ => Vec::new(),
+        };
         let result = self.dispose(request_id, letters, Vec::new(), &mut summary).await;
         summary.elapsed_ms = millis(started.elapsed());
         debug_assert!(summary.adds_up(), "{summary:?}");
-        if let Some(live) = live {
-            Live::add(&live.dead_lettered, summary.dead_lettered);
-            if result.is_ok() {
-                Live::add(&live.completed, summary.records_in);
-                live.complete_records(settled);
-            } else {
-                Live::add(&live.failed_invocations, 1);
-            }
-        }
+        settle(live, &summary, result.is_ok(), settled);
         match result {
             Ok(()) => Ok(summary),
             Err(source) => Err(InvocationError::DeadLetter { source, summary: Box::new(summary) }),
@@ -586,4 +572,18 @@ fn millis(d: Duration) -> u64 {
 fn chosen_seed() -> u64 {
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
     nanos ^ (u64::from(std::process::id()) << 32)
+}
+
+/// Counts an invocation's end in `live`: its dead letters, then either its
+/// records as completed (and `settled`, their coordinates, for a watcher
+/// that counts each record once: the run's drain) or one failed invocation.
+fn settle(live: Option<&Live>, summary: &InvocationSummary, ok: bool, settled: Vec<(i32, i64)>) {
+    let Some(live) = live else { return };
+    Live::add(&live.dead_lettered, summary.dead_lettered);
+    if ok {
+        Live::add(&live.completed, summary.records_in);
+        live.complete_records(settled);
+    } else {
+        Live::add(&live.failed_invocations, 1);
+    }
 }

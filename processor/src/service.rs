@@ -289,7 +289,8 @@ impl RetryLogic {
     /// Whether and when to resend the `left` records after `attempt`, with
     /// `time_left` before the invocation must stop sending: a resend whose
     /// wait plus call timeout does not fit is not made. The RNG is drawn
-    /// from only for a resend, so a batch's waits are the same for the
+    /// from only when a resend is due (it then goes ahead, or the batch
+    /// stops for the deadline), so a batch's waits are the same for the
     /// same seed whatever happened before.
     pub(crate) fn next<R: Rng + ?Sized>(&self, attempt: u32, left: usize, time_left: Duration, rng: &mut R) -> Next {
         if left == 0 {
@@ -319,6 +320,9 @@ pub(crate) trait SendObserver {
     fn answered(&mut self, outcome: &Outcome);
     /// The sender waits `delay` before a resend.
     fn backed_off(&mut self, delay: Duration);
+    /// A batch's resends stopped because the next could not end before the
+    /// invocation's deadline.
+    fn out_of_time(&mut self);
 }
 
 /// The one observer: the batch's [`SendStats`] and the handler's [`Live`]
@@ -375,6 +379,10 @@ impl SendObserver for Counters<'_> {
 
     fn backed_off(&mut self, delay: Duration) {
         self.stats.backoff_ms += delay.as_millis() as u64;
+    }
+
+    fn out_of_time(&mut self) {
+        self.stats.deadline_stops += 1;
     }
 }
 
@@ -449,7 +457,7 @@ impl FirehoseSender {
                          invocation's deadline. Could not send {} failed records",
                         pending.len()
                     );
-                    counters.stats.deadline_stops += 1;
+                    counters.out_of_time();
                     break;
                 }
                 Next::Exhausted => {
