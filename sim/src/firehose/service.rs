@@ -511,21 +511,28 @@ impl App {
 
     fn delete(&self, body: &[u8]) -> Result<serde_json::Value, ApiError> {
         let input: StreamNameInput = parse(body)?;
-        let removed = self.streams.write().unwrap_or_else(PoisonError::into_inner).remove(&input.delivery_stream_name);
-        match removed {
+        let mut streams = self.streams.write().unwrap_or_else(PoisonError::into_inner);
+        match streams.remove(&input.delivery_stream_name) {
             // Its buffer is still delivered: hand it to the delivery task.
+            // Closed and retired under the table's lock, as `begin_stop`
+            // collects the table and the retired list under it too: a stop
+            // cannot begin between the two and miss the stream's buffer.
             Some(stream) => {
                 // A put that found the stream before it left the table
                 // appends before this line or is refused after it.
                 lock(&stream.state).closed = Some(Closed::Deleted);
                 lock(&self.retired).push(stream);
+                drop(streams);
                 self.wake_delivery.notify_one();
                 Ok(json!({}))
             }
-            None => Err(self
-                .stream(&input.delivery_stream_name)
-                .err()
-                .unwrap_or_else(|| ApiError::new(ErrorCode::ResourceNotFound, "stream vanished"))),
+            None => {
+                drop(streams);
+                Err(self
+                    .stream(&input.delivery_stream_name)
+                    .err()
+                    .unwrap_or_else(|| ApiError::new(ErrorCode::ResourceNotFound, "stream vanished")))
+            }
         }
     }
 
