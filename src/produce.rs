@@ -134,33 +134,24 @@ fn parse_setting(text: &str) -> Result<(String, String), String> {
     }
 }
 
-/// The longest string, bytes, array or padding a generated record may
-/// have: 16 Mi (characters, bytes or items). Far beyond what a Kafka record
-/// carries; below it, a mistyped length fails at send with a clear error
-/// instead of the process dying while it allocates.
-const MAX_LENGTH: usize = 16 << 20;
-
+/// A length flag, refused above [`SizeControls::MAX_LENGTH`] here, with the
+/// flag's name, rather than later by `ProduceConfig::validate`.
 fn parse_length(text: &str) -> Result<usize, String> {
     match text.parse::<usize>() {
-        Ok(n) if n <= MAX_LENGTH => Ok(n),
-        Ok(_) => Err(format!("{text} is above the longest length, {MAX_LENGTH}")),
+        Ok(n) if n <= SizeControls::MAX_LENGTH => Ok(n),
+        Ok(_) => Err(format!("{text} is above the longest length, {}", SizeControls::MAX_LENGTH)),
         Err(_) => Err(format!("{text:?} is not a length")),
     }
 }
 
 fn parse_range(text: &str) -> Result<(usize, usize), String> {
     let bad = || format!("{text:?} is not a length or a range MIN..MAX");
+    let length = |t: &str| if t.parse::<usize>().is_ok() { parse_length(t) } else { Err(bad()) };
     let (lo, hi) = match text.split_once("..") {
-        Some((lo, hi)) => (lo.parse().map_err(|_| bad())?, hi.parse().map_err(|_| bad())?),
-        None => text.parse().map(|n| (n, n)).map_err(|_| bad())?,
+        Some((lo, hi)) => (length(lo)?, length(hi)?),
+        None => length(text).map(|n| (n, n))?,
     };
-    if lo > hi {
-        Err(bad())
-    } else if hi > MAX_LENGTH {
-        Err(format!("{text:?}: {hi} is above the longest length, {MAX_LENGTH}"))
-    } else {
-        Ok((lo, hi))
-    }
+    if lo > hi { Err(bad()) } else { Ok((lo, hi)) }
 }
 
 /// How often something repeats; `None` for never (`--stats-interval 0`).

@@ -218,3 +218,22 @@ fn glue_framed_values_registered_in_moto() {
     // The same schema registers once: the second run reuses the version.
     assert_eq!(versions[0], versions[1]);
 }
+
+/// `ramp:10:0:1s` sends 6 records, then none is ever due. With `--count 6`
+/// the loop ended its window at that infinite due time, and both rates came
+/// out as 0.
+#[test]
+fn a_count_that_a_falling_profile_reaches_reports_real_rates() {
+    let dir = tempdir("falling");
+    let stats = dir.join("stats.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_mskbench"))
+        .args(["produce", "--profile", "ramp:10:0:1s", "--count", "6", "--seed", "3", "--no-progress"])
+        .args(["--stats-interval", "0", "--stats-json", stats.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let s: serde_json::Value = serde_json::from_slice(&std::fs::read(&stats).unwrap()).unwrap();
+    assert_eq!(s["acked"].as_u64(), Some(6));
+    let (target, achieved) = (s["rate_target"].as_f64().unwrap(), s["rate_achieved"].as_f64().unwrap());
+    assert!(target > 0.0 && target.is_finite() && achieved > 0.0 && achieved.is_finite(), "{s}");
+}

@@ -157,7 +157,8 @@ impl ClickEvent {
         format!("{IP_PREFIX}{}", self.ip_octet)
     }
 
-    fn ip_bytes<'b>(&self, buf: &'b mut [u8; 16]) -> &'b [u8] {
+    /// The `ip` field's text (`66.249.1.N`), written into `buf`.
+    pub(crate) fn ip_bytes<'b>(&self, buf: &'b mut [u8; 16]) -> &'b [u8] {
         let prefix = IP_PREFIX.as_bytes();
         buf[..prefix.len()].copy_from_slice(prefix);
         let mut n = prefix.len();

@@ -166,6 +166,13 @@ impl ProduceConfig {
             {
                 bad("a length range has its minimum above its maximum")
             }
+            Records::Schema { sizes, .. }
+                if [sizes.string_len.1, sizes.bytes_len.1, sizes.array_len.1, sizes.pad_bytes]
+                    .into_iter()
+                    .any(|n| n > SizeControls::MAX_LENGTH) =>
+            {
+                Err(ConfigError(format!("a length is above the longest, {}", SizeControls::MAX_LENGTH)))
+            }
             _ => Ok(()),
         }
     }
@@ -191,6 +198,9 @@ mod tests {
         let sizes = SizeControls { string_len: (5, 4), ..SizeControls::default() };
         let inverted = ProduceConfig { records: Records::Schema { schema: "\"int\"".into(), sizes }, ..config() };
         assert!(inverted.validate().unwrap_err().0.contains("minimum above"));
+        let sizes = SizeControls { pad_bytes: SizeControls::MAX_LENGTH + 1, ..SizeControls::default() };
+        let huge = ProduceConfig { records: Records::Schema { schema: "\"int\"".into(), sizes }, ..config() };
+        assert!(huge.validate().unwrap_err().0.contains("above the longest"), "{:?}", huge.validate());
     }
 
     /// `ramp:10:0:1s` sends 6 records and then none: with only a count of

@@ -78,6 +78,14 @@ pub struct SizeControls {
     pub pad_bytes: usize,
 }
 
+impl SizeControls {
+    /// The longest string, bytes, array or padding a generated record may
+    /// have: 16 Mi (characters, bytes or items). Far beyond what a Kafka
+    /// record carries; below it, a mistyped length fails with a clear error
+    /// instead of the process dying while it allocates.
+    pub const MAX_LENGTH: usize = 16 << 20;
+}
+
 impl Default for SizeControls {
     fn default() -> Self {
         SizeControls { string_len: (4, 16), bytes_len: (4, 16), array_len: (0, 4), pad_bytes: 0 }
