@@ -117,9 +117,10 @@ async fn steps(
         observer.warn("the consumer group did not settle in 30 s; expect redelivered batches");
     }
     let live = mapping.live.clone();
-    let produced = produce(plan, &started, &mapping, observer, interrupts).await?;
+    let mut produced = produce(plan, &started, &mapping, observer, interrupts).await?;
     let clock = produced.clock;
-    let sent = produced.report.records.clone().context("the producer kept no record of what it sent")?;
+    // Taken, not cloned: the read-back drops it once its ledger is built.
+    let sent = produced.report.records.take().context("the producer kept no record of what it sent")?;
     let pending = Pending::new(sent.acked.iter().map(|a| (a.partition, a.offset)));
     let (stopped, series) = drain(plan, mapping, produced.sampling, pending, clock, observer, interrupts).await?;
     let server_totals = flush(plan, parts, &started, &live, observer).await?;
