@@ -116,6 +116,11 @@ impl RecordEncoder {
         self
     }
 
+    /// Whether it was built [`RecordEncoder::with_expected`].
+    pub fn digests_expected(&self) -> bool {
+        self.canon.is_some()
+    }
+
     /// The next record's key (absent for schema-driven records) and framed
     /// value, with timestamps at `now_ms`.
     pub fn next(&mut self, now_ms: i64) -> Result<(Option<&[u8]>, &[u8]), RecordError> {

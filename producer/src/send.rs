@@ -50,7 +50,7 @@ use rdkafka::producer::{BaseRecord, Producer, ProducerContext, PurgeConfig, Thre
 
 use crate::expected::{self, Digest};
 use crate::records::{RecordEncoder, RecordError};
-use crate::schedule::{Profile, Schedule};
+use crate::schedule::{Due, Profile, Schedule};
 use crate::stats::{Histograms, Report, new_histogram, percentiles};
 
 /// How often the loop publishes its counts and looks at the clock for
@@ -297,6 +297,11 @@ impl AckContext {
         context
     }
 
+    /// Whether it was built [`AckContext::keeping_records`].
+    pub fn keeps_records(&self) -> bool {
+        self.lock().records.is_some()
+    }
+
     /// (acked, failed) so far.
     pub fn counts(&self) -> (u64, u64) {
         let s = self.lock();
@@ -380,6 +385,20 @@ pub enum SendError {
         /// The run up to that record.
         report: Box<Report>,
     },
+    /// The encoder digests expected lines and the delivery callback keeps
+    /// records, or the other way round: one half of the oracle without the
+    /// other would leave every record out of [`Report::records`] (or digest
+    /// for nothing), so the loop refuses to start.
+    #[error(
+        "the encoder {} expected lines but the producer's context {} records: build both with \
+         `RecordEncoder::with_expected` and `AckContext::keeping_records`, or neither",
+        if *.encoder_digests { "digests" } else { "does not digest" },
+        if *.encoder_digests { "does not keep" } else { "keeps" }
+    )]
+    OracleHalves {
+        /// Whether the encoder was built [`RecordEncoder::with_expected`].
+        encoder_digests: bool,
+    },
 }
 
 /// What the loop itself saw, before the flush.
@@ -457,6 +476,10 @@ pub fn run(
     control: &Control,
     observer: &dyn Observer,
 ) -> Result<Report, SendError> {
+    let encoder_digests = encoder.digests_expected();
+    if encoder_digests != producer.context().keeps_records() {
+        return Err(SendError::OracleHalves { encoder_digests });
+    }
     let start = Instant::now();
     let wall_start = SystemTime::now();
     let _ = control.0.started.set((start, wall_start));
@@ -677,28 +700,28 @@ fn send_loop(
             // Count reached: the window the target covers ends where the
             // next record would have been due (or, when none ever is, a
             // profile that fell to 0, where the last one was sent).
-            let next = schedule.next_due().filter(|t| t.is_finite()).unwrap_or(last_sent_at);
+            let next = schedule.next_due().at().unwrap_or(last_sent_at);
             out.end(next, next.max(last_sent_at + (next - last_due).max(0.0)));
             break;
         }
         let due = schedule.next_due();
-        if let (Some(t), Some(limit)) = (due, limit_secs)
+        if let (Some(t), Some(limit)) = (due.at(), limit_secs)
             && t >= limit
         {
             out.end(limit, limit.max(last_sent_at));
             break;
         }
         let intended = match due {
-            None => Instant::now(),
-            Some(t) => match Duration::try_from_secs_f64(t).ok().and_then(|d| start.checked_add(d)) {
-                Some(at) => at,
-                // No record is ever due again (a profile that fell to 0;
-                // `ProduceConfig::validate` refuses a count it cannot reach).
-                None => {
-                    out.end(last_due.max(last_sent_at), last_sent_at);
-                    break;
-                }
-            },
+            Due::Now => Some(Instant::now()),
+            Due::At(t) => Duration::try_from_secs_f64(t).ok().and_then(|d| start.checked_add(d)),
+            Due::Never => None,
+        };
+        // No record is ever due again (a profile that fell to 0;
+        // `ProduceConfig::validate` refuses a count it cannot reach), or
+        // not within what an `Instant` can hold.
+        let Some(intended) = intended else {
+            out.end(last_due.max(last_sent_at), last_sent_at);
+            break;
         };
         if !wait_until(intended, control) || control.stopping() {
             out.interrupt(start.elapsed().as_secs_f64());
@@ -715,11 +738,11 @@ fn send_loop(
         };
         let sent_at = Instant::now();
         let offset = sent_at.saturating_duration_since(start).as_secs_f64();
-        if due.is_none() && limit_secs.is_some_and(|l| offset >= l) {
+        if due == Due::Now && limit_secs.is_some_and(|l| offset >= l) {
             out.end(offset, offset);
             break;
         }
-        let due_offset = due.unwrap_or(offset);
+        let due_offset = due.at().unwrap_or(offset);
         let measured = due_offset >= warmup;
         let meta = Box::new(Meta { intended, sent: sent_at, measured, expected });
         let mut record = BaseRecord::with_opaque_to(&options.topic, meta).payload(value);
@@ -878,6 +901,42 @@ mod tests {
             s.to_string(),
             "    2.5s  sent 100  acked 90  failed 1  in flight 9  40.0/s  ack p99 1.250 ms  send delay p99 0.500 ms  queue-full waits 3"
         );
+    }
+
+    #[test]
+    fn one_half_of_the_oracle_without_the_other_is_refused_before_sending() {
+        use crate::clickevent::ClickEvents;
+        use crate::records::{Framing, Generator, KeyFraming};
+
+        let options = SendOptions {
+            topic: "t".into(),
+            until: Until { count: Some(1), ..Until::default() },
+            warmup: Duration::ZERO,
+            stats_interval: None,
+            hlog: None,
+            flush_timeout: Duration::ZERO,
+            seed: 0,
+            schema: String::new(),
+        };
+        // No broker is asked: the check comes before the first record.
+        let mut client = rdkafka::ClientConfig::new();
+        client.set("bootstrap.servers", "127.0.0.1:9");
+        let encoder = || {
+            RecordEncoder::new(
+                Generator::Click(ClickEvents::new(1, 1)),
+                Framing::Confluent { id: 1 },
+                KeyFraming::Plain,
+            )
+        };
+        for (keeping, digesting) in [(true, false), (false, true)] {
+            let context = if keeping { AckContext::keeping_records() } else { AckContext::default() };
+            let producer: ThreadedProducer<AckContext> = client.create_with_context(context).unwrap();
+            let mut encoder = if digesting { encoder().with_expected() } else { encoder() };
+            let e = run(&producer, &mut encoder, Profile::Max, &options, &Control::new(), &Unobserved).unwrap_err();
+            assert!(matches!(e, SendError::OracleHalves { encoder_digests } if encoder_digests == digesting), "{e}");
+            assert!(e.to_string().contains("or neither"), "{e}");
+            assert_eq!(producer.context().counts(), (0, 0), "nothing was sent");
+        }
     }
 
     #[test]
