@@ -240,22 +240,45 @@ impl Schedule {
         &self.profile
     }
 
-    /// Seconds after the start at which the next record is due; `None` for
-    /// [`Profile::Max`] (due now). Infinite once a profile whose rate fell
-    /// to zero has sent all it ever sends ([`Profile::total_records`]).
-    pub fn next_due(&mut self) -> Option<f64> {
-        let Profile::Segments { segments, repeat } = &self.profile else { return None };
+    /// When the next record is due ([`Due`]).
+    pub fn next_due(&mut self) -> Due {
+        let Profile::Segments { segments, repeat } = &self.profile else { return Due::Now };
         let k = self.next as f64;
         self.next += 1;
         loop {
             let seg = &segments[self.segment];
             let last = self.segment + 1 == segments.len();
             if k < self.seg_done + seg.count() || (last && !repeat) {
-                return Some(self.seg_start + seg.inverse(k - self.seg_done));
+                // Past the end of a last piece whose rate is 0, the integral
+                // never reaches `k`: the root is infinite.
+                let at = self.seg_start + seg.inverse(k - self.seg_done);
+                return if at.is_finite() { Due::At(at) } else { Due::Never };
             }
             self.seg_start += seg.secs;
             self.seg_done += seg.count();
             self.segment = if last { 0 } else { self.segment + 1 };
+        }
+    }
+}
+
+/// When a record of a [`Schedule`] is due.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Due {
+    /// As soon as it can be sent: [`Profile::Max`].
+    Now,
+    /// This many seconds after the start (finite, not negative).
+    At(f64),
+    /// Never: a profile whose rate fell to 0 has sent all it ever sends
+    /// ([`Profile::total_records`]).
+    Never,
+}
+
+impl Due {
+    /// The time it is due, when it is due at a time.
+    pub fn at(self) -> Option<f64> {
+        match self {
+            Due::At(t) => Some(t),
+            Due::Now | Due::Never => None,
         }
     }
 }
@@ -314,7 +337,7 @@ mod tests {
 
     fn times(profile: Profile, n: usize) -> Vec<f64> {
         let mut s = Schedule::new(profile);
-        (0..n).map(|_| s.next_due().unwrap()).collect()
+        (0..n).map(|_| s.next_due().at().unwrap()).collect()
     }
 
     #[test]
@@ -322,9 +345,10 @@ mod tests {
         let p = Profile::parse("ramp:10:0:1s", None).unwrap();
         assert_eq!(p.total_records(), Some(6), "records 0..=5: the integral reaches 5 at t = 1 s");
         let mut s = Schedule::new(p);
-        let due: Vec<f64> = (0..7).map(|_| s.next_due().unwrap()).collect();
-        assert!(due[..6].iter().all(|t| t.is_finite() && *t <= 1.0), "{due:?}");
-        assert!(due[6].is_infinite(), "after the sixth record none is ever due: {due:?}");
+        let due: Vec<Due> = (0..8).map(|_| s.next_due()).collect();
+        assert!(due[..6].iter().all(|d| d.at().is_some_and(|t| t <= 1.0)), "{due:?}");
+        assert_eq!(due[6..], [Due::Never, Due::Never], "after the sixth record none is ever due");
+        assert_eq!(Schedule::new(Profile::Max).next_due(), Due::Now);
         assert_eq!(Profile::parse("steps:100:1s,0:1s", None).unwrap().total_records(), Some(101));
         assert_eq!(Profile::parse("ramp:0:10:1s", None).unwrap().total_records(), None);
         assert_eq!(Profile::constant(5.0).total_records(), None);
