@@ -233,8 +233,9 @@ impl Config {
         Ok(config)
     }
 
-    /// The longest one invocation can take with these settings: a registry
-    /// fetch (Confluent's 10 s request, or Glue's three attempts), then, for
+    /// The longest one invocation can take with these settings: its time for
+    /// registry fetches (one request: Confluent's 10 s, or Glue's three
+    /// attempts; fetches stop there), then, for
     /// a batch, `retries + 1` calls of `call_timeout` and the longest wait
     /// before each resend, then the dead-letter write (S3's attempts within
     /// three call timeouts, plus the last one).
@@ -274,10 +275,18 @@ impl Config {
     }
 }
 
+/// The time an invocation gives its schema fetches: one registry request
+/// (Confluent's 10 s, or Glue's three attempts). An event needing more
+/// rounds than fit stops fetching there and fails, with the schemas it got
+/// cached, so [`Config::worst_case`] counts one round whatever the event.
+pub(crate) fn fetch_budget(call_timeout: Duration) -> Duration {
+    let glue = call_timeout.saturating_mul(mskbench_aws::glue::ATTEMPTS) + Duration::from_millis(300);
+    REGISTRY_TIMEOUT.max(glue)
+}
+
 /// See [`Config::worst_case`].
 fn worst_case(retries: u32, policy: RetryPolicy, call_timeout: Duration) -> Duration {
-    let glue = call_timeout.saturating_mul(mskbench_aws::glue::ATTEMPTS) + Duration::from_millis(300);
-    let fetch = REGISTRY_TIMEOUT.max(glue);
+    let fetch = fetch_budget(call_timeout);
     let calls = call_timeout.saturating_mul(retries.saturating_add(1));
     let dead_letters = call_timeout.saturating_mul(4);
     fetch.saturating_add(calls).saturating_add(waits(retries, policy)).saturating_add(dead_letters)

@@ -192,6 +192,8 @@ pub struct Handler {
     function_timeout: Duration,
     /// Kept free before the deadline for the dead letters (or the failure).
     reserve: Duration,
+    /// How long an invocation's schema fetches may take ([`crate::config::fetch_budget`]).
+    fetch_budget: Duration,
 }
 
 impl Handler {
@@ -257,6 +259,7 @@ impl Handler {
             invocations: AtomicU64::new(0),
             function_timeout: config.function_timeout,
             reserve,
+            fetch_budget: crate::config::fetch_budget(config.call_timeout),
         })
     }
 
@@ -280,14 +283,25 @@ impl Handler {
     /// Decodes `event` and builds the first request of every batch:
     /// everything an invocation does before its first Firehose call. A
     /// schema not yet cached is fetched here, awaited (single-flight with
-    /// other invocations); with every schema cached nothing is awaited.
+    /// other invocations) for at most one registry request's time (see
+    /// [`crate::schemas::Schemas::process_by`]); with every schema cached nothing is awaited.
     ///
     /// # Errors
     /// [`InvocationError`] when `event` is not a Lambda Kafka event.
-    pub async fn prepare(&self, event_bytes: &[u8], mut out: Output) -> Result<Prepared, InvocationError> {
+    pub async fn prepare(&self, event_bytes: &[u8], out: Output) -> Result<Prepared, InvocationError> {
+        self.prepare_by(event_bytes, out, Instant::now() + self.fetch_budget).await
+    }
+
+    /// [`Handler::prepare`], with schema fetches ending by `fetch_by`.
+    async fn prepare_by(
+        &self,
+        event_bytes: &[u8],
+        mut out: Output,
+        fetch_by: Instant,
+    ) -> Result<Prepared, InvocationError> {
         out.clear();
         let event = KafkaEvent::parse(event_bytes)?;
-        self.schemas.process(&self.processor, &event, &mut out).await;
+        self.schemas.process_by(&self.processor, &event, &mut out, Some(fetch_by)).await;
         debug_assert!(out.waiting.is_empty() && out.summary.adds_up(), "{:?}", out.summary);
         let requests =
             out.batches.iter().map(|b| request_builder::batch_request(&out, b)).collect::<Result<Vec<_>, _>>()?;
@@ -325,7 +339,9 @@ impl Handler {
         let started = Instant::now();
         let stop_by = deadline.checked_sub(self.reserve).unwrap_or(started);
         let n = self.invocations.fetch_add(1, Ordering::Relaxed);
-        let Prepared { output, requests, rejected, transient } = self.prepare(&event, self.take_output()).await?;
+        let fetch_by = (started + self.fetch_budget).min(stop_by);
+        let Prepared { output, requests, rejected, transient } =
+            self.prepare_by(&event, self.take_output(), fetch_by).await?;
         let mut summary = InvocationSummary {
             request_id: request_id.to_owned(),
             records_in: output.summary.records_in,
@@ -585,5 +601,42 @@ fn settle(live: Option<&Live>, summary: &InvocationSummary, ok: bool, settled: V
         live.complete_records(settled);
     } else {
         Live::add(&live.failed_invocations, 1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::test_registry::{Reply, distinct_ids_event, serve};
+
+    #[tokio::test]
+    async fn schema_fetches_end_before_the_deadline_however_many_rounds_the_event_needs() {
+        const SCHEMA: &str = r#"{"type":"record","name":"R","fields":[{"name":"a","type":"string"}]}"#;
+        let body = serde_json::json!({ "schema": SCHEMA }).to_string();
+        // 200 new ids, 8 in flight, 100 ms an answer: 2.5 s of fetches
+        // against 0.5 s before the deadline less the 1 s reserve.
+        let stub = serve(move |_| Reply::After(Duration::from_millis(100), 200, body.clone())).await;
+        let vars: HashMap<&str, &str> = [
+            ("DELIVERY_STREAM_NAME", "s"),
+            ("CSR", "true"),
+            ("SCHEMA_REGISTRY_URL", stub.url.as_str()),
+            ("AWS_ENDPOINT_URL_FIREHOSE", "http://127.0.0.1:9"),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "id"),
+            ("AWS_SECRET_ACCESS_KEY", "secret"),
+        ]
+        .into();
+        let handler = Handler::new(Config::from_lookup(|k| vars.get(k).map(|v| (*v).to_owned())).unwrap()).unwrap();
+        let deadline = Instant::now() + Duration::from_millis(1_500);
+
+        let e = handler.handle_by(distinct_ids_event(200), "req-slow", deadline).await.unwrap_err();
+        let InvocationError::RegistryUnavailable { count, first, summary } = &e else { panic!("{e}") };
+        assert!(Instant::now() < deadline, "failed before the deadline: {e}");
+        assert!(*count > 0 && *count < 200, "the answers that came in time were kept: {count}");
+        assert!(first.contains("time for schema fetches"), "{first}");
+        assert_eq!(summary.unsent, 200, "nothing sent: the batch comes back whole");
+        assert!(stub.requests() < 200, "{} requests", stub.requests());
     }
 }

@@ -29,7 +29,11 @@
 //! that registry are not asked (the invocation fails and its batch comes
 //! back anyway); the 5 s memo makes the redelivered batches fail at once.
 //! So a registry that accepts connections and never answers costs an
-//! invocation about one request timeout (10 s), whatever its size.
+//! invocation about one request timeout (10 s), whatever its size. A
+//! registry that answers, slowly, an event of many new ids is bounded too:
+//! the handler gives the fetches one request timeout
+//! ([`Schemas::process_by`]); what has not come by then makes the batch
+//! come back, and the answers that did come are cached for it.
 //!
 //! Cost: nothing beyond core's pass on an event whose schemas are cached
 //! (the common case: the cache lives as long as the execution
@@ -159,6 +163,20 @@ impl Schemas {
     /// lacks first-time (see the module docs). Returns with every record
     /// packed or rejected: none waiting, `out.summary` adding up.
     pub async fn process(&self, processor: &EventProcessor, event: &KafkaEvent<'_>, out: &mut Output) {
+        self.process_by(processor, event, out, None).await;
+    }
+
+    /// [`Schemas::process`], fetching only until `fetch_by`: keys whose
+    /// answer has not come by then leave their records `schema_unavailable`
+    /// (transient: the batch comes back, and finds the answers that did
+    /// come in the cache).
+    pub async fn process_by(
+        &self,
+        processor: &EventProcessor,
+        event: &KafkaEvent<'_>,
+        out: &mut Output,
+        fetch_by: Option<Instant>,
+    ) {
         let now = Instant::now();
         processor.process(event, &self.cache, now, out);
         if out.missing_schemas().is_empty() {
@@ -166,13 +184,26 @@ impl Schemas {
         }
         let keys = out.missing_schemas().to_vec();
         let outages = Outages::default();
-        let answers: Vec<Answer> = stream::iter(keys.iter().copied())
+        let fetches = stream::iter(keys.iter().copied())
             .map(|key| self.resolve_unless_down(key, now, &outages))
-            .buffered(FETCH_CONCURRENCY)
-            .collect()
-            .await;
+            .buffered(FETCH_CONCURRENCY);
+        let mut answers: Vec<Answer> = Vec::with_capacity(keys.len());
+        match fetch_by {
+            None => answers = fetches.collect().await,
+            Some(by) => {
+                let mut fetches = std::pin::pin!(fetches);
+                let all = async {
+                    while let Some(answer) = fetches.next().await {
+                        answers.push(answer);
+                    }
+                };
+                // Past `by`, the fetches still in flight are dropped (a
+                // single flight another invocation awaits is taken over by it).
+                let _ = tokio::time::timeout_at(by.into(), all).await;
+            }
+        }
         processor.process(event, &self.cache, now, out);
-        out.reject_waiting(|key| leftover(key, &keys, &answers));
+        out.reject_waiting(|key| leftover(key, &keys, &answers, fetch_by));
     }
 
     /// [`Schemas::resolve`], unless `key`'s registry was already unavailable
@@ -238,61 +269,35 @@ impl Schemas {
 }
 
 /// Why a record of `key` still waits after the second pass: its fetch's
-/// failure. A fetch that succeeded cannot leave a record waiting (compiled
-/// schemas stay cached); should one, the record is transient, so its batch
-/// comes back rather than being dead-lettered.
-fn leftover(key: &SchemaKey, keys: &[SchemaKey], answers: &[Answer]) -> SchemaError {
-    match keys.iter().position(|k| k == key).map(|i| &answers[i]) {
-        Some(Err(e)) => e.clone(),
-        _ => SchemaError::Unavailable { key: *key, reason: "the schema left the cache during the invocation".into() },
-    }
+/// failure, or no answer by `fetch_by`. A fetch that succeeded cannot leave
+/// a record waiting (compiled schemas stay cached); should one, the record
+/// is transient, so its batch comes back rather than being dead-lettered.
+fn leftover(key: &SchemaKey, keys: &[SchemaKey], answers: &[Answer], fetch_by: Option<Instant>) -> SchemaError {
+    let reason = match keys.iter().position(|k| k == key) {
+        Some(i) => match answers.get(i) {
+            Some(Err(e)) => return e.clone(),
+            Some(Ok(())) => "the schema left the cache during the invocation",
+            None if fetch_by.is_some() => "no answer within the invocation's time for schema fetches",
+            None => "the schema was not fetched",
+        },
+        None => "the schema was not fetched",
+    };
+    SchemaError::Unavailable { key: *key, reason: reason.into() }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
 
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    use tokio::net::TcpListener;
-
     use super::*;
-    use crate::test_registry::{Reply, serve};
+    use crate::test_registry::{Reply, Stub, distinct_ids_event, serve};
 
     const SCHEMA: &str = r#"{"type":"record","name":"R","fields":[{"name":"a","type":"string"}]}"#;
 
     /// A registry answering every request with `status` and `body` after
-    /// `delay`; returns its URL and the count of requests it saw.
-    async fn registry(status: u16, body: String, delay: Duration) -> (String, Arc<AtomicUsize>) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let requests = Arc::new(AtomicUsize::new(0));
-        let seen = Arc::clone(&requests);
-        tokio::spawn(async move {
-            loop {
-                let (mut socket, _) = listener.accept().await.unwrap();
-                let (seen, body) = (Arc::clone(&seen), body.clone());
-                tokio::spawn(async move {
-                    let mut head = Vec::new();
-                    let mut buf = [0u8; 1024];
-                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                        let n = socket.read(&mut buf).await.unwrap();
-                        if n == 0 {
-                            return;
-                        }
-                        head.extend_from_slice(&buf[..n]);
-                    }
-                    seen.fetch_add(1, Ordering::SeqCst);
-                    tokio::time::sleep(delay).await;
-                    let answer = format!(
-                        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                        body.len()
-                    );
-                    socket.write_all(answer.as_bytes()).await.unwrap();
-                });
-            }
-        });
-        (url, requests)
+    /// `delay`.
+    async fn registry(status: u16, body: String, delay: Duration) -> Stub {
+        serve(move |_| Reply::After(delay, status, body.clone())).await
     }
 
     fn schemas_at(url: &str) -> Arc<Schemas> {
@@ -302,8 +307,8 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_misses_on_one_key_fetch_once() {
         let body = serde_json::json!({ "schema": SCHEMA }).to_string();
-        let (url, requests) = registry(200, body, Duration::from_millis(100)).await;
-        let schemas = schemas_at(&url);
+        let stub = registry(200, body, Duration::from_millis(100)).await;
+        let schemas = schemas_at(&stub.url);
         let key = SchemaKey::Confluent(7);
         let now = Instant::now();
         let tasks: Vec<_> = (0..8)
@@ -315,31 +320,30 @@ mod tests {
         for t in tasks {
             t.await.unwrap().unwrap();
         }
-        assert_eq!(requests.load(Ordering::SeqCst), 1);
+        assert_eq!(stub.requests(), 1);
         assert!(schemas.cache().get(&key, now).unwrap().is_some());
         schemas.resolve(key, now).await.unwrap();
-        assert_eq!(requests.load(Ordering::SeqCst), 1, "a cached schema is not fetched again");
+        assert_eq!(stub.requests(), 1, "a cached schema is not fetched again");
     }
 
     #[tokio::test]
     async fn not_found_is_kept_and_unavailable_is_asked_again() {
         let body = r#"{"error_code":40403,"message":"Schema not found"}"#.to_owned();
-        let (url, requests) = registry(404, body, Duration::ZERO).await;
-        let schemas = schemas_at(&url);
+        let stub = registry(404, body, Duration::ZERO).await;
+        let schemas = schemas_at(&stub.url);
         let key = SchemaKey::Confluent(1);
         let now = Instant::now();
         assert_eq!(schemas.resolve(key, now).await, Err(SchemaError::NotFound { key }));
         assert_eq!(schemas.resolve(key, now).await, Err(SchemaError::NotFound { key }));
-        assert_eq!(requests.load(Ordering::SeqCst), 1, "not found is kept for the negative TTL");
+        assert_eq!(stub.requests(), 1, "not found is kept for the negative TTL");
 
-        let (url, requests) =
-            registry(503, r#"{"error_code":50301,"message":"down"}"#.to_owned(), Duration::ZERO).await;
-        let schemas = schemas_at(&url);
+        let stub = registry(503, r#"{"error_code":50301,"message":"down"}"#.to_owned(), Duration::ZERO).await;
+        let schemas = schemas_at(&stub.url);
         assert!(matches!(schemas.resolve(key, now).await, Err(SchemaError::Unavailable { .. })));
         // Once the outage memo has passed.
         let later = Instant::now() + mskbench_core::schema_cache::UNAVAILABLE_TTL + Duration::from_secs(1);
         assert!(matches!(schemas.resolve(key, later).await, Err(SchemaError::Unavailable { .. })));
-        assert_eq!(requests.load(Ordering::SeqCst), 2, "an outage is asked again");
+        assert_eq!(stub.requests(), 2, "an outage is asked again");
     }
 
     fn click_event() -> (EventProcessor, Vec<u8>) {
@@ -350,8 +354,8 @@ mod tests {
     #[tokio::test]
     async fn a_first_event_fetches_its_schema_and_ends_with_no_record_waiting() {
         let body = serde_json::json!({ "schema": mskbench_benches::CLICK_SCHEMA }).to_string();
-        let (url, requests) = registry(200, body, Duration::ZERO).await;
-        let schemas = schemas_at(&url);
+        let stub = registry(200, body, Duration::ZERO).await;
+        let schemas = schemas_at(&stub.url);
         let (processor, bytes) = click_event();
         let event = KafkaEvent::parse(&bytes).unwrap();
         let mut out = Output::new();
@@ -367,13 +371,13 @@ mod tests {
         let mut expected = Output::new();
         preloaded.process(&processor, &event, &mut expected).await;
         assert_eq!((out.data, out.records, out.batches), (expected.data, expected.records, expected.batches));
-        assert_eq!(requests.load(Ordering::SeqCst), 1);
+        assert_eq!(stub.requests(), 1);
     }
 
     #[tokio::test]
     async fn an_outage_rejects_the_waiting_records_as_transient() {
-        let (url, _) = registry(503, r#"{"error_code":50301,"message":"down"}"#.to_owned(), Duration::ZERO).await;
-        let schemas = schemas_at(&url);
+        let stub = registry(503, r#"{"error_code":50301,"message":"down"}"#.to_owned(), Duration::ZERO).await;
+        let schemas = schemas_at(&stub.url);
         let (processor, bytes) = click_event();
         let event = KafkaEvent::parse(&bytes).unwrap();
         let mut out = Output::new();
@@ -407,25 +411,6 @@ mod tests {
         assert_eq!(stub.requests(), 1, "one timeout, shared by 50 records and remembered for the redeliveries");
     }
 
-    /// An event of `n` records, each with its own Confluent id `1..=n`.
-    fn distinct_ids_event(n: u32) -> Vec<u8> {
-        let records: Vec<_> = (1..=n)
-            .map(|id| {
-                let mut value = Vec::new();
-                mskbench_core::wire::frame_confluent(id, &[2, b'x'], &mut value);
-                let mut b64 = String::new();
-                mskbench_core::b64::encode_append(&value, &mut b64);
-                serde_json::json!({
-                    "topic": "ExampleTopic", "partition": 0, "offset": id, "timestamp": 0,
-                    "timestampType": "CREATE_TIME", "value": b64, "headers": [],
-                })
-            })
-            .collect();
-        serde_json::json!({ "eventSource": "aws:kafka", "records": { "ExampleTopic-0": records } })
-            .to_string()
-            .into_bytes()
-    }
-
     #[tokio::test]
     async fn an_event_of_many_unknown_ids_asks_a_silent_registry_only_a_few_times() {
         let stub = serve(|_| Reply::Never).await;
@@ -440,6 +425,40 @@ mod tests {
         assert!(out.rejections.iter().all(|r| r.reason.is_transient()), "the batch comes back");
         assert!(out.rejections[199].detail.contains("not asked"), "{}", out.rejections[199].detail);
         assert_eq!(stub.requests(), FETCH_CONCURRENCY, "one round of fetches, not one per id");
+    }
+
+    #[tokio::test]
+    async fn a_slow_registry_and_many_new_ids_cannot_keep_an_invocation_past_its_time_for_fetches() {
+        // 200 new ids at 8 in flight and 100 ms an answer: 25 rounds, 2.5 s.
+        let body = serde_json::json!({ "schema": SCHEMA }).to_string();
+        let stub = registry(200, body, Duration::from_millis(100)).await;
+        let schemas = schemas_at(&stub.url);
+        let processor = EventProcessor::new(mskbench_core::WireMode::Confluent, Default::default());
+        let bytes = distinct_ids_event(200);
+        let event = KafkaEvent::parse(&bytes).unwrap();
+        let mut out = Output::new();
+        schemas.process_by(&processor, &event, &mut out, Some(Instant::now() + Duration::from_millis(350))).await;
+        assert!(out.waiting.is_empty() && out.summary.adds_up());
+        let first = stub.requests();
+        assert!(first < 200, "fetching stopped at the budget: {first} requests");
+        let late: Vec<_> = out.rejections.iter().filter(|r| r.detail.contains("time for schema fetches")).collect();
+        assert!(!late.is_empty() && late.iter().all(|r| r.reason.is_transient()), "the batch comes back");
+        let packed = out.summary.records_in - out.rejections.len() as u64;
+        assert!(packed > 0, "the answers that came in time were used");
+
+        // The redelivered batch finds them cached and goes on from there.
+        let mut again = Output::new();
+        schemas.process_by(&processor, &event, &mut again, Some(Instant::now() + Duration::from_millis(350))).await;
+        assert!(
+            again.rejections.len() < out.rejections.len(),
+            "{} then {}",
+            out.rejections.len(),
+            again.rejections.len()
+        );
+        let mut rest = Output::new();
+        schemas.process(&processor, &event, &mut rest).await;
+        assert!(rest.rejections.is_empty(), "without a budget every id is fetched");
+        assert!(stub.requests() <= 200 + FETCH_CONCURRENCY * 2, "a fetch dropped at the budget may be asked again");
     }
 
     #[tokio::test]
@@ -498,7 +517,10 @@ mod tests {
         let (a, b) = (SchemaKey::Confluent(1), SchemaKey::Confluent(2));
         let keys = [a, b];
         let answers = [Err(SchemaError::NotFound { key: a }), Ok(())];
-        assert_eq!(leftover(&a, &keys, &answers), SchemaError::NotFound { key: a });
-        assert!(matches!(leftover(&b, &keys, &answers), SchemaError::Unavailable { .. }), "transient, never lost");
+        assert_eq!(leftover(&a, &keys, &answers, None), SchemaError::NotFound { key: a });
+        assert!(
+            matches!(leftover(&b, &keys, &answers, None), SchemaError::Unavailable { .. }),
+            "transient, never lost"
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! A hand-rolled HTTP registry on 127.0.0.1 for unit tests, for the answers
 //! the registry stand-in never gives: any status and body per path, or
-//! accepting a request and never answering it.
+//! accepting a request and never answering it; and events that need many
+//! schemas of it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -81,4 +82,21 @@ pub(crate) async fn serve(route: impl Fn(&str) -> Reply + Send + Sync + 'static)
         }
     });
     Stub { url, requests }
+}
+
+/// An event of `n` records, each with its own Confluent id `1..=n`.
+pub(crate) fn distinct_ids_event(n: u32) -> Vec<u8> {
+    let records: Vec<_> = (1..=n)
+        .map(|id| {
+            let mut value = Vec::new();
+            mskbench_core::wire::frame_confluent(id, &[2, b'x'], &mut value);
+            let mut b64 = String::new();
+            mskbench_core::b64::encode_append(&value, &mut b64);
+            serde_json::json!({
+                "topic": "ExampleTopic", "partition": 0, "offset": id, "timestamp": 0,
+                "timestampType": "CREATE_TIME", "value": b64, "headers": [],
+            })
+        })
+        .collect();
+    serde_json::json!({ "eventSource": "aws:kafka", "records": { "ExampleTopic-0": records } }).to_string().into_bytes()
 }
