@@ -116,3 +116,45 @@ fn process_refuses_a_bad_variable_with_exit_2_naming_it() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("RETRIES=\"many\" is invalid"), "{stderr}");
 }
+
+#[test]
+fn idle_exit_against_a_broker_that_never_answers_stops_with_the_reason_and_exit_2() {
+    // Accepts connections and never says a word.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let brokers = listener.local_addr().unwrap().to_string();
+    let held = std::thread::spawn(move || {
+        let mut open = Vec::new();
+        for stream in listener.incoming().take(64) {
+            match stream {
+                Ok(s) => open.push(s),
+                Err(_) => break,
+            }
+        }
+    });
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mskbench"))
+        .args(["process", "--brokers", &brokers, "--group", "g", "--idle-exit", "500"])
+        .args(["-E", "DELIVERY_STREAM_NAME=s", "-E", "CSR=true", "-E", "SCHEMA_REGISTRY_URL=http://127.0.0.1:9"])
+        .args(["-E", "AWS_REGION=us-east-1", "-E", "AWS_ACCESS_KEY_ID=a", "-E", "AWS_SECRET_ACCESS_KEY=b"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Bounded: ten idle times (the old behaviour, exit 0 as if idle) is 5 s;
+    // the answer must come well before a minute in any case.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("mskbench process did not stop");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(&format!("no broker at {brokers} answered")), "{stderr}");
+    drop(held);
+}

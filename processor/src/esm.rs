@@ -53,7 +53,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use serde::Serialize;
 use tracing::{info, warn};
 
-pub use headers::RawHeaders;
+pub use headers::{RawHeaders, with_raw_header};
 
 use crate::dead_letter::DeadLetter;
 use crate::handler::{Handler, InvocationError, InvocationSummary, error_chain};
@@ -84,7 +84,10 @@ pub struct EsmConfig {
     /// Largest event text (≤ [`MAX_PAYLOAD`]).
     pub max_payload: usize,
     /// Stop once no record arrived for this long (counted from the first
-    /// partition assignment) and nothing is pending.
+    /// partition assignment) and nothing is pending. A poller still without
+    /// partitions by then asks a broker for metadata: no answer stops the
+    /// mapping with [`EsmError::Unreachable`]; an answer lets it wait up to
+    /// ten idle times for the group to give it partitions.
     pub idle_exit: Option<Duration>,
     /// Invocations of one batch before giving up (`None`: until stopped).
     pub max_attempts: Option<u32>,
@@ -142,6 +145,20 @@ pub enum EsmError {
         attempts: u32,
         /// The last attempt's error.
         last: String,
+    },
+    /// No broker answered by the idle time: the mapping could never have
+    /// read a record, so it stops with the reason rather than as idle.
+    #[error(
+        "no broker at {brokers} answered within {waited:?} (idle exit): {detail}; check the address, and that it \
+         speaks Kafka with the security settings given (-X)"
+    )]
+    Unreachable {
+        /// The bootstrap servers.
+        brokers: String,
+        /// How long the poller had waited.
+        waited: Duration,
+        /// librdkafka's last word on the metadata request.
+        detail: String,
     },
     /// A poller thread panicked; the other pollers were stopped.
     #[error("poller {poller} panicked: {message}")]
@@ -324,6 +341,9 @@ impl Poller<'_> {
         let mut assigned = false;
         // Whether this poller is counted in `config.assigned` now.
         let mut holding = false;
+        // Whether a broker answered, checked once an unassigned poller has
+        // waited the idle time.
+        let mut reached = false;
         let mut invocation = 0u64;
         while !self.stop.load(Ordering::SeqCst) {
             let wait = window_ends.map_or(Duration::from_millis(100), |end| {
@@ -380,7 +400,12 @@ impl Poller<'_> {
                 last_activity = last_activity.max(Instant::now());
             }
             if let Some(idle) = self.config.idle_exit.filter(|_| batch.is_empty()) {
-                // A poller the group gives no partition stops after ten idle times.
+                if !assigned && !reached && started.elapsed() >= idle {
+                    self.check_reachable(started.elapsed(), idle)?;
+                    reached = true;
+                }
+                // A poller the group gives no partition stops after ten idle
+                // times (more pollers than partitions; a slow group join).
                 let waited = if assigned { last_activity.elapsed() } else { started.elapsed() / 10 };
                 if waited >= idle {
                     info!(poller = self.index, assigned, "No records for the idle time; stopping");
@@ -389,6 +414,21 @@ impl Poller<'_> {
             }
         }
         Ok(stats)
+    }
+
+    /// Asks a broker for the topic's metadata, within the idle time (at most
+    /// 5 s): an unassigned poller that cannot get even that is talking to
+    /// no broker, and waiting ten idle times would only hide it.
+    fn check_reachable(&self, waited: Duration, idle: Duration) -> Result<(), EsmError> {
+        let timeout = idle.clamp(Duration::from_millis(500), Duration::from_secs(5));
+        match self.consumer.fetch_metadata(Some(&self.config.topic), timeout) {
+            Ok(_) => Ok(()),
+            Err(e) => Err(EsmError::Unreachable {
+                brokers: self.config.brokers.clone(),
+                waited: waited + timeout,
+                detail: e.to_string(),
+            }),
+        }
     }
 
     /// Invokes the handler with the batch until it succeeds, then commits.
@@ -774,8 +814,8 @@ mod tests {
 
     #[test]
     fn header_names_of_any_bytes_and_null_or_empty_parts_are_written_as_the_event_carries_them() {
-        let headers = headers::with_raw_header(OwnedHeaders::new(), &[0xff, 0xfe, b'k'], Some(&[1, 2]));
-        let headers = headers::with_raw_header(headers, b"", None);
+        let headers = headers::with_raw_header(OwnedHeaders::new(), &[0xff, 0xfe, b'k'], Some(&[1, 2])).unwrap();
+        let headers = headers::with_raw_header(headers, b"", None).unwrap();
         let headers = headers
             .insert(Header { key: "empty", value: Some(&b""[..]) })
             .insert(Header { key: "null", value: None::<&[u8]> })

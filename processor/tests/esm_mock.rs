@@ -223,25 +223,6 @@ fn produce_records(broker: &Broker, records: Vec<Produced>) {
     producer.flush(Duration::from_secs(30)).unwrap();
 }
 
-/// A header whose name is any bytes: rdkafka's `insert` takes `&str`.
-fn raw_header(headers: OwnedHeaders, key: &[u8], value: &[u8]) -> OwnedHeaders {
-    let native = std::ptr::from_ref(headers.as_borrowed()).cast::<rdkafka::bindings::rd_kafka_headers_t>().cast_mut();
-    // SAFETY: `BorrowedHeaders` is a zero-sized view at the address of the
-    // librdkafka list `headers` owns (rdkafka's own `insert` writes through
-    // the same pointer); librdkafka copies the name and value it is given.
-    let err = unsafe {
-        rdkafka::bindings::rd_kafka_header_add(
-            native,
-            key.as_ptr().cast(),
-            key.len() as isize,
-            value.as_ptr().cast(),
-            value.len() as isize,
-        )
-    };
-    assert_eq!(err, rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR);
-    headers
-}
-
 /// Runs the mapping on a thread of its own; `None` when it had not returned
 /// within `bound` (a mapping that does not stop fails the test, it does not
 /// hang it).
@@ -265,8 +246,8 @@ fn header_names_that_are_not_utf8_and_null_or_empty_parts_reach_the_handler_with
     let (datums, expected) = clickevents(6, 34);
     let value = |i: usize| Some(confluent(1, &datums[i]));
     let odd = || {
-        let h = raw_header(OwnedHeaders::new(), &[0xff, b'k', 0xc3], b"binary \xff value");
-        let h = raw_header(h, b"", b"");
+        let h = esm::with_raw_header(OwnedHeaders::new(), &[0xff, b'k', 0xc3], Some(b"binary \xff value")).unwrap();
+        let h = esm::with_raw_header(h, b"", Some(b"")).unwrap();
         h.insert(Header { key: "null", value: None::<&[u8]> }).insert(Header { key: "e", value: Some(&b""[..]) })
     };
     let records = vec![

@@ -74,10 +74,19 @@ pub(crate) fn raw_headers(headers: &BorrowedHeaders) -> impl Iterator<Item = Raw
     })
 }
 
-/// Test support: headers with any name bytes, which rdkafka's
-/// `OwnedHeaders::insert` (taking `&str`) cannot make.
-#[cfg(test)]
-pub(crate) fn with_raw_header(headers: OwnedHeaders, key: &[u8], value: Option<&[u8]>) -> OwnedHeaders {
+/// `headers` plus a header named by any bytes, with a value or a null one:
+/// what a hostile or foreign producer can send, which rdkafka's
+/// `OwnedHeaders::insert` (taking `&str`) cannot make. The tests' producers
+/// use it; it lives here so that the crate's `unsafe` stays in one module.
+///
+/// # Errors
+/// librdkafka's error code, should it refuse (only a read-only list, which
+/// an [`OwnedHeaders`] is not).
+pub fn with_raw_header(
+    headers: OwnedHeaders,
+    key: &[u8],
+    value: Option<&[u8]>,
+) -> Result<OwnedHeaders, RDKafkaRespErr> {
     let native = std::ptr::from_ref(headers.as_borrowed()).cast::<rd_kafka_headers_t>().cast_mut();
     let (value_ptr, value_len) = match value {
         Some(v) => (v.as_ptr().cast::<std::ffi::c_void>(), v.len() as isize),
@@ -89,6 +98,5 @@ pub(crate) fn with_raw_header(headers: OwnedHeaders, key: &[u8], value: Option<&
     let err = unsafe {
         rdkafka::bindings::rd_kafka_header_add(native, key.as_ptr().cast(), key.len() as isize, value_ptr, value_len)
     };
-    assert_eq!(err, RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR);
-    headers
+    if err == RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR { Ok(headers) } else { Err(err) }
 }
