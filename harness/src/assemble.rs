@@ -69,8 +69,10 @@ pub(crate) struct Settings<'a> {
     pub esm: Option<&'a EsmStats>,
     /// Why the mapping stopped, when it failed.
     pub esm_error: Option<&'a str>,
-    /// The producer's own report (`--stats-json`'s keys).
-    pub producer: &'a Report,
+    /// The producer's own report (`--stats-json`'s keys). Not `producer`:
+    /// that is the scenario's `[producer]` table, flattened beside it, which
+    /// a second `producer` key would hide from every reader.
+    pub producer_report: &'a Report,
     /// Delivered lines that match no record of the run.
     pub unmatched_lines: u64,
     /// Dead letters naming no record of the run.
@@ -160,7 +162,7 @@ pub(crate) fn assemble(i: Inputs<'_>, observer: &dyn Observer) -> Result<RunResu
         group: &plan.group,
         esm: stopped.stats.as_ref(),
         esm_error: stopped.error.as_deref(),
-        producer: report,
+        producer_report: report,
         unmatched_lines: tally.unmatched,
         unknown_dead_letters: tally.unknown_dead_letters,
         not_in_topic: tally.not_in_topic,
