@@ -1,120 +1,269 @@
-//! Two runs side by side: which metrics moved, and which regressed.
+//! Two results side by side: which metrics moved, beyond noise, and which way.
 //!
-//! `mskbench compare BASE.json CANDIDATE.json [--threshold PCT]` prints
+//! `mskbench compare BASE CANDIDATE [--threshold PCT] [--alpha A]` prints
 //! [`Comparison::to_markdown`] and exits 1 when [`Comparison::regressed`].
-//! The rows are the catalogue's compared metrics, in its order, then every
-//! latency percentile of every measure either run has. Each has a
+//! Either side is a single run's `result.json` or the aggregate of
+//! repeated runs (`mskbench run --repeat N`, [`crate::aggregate`]). The
+//! rows are the catalogue's compared metrics, in its order, then every
+//! latency percentile of every measure either side has. Each has a
 //! direction (latency and loss: lower is better; delivered rate: higher is
-//! better) and regresses when it moves the wrong way by more than the
-//! threshold, relative to the base — except the loss metrics
-//! (`unaccounted`, `dead_lettered`, `duplicates`), which regress on any
-//! increase: "no data lost" is not a percentage. The catalogue
-//! ([`crate::catalogue`]) says which is which.
+//! better), and a verdict:
+//!
+//! - **Loss metrics** (`unaccounted`, `dead_lettered`, `duplicates`, …:
+//!   [`Compare::AnyWorse`]) regress on any increase of their worst run,
+//!   whatever the threshold or the noise: "no data lost" is not a
+//!   percentage.
+//! - **Other metrics** compare medians. A metric whose median moved by no
+//!   more than the threshold (relative to the base) is ok. One that moved
+//!   further is judged by the Mann–Whitney U test ([`crate::noise`]) when
+//!   both sides have enough runs for it to reach `alpha`
+//!   ([`noise::min_runs_for`], 4 at α = 0.05): *regressed* or *improved*
+//!   when p < α, *within noise* otherwise. With fewer runs the median's
+//!   move alone decides, and the verdict says it is weak.
+//!
+//! Whether two results may be compared at all (same scenario, same
+//! settings) is [`crate::aggregate::differences`]'s question, asked by the
+//! caller before this.
 
 use std::fmt::Write as _;
 
+use crate::aggregate::Side;
 use crate::catalogue::{self, Better, Compare, METRICS};
 use crate::model::RunResult;
+use crate::noise;
+
+/// How a comparison judges a change.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Options {
+    /// Tolerated relative move of a median in the wrong direction, percent.
+    pub threshold_pct: f64,
+    /// The significance level of the Mann–Whitney test.
+    pub alpha: f64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { threshold_pct: 5.0, alpha: 0.05 }
+    }
+}
+
+/// What a comparison says of one metric.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Verdict {
+    /// Unchanged, or moved by no more than the threshold.
+    Ok,
+    /// Moved beyond the threshold, but not beyond noise (p ≥ α).
+    WithinNoise,
+    /// Worse: beyond the threshold and noise; for loss metrics, any increase.
+    Regressed,
+    /// Better, as far as a regression would have to be worse.
+    Improved,
+    /// The base has it and the candidate does not: not comparable, and
+    /// not silently fine either.
+    Missing,
+    /// Only the candidate has it.
+    New,
+}
 
 /// One compared metric.
 #[derive(Debug, Clone, PartialEq)]
 struct Row {
     metric: String,
+    /// The median of each side's runs.
     base: Option<f64>,
     candidate: Option<f64>,
-    /// Relative change in percent, when both sides exist and base ≠ 0.
+    /// Each side's range, when it has several runs.
+    base_range: Option<(f64, f64)>,
+    candidate_range: Option<(f64, f64)>,
+    /// Relative change of the medians in percent, when both exist and base ≠ 0.
     delta_pct: Option<f64>,
     better: Better,
+    /// The Mann–Whitney p-value, when the sides had runs enough for it.
+    p_value: Option<f64>,
+    /// Decided on too few runs for the test.
+    weak: bool,
+    verdict: Verdict,
     regressed: bool,
 }
 
-/// The comparison of two runs: one row per compared metric.
+/// The comparison of two results: one row per compared metric.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Comparison {
     base_name: String,
     candidate_name: String,
-    threshold_pct: f64,
+    base_runs: usize,
+    candidate_runs: usize,
+    options: Options,
     rows: Vec<Row>,
 }
 
-/// Compares `candidate` with `base`; `threshold_pct` is the tolerated
-/// relative change in the wrong direction.
+/// Compares two single runs; `threshold_pct` is the tolerated relative
+/// change in the wrong direction. One run a side: every verdict is weak.
 pub fn compare(base: &RunResult, candidate: &RunResult, threshold_pct: f64) -> Comparison {
-    let mut rows: Vec<Row> =
-        METRICS.iter().filter_map(|m| row(m.name, m.compare, base, candidate, threshold_pct)).collect();
-    // Latency percentiles of every measure either run has.
-    let mut measures: Vec<&String> = base.latency_ms.keys().chain(candidate.latency_ms.keys()).collect();
+    compare_sides(
+        &Side::Run(Box::new(base.clone())),
+        &Side::Run(Box::new(candidate.clone())),
+        Options { threshold_pct, ..Options::default() },
+    )
+}
+
+/// Compares `candidate` with `base`, single runs or sets, as `options` say.
+pub fn compare_sides(base: &Side, candidate: &Side, options: Options) -> Comparison {
+    let mut rows: Vec<Row> = METRICS.iter().filter_map(|m| row(m.name, m.compare, base, candidate, options)).collect();
+    let mut measures: Vec<String> = base.measures().into_iter().chain(candidate.measures()).collect();
     measures.sort();
     measures.dedup();
     for measure in measures {
         for p in catalogue::percentile_keys() {
-            let metric = catalogue::latency_name(measure, p);
-            rows.extend(row(&metric, catalogue::LATENCY_COMPARE, base, candidate, threshold_pct));
+            let metric = catalogue::latency_name(&measure, p);
+            rows.extend(row(&metric, catalogue::LATENCY_COMPARE, base, candidate, options));
         }
     }
     Comparison {
-        base_name: base.scenario.name.clone(),
-        candidate_name: candidate.scenario.name.clone(),
-        threshold_pct,
+        base_name: base.scenario().name.clone(),
+        candidate_name: candidate.scenario().name.clone(),
+        base_runs: base.runs(),
+        candidate_runs: candidate.runs(),
+        options,
         rows,
     }
 }
 
+/// The median of `values` (not empty).
+fn median(values: &[f64]) -> f64 {
+    noise::Summary::of(values).map_or(f64::NAN, |s| s.median)
+}
+
 /// The row of `metric`, unless the catalogue leaves it out of comparisons.
-fn row(metric: &str, judged: Compare, base: &RunResult, cand: &RunResult, threshold: f64) -> Option<Row> {
+fn row(metric: &str, judged: Compare, base: &Side, cand: &Side, options: Options) -> Option<Row> {
     let (better, strict) = match judged {
         Compare::No => return None,
         Compare::BeyondThreshold(better) => (better, false),
         Compare::AnyWorse(better) | Compare::AnyWorseWhenSeen(better) => (better, true),
     };
-    let (b, c) = (base.metric(metric), cand.metric(metric));
-    if !judged.shown(&[b.unwrap_or(0.0), c.unwrap_or(0.0)]) {
+    let (bv, cv) = (base.values(metric), cand.values(metric));
+    let (b, c) = (bv.as_deref().map(median), cv.as_deref().map(median));
+    let everything: Vec<f64> = bv.iter().chain(cv.iter()).flatten().copied().collect();
+    if !judged.shown(&everything) || (b.is_none() && c.is_none()) {
         return None;
     }
     let delta_pct = match (b, c) {
         (Some(b), Some(c)) if b != 0.0 => Some((c - b) / b.abs() * 100.0),
         _ => None,
     };
-    let regressed = match (b, c) {
-        (Some(b), Some(c)) => {
-            let worse = match better {
-                Better::Lower => c - b,
-                Better::Higher => b - c,
+    // How much worse `to` is than `from`, in the metric's direction.
+    let worse = |from: f64, to: f64| match better {
+        Better::Lower => to - from,
+        Better::Higher => from - to,
+    };
+    let range = |v: &Option<Vec<f64>>| {
+        v.as_ref().filter(|v| v.len() > 1).and_then(|v| noise::Summary::of(v)).map(|s| (s.min, s.max))
+    };
+    let (mut p_value, mut weak) = (None, false);
+    let verdict = match (&bv, &cv, b, c) {
+        (Some(bv), Some(cv), Some(b), Some(c)) if strict => {
+            // The worst run of each side.
+            let pick = |v: &[f64]| match better {
+                Better::Lower => v.iter().copied().fold(f64::MIN, f64::max),
+                Better::Higher => v.iter().copied().fold(f64::MAX, f64::min),
             };
-            if strict {
-                worse > 0.0
-            } else if b == 0.0 {
-                // No relative change from zero: any move the wrong way counts.
-                worse > 0.0
+            let w = worse(pick(bv), pick(cv));
+            let _ = (b, c);
+            if w > 0.0 {
+                Verdict::Regressed
+            } else if w < 0.0 {
+                Verdict::Improved
             } else {
-                worse / b.abs() * 100.0 > threshold
+                Verdict::Ok
             }
         }
-        // A metric the base had and the candidate lost is not comparable,
-        // and not silently fine either.
-        (Some(_), None) => true,
-        _ => false,
+        (Some(bv), Some(cv), Some(b), Some(c)) => {
+            let w = worse(b, c);
+            // No relative change from zero: any move counts as beyond.
+            let beyond = if b == 0.0 { w != 0.0 } else { w.abs() / b.abs() * 100.0 > options.threshold_pct };
+            let needed = noise::min_runs_for(options.alpha);
+            if !beyond {
+                Verdict::Ok
+            } else if bv.len() >= needed && cv.len() >= needed {
+                let p = noise::mann_whitney(bv, cv);
+                p_value = Some(p);
+                if p >= options.alpha {
+                    Verdict::WithinNoise
+                } else if w > 0.0 {
+                    Verdict::Regressed
+                } else {
+                    Verdict::Improved
+                }
+            } else {
+                weak = true;
+                if w > 0.0 { Verdict::Regressed } else { Verdict::Improved }
+            }
+        }
+        (Some(_), None, _, _) => Verdict::Missing,
+        _ => Verdict::New,
     };
-    Some(Row { metric: metric.to_owned(), base: b, candidate: c, delta_pct, better, regressed })
+    Some(Row {
+        metric: metric.to_owned(),
+        base: b,
+        candidate: c,
+        base_range: range(&bv),
+        candidate_range: range(&cv),
+        delta_pct,
+        better,
+        p_value,
+        weak,
+        verdict,
+        regressed: matches!(verdict, Verdict::Regressed | Verdict::Missing),
+    })
 }
 
 impl Comparison {
-    /// True when any metric regressed beyond the threshold.
+    /// True when any metric regressed (weak verdicts included) or went missing.
     pub fn regressed(&self) -> bool {
         self.rows.iter().any(|r| r.regressed)
+    }
+
+    /// The names of the metrics with `verdict`, in row order.
+    pub fn with_verdict(&self, verdict: Verdict) -> Vec<&str> {
+        self.rows.iter().filter(|r| r.verdict == verdict).map(|r| r.metric.as_str()).collect()
     }
 
     /// A Markdown table for a terminal or a pull-request comment.
     pub fn to_markdown(&self) -> String {
         let mut out = String::new();
+        let sets = self.base_runs > 1 || self.candidate_runs > 1;
+        let runs = |n: usize| if n == 1 { "1 run".to_owned() } else { format!("{n} runs") };
         let _ = writeln!(
             out,
-            "Comparing `{}` (base) with `{}` (candidate); threshold {}%.\n",
+            "Comparing `{}` (base, {}) with `{}` (candidate, {}); threshold {}%{}.\n",
             self.base_name,
+            runs(self.base_runs),
             self.candidate_name,
-            fmt_num(self.threshold_pct)
+            runs(self.candidate_runs),
+            fmt_num(self.options.threshold_pct),
+            if sets {
+                format!(", beyond noise at α = {} (Mann–Whitney U, two-sided)", fmt_num(self.options.alpha))
+            } else {
+                String::new()
+            },
         );
-        out.push_str("| metric | base | candidate | delta | better | verdict |\n|---|---:|---:|---:|---|---|\n");
+        if self.rows.iter().any(|r| r.weak) {
+            let _ = writeln!(
+                out,
+                "The verdicts marked *weak* compare medians of fewer than {} runs a side, too few to tell a \
+                 change from noise (two runs of one commit can differ by tens of percent in a tail \
+                 percentile). Run both sides with `mskbench run --repeat {}` or more.\n",
+                noise::min_runs_for(self.options.alpha),
+                noise::min_runs_for(self.options.alpha).max(5),
+            );
+        }
+        if sets {
+            out.push_str(
+                "| metric | base | candidate | delta | better | p | verdict |\n|---|---:|---:|---:|---|---:|---|\n",
+            );
+        } else {
+            out.push_str("| metric | base | candidate | delta | better | verdict |\n|---|---:|---:|---:|---|---|\n");
+        }
         for r in &self.rows {
             let delta = match (r.delta_pct, r.base, r.candidate) {
                 (Some(d), _, _) => format!("{d:+.1}%"),
@@ -122,23 +271,52 @@ impl Comparison {
                 (None, Some(_), Some(c)) => format!("{} from 0", fmt_num(c)),
                 _ => "n/a".to_owned(),
             };
-            let verdict = if r.regressed { "**regressed**" } else { "ok" };
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} | {} | {} |",
-                r.metric,
-                r.base.map_or("n/a".to_owned(), fmt_num),
-                r.candidate.map_or("n/a".to_owned(), fmt_num),
-                delta,
-                r.better.as_str(),
-                verdict
-            );
+            let side = |median: Option<f64>, range: Option<(f64, f64)>| match (median, range) {
+                (Some(m), Some((lo, hi))) => format!("{} [{}–{}]", fmt_num(m), fmt_num(lo), fmt_num(hi)),
+                (Some(m), None) => fmt_num(m),
+                (None, _) => "n/a".to_owned(),
+            };
+            let verdict = match r.verdict {
+                Verdict::Ok => "ok",
+                Verdict::WithinNoise => "within noise",
+                Verdict::Regressed => "**regressed**",
+                Verdict::Improved => "improved",
+                Verdict::Missing => "**missing**",
+                Verdict::New => "new",
+            };
+            let verdict = if r.weak { format!("{verdict} (weak)") } else { verdict.to_owned() };
+            let base = side(r.base, r.base_range);
+            let candidate = side(r.candidate, r.candidate_range);
+            if sets {
+                let p = r.p_value.map_or_else(String::new, |p| format!("{p:.3}"));
+                let _ = writeln!(
+                    out,
+                    "| {} | {base} | {candidate} | {delta} | {} | {p} | {verdict} |",
+                    r.metric,
+                    r.better.as_str()
+                );
+            } else {
+                let _ = writeln!(
+                    out,
+                    "| {} | {base} | {candidate} | {delta} | {} | {verdict} |",
+                    r.metric,
+                    r.better.as_str()
+                );
+            }
         }
         let regressed: Vec<&str> = self.rows.iter().filter(|r| r.regressed).map(|r| r.metric.as_str()).collect();
         if regressed.is_empty() {
             out.push_str("\nNo regression beyond the threshold.\n");
         } else {
             let _ = writeln!(out, "\nRegressed: {}.", regressed.join(", "));
+        }
+        let improved = self.with_verdict(Verdict::Improved);
+        if !improved.is_empty() {
+            let _ = writeln!(out, "Improved: {}.", improved.join(", "));
+        }
+        let noisy = self.with_verdict(Verdict::WithinNoise);
+        if !noisy.is_empty() {
+            let _ = writeln!(out, "Moved beyond the threshold but within noise: {}.", noisy.join(", "));
         }
         out
     }
@@ -249,6 +427,85 @@ mod tests {
         assert!(find(&compare(&base, &cand, 5.0), "produce_ack_p50_ms").regressed);
         // …but one the base lacked is only new
         assert!(!find(&compare(&cand, &base, 5.0), "produce_ack_p50_ms").regressed);
+    }
+
+    /// An aggregate of runs of the sample whose e2e p99 takes `p99s`.
+    fn set(p99s: &[f64]) -> Side {
+        let runs: Vec<(String, RunResult)> = p99s
+            .iter()
+            .enumerate()
+            .map(|(i, &p99)| {
+                let mut r = sample();
+                r.latency_ms.get_mut("e2e").unwrap().p99 = p99;
+                (format!("run-{i}"), r)
+            })
+            .collect();
+        Side::Set(Box::new(crate::aggregate::Aggregate::of(&runs).unwrap()))
+    }
+
+    fn sets(base: &[f64], cand: &[f64], threshold_pct: f64) -> Comparison {
+        compare_sides(&set(base), &set(cand), Options { threshold_pct, alpha: 0.05 })
+    }
+
+    #[test]
+    fn overlapping_sets_are_within_noise_even_when_the_medians_differ_beyond_the_threshold() {
+        // Medians 310 → 340 (+9.7%), but the runs interleave: p ≈ 0.4.
+        let c = sets(&[300.0, 310.0, 350.0, 290.0, 330.0], &[340.0, 305.0, 360.0, 295.0, 345.0], 5.0);
+        let r = find(&c, "e2e_p99_ms");
+        assert_eq!(r.verdict, Verdict::WithinNoise, "{}", c.to_markdown());
+        assert!(r.p_value.unwrap() > 0.05 && !r.weak);
+        assert!(!c.regressed());
+        assert!(c.to_markdown().contains("within noise: e2e_p99_ms"), "{}", c.to_markdown());
+    }
+
+    #[test]
+    fn separated_sets_regress_or_improve_beyond_noise_with_their_p_value() {
+        let base = [300.0, 305.0, 310.0, 302.0, 308.0];
+        let slower = [330.0, 335.0, 331.0, 340.0, 333.0];
+        let c = sets(&base, &slower, 5.0);
+        let r = find(&c, "e2e_p99_ms");
+        assert_eq!(r.verdict, Verdict::Regressed);
+        assert!((r.p_value.unwrap() - 2.0 / 252.0).abs() < 1e-12);
+        assert!(c.regressed());
+        assert!(c.to_markdown().contains("| e2e_p99_ms | 305 [300–310] | 333 [330–340] |"), "{}", c.to_markdown());
+        let c = sets(&slower, &base, 5.0);
+        assert_eq!(find(&c, "e2e_p99_ms").verdict, Verdict::Improved);
+        assert!(!c.regressed() && c.to_markdown().contains("Improved: e2e_p99_ms."));
+        // A threshold of 0: significance alone decides.
+        assert_eq!(
+            find(&sets(&base, &[311.0, 312.0, 313.0, 314.0, 315.0], 0.0), "e2e_p99_ms").verdict,
+            Verdict::Regressed
+        );
+        // Beyond noise but within the threshold: ok.
+        assert_eq!(find(&sets(&base, &slower, 20.0), "e2e_p99_ms").verdict, Verdict::Ok);
+    }
+
+    #[test]
+    fn too_few_runs_give_weak_verdicts_and_say_why() {
+        let c = sets(&[300.0, 310.0, 305.0], &[340.0, 345.0, 350.0], 5.0);
+        let r = find(&c, "e2e_p99_ms");
+        assert_eq!((r.verdict, r.weak, r.p_value), (Verdict::Regressed, true, None));
+        let md = c.to_markdown();
+        assert!(md.contains("**regressed** (weak)") && md.contains("fewer than 4 runs a side"), "{md}");
+        let single = compare(&sample(), &sample(), 5.0).to_markdown();
+        assert!(!single.contains("weak"), "nothing moved, nothing weak: {single}");
+    }
+
+    #[test]
+    fn loss_stays_strict_in_sets_one_bad_run_regresses() {
+        let base = set(&[300.0; 5]);
+        let runs: Vec<(String, RunResult)> = (0..5)
+            .map(|i| {
+                let mut r = sample();
+                r.totals.unaccounted = u64::from(i == 3);
+                (format!("run-{i}"), r)
+            })
+            .collect();
+        let cand = Side::Set(Box::new(crate::aggregate::Aggregate::of(&runs).unwrap()));
+        let c = compare_sides(&base, &cand, Options { threshold_pct: 50.0, alpha: 0.05 });
+        let r = find(&c, "unaccounted");
+        assert_eq!((r.verdict, r.p_value, r.weak), (Verdict::Regressed, None, false), "{}", c.to_markdown());
+        assert_eq!(r.candidate, Some(0.0), "the median hides it; the worst run does not");
     }
 
     #[test]

@@ -10,22 +10,26 @@
 //! renders the summary a CI comment shows; [`html`] renders a
 //! self-contained page with inline SVG charts of the per-second series
 //! against Firehose's quota lines; [`mod@compare`] puts two results side by
-//! side and says which metric regressed. No I/O: callers read and write the
-//! files.
+//! side and says which metric regressed — beyond noise when a side is the
+//! [`aggregate`] of repeated runs, by the statistics of [`noise`]. No I/O:
+//! callers read and write the files.
 //!
 //! Modules depend one way: `model` ← `catalogue` ← `slo`, `compare`,
-//! `markdown` ← `html`.
+//! `markdown` ← `html`; `noise` ← `aggregate` ← `compare`.
 
 #![warn(missing_docs)]
 
+pub mod aggregate;
 pub mod catalogue;
 pub mod compare;
 pub mod html;
 pub mod markdown;
 pub mod model;
+pub mod noise;
 pub mod slo;
 mod svg;
 
-pub use compare::{Comparison, compare};
+pub use aggregate::{Aggregate, Side};
+pub use compare::{Comparison, Options, Verdict, compare, compare_sides};
 pub use model::{Percentiles, RunResult, SCHEMA_VERSION, Sample, ScenarioInfo, SloResult, Totals};
 pub use slo::{Slo, SloError};
