@@ -39,7 +39,7 @@ enum Command {
     Serve(serve::Args),
     /// Re-render report.md and report.html from a run's result.json.
     Report(report::ReportArgs),
-    /// Compare two results; exit 1 when a metric regresses beyond the threshold.
+    /// Compare two results (single runs or `run --repeat` aggregates); exit 1 when a metric regresses.
     Compare(report::CompareArgs),
 }
 

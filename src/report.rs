@@ -2,16 +2,21 @@
 //!
 //! `report RESULT.json [--out DIR]` re-renders `report.md` and
 //! `report.html` (next to the result unless `--out` says otherwise) and
-//! prints the Markdown. `compare BASE.json CANDIDATE.json [--threshold PCT]`
-//! prints a Markdown table of the key metrics with deltas and exits 1 when
-//! one regresses beyond the threshold (2 on unreadable input).
+//! prints the Markdown. `compare BASE CANDIDATE [--threshold PCT] [--alpha A]
+//! [--force]` reads two results — single runs or aggregates of `run
+//! --repeat`, as `result.json` files or the run folders holding them —
+//! refuses (exit 2) results of different scenarios or settings unless
+//! `--force`, naming what differs, prints a Markdown table of the key
+//! metrics with deltas and verdicts, and exits 1 when one regresses (2 on
+//! unreadable input).
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use mskbench_reports::{RunResult, compare, html, markdown};
+use mskbench_reports::aggregate::differences;
+use mskbench_reports::{Options, RunResult, Side, compare_sides, html, markdown};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct ReportArgs {
@@ -24,13 +29,26 @@ pub(crate) struct ReportArgs {
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct CompareArgs {
-    /// The baseline result.json.
+    /// The baseline: a result.json (one run, or the aggregate of `run --repeat`) or its folder.
     base: PathBuf,
-    /// The result.json to judge against the baseline.
+    /// The result to judge against the baseline, as BASE.
     candidate: PathBuf,
-    /// Tolerated change in the wrong direction, in percent.
+    /// Tolerated change of a median in the wrong direction, in percent.
     #[arg(long, value_name = "PCT", default_value_t = 5.0)]
     threshold: f64,
+    /// Significance level of the Mann–Whitney test when both sides are repeated runs.
+    #[arg(long, value_name = "A", default_value_t = 0.05)]
+    alpha: f64,
+    /// Compare results of different scenarios or settings all the same.
+    #[arg(long)]
+    force: bool,
+}
+
+/// Either kind of result, from a `result.json` or the folder holding one.
+fn read_side(path: &Path) -> anyhow::Result<Side> {
+    let file = if path.is_dir() { path.join("result.json") } else { path.to_path_buf() };
+    let text = fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+    Side::from_json(&text).with_context(|| format!("reading {}", file.display()))
 }
 
 pub(crate) fn read_result(path: &Path) -> anyhow::Result<RunResult> {
@@ -64,9 +82,21 @@ pub(crate) fn compare_cmd(args: CompareArgs) -> anyhow::Result<ExitCode> {
     if !(args.threshold.is_finite() && args.threshold >= 0.0) {
         anyhow::bail!("--threshold must be a non-negative number of percent, got {}", args.threshold);
     }
-    let base = read_result(&args.base)?;
-    let candidate = read_result(&args.candidate)?;
-    let comparison = compare(&base, &candidate, args.threshold);
+    if !(args.alpha > 0.0 && args.alpha < 1.0) {
+        anyhow::bail!("--alpha must be a probability between 0 and 1, got {}", args.alpha);
+    }
+    let base = read_side(&args.base)?;
+    let candidate = read_side(&args.candidate)?;
+    let differ = differences(base.scenario(), candidate.scenario());
+    if !differ.is_empty() {
+        let list = differ.join("\n  ");
+        if !args.force {
+            anyhow::bail!("the results are not of one scenario and settings (--force compares them anyway):\n  {list}");
+        }
+        eprintln!("mskbench compare: warning: comparing results of different settings (--force):\n  {list}");
+    }
+    let options = Options { threshold_pct: args.threshold, alpha: args.alpha };
+    let comparison = compare_sides(&base, &candidate, options);
     print!("{}", comparison.to_markdown());
     Ok(if comparison.regressed() { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }

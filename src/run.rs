@@ -6,20 +6,31 @@
 //! Ctrl-C into its [`Interrupts`], then write `result.json` and the reports
 //! and map the SLOs to the exit status: 0 every SLO held, 1 one failed, 2
 //! usage or fatal error.
+//!
+//! `--repeat N` runs the scenario N times, each in a process of its own
+//! (fresh stand-ins, runtime and log every time) into `run-1/` … `run-N/`
+//! under `--out`, the first with the scenario's seed and the others with
+//! seeds derived from it ([`repeat_seed`]), then writes the
+//! [`Aggregate`] of their results as `result.json` and `report.md` beside
+//! them: what `mskbench compare` needs to tell a change from noise. The
+//! exit status is 1 when any run failed an SLO. A Ctrl-C lets the run in
+//! progress finish (it handles the signal itself) and starts no other;
+//! the aggregate then holds the runs that finished.
 
 use std::fs;
-use std::path::PathBuf;
-use std::process::ExitCode;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mskbench_harness::{AwsEnv, Interrupts, Observer, Plan, READ_BACK, Stage};
-use mskbench_reports::Sample;
+use mskbench_reports::{Aggregate, Sample};
 use mskbench_scenarios::Scenario;
 
-use crate::report::write_reports;
+use crate::report::{read_result, write_reports};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -34,20 +45,29 @@ pub(crate) struct Args {
     /// No progress bar (phase changes are still printed).
     #[arg(long)]
     no_progress: bool,
+    /// Run the scenario N times (fresh parts each time) into run-1/ … run-N/
+    /// under --out, and write their aggregate there as result.json.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    repeat: u32,
+    /// The seed of every generator and fault draw, instead of the scenario's.
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode> {
-    let scenario = Scenario::load(&args.scenario)?;
+    let mut scenario = Scenario::load(&args.scenario)?;
+    if let Some(seed) = args.seed {
+        scenario.seed = seed;
+    }
     if args.dry_run {
         print!("{scenario}");
         return Ok(ExitCode::SUCCESS);
     }
     let out = args.out.clone().unwrap_or_else(|| default_run_dir(&scenario.name));
-    // Objects or dead letters of another run would be read back as this one's.
-    if fs::read_dir(&out).is_ok_and(|mut entries| entries.next().is_some()) {
-        anyhow::bail!("the run folder {} is not empty: choose another --out or remove it", out.display());
+    create_empty(&out)?;
+    if args.repeat > 1 {
+        return repeat(&args, &scenario, &out);
     }
-    fs::create_dir_all(&out).with_context(|| format!("creating the run folder {}", out.display()))?;
     let log = fs::File::create(out.join("processor.log")).context("creating processor.log")?;
     mskbench_processor::logging::init_to(std::sync::Mutex::new(log));
     let plan = Plan::new(scenario, &args.scenario, out.clone(), AwsEnv::from_env());
@@ -82,6 +102,82 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         Ok(ExitCode::SUCCESS)
     } else {
         eprintln!("mskbench run: SLO failed: {}", failed.join(", "));
+        Ok(ExitCode::from(1))
+    }
+}
+
+/// Creates the run folder `out`, refusing one that holds anything: objects
+/// or dead letters of another run would be read back as this one's.
+fn create_empty(out: &Path) -> Result<()> {
+    if fs::read_dir(out).is_ok_and(|mut entries| entries.next().is_some()) {
+        anyhow::bail!("the run folder {} is not empty: choose another --out or remove it", out.display());
+    }
+    fs::create_dir_all(out).with_context(|| format!("creating the run folder {}", out.display()))
+}
+
+/// The seed of run `i` (1-based) of a repeat: the scenario's for the
+/// first, so that `run-1` is the run a plain `mskbench run` makes; then
+/// steps of the 64-bit golden ratio, which keep any two seeds apart.
+fn repeat_seed(seed: u64, i: u32) -> u64 {
+    seed.wrapping_add(u64::from(i - 1).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+}
+
+/// `--repeat`: the runs, each by this same executable, then their aggregate.
+fn repeat(args: &Args, scenario: &Scenario, out: &Path) -> Result<ExitCode> {
+    let exe = std::env::current_exe().context("finding the mskbench executable to repeat the run with")?;
+    let stop = Arc::new(AtomicBool::new(false));
+    // The runs handle Ctrl-C themselves; here it only means "no more runs".
+    let signals = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .context("starting the signal handler")?;
+    let on_signal = stop.clone();
+    signals.spawn(async move {
+        while tokio::signal::ctrl_c().await.is_ok() {
+            on_signal.store(true, Ordering::SeqCst);
+        }
+    });
+    let mut results = Vec::new();
+    for i in 1..=args.repeat {
+        if stop.load(Ordering::SeqCst) {
+            eprintln!("mskbench run: interrupted; {} of {} runs finished", results.len(), args.repeat);
+            break;
+        }
+        let seed = repeat_seed(scenario.seed, i);
+        let name = format!("run-{i}");
+        let dir = out.join(&name);
+        eprintln!("mskbench run: run {i} of {} (seed {seed}) into {}", args.repeat, dir.display());
+        let mut command = Command::new(&exe);
+        command.arg("run").arg(&args.scenario).arg("--out").arg(&dir).arg("--seed").arg(seed.to_string());
+        if args.no_progress {
+            command.arg("--no-progress");
+        }
+        // Each run's report is in its folder; stdout gets the aggregate's.
+        let status = command.stdout(Stdio::null()).status().with_context(|| format!("starting run {i}"))?;
+        match status.code() {
+            Some(0 | 1) => {}
+            _ if stop.load(Ordering::SeqCst) && dir.join("result.json").exists() => {}
+            _ => anyhow::bail!("run {i} of {} failed ({status}); see {}", args.repeat, dir.display()),
+        }
+        if !dir.join("result.json").exists() {
+            break;
+        }
+        results.push((name, read_result(&dir.join("result.json"))?));
+    }
+    signals.shutdown_background();
+    let aggregate = Aggregate::of(&results)?;
+    let text = serde_json::to_string_pretty(&aggregate)? + "\n";
+    fs::write(out.join("result.json"), text).context("writing the aggregate result.json")?;
+    let md = aggregate.to_markdown();
+    fs::write(out.join("report.md"), &md).context("writing the aggregate report.md")?;
+    print!("{md}");
+    eprintln!("mskbench run: {} runs and their aggregate in {}", results.len(), out.display());
+    let failed = aggregate.runs.iter().filter(|r| !r.slo_ok).count();
+    if failed == 0 {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("mskbench run: an SLO failed in {failed} of {} runs", aggregate.runs.len());
         Ok(ExitCode::from(1))
     }
 }

@@ -97,3 +97,51 @@ fn unreadable_results_exit_2() {
     let out = mskbench(&["compare", ok.to_str().unwrap(), ok.to_str().unwrap(), "--threshold", "-1"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// An aggregate of runs whose e2e p99 takes `p99s`, written as `dir/name/result.json`.
+fn write_set(dir: &Path, name: &str, p99s: &[f64], settings: serde_json::Value) -> PathBuf {
+    let runs: Vec<(String, RunResult)> = p99s
+        .iter()
+        .enumerate()
+        .map(|(i, &p99)| {
+            let mut r = result(p99, 0);
+            r.scenario.seed = i as u64;
+            r.scenario.settings = settings.clone();
+            (format!("run-{}", i + 1), r)
+        })
+        .collect();
+    let folder = dir.join(name);
+    std::fs::create_dir_all(&folder).unwrap();
+    let aggregate = mskbench_reports::Aggregate::of(&runs).unwrap();
+    std::fs::write(folder.join("result.json"), serde_json::to_string_pretty(&aggregate).unwrap()).unwrap();
+    folder
+}
+
+#[test]
+fn compare_of_repeated_runs_tells_noise_from_a_change() {
+    let dir = tempdir("sets");
+    let settings = serde_json::json!({"processor": {"batch_size": 1000}});
+    let base = write_set(&dir, "base", &[100.0, 130.0, 95.0, 120.0, 105.0], settings.clone());
+    // The median moves 105 → 115, beyond 5%, but the runs interleave.
+    let noisy = write_set(&dir, "noisy", &[115.0, 98.0, 125.0, 110.0, 135.0], settings.clone());
+    let slower = write_set(&dir, "slower", &[150.0, 160.0, 155.0, 170.0, 165.0], settings.clone());
+    let (base, noisy, slower) = (base.to_str().unwrap(), noisy.to_str().unwrap(), slower.to_str().unwrap());
+
+    let out = mskbench(&["compare", base, noisy]);
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{table}");
+    assert!(table.contains("within noise: e2e_p99_ms"), "{table}");
+    let out = mskbench(&["compare", base, slower]);
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{table}");
+    assert!(table.contains("Regressed: e2e_p99_ms."), "{table}");
+
+    // Other settings: refused, and named; --force compares all the same.
+    let other = write_set(&dir, "other", &[100.0; 5], serde_json::json!({"processor": {"batch_size": 500}}));
+    let out = mskbench(&["compare", base, other.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("processor.batch_size: 1000 ≠ 500") && stderr.contains("--force"), "{stderr}");
+    let out = mskbench(&["compare", base, other.to_str().unwrap(), "--force"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+}

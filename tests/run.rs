@@ -357,3 +357,66 @@ kind = "glue:lab"
     let t = r.totals;
     assert_eq!((t.produced, t.delivered, t.dead_lettered, t.unaccounted), (600, 600, 0, 0), "{t:?}");
 }
+
+/// `--repeat`: each run in a folder of its own with a seed of its own (the
+/// first the scenario's), their aggregate beside them, and `compare` of
+/// the folder with itself reading it as a set.
+#[test]
+fn repeated_runs_land_in_their_own_folders_and_aggregate_beside_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("twice.toml");
+    std::fs::write(
+        &file,
+        r#"
+name = "twice"
+seed = 5
+drain = "20s"
+slo = ["unaccounted == 0"]
+
+[[phases]]
+name = "steady"
+duration = "2s"
+rate = 300
+
+[processor]
+batch_size = 100
+batch_window = "100ms"
+
+[firehose]
+buffer_interval = "1s"
+"#,
+    )
+    .unwrap();
+    let out_dir = dir.path().join("runs");
+    let out = mskbench(&[
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--repeat",
+        "2",
+        "--no-progress",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}\n{}", text(&out.stdout), text(&out.stderr));
+    let (first, _) = read_result(&out_dir.join("run-1"));
+    let (second, _) = read_result(&out_dir.join("run-2"));
+    assert_eq!(first.scenario.seed, 5, "run-1 is the run a plain `run` makes");
+    assert_ne!(second.scenario.seed, 5);
+    assert_eq!((first.totals.unaccounted, second.totals.unaccounted), (0, 0));
+    // The scenario's [producer] table is a setting; the producer's report sits beside it.
+    assert!(first.scenario.settings["producer"]["partitions"].is_u64(), "{}", first.scenario.settings);
+    assert_eq!(first.scenario.settings["producer_report"]["seed"], 5);
+
+    let aggregate: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("result.json")).unwrap()).unwrap();
+    assert_eq!(aggregate["kind"], "aggregate");
+    let produced = &aggregate["metrics"]["produced"]["values"];
+    assert_eq!(produced, &serde_json::json!([first.totals.produced as f64, second.totals.produced as f64]));
+    assert_eq!(aggregate["runs"][1]["seed"], second.scenario.seed);
+    assert!(text(&out.stdout).contains("# twice × 2 runs"), "{}", text(&out.stdout));
+    assert!(out_dir.join("report.md").exists() && out_dir.join("run-2").join("report.html").exists());
+
+    let out = mskbench(&["compare", out_dir.to_str().unwrap(), out_dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("(base, 2 runs)"), "{}", text(&out.stdout));
+}
