@@ -189,6 +189,7 @@ pub(crate) fn assemble(i: Inputs<'_>, observer: &dyn Observer) -> Result<RunResu
         totals: Totals {
             produced: tally.produced,
             delivered: tally.delivered,
+            delivered_measured: Some(e2e.len()),
             dead_lettered: tally.dead_lettered,
             unaccounted: tally.unaccounted,
             duplicates: tally.duplicates,

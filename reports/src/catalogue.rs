@@ -58,6 +58,10 @@ pub enum Compare {
     /// Regresses on any move against `Better`, whatever the threshold:
     /// "no data lost" is not a percentage.
     AnyWorse(Better),
+    /// [`Compare::BeyondThreshold`] when both runs measured it; a run that
+    /// did not (its value is `None`) leaves the row unjudged, neither
+    /// missing nor a regression.
+    WhenMeasured(Better),
     /// [`Compare::AnyWorse`] for a count that should stay zero: its row
     /// (in `compare` and in the report's record table) appears only when a
     /// run has a nonzero value, since `0 → 0` says nothing.
@@ -82,8 +86,9 @@ pub struct Metric {
     pub about: &'static str,
     /// How `mskbench compare` judges it.
     pub compare: Compare,
-    /// Its value in a run.
-    pub value: fn(&RunResult) -> f64,
+    /// Its value in a run; `None` when the run did not measure it (an SLO
+    /// on it then fails, and `compare` leaves it unjudged).
+    pub value: fn(&RunResult) -> Option<f64>,
 }
 
 /// Every metric a run has, whatever it measured. The order is
@@ -95,36 +100,50 @@ pub static METRICS: &[Metric] = &[
         label: "produced",
         about: "records the producer sent and the broker acknowledged, whole run",
         compare: Compare::No,
-        value: |r| count(r.totals.produced),
+        value: |r| Some(count(r.totals.produced)),
     },
     Metric {
         name: "delivered",
         label: "delivered",
         about: "produced records found in a delivered S3 object (first copies), whole run",
         compare: Compare::No,
-        value: |r| count(r.totals.delivered),
+        value: |r| Some(count(r.totals.delivered)),
+    },
+    Metric {
+        name: "delivered_measured",
+        label: "delivered, measured phases",
+        about: "delivered records created in the measured phases (warm-up excluded); null in results \
+                written before it was counted",
+        compare: Compare::No,
+        value: |r| r.totals.delivered_measured.map(count),
     },
     Metric {
         name: "delivered_per_sec",
         label: "delivered per second",
-        about: "records/s: delivered divided by duration_s",
+        about: "records/s: records created in the measured phases and delivered (totals.delivered_measured), \
+                divided by duration_s, the measured phases' length",
         compare: Compare::BeyondThreshold(Better::Higher),
-        value: |r| if r.scenario.duration_s > 0.0 { count(r.totals.delivered) / r.scenario.duration_s } else { 0.0 },
+        value: |r| {
+            // Results written before `delivered_measured` divide the whole run's count.
+            let delivered = r.totals.delivered_measured.unwrap_or(r.totals.delivered);
+            Some(if r.scenario.duration_s > 0.0 { count(delivered) / r.scenario.duration_s } else { 0.0 })
+        },
     },
     Metric {
         name: "delivered_ratio",
         label: "delivered ratio",
         about: "share (0–1) of produced records delivered, whole run",
         compare: Compare::BeyondThreshold(Better::Higher),
-        value: |r| ratio(r.totals.delivered, r.totals.produced),
+        value: |r| Some(ratio(r.totals.delivered, r.totals.produced)),
     },
     Metric {
         name: "max_unthrottled_per_sec",
         label: "highest unthrottled rate",
         about: "records/s: the best mean of records accepted over 3 consecutive seconds with nothing throttled \
-                (RunResult::max_unthrottled), 0 when there is none",
-        compare: Compare::BeyondThreshold(Better::Higher),
-        value: |r| r.max_unthrottled().map_or(0.0, |(_, rate)| rate),
+                (RunResult::max_unthrottled), 0 when there is none; a capacity only when the run was \
+                throttled at all, so not measured (null) in a run that never was",
+        compare: Compare::WhenMeasured(Better::Higher),
+        value: |r| r.saw_throttling().then(|| r.max_unthrottled().map_or(0.0, |(_, rate)| rate)),
     },
     // What was lost.
     Metric {
@@ -132,28 +151,28 @@ pub static METRICS: &[Metric] = &[
         label: "unaccounted",
         about: "produced records found neither delivered nor dead-lettered, whole run",
         compare: Compare::AnyWorse(Better::Lower),
-        value: |r| count(r.totals.unaccounted),
+        value: |r| Some(count(r.totals.unaccounted)),
     },
     Metric {
         name: "dead_lettered",
         label: "dead-lettered",
         about: "produced records found in the dead-letter destination, whole run",
         compare: Compare::AnyWorse(Better::Lower),
-        value: |r| count(r.totals.dead_lettered),
+        value: |r| Some(count(r.totals.dead_lettered)),
     },
     Metric {
         name: "duplicates",
         label: "duplicates",
         about: "delivered copies beyond the first of a record, whole run",
         compare: Compare::AnyWorse(Better::Lower),
-        value: |r| count(r.totals.duplicates),
+        value: |r| Some(count(r.totals.duplicates)),
     },
     Metric {
         name: "multiple_outcomes",
         label: "multiple outcomes",
         about: "records delivered and dead-lettered, or dead-lettered more than once, whole run",
         compare: Compare::AnyWorseWhenSeen(Better::Lower),
-        value: |r| count(r.totals.multiple_outcomes),
+        value: |r| Some(count(r.totals.multiple_outcomes)),
     },
     Metric {
         name: "failed_in_topic",
@@ -161,7 +180,7 @@ pub static METRICS: &[Metric] = &[
         about: "records the producer saw fail that the topic holds all the same (accounted beside produced), \
                 whole run",
         compare: Compare::AnyWorseWhenSeen(Better::Lower),
-        value: |r| count(r.totals.failed_in_topic),
+        value: |r| Some(count(r.totals.failed_in_topic)),
     },
     // How hard Firehose pushed back.
     Metric {
@@ -169,7 +188,7 @@ pub static METRICS: &[Metric] = &[
         label: "throttled records",
         about: "record attempts Firehose throttled inside a successful PutRecordBatch call, whole run",
         compare: Compare::No,
-        value: |r| count(r.totals.throttled_records),
+        value: |r| Some(count(r.totals.throttled_records)),
     },
     Metric {
         name: "throttled_ratio",
@@ -178,7 +197,7 @@ pub static METRICS: &[Metric] = &[
         compare: Compare::BeyondThreshold(Better::Lower),
         value: |r| {
             let attempts: u64 = r.series.iter().map(|s| s.records_accepted + s.records_throttled).sum();
-            ratio(r.totals.throttled_records, attempts)
+            Some(ratio(r.totals.throttled_records, attempts))
         },
     },
     Metric {
@@ -186,14 +205,14 @@ pub static METRICS: &[Metric] = &[
         label: "throttled calls",
         about: "PutRecordBatch calls Firehose refused whole as throttled, whole run",
         compare: Compare::BeyondThreshold(Better::Lower),
-        value: |r| count(r.totals.throttled_calls),
+        value: |r| Some(count(r.totals.throttled_calls)),
     },
     Metric {
         name: "retries",
         label: "retries",
         about: "records sent again in retry calls, whole run",
         compare: Compare::BeyondThreshold(Better::Lower),
-        value: |r| count(r.totals.retries),
+        value: |r| Some(count(r.totals.retries)),
     },
     // How long.
     Metric {
@@ -201,7 +220,7 @@ pub static METRICS: &[Metric] = &[
         label: "duration",
         about: "seconds: the measured part of the run",
         compare: Compare::No,
-        value: |r| r.scenario.duration_s,
+        value: |r| Some(r.scenario.duration_s),
     },
 ];
 
@@ -293,7 +312,7 @@ impl RunResult {
     /// read as they were written).
     pub(crate) fn metric(&self, name: &str) -> Option<f64> {
         if let Some(m) = metric(name) {
-            return Some((m.value)(self));
+            return (m.value)(self);
         }
         let (measure, percentile) = split_latency(name)?;
         let p = self.latency_ms.get(measure)?;
@@ -346,7 +365,14 @@ mod tests {
         // An empty run divides by nothing.
         let mut empty = sample();
         (empty.totals, empty.series, empty.scenario.duration_s) = (Totals::default(), Vec::new(), 0.0);
-        assert!(METRICS.iter().all(|m| empty.metric(m.name) == Some(0.0)));
+        assert!(
+            METRICS
+                .iter()
+                .filter(|m| !["max_unthrottled_per_sec", "delivered_measured"].contains(&m.name))
+                .all(|m| empty.metric(m.name) == Some(0.0))
+        );
+        assert_eq!(empty.metric("max_unthrottled_per_sec"), None, "nothing throttled: no capacity found");
+        assert_eq!(empty.metric("delivered_measured"), None, "not counted in this result");
     }
 
     #[test]
@@ -383,7 +409,7 @@ mod tests {
         // …and each has a row reading that very field.
         let run = RunResult { totals: t, ..sample() };
         for (key, value) in t.named() {
-            assert!(metric(key).is_some_and(|m| (m.value)(&run) == value as f64), "{key}");
+            assert!(metric(key).is_some_and(|m| (m.value)(&run) == Some(value as f64)), "{key}");
         }
     }
 }

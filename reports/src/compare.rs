@@ -63,6 +63,9 @@ pub enum Verdict {
     Missing,
     /// Only the candidate has it.
     New,
+    /// A side did not measure it, and its catalogue row says that is no
+    /// regression ([`Compare::WhenMeasured`]).
+    NotMeasured,
 }
 
 /// One compared metric.
@@ -136,10 +139,11 @@ fn median(values: &[f64]) -> f64 {
 
 /// The row of `metric`, unless the catalogue leaves it out of comparisons.
 fn row(metric: &str, judged: Compare, base: &Side, cand: &Side, options: Options) -> Option<Row> {
-    let (better, strict) = match judged {
+    let (better, strict, optional) = match judged {
         Compare::No => return None,
-        Compare::BeyondThreshold(better) => (better, false),
-        Compare::AnyWorse(better) | Compare::AnyWorseWhenSeen(better) => (better, true),
+        Compare::BeyondThreshold(better) => (better, false, false),
+        Compare::WhenMeasured(better) => (better, false, true),
+        Compare::AnyWorse(better) | Compare::AnyWorseWhenSeen(better) => (better, true, false),
     };
     let (bv, cv) = (base.values(metric), cand.values(metric));
     let (b, c) = (bv.as_deref().map(median), cv.as_deref().map(median));
@@ -199,6 +203,7 @@ fn row(metric: &str, judged: Compare, base: &Side, cand: &Side, options: Options
                 if w > 0.0 { Verdict::Regressed } else { Verdict::Improved }
             }
         }
+        _ if optional => Verdict::NotMeasured,
         (Some(_), None, _, _) => Verdict::Missing,
         _ => Verdict::New,
     };
@@ -283,6 +288,7 @@ impl Comparison {
                 Verdict::Improved => "improved",
                 Verdict::Missing => "**missing**",
                 Verdict::New => "new",
+                Verdict::NotMeasured => "not judged: not measured on both sides",
             };
             let verdict = if r.weak { format!("{verdict} (weak)") } else { verdict.to_owned() };
             let base = side(r.base, r.base_range);
@@ -414,6 +420,7 @@ mod tests {
         let base = sample();
         let mut cand = sample();
         cand.totals.delivered = 8_000;
+        cand.totals.delivered_measured = Some(8_000);
         let c = compare(&base, &cand, 5.0);
         assert!(find(&c, "delivered_per_sec").regressed);
         assert_eq!(find(&c, "delivered_per_sec").delta_pct, Some(-20.0));
@@ -506,6 +513,29 @@ mod tests {
         let r = find(&c, "unaccounted");
         assert_eq!((r.verdict, r.p_value, r.weak), (Verdict::Regressed, None, false), "{}", c.to_markdown());
         assert_eq!(r.candidate, Some(0.0), "the median hides it; the worst run does not");
+    }
+
+    #[test]
+    fn a_highest_unthrottled_rate_is_judged_only_between_throttled_runs() {
+        let throttled = sample();
+        let mut calm = sample();
+        (calm.totals.throttled_records, calm.totals.throttled_calls) = (0, 0);
+        assert_eq!(calm.metric("max_unthrottled_per_sec"), None, "the offered load, not a capacity");
+        let c = compare(&throttled, &calm, 5.0);
+        let r = find(&c, "max_unthrottled_per_sec");
+        assert_eq!(r.verdict, Verdict::NotMeasured);
+        assert!(!r.regressed, "{}", c.to_markdown());
+        assert!(!compare(&calm, &calm, 5.0).rows.iter().any(|r| r.metric == "max_unthrottled_per_sec"));
+        assert!(crate::markdown::render(&calm).contains("No throttling up to"), "{}", crate::markdown::render(&calm));
+    }
+
+    #[test]
+    fn the_delivered_rate_counts_the_measured_phases_only() {
+        let mut r = sample();
+        r.totals.delivered_measured = Some(8_000);
+        assert_eq!(r.metric("delivered_per_sec"), Some(800.0), "warm-up deliveries are not in the measured rate");
+        r.totals.delivered_measured = None;
+        assert_eq!(r.metric("delivered_per_sec"), Some(1_000.0), "an older result: the whole run, as written");
     }
 
     #[test]

@@ -38,7 +38,7 @@ fn quota(label: &str, value: Option<f64>) -> Vec<Reference> {
 fn charts(run: &RunResult) -> Vec<String> {
     let q = run.scenario.quota;
     let mut record_lines = quota("records/s", q.map(|q| q.records_per_sec));
-    if let Some((_, rate)) = run.max_unthrottled() {
+    if let Some((_, rate)) = run.max_unthrottled().filter(|_| run.saw_throttling()) {
         record_lines.push(Reference {
             label: format!("highest rate without throttling {}/s", short_number(rate)),
             value: rate,

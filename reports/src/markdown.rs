@@ -101,6 +101,13 @@ pub fn render(run: &RunResult) -> String {
         let _ = writeln!(out, "| incoming bytes/s | {bytes} | {} |", q(quota.map(|q| q.bytes_per_sec)));
         out.push('\n');
         match run.max_unthrottled() {
+            _ if !run.saw_throttling() => {
+                let _ = writeln!(
+                    out,
+                    "No throttling up to {incoming} records/s offered: the run found no capacity limit, so it \
+                     reports no highest unthrottled rate."
+                );
+            }
             Some((t, rate)) => {
                 let _ = writeln!(
                     out,

@@ -77,6 +77,11 @@ pub struct Totals {
     pub produced: u64,
     /// Records found in a delivered object (first copies).
     pub delivered: u64,
+    /// Of those, the records created in the measured phases: what
+    /// `delivered_per_sec` divides by the measured phases' length. Absent
+    /// in results written before it was counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivered_measured: Option<u64>,
     /// Records found in the dead-letter destination and not delivered.
     pub dead_lettered: u64,
     /// Records found neither delivered nor dead-lettered.
@@ -188,6 +193,12 @@ impl RunResult {
         Ok(serde_json::from_value(value)?)
     }
 
+    /// Whether Firehose throttled anything in the run: only then is
+    /// [`RunResult::max_unthrottled`] a capacity rather than the offered load.
+    pub(crate) fn saw_throttling(&self) -> bool {
+        self.totals.throttled_records > 0 || self.totals.throttled_calls > 0
+    }
+
     /// The highest rate Firehose accepted with nothing throttled: the best
     /// mean of `records_accepted` over [`UNTHROTTLED_WINDOW_S`] consecutive
     /// seconds in which records were accepted every second and no record or
@@ -251,6 +262,7 @@ pub(crate) mod tests {
             totals: Totals {
                 produced: 10_000,
                 delivered: 10_000,
+                delivered_measured: Some(10_000),
                 dead_lettered: 0,
                 unaccounted: 0,
                 duplicates: 3,
