@@ -5,8 +5,8 @@
 //! prints the Markdown. `compare BASE CANDIDATE [--threshold PCT] [--alpha A]
 //! [--force]` reads two results — single runs or aggregates of `run
 //! --repeat`, as `result.json` files or the run folders holding them —
-//! refuses (exit 2) results of different scenarios or settings unless
-//! `--force`, naming what differs, prints a Markdown table of the key
+//! refuses (exit 2) results of different scenarios or settings, or of
+//! interrupted runs, unless `--force`, naming what differs, prints a Markdown table of the key
 //! metrics with deltas and verdicts, and exits 1 when one regresses (2 on
 //! unreadable input).
 
@@ -87,6 +87,15 @@ pub(crate) fn compare_cmd(args: CompareArgs) -> anyhow::Result<ExitCode> {
     }
     let base = read_side(&args.base)?;
     let candidate = read_side(&args.candidate)?;
+    for (side, path) in [(&base, &args.base), (&candidate, &args.candidate)] {
+        if side.interrupted() && !args.force {
+            anyhow::bail!(
+                "{} is of an interrupted run (Ctrl-C): its numbers cover less than the scenario asked for \
+                 (--force compares it anyway)",
+                path.display()
+            );
+        }
+    }
     let differ = differences(base.scenario(), candidate.scenario());
     if !differ.is_empty() {
         let list = differ.join("\n  ");

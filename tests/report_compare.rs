@@ -23,6 +23,7 @@ fn result(e2e_p99: f64, unaccounted: u64) -> RunResult {
                 bytes_per_sec: 5_242_880.0,
             }),
             settings: serde_json::json!({}),
+            interrupted: false,
         },
         totals: Totals { produced: 3000, delivered: 3000 - unaccounted, unaccounted, ..Totals::default() },
         latency_ms: [("e2e".to_string(), Percentiles { p50: 50.0, p90: 80.0, p99: e2e_p99, p999: 150.0, max: 200.0 })]
@@ -144,4 +145,28 @@ fn compare_of_repeated_runs_tells_noise_from_a_change() {
     assert!(stderr.contains("processor.batch_size: 1000 ≠ 500") && stderr.contains("--force"), "{stderr}");
     let out = mskbench(&["compare", base, other.to_str().unwrap(), "--force"]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+}
+
+#[test]
+fn an_interrupted_run_says_so_at_the_top_and_compare_refuses_it_unless_forced() {
+    let dir = tempdir("interrupted");
+    let base = write(&dir, "base.json", &result(100.0, 0));
+    let mut cut = result(100.0, 0);
+    cut.scenario.interrupted = true;
+    let cut = write(&dir, "cut.json", &cut);
+    let out = mskbench(&["report", cut.to_str().unwrap()]);
+    let md = String::from_utf8(out.stdout).unwrap();
+    assert!(md.lines().nth(2).is_some_and(|l| l.starts_with("**Interrupted**")), "{md}");
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(html.contains("<b>Interrupted</b>"), "{html}");
+
+    let out = mskbench(&["compare", base.to_str().unwrap(), cut.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("interrupted run"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = mskbench(&["compare", base.to_str().unwrap(), cut.to_str().unwrap(), "--force"]);
+    assert_eq!(out.status.code(), Some(0));
 }

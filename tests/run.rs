@@ -420,3 +420,54 @@ buffer_interval = "1s"
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("(base, 2 runs)"), "{}", text(&out.stdout));
 }
+
+/// Ctrl-C while the run is still starting: it stops producing at once,
+/// still drains and accounts for what it sent, and the report says
+/// **Interrupted** at the top.
+#[test]
+fn ctrl_c_during_start_up_still_leaves_a_report_marked_interrupted() {
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let smoke = root().join("scenarios/smoke.toml");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mskbench"))
+        .args(["run", smoke.to_str().unwrap(), "--out", run.to_str().unwrap(), "--no-progress"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("connecting and registering the schema") {
+        let mut line = String::new();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "the run ended before starting: {seen}");
+        seen.push_str(&line);
+    }
+    let kill = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    let rest = std::thread::spawn(move || {
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+        rest
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("the interrupted run did not end: {seen}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let rest = rest.join().unwrap();
+    assert!(matches!(status.code(), Some(0 | 1)), "{status}: {seen}{rest}");
+    let (r, _) = read_result(&run);
+    assert!(r.scenario.interrupted, "{seen}{rest}");
+    assert_eq!(r.totals.unaccounted, 0, "{:?}", r.totals);
+    // The plan is 8,400 records (2 s at 200/s, 8 s at 1,000/s).
+    assert!(r.totals.produced < 400, "it stopped producing at once: {:?}", r.totals);
+    let md = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(md.contains("**Interrupted**"), "{md}");
+}

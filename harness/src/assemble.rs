@@ -185,6 +185,7 @@ pub(crate) fn assemble(i: Inputs<'_>, observer: &dyn Observer) -> Result<RunResu
                 bytes_per_sec: quota.bytes_per_sec as f64,
             }),
             settings: serde_json::to_value(&settings).context("recording the run's settings")?,
+            interrupted,
         },
         totals: Totals {
             produced: tally.produced,

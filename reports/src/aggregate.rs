@@ -53,6 +53,9 @@ pub struct RunEntry {
     pub started_at: String,
     /// Whether every SLO held.
     pub slo_ok: bool,
+    /// Whether Ctrl-C cut it short.
+    #[serde(default)]
+    pub interrupted: bool,
 }
 
 /// Why runs cannot be one aggregate.
@@ -116,6 +119,7 @@ impl Aggregate {
                     seed: r.scenario.seed,
                     started_at: r.scenario.started_at.clone(),
                     slo_ok: r.slo.iter().all(|s| s.ok),
+                    interrupted: r.scenario.interrupted,
                 })
                 .collect(),
             metrics,
@@ -127,11 +131,17 @@ impl Aggregate {
     pub fn to_markdown(&self) -> String {
         let mut out = String::new();
         let held = self.runs.iter().filter(|r| r.slo_ok).count();
+        let interrupted = self.runs.iter().filter(|r| r.interrupted).count();
         let _ = writeln!(
             out,
-            "# {} × {} runs\n\nSeeds {}; every SLO held in {held} of {} runs. Each run's report is in its folder.\n",
+            "# {} × {} runs\n\n{}Seeds {}; every SLO held in {held} of {} runs. Each run's report is in its folder.\n",
             self.scenario.name,
             self.runs.len(),
+            if interrupted > 0 {
+                format!("**Interrupted** (Ctrl-C): {interrupted} run(s) cut short. ")
+            } else {
+                String::new()
+            },
             self.runs.iter().map(|r| r.seed.to_string()).collect::<Vec<_>>().join(", "),
             self.runs.len(),
         );
@@ -185,6 +195,14 @@ impl Side {
         match self {
             Side::Run(r) => &r.scenario,
             Side::Set(a) => &a.scenario,
+        }
+    }
+
+    /// Whether Ctrl-C cut it (or, for a set, any of its runs) short.
+    pub fn interrupted(&self) -> bool {
+        match self {
+            Side::Run(r) => r.scenario.interrupted,
+            Side::Set(a) => a.scenario.interrupted || a.runs.iter().any(|r| r.interrupted),
         }
     }
 

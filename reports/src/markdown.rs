@@ -37,6 +37,12 @@ pub fn render(run: &RunResult) -> String {
     let mut out = String::new();
     let s = &run.scenario;
     let _ = writeln!(out, "# mskbench run: {}\n", s.name);
+    if s.interrupted {
+        out.push_str(
+            "**Interrupted** (Ctrl-C): the run stopped producing early, so its numbers cover less than the \
+             scenario asked for; `mskbench compare` refuses it unless forced.\n\n",
+        );
+    }
     let _ = writeln!(
         out,
         "Scenario `{}`, seed {}, started {}, {} s measured.\n",

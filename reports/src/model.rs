@@ -56,6 +56,11 @@ pub struct ScenarioInfo {
     /// The scenario's settings as run, for the record.
     #[serde(default)]
     pub settings: serde_json::Value,
+    /// The run was cut short by Ctrl-C: its numbers cover less than the
+    /// scenario asked for (reports say so at the top; `compare` refuses it
+    /// unless forced).
+    #[serde(default)]
+    pub interrupted: bool,
 }
 
 /// Firehose's per-stream quota, per second.
@@ -258,6 +263,7 @@ pub(crate) mod tests {
                     bytes_per_sec: 5_242_880.0,
                 }),
                 settings: serde_json::json!({"rate": 1000}),
+                interrupted: false,
             },
             totals: Totals {
                 produced: 10_000,
