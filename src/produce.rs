@@ -379,6 +379,15 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     if args.seed.is_none() {
         eprintln!("mskbench produce: seed {seed} (pass --seed {seed} to repeat)");
     }
+    if config.warmup.is_zero() {
+        // The schedule waits for the topic's metadata, but each partition
+        // leader's connection and librdkafka's first batches still fall
+        // on the first records.
+        eprintln!(
+            "mskbench produce: note: no --warmup, so the first records' latency (connections to each partition's \
+             leader, the first batches) is in the percentiles; --warmup 1s leaves it out"
+        );
+    }
     crate::serve::log_stand_ins_to_stderr();
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;

@@ -138,6 +138,7 @@ fn produce_group(c: &mut Criterion, name: &str, servers: &str, topic: &str) {
         stats_interval: None,
         hlog: None,
         flush_timeout: Duration::from_secs(60),
+        connect_timeout: Duration::from_secs(30),
         seed: 7,
         schema: "1".into(),
     };

@@ -72,6 +72,10 @@ impl ProduceError {
     }
 }
 
+/// How long a run waits for a broker to describe the topic before its
+/// schedule starts ([`SendOptions::connect_timeout`]).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Runs `config` until its count or duration, or until `control` stops it.
 /// Stats snapshots (every `config.stats_interval`) go to `observer`.
 pub async fn produce(
@@ -98,6 +102,7 @@ pub async fn produce(
         stats_interval: config.stats_interval,
         hlog: config.hlog.clone(),
         flush_timeout: message_timeout + Duration::from_secs(10),
+        connect_timeout: CONNECT_TIMEOUT,
         seed: config.seed,
         schema: framing.schema_ref(),
     };

@@ -142,6 +142,9 @@ pub struct SendOptions {
     pub hlog: Option<PathBuf>,
     /// How long the final flush may take before the rest is reported unaccounted.
     pub flush_timeout: Duration,
+    /// How long the loop waits, before its schedule starts, for a broker to
+    /// describe the topic (connected, partitions and leaders known).
+    pub connect_timeout: Duration,
     /// The generator's seed, for the report.
     pub seed: u64,
     /// The schema reference the values carry (Confluent id or Glue UUID), for the report.
@@ -161,11 +164,14 @@ pub struct Stats {
     pub failed: u64,
     /// Records librdkafka holds, not yet reported.
     pub in_flight: i32,
-    /// Measured records per second since the warm-up.
+    /// The seconds the three figures below cover: since the last snapshot.
+    pub interval_secs: f64,
+    /// Records handed to librdkafka per second over the interval.
     pub rate: f64,
-    /// p99 of the ack latency from the intended send time, milliseconds.
+    /// p99 of the ack latency from the intended send time of the records
+    /// acknowledged in the interval, milliseconds.
     pub ack_p99_ms: f64,
-    /// p99 of the send delay, milliseconds.
+    /// p99 of the send delay of the records sent in the interval, milliseconds.
     pub send_delay_p99_ms: f64,
     /// Times the loop waited on a full librdkafka queue.
     pub queue_full_waits: u64,
@@ -175,12 +181,13 @@ impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{:7.1}s  sent {}  acked {}  failed {}  in flight {}  {:.1}/s  ack p99 {:.3} ms  send delay p99 {:.3} ms  queue-full waits {}",
+            "{:7.1}s  sent {}  acked {}  failed {}  in flight {}  last {:.1}s: {:.1}/s  ack p99 {:.3} ms  send delay p99 {:.3} ms  queue-full waits {}",
             self.elapsed_secs,
             self.sent,
             self.acked,
             self.failed,
             self.in_flight,
+            self.interval_secs,
             self.rate,
             self.ack_p99_ms,
             self.send_delay_p99_ms,
@@ -252,6 +259,8 @@ pub struct Sent {
 struct AckState {
     hist: Histograms,
     interval: Histogram<u64>,
+    /// Ack latencies since the last [`Stats`] snapshot.
+    since_stats: Histogram<u64>,
     acked: u64,
     failed: u64,
     reasons: BTreeMap<String, u64>,
@@ -272,6 +281,7 @@ impl Default for AckContext {
             state: Mutex::new(AckState {
                 hist: Histograms::default(),
                 interval: new_histogram(),
+                since_stats: new_histogram(),
                 acked: 0,
                 failed: 0,
                 reasons: BTreeMap::new(),
@@ -335,6 +345,7 @@ impl ProducerContext for AckContext {
                 s.acked += 1;
                 let from_intended = micros(now.saturating_duration_since(meta.intended));
                 s.interval.saturating_record(from_intended);
+                s.since_stats.saturating_record(from_intended);
                 if meta.measured {
                     s.hist.ack_from_intended.saturating_record(from_intended);
                     s.hist.ack_from_sent.saturating_record(micros(now.saturating_duration_since(meta.sent)));
@@ -385,6 +396,20 @@ pub enum SendError {
         /// The run up to that record.
         report: Box<Report>,
     },
+    /// No broker described the topic within the connect timeout; nothing
+    /// was sent, and the schedule never started.
+    #[error(
+        "no broker described the topic {topic:?} within {timeout:?}: {detail}; check the brokers' address, \
+         that they speak Kafka with the security settings given (-X), and that the topic exists"
+    )]
+    Connect {
+        /// The topic.
+        topic: String,
+        /// The connect timeout.
+        timeout: Duration,
+        /// librdkafka's last word.
+        detail: String,
+    },
     /// The encoder digests expected lines and the delivery callback keeps
     /// records, or the other way round: one half of the oracle without the
     /// other would leave every record out of [`Report::records`] (or digest
@@ -408,6 +433,11 @@ struct LoopOutcome {
     refused: BTreeMap<String, u64>,
     queue_full_waits: u64,
     send_delay: Histogram<u64>,
+    /// Send delays since the last [`Stats`] snapshot, warm-up included.
+    delay_since_stats: Histogram<u64>,
+    /// When the last snapshot was taken (seconds after the start) and how
+    /// many records had been sent by then.
+    stats_mark: (f64, u64),
     warmup_records: u64,
     measured_records: u64,
     /// Seconds after the start: end of the window the target covers, and
@@ -426,6 +456,8 @@ impl LoopOutcome {
             refused: BTreeMap::new(),
             queue_full_waits: 0,
             send_delay: new_histogram(),
+            delay_since_stats: new_histogram(),
+            stats_mark: (0.0, 0),
             warmup_records: 0,
             measured_records: 0,
             target_end: 0.0,
@@ -450,6 +482,7 @@ impl LoopOutcome {
     /// One more record handed over, `delay` µs after its intended time.
     fn count_sent(&mut self, delay: u64, measured: bool) {
         self.sent += 1;
+        self.delay_since_stats.saturating_record(delay);
         if measured {
             self.measured_records += 1;
             self.send_delay.saturating_record(delay);
@@ -480,6 +513,12 @@ pub fn run(
     if encoder_digests != producer.context().keeps_records() {
         return Err(SendError::OracleHalves { encoder_digests });
     }
+    // Connected and the partitions' leaders known before the first intended
+    // send time, as OpenMessaging Benchmark waits for its producers: the
+    // connecting would otherwise land in the first records' ack latency.
+    producer.client().fetch_metadata(Some(&options.topic), options.connect_timeout).map_err(|e| {
+        SendError::Connect { topic: options.topic.clone(), timeout: options.connect_timeout, detail: e.to_string() }
+    })?;
     let start = Instant::now();
     let wall_start = SystemTime::now();
     let _ = control.0.started.set((start, wall_start));
@@ -539,7 +578,16 @@ fn report(
     }
     let failed = state.failed + outcome.failed();
     let warmup = options.warmup.as_secs_f64();
-    let measured_secs = (outcome.actual_end - warmup).max(0.0);
+    // At `max` the loop only enqueues: records leave as fast as librdkafka
+    // takes them, so the rate is what was delivered, up to the last ack.
+    let end = match profile {
+        Profile::Max => state
+            .last_report
+            .map_or(outcome.actual_end, |t| t.saturating_duration_since(start).as_secs_f64())
+            .max(outcome.actual_end),
+        Profile::Segments { .. } => outcome.actual_end,
+    };
+    let measured_secs = (end - warmup).max(0.0);
     let target_secs = outcome.target_end - warmup;
     let rate_target = match profile {
         Profile::Max => 0.0,
@@ -771,7 +819,7 @@ fn send_loop(
                 log.tick(sent_at, producer.context());
             }
             if periodic.stats_due(sent_at) {
-                observer.stats(&stats(producer, &out, offset, warmup));
+                observer.stats(&stats(producer, &mut out, offset));
             }
         }
     }
@@ -845,20 +893,29 @@ fn flush(producer: &ThreadedProducer<AckContext>, options: &SendOptions, control
     }
 }
 
-/// The snapshot `offset` seconds into the run.
-fn stats(producer: &ThreadedProducer<AckContext>, out: &LoopOutcome, offset: f64, warmup: f64) -> Stats {
-    let s = producer.context().lock();
-    Stats {
+/// The snapshot `offset` seconds into the run: counts so far, and rate and
+/// percentiles over the interval since the last one (cumulative figures
+/// would hide a recent stall behind a good start).
+fn stats(producer: &ThreadedProducer<AckContext>, out: &mut LoopOutcome, offset: f64) -> Stats {
+    let mut s = producer.context().lock();
+    let (since, sent_then) = out.stats_mark;
+    let interval_secs = offset - since;
+    let stats = Stats {
         elapsed_secs: offset,
         sent: out.sent,
         acked: s.acked,
         failed: s.failed + out.failed(),
         in_flight: producer.in_flight_count(),
-        rate: if offset > warmup { out.measured_records as f64 / (offset - warmup) } else { 0.0 },
-        ack_p99_ms: percentiles(&s.hist.ack_from_intended, 1000.0).p99,
-        send_delay_p99_ms: percentiles(&out.send_delay, 1000.0).p99,
+        interval_secs,
+        rate: if interval_secs > 0.0 { (out.sent - sent_then) as f64 / interval_secs } else { 0.0 },
+        ack_p99_ms: percentiles(&s.since_stats, 1000.0).p99,
+        send_delay_p99_ms: percentiles(&out.delay_since_stats, 1000.0).p99,
         queue_full_waits: out.queue_full_waits,
-    }
+    };
+    s.since_stats.reset();
+    out.delay_since_stats.reset();
+    out.stats_mark = (offset, out.sent);
+    stats
 }
 
 /// Sleeps, then spins, until `deadline`; false when a stop came first.
@@ -892,6 +949,7 @@ mod tests {
             acked: 90,
             failed: 1,
             in_flight: 9,
+            interval_secs: 1.0,
             rate: 40.0,
             ack_p99_ms: 1.25,
             send_delay_p99_ms: 0.5,
@@ -899,7 +957,7 @@ mod tests {
         };
         assert_eq!(
             s.to_string(),
-            "    2.5s  sent 100  acked 90  failed 1  in flight 9  40.0/s  ack p99 1.250 ms  send delay p99 0.500 ms  queue-full waits 3"
+            "    2.5s  sent 100  acked 90  failed 1  in flight 9  last 1.0s: 40.0/s  ack p99 1.250 ms  send delay p99 0.500 ms  queue-full waits 3"
         );
     }
 
@@ -915,6 +973,7 @@ mod tests {
             stats_interval: None,
             hlog: None,
             flush_timeout: Duration::ZERO,
+            connect_timeout: Duration::ZERO,
             seed: 0,
             schema: String::new(),
         };
@@ -940,6 +999,96 @@ mod tests {
     }
 
     #[test]
+    fn a_broker_that_never_answers_is_an_error_before_the_schedule_starts() {
+        use crate::clickevent::ClickEvents;
+        use crate::records::{Framing, Generator, KeyFraming};
+
+        // Accepts connections and never answers.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let brokers = listener.local_addr().unwrap().to_string();
+        let options = SendOptions {
+            topic: "t".into(),
+            until: Until { count: Some(10), ..Until::default() },
+            warmup: Duration::ZERO,
+            stats_interval: None,
+            hlog: None,
+            flush_timeout: Duration::ZERO,
+            connect_timeout: Duration::from_millis(500),
+            seed: 0,
+            schema: String::new(),
+        };
+        let producer: ThreadedProducer<AckContext> = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &brokers)
+            .create_with_context(AckContext::default())
+            .unwrap();
+        let mut encoder = RecordEncoder::new(
+            Generator::Click(ClickEvents::new(1, 1)),
+            Framing::Confluent { id: 1 },
+            KeyFraming::Plain,
+        );
+        let control = Control::new();
+        let e = run(&producer, &mut encoder, Profile::Max, &options, &control, &Unobserved).unwrap_err();
+        assert!(matches!(e, SendError::Connect { .. }), "{e}");
+        assert!(e.to_string().contains("no broker described the topic \"t\""), "{e}");
+        assert!(control.started().is_none(), "the schedule never started");
+        assert_eq!(producer.context().counts(), (0, 0));
+        drop(listener);
+    }
+
+    fn idle_producer() -> ThreadedProducer<AckContext> {
+        // Never asked to send: no connection is made.
+        rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", "127.0.0.1:9")
+            .create_with_context(AckContext::default())
+            .unwrap()
+    }
+
+    #[test]
+    fn the_stats_line_covers_the_last_interval_not_the_whole_run() {
+        let producer = idle_producer();
+        let mut out = LoopOutcome::new();
+        for _ in 0..100 {
+            out.count_sent(1_000, true); // 1 ms late
+        }
+        let first = stats(&producer, &mut out, 1.0);
+        assert_eq!((first.interval_secs, first.rate), (1.0, 100.0));
+        assert!((first.send_delay_p99_ms - 1.0).abs() < 0.01, "{first:?}");
+        for _ in 0..50 {
+            out.count_sent(20, true); // then on time
+        }
+        let second = stats(&producer, &mut out, 1.5);
+        assert_eq!((second.sent, second.interval_secs, second.rate), (150, 0.5, 100.0));
+        assert!(second.send_delay_p99_ms < 0.05, "the late start is not in this interval: {second:?}");
+    }
+
+    #[test]
+    fn the_rate_at_max_runs_to_the_last_ack_not_the_last_enqueue() {
+        let acks = AckContext::default();
+        let start = Instant::now();
+        acks.lock().last_report = Some(start + Duration::from_secs(2));
+        let mut out = LoopOutcome::new();
+        for _ in 0..1_000 {
+            out.count_sent(0, true);
+        }
+        out.end(0.25, 0.25); // enqueued in a quarter of a second
+        let options = SendOptions {
+            topic: "t".into(),
+            until: Until::default(),
+            warmup: Duration::ZERO,
+            stats_interval: None,
+            hlog: None,
+            flush_timeout: Duration::ZERO,
+            connect_timeout: Duration::ZERO,
+            seed: 0,
+            schema: String::new(),
+        };
+        let max = report(&acks, &out, &Profile::Max, &options, &Control::new(), start);
+        assert_eq!((max.rate_achieved, max.measured_secs), (500.0, 2.0), "not 4,000/s of enqueueing");
+        let paced = report(&acks, &out, &Profile::constant(4_000.0), &options, &Control::new(), start);
+        assert_eq!(paced.rate_achieved, 4_000.0, "a held rate is the schedule's");
+    }
+
+    #[test]
     fn periodic_work_keeps_its_own_pace() {
         let start = Instant::now();
         let options = SendOptions {
@@ -949,6 +1098,7 @@ mod tests {
             stats_interval: Some(Duration::from_secs(1)),
             hlog: None,
             flush_timeout: Duration::ZERO,
+            connect_timeout: Duration::ZERO,
             seed: 0,
             schema: String::new(),
         };

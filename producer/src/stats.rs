@@ -89,7 +89,9 @@ pub struct Report {
     pub failed: u64,
     /// Target rate over the measured window (records/s).
     pub rate_target: f64,
-    /// Rate actually sent over the measured window (records/s).
+    /// Rate actually sent over the measured window (records/s); at `max`,
+    /// where sending is only enqueueing, the window runs to the last
+    /// delivery report, so this is the rate the broker took them at.
     pub rate_achieved: f64,
     /// Ack latency from the intended send time (coordinated-omission corrected).
     pub ack_latency_ms: Percentiles,
@@ -107,7 +109,8 @@ pub struct Report {
     pub warmup_records: u64,
     /// Records in the measured window.
     pub measured_records: u64,
-    /// Length of the measured window in seconds.
+    /// Length of the measured window in seconds (at `max`, to the last
+    /// delivery report).
     pub measured_secs: f64,
     /// Wall time from the first send to the last delivery report, seconds.
     pub elapsed_secs: f64,
