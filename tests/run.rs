@@ -134,6 +134,10 @@ fn the_smoke_scenario_delivers_every_record_once() {
         let len = std::fs::metadata(run.join(file)).map(|m| m.len()).unwrap_or(0);
         assert!(len > 0, "{file} is empty or missing");
     }
+    // A clean run logs no error: throttling is a warning, a partition's end nothing.
+    let log = std::fs::read_to_string(run.join("processor.log")).unwrap();
+    let errors: Vec<&str> = log.lines().filter(|l| l.contains(" ERROR ")).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
     let html = std::fs::read_to_string(run.join("report.html")).unwrap();
     assert!(html.contains("<svg") && html.contains("quota 700 records/s"), "quota line in the HTML");
     let md = text(&out.stdout);

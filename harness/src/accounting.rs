@@ -51,7 +51,8 @@ use mskbench_producer::expected::{self, Canon, Digest};
 use mskbench_producer::send::Sent;
 use mskbench_sim::firehose as delivery;
 use rdkafka::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::ClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
@@ -277,7 +278,7 @@ impl Ledger {
 }
 
 /// Each partition of `topic` with its low and high watermarks, as the broker reports them.
-fn watermarks(consumer: &BaseConsumer, topic: &str) -> Result<Vec<(i32, i64, i64)>> {
+fn watermarks(consumer: &Reader, topic: &str) -> Result<Vec<(i32, i64, i64)>> {
     let timeout = Duration::from_secs(10);
     let metadata =
         consumer.fetch_metadata(Some(topic), timeout).with_context(|| format!("reading metadata of {topic}"))?;
@@ -294,13 +295,37 @@ fn watermarks(consumer: &BaseConsumer, topic: &str) -> Result<Vec<(i32, i64, i64
     Ok(out)
 }
 
-fn consumer(brokers: &str) -> Result<BaseConsumer> {
+/// The read-back consumer's context: a partition's end is how the read-back
+/// knows it is done, not an error — rdkafka's default context logs each one
+/// as "Global error: PartitionEOF" into the run's `processor.log`.
+struct ReadBack;
+
+impl ClientContext for ReadBack {
+    fn error(&self, error: KafkaError, reason: &str) {
+        // rdkafka hands the end to the context as a global error, and to
+        // `poll` as `PartitionEOF`, which the read-back acts on.
+        let end = matches!(
+            error,
+            KafkaError::PartitionEOF(_) | KafkaError::Global(rdkafka::error::RDKafkaErrorCode::PartitionEOF)
+        );
+        if !end {
+            tracing::error!(target: "librdkafka", "read-back consumer: {error}: {reason}");
+        }
+    }
+}
+
+impl ConsumerContext for ReadBack {}
+
+/// The consumer the read-back reads with.
+type Reader = BaseConsumer<ReadBack>;
+
+fn consumer(brokers: &str) -> Result<Reader> {
     ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", "mskbench-read-back")
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")
-        .create()
+        .create_with_context(ReadBack)
         .with_context(|| format!("connecting to {brokers}"))
 }
 
@@ -331,7 +356,7 @@ pub(crate) fn ends(brokers: &str, topic: &str) -> Result<HashMap<i32, i64>> {
 /// Reads each `(partition, from)` to its end; returns the ends found and
 /// the partitions that gave neither a record nor an end within `patience`.
 fn read_to_eof(
-    consumer: &BaseConsumer,
+    consumer: &Reader,
     topic: &str,
     from: Vec<(i32, i64)>,
     patience: Duration,
