@@ -37,15 +37,15 @@ pub(crate) struct Args {
     /// Most records per invocation (the mapping's BatchSize, 1..=10000).
     #[arg(long, value_name = "N", default_value_t = 100)]
     batch_size: usize,
-    /// Longest wait for a batch to fill, in ms (MaximumBatchingWindowInSeconds: at most 300 s).
-    #[arg(long, value_name = "MS", default_value_t = 500, value_parser = clap::value_parser!(u64).range(0..=300_000))]
-    batch_window: u64,
+    /// Longest wait for a batch to fill, e.g. 500ms or 2s (MaximumBatchingWindowInSeconds: at most 300 s).
+    #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = batch_window)]
+    batch_window: Duration,
     /// Consumers in the group, each owning a share of the partitions.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pollers: usize,
-    /// Stop once no record arrived for this many ms.
-    #[arg(long, value_name = "MS")]
-    idle_exit: Option<u64>,
+    /// Stop once no record arrived for this long, e.g. 5s.
+    #[arg(long, value_name = "DURATION", value_parser = with_unit)]
+    idle_exit: Option<Duration>,
     /// Invocations of one batch before giving up, at least 1 (default: until stopped).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     max_attempts: Option<u32>,
@@ -58,6 +58,27 @@ pub(crate) struct Args {
     /// Write the totals (invocations, records_in, delivered, …) here as JSON.
     #[arg(long, value_name = "PATH")]
     summary_json: Option<PathBuf>,
+}
+
+/// A duration written as everywhere else (`500ms`, `2s`, `1m`). A bare
+/// number is refused: these flags took milliseconds before, and reading
+/// `500` as seconds now would change a script's meaning without a word.
+fn with_unit(text: &str) -> Result<Duration, String> {
+    if text.trim().parse::<f64>().is_ok() {
+        return Err(format!(
+            "{text:?} needs a unit, e.g. {text}ms or {text}s (a bare number used to mean milliseconds)"
+        ));
+    }
+    mskbench_producer::schedule::parse_duration(text).map_err(|e| e.to_string())
+}
+
+/// `--batch-window`: [`with_unit`], at most 300 s as on AWS.
+fn batch_window(text: &str) -> Result<Duration, String> {
+    let d = with_unit(text)?;
+    if d > Duration::from_secs(300) {
+        return Err(format!("{text:?} is over 300s, MaximumBatchingWindowInSeconds' most"));
+    }
+    Ok(d)
 }
 
 fn parse_kv(s: &str) -> Result<(String, String), String> {
@@ -86,9 +107,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     });
     let mut esm_config = EsmConfig::new(&args.brokers, &args.topic, &args.group);
     esm_config.batch_size = args.batch_size;
-    esm_config.batch_window = Duration::from_millis(args.batch_window);
+    esm_config.batch_window = args.batch_window;
     esm_config.pollers = args.pollers;
-    esm_config.idle_exit = args.idle_exit.map(Duration::from_millis);
+    esm_config.idle_exit = args.idle_exit;
     esm_config.max_attempts = args.max_attempts;
     esm_config.kafka = args.kafka;
 

@@ -25,7 +25,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mskbench_core::wire::Compression;
 use mskbench_harness::parts::{self, Parts, RegistryAt};
 use mskbench_producer::config::{GlueConfig, KeyFormat, Records, Registry};
-use mskbench_producer::schedule::{HumanDuration, Profile, parse_rate};
+use mskbench_producer::schedule::{HumanDuration, Profile, parse_duration, parse_rate};
 use mskbench_producer::schemagen::SizeControls;
 use mskbench_producer::send::{Observer, Stats, Until};
 use mskbench_producer::topic::ensure_topic;
@@ -107,7 +107,7 @@ pub(crate) struct Args {
     /// Write an HdrHistogram interval log here (values in µs, one interval a second).
     #[arg(long)]
     hlog: Option<PathBuf>,
-    /// Seconds between stats lines on stderr; 0 for none.
+    /// Time between stats lines on stderr, e.g. 5s or 500ms (seconds without a unit); 0 for none.
     #[arg(long, default_value = "5", value_parser = parse_interval)]
     stats_interval: Every,
     /// No progress bar.
@@ -160,15 +160,9 @@ struct Every(Option<Duration>);
 
 /// `--stats-interval`: seconds, finite and not negative; 0 for none.
 fn parse_interval(text: &str) -> Result<Every, String> {
-    let bad = || format!("{text:?} is not a number of seconds (0 for none)");
-    let secs: f64 = text.parse().map_err(|_| bad())?;
-    if secs == 0.0 {
-        return Ok(Every(None));
-    }
-    match Duration::try_from_secs_f64(secs) {
-        Ok(d) if !d.is_zero() => Ok(Every(Some(d))),
-        _ => Err(bad()),
-    }
+    let bad = || format!("{text:?} is not a duration such as 5s or 500ms (seconds without a unit; 0 for none)");
+    let d = parse_duration(text).map_err(|_| bad())?;
+    Ok(Every((!d.is_zero()).then_some(d)))
 }
 
 /// Which Kafka `--brokers` names.

@@ -13,12 +13,13 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 use clap::{Args as ClapArgs, Subcommand};
 use mskbench_core::Quota;
 use mskbench_producer::config::DEFAULT_TOPIC;
+use mskbench_producer::schedule::HumanDuration;
 use mskbench_producer::topic::ensure_topic;
 use mskbench_sim::firehose::{Buffering, Faults, Latency};
 use mskbench_sim::registry::Level;
@@ -54,9 +55,9 @@ struct FirehoseArgs {
     /// Buffering size hint in bytes, for streams created without their own (AWS: 1–128 MiB).
     #[arg(long, default_value_t = Buffering::default().size_bytes)]
     buffer_size: u64,
-    /// Buffering interval hint in seconds, fractions allowed (AWS: 60–900).
-    #[arg(long, default_value_t = Buffering::default().interval.as_secs_f64())]
-    buffer_interval: f64,
+    /// Buffering interval hint, e.g. 300s or 5m (seconds without a unit; AWS: 60–900 s).
+    #[arg(long, value_name = "DURATION", default_value = "300s")]
+    buffer_interval: HumanDuration,
     /// Allow buffering hints below AWS's minimums (for tests and short runs).
     #[arg(long)]
     allow_small_buffers: bool,
@@ -129,8 +130,7 @@ async fn firehose(a: FirehoseArgs) -> Result<ExitCode> {
         eprintln!("mskbench serve firehose: seed {seed} (pass --seed {seed} to repeat)");
         seed
     });
-    let interval = Duration::try_from_secs_f64(a.buffer_interval)
-        .with_context(|| format!("--buffer-interval {} is not a duration", a.buffer_interval))?;
+    let interval = a.buffer_interval.0;
     let config = FirehoseConfig {
         listen: a.listen,
         quota: a.quota,

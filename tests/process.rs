@@ -79,7 +79,7 @@ fn process_consumes_the_topic_and_delivers_every_record() {
     let (firehose_url, registry_url) = (firehose.url(), registry.url());
     let out = Command::new(env!("CARGO_BIN_EXE_mskbench"))
         .args(["process", "--brokers", &mock.bootstrap_servers(), "--topic", "ExampleTopic", "--group", "lab"])
-        .args(["--batch-size", "50", "--batch-window", "50", "--idle-exit", "2000"])
+        .args(["--batch-size", "50", "--batch-window", "50ms", "--idle-exit", "2s"])
         .args(["--summary-json", summary_path.to_str().unwrap()])
         .args(["-E", "DELIVERY_STREAM_NAME=MSKToS3", "-E", &format!("AWS_ENDPOINT_URL_FIREHOSE={firehose_url}")])
         .args(["-E", "CSR=true", "-E", &format!("SCHEMA_REGISTRY_URL={registry_url}"), "-E", "AWS_REGION=us-east-1"])
@@ -132,7 +132,7 @@ fn idle_exit_against_a_broker_that_never_answers_stops_with_the_reason_and_exit_
         }
     });
     let mut child = Command::new(env!("CARGO_BIN_EXE_mskbench"))
-        .args(["process", "--brokers", &brokers, "--group", "g", "--idle-exit", "500"])
+        .args(["process", "--brokers", &brokers, "--group", "g", "--idle-exit", "500ms"])
         .args(["-E", "DELIVERY_STREAM_NAME=s", "-E", "CSR=true", "-E", "SCHEMA_REGISTRY_URL=http://127.0.0.1:9"])
         .args(["-E", "AWS_REGION=us-east-1", "-E", "AWS_ACCESS_KEY_ID=a", "-E", "AWS_SECRET_ACCESS_KEY=b"])
         .stdout(std::process::Stdio::null())

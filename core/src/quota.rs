@@ -112,6 +112,21 @@ impl FromStr for Quota {
     }
 }
 
+/// A rate in records per second as people write it: `5000`, `5_000`,
+/// `20k`, `1.5M` (k = 10³, M = 10⁶). `None` unless finite and not negative.
+/// The CLI's `--rate` and the scenarios' `rate` both read it.
+pub fn parse_records_per_sec(text: &str) -> Option<f64> {
+    let clean: String = text.trim().chars().filter(|c| *c != '_').collect();
+    let (num, mult) = match clean.strip_suffix(['k', 'K']) {
+        Some(n) => (n, 1e3),
+        None => match clean.strip_suffix(['m', 'M']) {
+            Some(n) => (n, 1e6),
+            None => (clean.as_str(), 1.0),
+        },
+    };
+    num.parse::<f64>().ok().map(|r| r * mult).filter(|r| r.is_finite() && *r >= 0.0)
+}
+
 fn parse_count(text: &str, allow_suffix: bool) -> Option<u64> {
     let (digits, unit) = match text {
         t if allow_suffix && t.ends_with("MiB") => (&t[..t.len() - 3], 1024 * 1024),
@@ -224,6 +239,16 @@ mod tests {
     use super::*;
 
     const SEC: u64 = 1_000_000_000;
+
+    #[test]
+    fn rates_read_as_people_write_them() {
+        assert_eq!(parse_records_per_sec("20k"), Some(20_000.0));
+        assert_eq!(parse_records_per_sec("1.5M"), Some(1_500_000.0));
+        assert_eq!(parse_records_per_sec("5_000"), Some(5_000.0));
+        for bad in ["", "k", "-1", "inf", "NaN", "20 k", "max", "1e400"] {
+            assert_eq!(parse_records_per_sec(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn presets_match_the_documented_quotas() {

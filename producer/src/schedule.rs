@@ -288,18 +288,8 @@ pub fn parse_rate(text: &str) -> Result<f64, ProfileError> {
     if text == "max" {
         return Ok(f64::INFINITY);
     }
-    let clean: String = text.chars().filter(|c| *c != '_').collect();
-    let (num, mult) = match clean.strip_suffix(['k', 'K']) {
-        Some(n) => (n, 1e3),
-        None => match clean.strip_suffix(['m', 'M']) {
-            Some(n) => (n, 1e6),
-            None => (clean.as_str(), 1.0),
-        },
-    };
-    match num.parse::<f64>() {
-        Ok(r) if r.is_finite() && r >= 0.0 => Ok(r * mult),
-        _ => Err(ProfileError(format!("{text:?} is not a rate (records per second, e.g. 5000, 20k or max)"))),
-    }
+    mskbench_core::quota::parse_records_per_sec(text)
+        .ok_or_else(|| ProfileError(format!("{text:?} is not a rate (records per second, e.g. 5000, 20k or max)")))
 }
 
 /// Parses a duration: a number with `ms`, `s`, `m` or `h` (seconds without).

@@ -555,14 +555,26 @@ impl<'de, const MIN: u64, const MAX: u64> Deserialize<'de> for Bounded<MIN, MAX>
     }
 }
 
-/// Records per second: positive and finite.
+/// Records per second: positive and finite, written as a number (`2000`)
+/// or as on the command line (`"20k"`, `"1.5M"`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(transparent)]
 pub struct Rate(pub f64);
 
 impl<'de> Deserialize<'de> for Rate {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = f64::deserialize(d)?;
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Written {
+            Number(f64),
+            Text(String),
+        }
+        let v = match Written::deserialize(d)? {
+            Written::Number(v) => v,
+            Written::Text(text) => mskbench_core::quota::parse_records_per_sec(&text).ok_or_else(|| {
+                de::Error::custom(format!("{text:?} is not a rate (records per second, e.g. 5000 or \"20k\")"))
+            })?,
+        };
         if v.is_finite() && v > 0.0 && v <= 10_000_000.0 {
             Ok(Rate(v))
         } else {
@@ -873,6 +885,12 @@ rate = 100
         assert!(e.contains("0..=1"), "{e}");
         let e = err(&MINIMAL.replace("rate = 100", "rate = -5"));
         assert!(e.contains("a rate must be"), "{e}");
+        let e = err(&MINIMAL.replace("rate = 100", "rate = \"lots\""));
+        assert!(e.contains("\"lots\" is not a rate"), "{e}");
+        let e = err(&MINIMAL.replace("rate = 100", "rate = \"20M\""));
+        assert!(e.contains("a rate must be"), "20M is over the most: {e}");
+        let k = Scenario::parse(&MINIMAL.replace("rate = 100", "rate = \"2.5k\""), "t.toml").unwrap();
+        assert_eq!(k.phases[0].rate, Rate(2_500.0), "rates as on the command line");
         let e = err(&MINIMAL.replace("\"2s\"", "\"two seconds\""));
         assert!(e.contains("not a duration"), "{e}");
     }
