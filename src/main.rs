@@ -57,8 +57,60 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("mskbench: error: {err:#}");
+            eprintln!("mskbench: error: {}", said_once(&err));
             ExitCode::from(2)
         }
+    }
+}
+
+/// The error and its causes, each said once. Many errors put their cause
+/// in their own message (`"not a result: {0}"`) and name it as their
+/// source as well, so printing the chain as it is (`{:#}`) would repeat
+/// it: a cause whose text the message before it already holds is left out.
+fn said_once(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A message holding its cause, which it also names as its source.
+    #[derive(Debug)]
+    struct Wrapping(std::fmt::Error);
+
+    impl std::fmt::Display for Wrapping {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "not a result: {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Wrapping {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn a_cause_already_in_its_message_is_said_once() {
+        let err = anyhow::Error::new(Wrapping(std::fmt::Error)).context("reading r.json");
+        assert_eq!(
+            format!("{err:#}"),
+            "reading r.json: not a result: an error occurred when formatting an argument: an error occurred when formatting an argument"
+        );
+        assert_eq!(said_once(&err), "reading r.json: not a result: an error occurred when formatting an argument");
+        let plain = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(said_once(&plain), "outer: inner", "causes not in the message are kept");
     }
 }

@@ -94,6 +94,12 @@ fn unreadable_results_exit_2() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("schema_version 99"));
     let out = mskbench(&["report", "/nonexistent/result.json"]);
     assert_eq!(out.status.code(), Some(2));
+    // The cause once, not once in the message and again as its source.
+    let garbled = dir.join("garbled.json");
+    std::fs::write(&garbled, "not json").unwrap();
+    let out = mskbench(&["compare", garbled.to_str().unwrap(), garbled.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.matches("expected ident").count(), 1, "{stderr}");
     let ok = write(&dir, "ok.json", &result(1.0, 0));
     let out = mskbench(&["compare", ok.to_str().unwrap(), ok.to_str().unwrap(), "--threshold", "-1"]);
     assert_eq!(out.status.code(), Some(2));
