@@ -8,7 +8,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 mod process;
 mod process_event;
@@ -19,7 +19,17 @@ mod serve;
 
 /// Benchmark and load-generation suite for the MSK → Lambda → Firehose → S3 pipeline.
 #[derive(Debug, Parser)]
-#[command(name = "mskbench", version, about, max_term_width = 100)]
+#[command(
+    name = "mskbench",
+    version,
+    about,
+    max_term_width = 100,
+    after_help = "Start with the lab as deployed, on the embedded default (no AWS, no Kafka needed):\n  \
+                  mskbench run scenarios/lab.toml\n\n\
+                  Scenario files: scenarios/README.md. Every command exits 0 when all went well, 1 when \
+                  the run worked but its verdict failed (an SLO, a regression, records failed), and 2 on \
+                  usage or fatal errors."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -44,7 +54,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = negative_numbers_as_values(Cli::command()).get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let result = match cli.command {
         Command::Process(args) => process::run(args),
         Command::ProcessEvent(args) => process_event::run(args),
@@ -61,6 +72,13 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Every command with `-5` read as a value, so that a negative number gets
+/// its flag's message about the value ("not a rate", "must be at least 1")
+/// rather than clap's "unexpected argument '-5'".
+fn negative_numbers_as_values(command: clap::Command) -> clap::Command {
+    command.allow_negative_numbers(true).mut_subcommands(negative_numbers_as_values)
 }
 
 /// The error and its causes, each said once. Many errors put their cause

@@ -24,6 +24,12 @@ use mskbench_processor::esm::{self, EsmConfig, EsmError};
 use mskbench_processor::{Config, Handler};
 
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Example (against `mskbench serve kafka` and `mskbench serve firehose`):\n  \
+                        mskbench process --brokers localhost:9092 --group lab --batch-size 1000 --idle-exit 5s \\\n    \
+                        -E DELIVERY_STREAM_NAME=MSKToS3 -E AWS_ENDPOINT_URL_FIREHOSE=http://127.0.0.1:4573 \\\n    \
+                        -E CSR=true -E SCHEMA_REGISTRY_URL=http://127.0.0.1:8081\n\n\
+                        Exit status: 0 every batch handled; 1 a batch kept failing for --max-attempts; 2 usage \
+                        or fatal error.")]
 pub(crate) struct Args {
     /// Kafka bootstrap servers, comma separated.
     #[arg(long, value_name = "LIST")]

@@ -28,6 +28,10 @@ pub(crate) struct ReportArgs {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Example:\n  \
+                        mskbench compare runs/base runs/candidate   # folders of `run --repeat 5`\n\n\
+                        Exit status: 0 nothing regressed; 1 a metric regressed (or went missing); 2 unreadable \
+                        or incomparable results (other scenario or settings, an interrupted run: --force).")]
 pub(crate) struct CompareArgs {
     /// The baseline: a result.json (one run, or the aggregate of `run --repeat`) or its folder.
     base: PathBuf,

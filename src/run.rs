@@ -33,8 +33,13 @@ use mskbench_scenarios::Scenario;
 use crate::report::{read_result, write_reports};
 
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:\n  \
+                        mskbench run scenarios/lab.toml\n  \
+                        mskbench run scenarios/smoke.toml --repeat 5 --out runs/smoke   # then: mskbench compare A B\n\n\
+                        The scenario keys, SLO metrics and shipped scenarios: scenarios/README.md.\n\
+                        Exit status: 0 every SLO held (in every run); 1 an SLO failed; 2 usage or fatal error.")]
 pub(crate) struct Args {
-    /// The scenario file (see scenarios/*.toml).
+    /// The scenario file (see scenarios/*.toml and scenarios/README.md).
     scenario: PathBuf,
     /// Run folder for result.json and the reports (default: reports/runs/<time>-<name>/).
     #[arg(long, value_name = "DIR")]
@@ -59,12 +64,14 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     if let Some(seed) = args.seed {
         scenario.seed = seed;
     }
+    let out = args.out.clone().unwrap_or_else(|| default_run_dir(&scenario.name));
+    refuse_non_empty(&out)?;
     if args.dry_run {
         print!("{scenario}");
+        println!("  into {}", out.display());
         return Ok(ExitCode::SUCCESS);
     }
-    let out = args.out.clone().unwrap_or_else(|| default_run_dir(&scenario.name));
-    create_empty(&out)?;
+    fs::create_dir_all(&out).with_context(|| format!("creating the run folder {}", out.display()))?;
     if args.repeat > 1 {
         return repeat(&args, &scenario, &out);
     }
@@ -106,13 +113,17 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     }
 }
 
-/// Creates the run folder `out`, refusing one that holds anything: objects
-/// or dead letters of another run would be read back as this one's.
-fn create_empty(out: &Path) -> Result<()> {
+/// Refuses a run folder that holds anything (objects or dead letters of
+/// another run would be read back as this one's) or is not a folder; a
+/// dry run checks it too.
+fn refuse_non_empty(out: &Path) -> Result<()> {
+    if out.exists() && !out.is_dir() {
+        anyhow::bail!("the run folder {} is a file: choose another --out", out.display());
+    }
     if fs::read_dir(out).is_ok_and(|mut entries| entries.next().is_some()) {
         anyhow::bail!("the run folder {} is not empty: choose another --out or remove it", out.display());
     }
-    fs::create_dir_all(out).with_context(|| format!("creating the run folder {}", out.display()))
+    Ok(())
 }
 
 /// The seed of run `i` (1-based) of a repeat: the scenario's for the

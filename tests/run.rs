@@ -91,6 +91,14 @@ fn a_bad_scenario_is_refused_with_file_line_and_key() {
     let out = mskbench(&["run", smoke.to_str().unwrap(), "--out", used.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("is not empty"), "{}", text(&out.stderr));
+    // A dry run checks the folder too, and creates nothing.
+    let out = mskbench(&["run", "--dry-run", smoke.to_str().unwrap(), "--out", used.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("is not empty"), "{}", text(&out.stderr));
+    let fresh = dir.path().join("fresh");
+    let out = mskbench(&["run", "--dry-run", smoke.to_str().unwrap(), "--out", fresh.to_str().unwrap()]);
+    assert!(out.status.success() && text(&out.stdout).contains("into "), "{}", text(&out.stderr));
+    assert!(!fresh.exists(), "a dry run creates no folder");
 }
 
 /// The shipped smoke scenario: throttled by its small record quota, every

@@ -91,3 +91,12 @@ fn a_scenario_batch_window_beyond_the_mappings_most_is_refused() {
     refused(&["run", file.to_str().unwrap(), "--out", out.to_str().unwrap()], "processor.batch_window");
     assert!(!out.exists(), "nothing may start for a refused scenario");
 }
+
+#[test]
+fn a_negative_number_gets_a_message_about_the_value_not_unexpected_argument() {
+    refused(&["produce", "--rate", "-5", "--count", "1"], "\"-5\" is not a rate");
+    refused(
+        &["process", "--brokers", "127.0.0.1:1", "--group", "g", "--batch-size", "-1"],
+        "invalid value '-1' for '--batch-size",
+    );
+}
