@@ -61,7 +61,7 @@ pub(crate) struct Args {
     /// A librdkafka consumer setting (repeatable).
     #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_kv)]
     kafka: Vec<(String, String)>,
-    /// Write the totals (invocations, records_in, delivered, …) here as JSON.
+    /// Write the totals (invocations, records_in, delivered, …) here as JSON (`-`: stdout).
     #[arg(long, value_name = "PATH")]
     summary_json: Option<PathBuf>,
 }
@@ -129,8 +129,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         Err(e) => return Err(e.into()),
     };
     if let (Some(path), Some(stats)) = (&args.summary_json, &stats) {
-        let text = serde_json::to_string_pretty(stats)?;
-        std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))?;
+        crate::output::write_json(path, stats)?;
     }
     if let Some(stats) = stats {
         eprintln!(

@@ -49,7 +49,7 @@ pub(crate) struct Args {
     /// Write one NDJSON file per batch and rejected.ndjson here instead of stdout.
     #[arg(long, value_name = "DIR")]
     out_dir: Option<PathBuf>,
-    /// Write the summary (records_in, records_out, rejected, batches, bytes_out) here.
+    /// Write the summary (records_in, records_out, rejected, batches, bytes_out) here as JSON (`-`: stdout).
     #[arg(long, value_name = "PATH")]
     summary_json: Option<PathBuf>,
 }
@@ -85,8 +85,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         None => write_stdout(&out.data)?,
     }
     if let Some(path) = &args.summary_json {
-        let json = serde_json::to_vec_pretty(&out.summary)?;
-        fs::write(path, json).with_context(|| format!("writing {}", path.display()))?;
+        crate::output::write_json(path, &out.summary)?;
     }
     let s = &out.summary;
     eprintln!(

@@ -105,7 +105,7 @@ pub(crate) struct Args {
     /// librdkafka setting key=value (repeatable), e.g. -X security.protocol=SASL_SSL.
     #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_setting)]
     settings: Vec<(String, String)>,
-    /// Write the summary as JSON here.
+    /// Write the summary as JSON here (`-`: stdout).
     #[arg(long)]
     stats_json: Option<PathBuf>,
     /// Write an HdrHistogram interval log here (values in µs, one interval a second).
@@ -407,8 +407,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     })?;
     eprint!("{}", report.summary());
     if let Some(path) = &args.stats_json {
-        let json = serde_json::to_string_pretty(&report).context("cannot serialise the stats")?;
-        std::fs::write(path, json + "\n").with_context(|| format!("cannot write {}", path.display()))?;
+        crate::output::write_json(path, &report)?;
     }
     Ok(if report.failed == 0 && report.unaccounted == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

@@ -53,6 +53,16 @@ fn sample_event_decodes_to_the_expected_lines() {
     assert_eq!(s["rejected"], serde_json::json!({}));
     assert_eq!(s["batches"], 1);
     assert_eq!(s["bytes_out"], expected.len());
+
+    // `-` is stdout: with the lines in files, the summary alone is piped.
+    let batches = dir.join("batches");
+    let mut a = args(&["process-event", &data("lab-event.json"), "--summary-json", "-"]);
+    a.extend(["--out-dir".to_owned(), batches.to_str().unwrap().to_owned()]);
+    a.extend(schema_args());
+    let out = mskbench(&a);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let piped: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(piped, s);
 }
 
 #[test]
