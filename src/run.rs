@@ -57,10 +57,24 @@ pub(crate) struct Args {
     /// The seed of every generator and fault draw, instead of the scenario's.
     #[arg(long, value_name = "N")]
     seed: Option<u64>,
+    /// Override a scenario key (repeatable), e.g. --set processor.batch_size=500,
+    /// --set phases.1.rate=20k, --set firehose.quota=us-east-1.
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_kv)]
+    overrides: Vec<(String, String)>,
+    /// A label carried into result.json's scenario.tags (repeatable), e.g. --tag commit=abc123.
+    #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = parse_kv)]
+    tags: Vec<(String, String)>,
+}
+
+fn parse_kv(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("expected KEY=VALUE, got {s:?}")),
+    }
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode> {
-    let mut scenario = Scenario::load(&args.scenario)?;
+    let mut scenario = Scenario::load_with(&args.scenario, &args.overrides)?;
     if let Some(seed) = args.seed {
         scenario.seed = seed;
     }
@@ -98,6 +112,9 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         result
     })?;
     runtime.shutdown_timeout(Duration::from_secs(2));
+    let mut result = result;
+    result.scenario.overrides = args.overrides.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    result.scenario.tags = args.tags.iter().cloned().collect();
 
     let text = serde_json::to_string_pretty(&result)? + "\n";
     fs::write(out.join("result.json"), text).context("writing result.json")?;
@@ -163,6 +180,11 @@ fn repeat(args: &Args, scenario: &Scenario, out: &Path) -> Result<ExitCode> {
         command.arg("run").arg(&args.scenario).arg("--out").arg(&dir).arg("--seed").arg(seed.to_string());
         if args.no_progress {
             command.arg("--no-progress");
+        }
+        for (flag, pairs) in [("--set", &args.overrides), ("--tag", &args.tags)] {
+            for (k, v) in pairs {
+                command.arg(flag).arg(format!("{k}={v}"));
+            }
         }
         // Each run's report is in its folder; stdout gets the aggregate's.
         let status = command.stdout(Stdio::null()).status().with_context(|| format!("starting run {i}"))?;

@@ -24,6 +24,8 @@ fn result(e2e_p99: f64, unaccounted: u64) -> RunResult {
             }),
             settings: serde_json::json!({}),
             interrupted: false,
+            overrides: Vec::new(),
+            tags: Default::default(),
         },
         totals: Totals { produced: 3000, delivered: 3000 - unaccounted, unaccounted, ..Totals::default() },
         latency_ms: [("e2e".to_string(), Percentiles { p50: 50.0, p90: 80.0, p99: e2e_p99, p999: 150.0, max: 200.0 })]

@@ -91,6 +91,12 @@ fn a_bad_scenario_is_refused_with_file_line_and_key() {
     let out = mskbench(&["run", smoke.to_str().unwrap(), "--out", used.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("is not empty"), "{}", text(&out.stderr));
+    // Overrides are checked like the file's own keys, and shown in the plan.
+    let out = mskbench(&["run", "--dry-run", smoke.to_str().unwrap(), "--set", "phases.1.rate=2k"]);
+    assert!(out.status.success() && text(&out.stdout).contains("at 2000 records/s"), "{}", text(&out.stdout));
+    let out = mskbench(&["run", "--dry-run", smoke.to_str().unwrap(), "--set", "processor.batch_size=0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--set processor.batch_size=0"), "{}", text(&out.stderr));
     // A dry run checks the folder too, and creates nothing.
     let out = mskbench(&["run", "--dry-run", smoke.to_str().unwrap(), "--out", used.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
@@ -408,11 +414,19 @@ buffer_interval = "1s"
         "--repeat",
         "2",
         "--no-progress",
+        "--set",
+        "phases.0.rate=250",
+        "--tag",
+        "commit=abc123",
     ]);
     assert_eq!(out.status.code(), Some(0), "{}\n{}", text(&out.stdout), text(&out.stderr));
     let (first, _) = read_result(&out_dir.join("run-1"));
     let (second, _) = read_result(&out_dir.join("run-2"));
     assert_eq!(first.scenario.seed, 5, "run-1 is the run a plain `run` makes");
+    // Overrides and tags reach every run.
+    assert_eq!(second.totals.produced, 500, "2 s at the overridden 250/s");
+    assert_eq!(second.scenario.overrides, ["phases.0.rate=250"]);
+    assert_eq!(second.scenario.tags.get("commit").map(String::as_str), Some("abc123"));
     assert_ne!(second.scenario.seed, 5);
     assert_eq!((first.totals.unaccounted, second.totals.unaccounted), (0, 0));
     // The scenario's [producer] table is a setting; the producer's report sits beside it.

@@ -186,6 +186,8 @@ pub(crate) fn assemble(i: Inputs<'_>, observer: &dyn Observer) -> Result<RunResu
             }),
             settings: serde_json::to_value(&settings).context("recording the run's settings")?,
             interrupted,
+            overrides: Vec::new(),
+            tags: BTreeMap::new(),
         },
         totals: Totals {
             produced: tally.produced,

@@ -61,6 +61,14 @@ pub struct ScenarioInfo {
     /// unless forced).
     #[serde(default)]
     pub interrupted: bool,
+    /// The `--set KEY=VALUE` overrides the scenario file ran with, in order
+    /// (their values are in `settings`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overrides: Vec<String>,
+    /// The `--tag KEY=VALUE` labels the run was given (a commit, a machine):
+    /// carried, never compared.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
 }
 
 /// Firehose's per-stream quota, per second.
@@ -264,6 +272,8 @@ pub(crate) mod tests {
                 }),
                 settings: serde_json::json!({"rate": 1000}),
                 interrupted: false,
+                overrides: Vec::new(),
+                tags: BTreeMap::new(),
             },
             totals: Totals {
                 produced: 10_000,

@@ -702,10 +702,36 @@ impl Scenario {
     /// [`ScenarioError`] naming the file, and for invalid content the line,
     /// column and key.
     pub fn load(path: &Path) -> Result<Self, ScenarioError> {
+        Self::load_with(path, &[])
+    }
+
+    /// [`Scenario::load`], with `overrides` (`--set KEY=VALUE`, in order)
+    /// applied to the file's keys before they are checked: a dotted path
+    /// (`processor.batch_size`, `phases.1.rate`, `firehose.quota`) and a
+    /// TOML value (`500`, `"2s"`, `["unaccounted == 0"]`; text that is not
+    /// TOML is taken as a string, so `firehose.quota=us-east-1` works).
+    ///
+    /// # Errors
+    /// As [`Scenario::load`]; an override that names no table or phase
+    /// there is, or makes the scenario invalid, is named in the error.
+    pub fn load_with(path: &Path, overrides: &[(String, String)]) -> Result<Self, ScenarioError> {
         let file = path.display().to_string();
         let text =
             std::fs::read_to_string(path).map_err(|source| ScenarioError::Read { file: file.clone(), source })?;
-        let scenario = Self::parse(&text, &file)?;
+        let scenario = if overrides.is_empty() {
+            Self::parse(&text, &file)?
+        } else {
+            let shown = overrides.iter().map(|(k, v)| format!("--set {k}={v}")).collect::<Vec<_>>().join(" ");
+            let file = format!("{file} with {shown}");
+            let invalid = |message: String| ScenarioError::Invalid { file: file.clone(), message };
+            let mut doc: toml::Table =
+                toml::from_str(&text).map_err(|e| invalid(e.to_string().trim_end().to_owned()))?;
+            for (key, value) in overrides {
+                set(&mut doc, key, value).map_err(|e| invalid(format!("--set {key}: {e}")))?;
+            }
+            let scenario = Scenario::deserialize(toml::Value::Table(doc)).map_err(|e| invalid(e.to_string()))?;
+            scenario.checked(&file)?
+        };
         // A schema file named by the scenario must exist beside it.
         if let Some(schema) = scenario.schema_path(path)
             && !schema.is_file()
@@ -725,6 +751,13 @@ impl Scenario {
     pub fn parse(text: &str, file: &str) -> Result<Self, ScenarioError> {
         let invalid = |message: String| ScenarioError::Invalid { file: file.to_owned(), message };
         let scenario: Scenario = toml::from_str(text).map_err(|e| invalid(e.to_string().trim_end().to_owned()))?;
+        scenario.checked(file)
+    }
+
+    /// The checks that span keys, after each key was read and checked alone.
+    fn checked(self, file: &str) -> Result<Self, ScenarioError> {
+        let invalid = |message: String| ScenarioError::Invalid { file: file.to_owned(), message };
+        let scenario = self;
         if scenario.phases.is_empty() {
             return Err(invalid("phases: at least one [[phases]] table is required".into()));
         }
@@ -837,6 +870,54 @@ impl fmt::Display for Scenario {
     }
 }
 
+/// Sets the key at dotted `path` of `doc` to `text` read as a TOML value
+/// (see [`Scenario::load_with`]). Tables on the way are made when missing
+/// (a key the scenario does not know is then refused when it is read);
+/// list elements are named by index and must exist.
+fn set(doc: &mut toml::Table, path: &str, text: &str) -> Result<(), String> {
+    let value = match toml::from_str::<toml::Table>(&format!("v = {text}")) {
+        Ok(mut t) => t.remove("v").unwrap_or_else(|| toml::Value::String(text.to_owned())),
+        Err(_) => toml::Value::String(text.to_owned()),
+    };
+    let parts: Vec<&str> = path.split('.').collect();
+    if parts.iter().any(|p| p.is_empty()) {
+        return Err(format!("{path:?} is not a dotted key path such as processor.batch_size"));
+    }
+    set_at(doc, &parts, value)
+}
+
+/// [`set`] below `table`, at `parts` (not empty).
+fn set_at(table: &mut toml::Table, parts: &[&str], value: toml::Value) -> Result<(), String> {
+    let Some((first, rest)) = parts.split_first() else { return Err("an empty key".into()) };
+    if rest.is_empty() {
+        table.insert((*first).to_owned(), value);
+        return Ok(());
+    }
+    let next = table.entry((*first).to_owned()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    descend(next, first, rest, value)
+}
+
+/// [`set`] below `node`, the value at key `name`, at `rest` (not empty).
+fn descend(node: &mut toml::Value, name: &str, rest: &[&str], value: toml::Value) -> Result<(), String> {
+    match node {
+        toml::Value::Table(t) => set_at(t, rest, value),
+        toml::Value::Array(items) => {
+            let Some((index, rest)) = rest.split_first() else { return Err("an empty key".into()) };
+            let len = items.len();
+            let i: usize =
+                index.parse().map_err(|_| format!("{name} is a list: name an element by its index, e.g. {name}.0"))?;
+            let item = items.get_mut(i).ok_or_else(|| format!("{name} has {len} element(s), so no {name}.{i}"))?;
+            if rest.is_empty() {
+                *item = value;
+                Ok(())
+            } else {
+                descend(item, index, rest, value)
+            }
+        }
+        _ => Err(format!("{name} is a value, not a table")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -873,6 +954,32 @@ rate = 100
         assert!(e.contains("line 11") && e.contains("batch_sise"), "{e}");
         let e = err(&format!("seeed = 3\n{MINIMAL}"));
         assert!(e.contains("seeed"), "{e}");
+    }
+
+    #[test]
+    fn overrides_set_keys_of_tables_and_phases_before_the_checks() {
+        let dir = std::env::temp_dir().join(format!("mskbench-set-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("s.toml");
+        std::fs::write(&file, MINIMAL).unwrap();
+        let set = |pairs: &[(&str, &str)]| {
+            let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+            Scenario::load_with(&file, &pairs)
+        };
+        let s = set(&[("processor.batch_size", "500"), ("phases.0.rate", "\"2k\""), ("seed", "9")]).unwrap();
+        assert_eq!((s.processor.batch_size.0, s.phases[0].rate, s.seed), (500, Rate(2_000.0), 9));
+        let s = set(&[("firehose.quota", "us-east-1"), ("phases.0.duration", "3s")]).unwrap();
+        assert_eq!(s.phases[0].duration, Duration::from_secs(3), "text that is not TOML is a string");
+
+        let e = set(&[("phases.3.rate", "5")]).unwrap_err().to_string();
+        assert!(e.contains("--set phases.3.rate") && e.contains("phases has 1 element(s)"), "{e}");
+        let e = set(&[("processor.batch_size", "0")]).unwrap_err().to_string();
+        assert!(e.contains("with --set processor.batch_size=0") && e.contains("1..=10000"), "{e}");
+        let e = set(&[("processor.nope", "1")]).unwrap_err().to_string();
+        assert!(e.contains("nope"), "an unknown key is refused: {e}");
+        let e = set(&[("seed.x", "1")]).unwrap_err().to_string();
+        assert!(e.contains("seed is a value"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
