@@ -47,7 +47,7 @@ pub(crate) struct Args {
     /// Check the scenario and print the plan without running it.
     #[arg(long)]
     dry_run: bool,
-    /// No progress bar (phase changes are still printed).
+    /// No progress bar: phase changes and, every 5 s, a line of the last second's rates instead.
     #[arg(long)]
     no_progress: bool,
     /// Run the scenario N times (fresh parts each time) into run-1/ … run-N/
@@ -228,9 +228,43 @@ fn default_run_dir(name: &str) -> PathBuf {
 
 /// The run's view on stderr: a progress bar on a terminal showing the stage
 /// and the last second's rates, and stage changes and warnings as plain
-/// lines, so a log of a non-interactive run still shows where the time went.
+/// lines; without a bar (not a terminal, or `--no-progress`), one line of
+/// the last second's rates every [`LINE_EVERY_S`] seconds, so a CI log
+/// still shows where the time went.
 struct Progress {
     bar: Option<ProgressBar>,
+}
+
+/// Seconds between the plain progress lines of a run without a bar.
+const LINE_EVERY_S: u64 = 5;
+
+/// One sample as a line of at most 100 columns: the stage, the second's
+/// records into Kafka (`in`), accepted by Firehose (`out`), throttled and
+/// retried, what the processor holds (`in flight`) and the time left to
+/// the end of the load.
+fn progress_line(stage: &Stage, s: &Sample, elapsed_secs: u64) -> String {
+    let left = stage.ends_at.saturating_sub(elapsed_secs);
+    let eta = if left > 0 { format!("  ETA {left}s") } else { String::new() };
+    let name: String = stage.name.chars().take(10).collect();
+    format!(
+        "{elapsed_secs:>5}s {name:<10}  in {}/s  out {}/s  thr {}/s  retry {}/s  in flight {}{eta}",
+        compact(s.produced),
+        compact(s.records_accepted),
+        compact(s.records_throttled),
+        compact(s.retries),
+        compact(s.in_flight)
+    )
+}
+
+/// A count in at most 5 characters: `950`, `12.3k`, `1.25M`.
+fn compact(n: u64) -> String {
+    match n {
+        0..10_000 => n.to_string(),
+        10_000..999_500 => format!("{:.1}k", n as f64 / 1e3),
+        999_500..9_995_000 => format!("{:.2}M", n as f64 / 1e6),
+        9_995_000..99_950_000 => format!("{:.1}M", n as f64 / 1e6),
+        _ => format!("{:.0}M", n as f64 / 1e6),
+    }
 }
 
 impl Progress {
@@ -266,17 +300,45 @@ impl Observer for Progress {
     }
 
     fn sample(&self, stage: &Stage, s: &Sample, elapsed_secs: u64) {
-        if let Some(bar) = &self.bar {
-            bar.set_length(stage.ends_at.max(elapsed_secs));
-            bar.set_position(elapsed_secs);
-            bar.set_message(format!(
-                "{:<10} produced {:>6}/s consumed {:>6}/s accepted {:>6}/s throttled {:>6}/s in flight {:>6}",
-                stage.name, s.produced, s.consumed, s.records_accepted, s.records_throttled, s.in_flight
-            ));
-        }
+        let Some(bar) = &self.bar else {
+            if elapsed_secs.is_multiple_of(LINE_EVERY_S) {
+                self.line(&progress_line(stage, s, elapsed_secs));
+            }
+            return;
+        };
+        bar.set_length(stage.ends_at.max(elapsed_secs));
+        bar.set_position(elapsed_secs);
+        bar.set_message(format!(
+            "{:<10} produced {:>6}/s consumed {:>6}/s accepted {:>6}/s throttled {:>6}/s in flight {:>6}",
+            stage.name, s.produced, s.consumed, s.records_accepted, s.records_throttled, s.in_flight
+        ));
     }
 
     fn warn(&self, message: &str) {
         self.line(&format!("mskbench run: warning: {message}"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_progress_line_fits_100_columns_with_big_numbers() {
+        let stage = Stage { name: "ramp-to-saturation".into(), starts_at: 0, ends_at: 90_000 };
+        let s = Sample {
+            produced: 9_999_999,
+            consumed: 9_999_999,
+            records_accepted: 9_999_999,
+            records_throttled: 9_999_999,
+            retries: 9_999_999,
+            in_flight: 99_999_999,
+            ..Sample::default()
+        };
+        let line = progress_line(&stage, &s, 12);
+        assert!(line.starts_with("   12s ramp-to-sa  in 10.0M/s  out 10.0M/s"), "{line}");
+        assert!(line.ends_with("in flight 100M  ETA 89988s"), "{line}");
+        assert!(line.chars().count() <= 100, "{} columns: {line}", line.chars().count());
+        assert_eq!([compact(950), compact(12_345), compact(1_250_000)], ["950", "12.3k", "1.25M"]);
     }
 }
