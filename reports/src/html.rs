@@ -51,8 +51,18 @@ fn charts(run: &RunResult) -> Vec<String> {
             x_label: "seconds since start".into(),
             y_label: "records/s".into(),
             lines: vec![
-                line("incoming", BLUE, series(run, |s| Some((s.records_accepted + s.records_throttled) as f64))),
-                line("accepted", GREEN, series(run, |s| Some(s.records_accepted as f64))),
+                // Attempts, as a quota sees them; what the console's
+                // IncomingRecords counts is what was ingested: "accepted".
+                line(
+                    "attempts (throttled and retried too)",
+                    BLUE,
+                    series(run, |s| Some((s.records_accepted + s.records_throttled) as f64)),
+                ),
+                line(
+                    "accepted (the console's IncomingRecords)",
+                    GREEN,
+                    series(run, |s| Some(s.records_accepted as f64)),
+                ),
                 line("produced", GREY, series(run, |s| Some(s.produced as f64))),
             ],
             references: record_lines,

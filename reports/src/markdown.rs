@@ -99,12 +99,25 @@ pub fn render(run: &RunResult) -> String {
         let incoming = peak(|s| s.records_accepted + s.records_throttled);
         let calls = peak(|s| s.firehose_calls);
         let bytes = peak(|s| s.bytes);
-        out.push_str("## Peak per-second load on Firehose\n\n| measure | peak | quota |\n|---|---:|---:|\n");
+        out.push_str(
+            "## Peak per-second load on Firehose\n\n| measure | peak | quota | of the quota |\n|---|---:|---:|---:|\n",
+        );
         let quota = s.quota;
-        let q = |v: Option<f64>| v.map_or("n/a".to_owned(), fmt_num);
-        let _ = writeln!(out, "| incoming records/s | {incoming} | {} |", q(quota.map(|q| q.records_per_sec)));
-        let _ = writeln!(out, "| put requests/s | {calls} | {} |", q(quota.map(|q| q.requests_per_sec)));
-        let _ = writeln!(out, "| incoming bytes/s | {bytes} | {} |", q(quota.map(|q| q.bytes_per_sec)));
+        for (measure, peak, limit) in [
+            (
+                "incoming records/s (attempts: throttled and retried ones too)",
+                incoming,
+                quota.map(|q| q.records_per_sec),
+            ),
+            ("put requests/s", calls, quota.map(|q| q.requests_per_sec)),
+            ("incoming bytes/s (accepted)", bytes, quota.map(|q| q.bytes_per_sec)),
+        ] {
+            let (limit, share) = match limit {
+                Some(l) if l > 0.0 => (fmt_num(l), format!("{:.0}%", peak as f64 / l * 100.0)),
+                _ => ("n/a".to_owned(), "n/a".to_owned()),
+            };
+            let _ = writeln!(out, "| {measure} | {peak} | {limit} | {share} |");
+        }
         out.push('\n');
         match run.max_unthrottled() {
             _ if !run.saw_throttling() => {
@@ -172,7 +185,10 @@ mod tests {
             "## Latency (ms)\n\n| measure | p50 | p90 | p99 | p99.9 | max |\n|---|---:|---:|---:|---:|---:|\n"
         ));
         assert!(md.contains("| e2e | 100 | 150 | 310 | 400 | 520 |"), "{md}");
-        assert!(md.contains("| incoming records/s | 1000 | 900 |"), "{md}");
+        assert!(
+            md.contains("| incoming records/s (attempts: throttled and retried ones too) | 1000 | 900 | 111% |"),
+            "{md}"
+        );
         assert!(md.contains("without throttling (3 s): **1000 records/s**, from t = 0 s"), "{md}");
     }
 }
