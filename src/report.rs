@@ -16,7 +16,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use mskbench_reports::aggregate::differences;
-use mskbench_reports::{Options, RunResult, Side, compare_sides, html, markdown};
+use mskbench_reports::{Aggregate, Options, RunResult, Side, compare_sides, html, markdown};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct ReportArgs {
@@ -48,11 +48,44 @@ pub(crate) struct CompareArgs {
     force: bool,
 }
 
-/// Either kind of result, from a `result.json` or the folder holding one.
+/// Either kind of result: a `result.json`, the folder holding one, or a
+/// folder of run folders (`run-1/` … `run-N/`, each with its `result.json`)
+/// without an aggregate of its own, which is aggregated here — how
+/// `scripts/bench-compare` compares runs it interleaved between the sides.
 fn read_side(path: &Path) -> anyhow::Result<Side> {
     let file = if path.is_dir() { path.join("result.json") } else { path.to_path_buf() };
+    if path.is_dir() && !file.exists() {
+        let runs = run_folders(path)?;
+        if runs.is_empty() {
+            anyhow::bail!("{} holds neither a result.json nor run-N/result.json folders", path.display());
+        }
+        let results = runs
+            .into_iter()
+            .map(|(name, dir)| read_result(&dir.join("result.json")).map(|r| (name, r)))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let aggregate =
+            Aggregate::of(&results).with_context(|| format!("aggregating the runs in {}", path.display()))?;
+        return Ok(Side::Set(Box::new(aggregate)));
+    }
     let text = fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
     Side::from_json(&text).with_context(|| format!("reading {}", file.display()))
+}
+
+/// The `run-N` folders of `dir` holding a `result.json`, by N.
+fn run_folders(dir: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
+    let mut runs = Vec::new();
+    for entry in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let entry = entry.with_context(|| format!("reading {}", dir.display()))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let n = name.strip_prefix("run-").and_then(|n| n.parse::<u32>().ok());
+        if let Some(n) = n
+            && entry.path().join("result.json").is_file()
+        {
+            runs.push((n, name, entry.path()));
+        }
+    }
+    runs.sort();
+    Ok(runs.into_iter().map(|(_, name, path)| (name, path)).collect())
 }
 
 pub(crate) fn read_result(path: &Path) -> anyhow::Result<RunResult> {

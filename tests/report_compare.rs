@@ -145,6 +145,20 @@ fn compare_of_repeated_runs_tells_noise_from_a_change() {
     assert_eq!(out.status.code(), Some(1), "{table}");
     assert!(table.contains("Regressed: e2e_p99_ms."), "{table}");
 
+    // A folder of run folders without an aggregate is aggregated on the way.
+    let loose = dir.join("loose");
+    for (i, p99) in [150.0, 160.0, 155.0, 170.0, 165.0].iter().enumerate() {
+        let run = loose.join(format!("run-{}", i + 1));
+        std::fs::create_dir_all(&run).unwrap();
+        let mut r = result(*p99, 0);
+        r.scenario.settings = settings.clone();
+        write(&run, "result.json", &r);
+    }
+    let out = mskbench(&["compare", base, loose.to_str().unwrap()]);
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{table}");
+    assert!(table.contains("(candidate, 5 runs)") && table.contains("Regressed: e2e_p99_ms."), "{table}");
+
     // Other settings: refused, and named; --force compares all the same.
     let other = write_set(&dir, "other", &[100.0; 5], serde_json::json!({"processor": {"batch_size": 500}}));
     let out = mskbench(&["compare", base, other.to_str().unwrap()]);
