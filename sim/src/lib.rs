@@ -10,7 +10,7 @@
 //!   optional persistence.
 //! - [`kafka`]: tansu's Kafka broker in this process, in memory
 //!   ([`EmbeddedBroker`]), and librdkafka's mock cluster for fault tests
-//!   ([`MockBroker`]).
+//!   ([`MockBroker`]); feature `kafka`, on by default.
 //!
 //! All are libraries first: `FirehoseServer::start`,
 //! `RegistryServer::start` and `EmbeddedBroker::start` bind (port 0 picks
@@ -28,12 +28,16 @@
 #![warn(missing_docs)]
 
 pub mod firehose;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
+#[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod registry;
 mod server;
 mod time;
 
 pub use firehose::{FirehoseConfig, FirehoseServer};
+#[cfg(feature = "kafka")]
 pub use kafka::{BrokerError, EmbeddedBroker, MockBroker};
 pub use registry::{RegistryConfig, RegistryServer};
 pub use server::ServeError;

@@ -63,6 +63,28 @@ async fn bad_requests_get_clear_4xx_and_the_server_keeps_serving() {
     server.shutdown().await.unwrap();
 }
 
+/// Found by `fuzz/fuzz_targets/registry.rs`: a route called with a method it
+/// does not serve, or a path that does not decode, got axum's own answer (an
+/// empty 405, a plain-text 400) instead of Confluent's JSON error shape.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_method_or_an_undecodable_path_gets_a_confluent_error_body() {
+    let (server, base) = start(RegistryConfig::default()).await;
+    tokio::task::spawn_blocking(move || {
+        let (status, body) = call("DELETE", &format!("{base}/subjects/d/versions"), None);
+        assert_eq!((status, &body["error_code"]), (405, &json!(405)), "{body}");
+        assert!(body["message"].is_string(), "{body}");
+        let (status, body) = call("GET", &format!("{base}/subjects/%FF/versions"), None);
+        assert_eq!((status, &body["error_code"]), (400, &json!(400)), "{body}");
+        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+        // Still serving.
+        let (status, body) = register(&base, "d", SCHEMA);
+        assert_eq!((status, body), (200, json!({ "id": 1 })));
+    })
+    .await
+    .unwrap();
+    server.shutdown().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_registrations_of_one_schema_yield_one_id() {
     let (server, base) = start(RegistryConfig::default()).await;

@@ -33,7 +33,7 @@ mod config;
 mod delivery;
 mod metrics;
 mod protocol;
-mod service;
+pub(crate) mod service;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

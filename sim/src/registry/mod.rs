@@ -14,8 +14,8 @@
 //! soft-delete listings (`?deleted=true` is accepted and ignored) and
 //! deleting single versions.
 
-mod service;
-mod store;
+pub(crate) mod service;
+pub(crate) mod store;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -50,7 +50,30 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/config/{subject}", get(get_subject_config).put(put_subject_config).delete(delete_subject_config))
         .route("/compatibility/subjects/{subject}/versions/{version}", post(compatibility))
         .fallback(|| async { error(StatusCode::NOT_FOUND, 404, "HTTP 404 Not Found") })
+        .layer(axum::middleware::map_response(confluent_shaped))
         .with_state(app)
+}
+
+/// Longest text kept from a response axum made itself.
+const REJECTION_TEXT_BYTES: usize = 4096;
+
+/// Gives the answers axum makes itself — a method a route does not serve
+/// (405, empty), a path segment that does not decode (400, plain text) —
+/// Confluent's JSON error shape with the same status, as every answer of
+/// the handlers has (they all carry [`CONTENT_TYPE`]). Found by the fuzz
+/// target `fuzz/fuzz_targets/registry.rs`.
+async fn confluent_shaped(response: Response) -> Response {
+    if response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v == CONTENT_TYPE) {
+        return response;
+    }
+    let status = response.status();
+    let text = axum::body::to_bytes(response.into_body(), REJECTION_TEXT_BYTES).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&text);
+    let message = match text.trim() {
+        "" => format!("HTTP {} {}", status.as_u16(), status.canonical_reason().unwrap_or_default()),
+        text => text.to_owned(),
+    };
+    error(status, u32::from(status.as_u16()), &message)
 }
 
 fn ok(value: Value) -> Response {
