@@ -11,6 +11,9 @@
 //! - [`kafka`]: tansu's Kafka broker in this process, in memory
 //!   ([`EmbeddedBroker`]), and librdkafka's mock cluster for fault tests
 //!   ([`MockBroker`]).
+//! - [`proxy`] and [`outage`]: fault windows — a TCP proxy that refuses
+//!   connections or delays bytes in front of any of them, and a switch that
+//!   makes an HTTP stand-in answer 5xx.
 //!
 //! All are libraries first: `FirehoseServer::start`,
 //! `RegistryServer::start` and `EmbeddedBroker::start` bind (port 0 picks
@@ -29,11 +32,15 @@
 
 pub mod firehose;
 pub mod kafka;
+pub mod outage;
+pub mod proxy;
 pub mod registry;
 mod server;
 mod time;
 
 pub use firehose::{FirehoseConfig, FirehoseServer};
 pub use kafka::{BrokerError, EmbeddedBroker, MockBroker};
+pub use outage::{HttpOutage, Outage};
+pub use proxy::{FaultProxy, ProxyCounts, ProxyMode};
 pub use registry::{RegistryConfig, RegistryServer};
 pub use server::ServeError;
