@@ -23,7 +23,7 @@ use mskbench_producer::stats::percentiles;
 use mskbench_producer::{Control, Report};
 use mskbench_reports::catalogue::{E2E, PRODUCE_ACK, PUT_RECORD_BATCH};
 use mskbench_reports::model::QuotaLines;
-use mskbench_reports::{RunResult, SCHEMA_VERSION, Sample, ScenarioInfo, Totals};
+use mskbench_reports::{FaultRecord, RunResult, SCHEMA_VERSION, Sample, ScenarioInfo, Totals};
 use mskbench_scenarios::Scenario;
 use serde::Serialize;
 
@@ -44,6 +44,8 @@ pub(crate) struct Inputs<'a> {
     /// Records read back from the topic.
     pub read: u64,
     pub stopped: &'a Stopped,
+    /// The faults injected, with what they did.
+    pub faults: Vec<FaultRecord>,
     /// The built-in Firehose endpoint's own totals of the stream.
     pub server_totals: Option<mskbench_sim::firehose::Sample>,
     pub interrupted: bool,
@@ -87,8 +89,20 @@ pub(crate) struct Settings<'a> {
 
 /// The run's result; writes `latency.hlog` into the run folder.
 pub(crate) fn assemble(i: Inputs<'_>, observer: &dyn Observer) -> Result<RunResult> {
-    let Inputs { plan, report, control, clock, mut series, live, ledger, read, stopped, server_totals, interrupted } =
-        i;
+    let Inputs {
+        plan,
+        report,
+        control,
+        clock,
+        mut series,
+        live,
+        ledger,
+        read,
+        stopped,
+        server_totals,
+        interrupted,
+        faults,
+    } = i;
     let scenario = &plan.scenario;
     let tally = ledger.tally(true);
     if !tally.adds_up() {
@@ -202,6 +216,7 @@ pub(crate) fn assemble(i: Inputs<'_>, observer: &dyn Observer) -> Result<RunResu
         latency_ms,
         series,
         slo: Vec::new(),
+        faults,
     };
     result.slo = scenario.slo.iter().map(|s| s.evaluate(&result)).collect();
     Ok(result)

@@ -27,5 +27,5 @@ pub mod slo;
 mod svg;
 
 pub use compare::{Comparison, compare};
-pub use model::{Percentiles, RunResult, SCHEMA_VERSION, Sample, ScenarioInfo, SloResult, Totals};
+pub use model::{FaultRecord, Percentiles, RunResult, SCHEMA_VERSION, Sample, ScenarioInfo, SloResult, Totals};
 pub use slo::{Slo, SloError};

@@ -259,7 +259,7 @@ mod tests {
         .unwrap();
         assert_eq!(advertised, vec![proxy.addr().to_string()], "clients come back through the proxy");
         assert!(proxy.counts().accepted >= 1);
-        proxy.shutdown().await;
+        proxy.shutdown();
         broker.shutdown().await;
     }
 

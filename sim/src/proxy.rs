@@ -132,11 +132,16 @@ impl FaultProxy {
         }
     }
 
-    /// Stops accepting and cuts every connection.
-    pub async fn shutdown(self) {
+    /// Stops accepting and cuts every connection (dropping the proxy does too).
+    pub fn shutdown(&self) {
         self.mode.send_replace(ProxyMode::Refuse);
         self.task.abort();
-        let _ = self.task.await;
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.shutdown();
     }
 }
 
@@ -332,7 +337,7 @@ mod tests {
         assert_eq!(tokio::time::timeout(Duration::from_secs(5), back).await.unwrap(), b"ping");
         let counts = proxy.counts();
         assert_eq!((counts.cut, counts.refusals), (1, 1), "{counts:?}");
-        proxy.shutdown().await;
+        proxy.shutdown();
     }
 
     #[tokio::test]
@@ -344,6 +349,6 @@ mod tests {
         assert!(proxy.counts().delayed_chunks >= 2, "{:?}", proxy.counts());
         proxy.set(ProxyMode::Pass);
         assert_eq!(round_trip(proxy.addr()).await.unwrap(), b"ping");
-        proxy.shutdown().await;
+        proxy.shutdown();
     }
 }

@@ -218,8 +218,8 @@ impl FirehoseServer {
 
     /// The switch that takes the endpoint down (every call answered 5xx)
     /// and up again, for fault windows.
-    pub fn outage(&self) -> &Outage {
-        &self.app.outage
+    pub fn outage(&self) -> Arc<Outage> {
+        self.app.outage.clone()
     }
 
     /// Stops serving (in-flight requests get a grace period to finish),

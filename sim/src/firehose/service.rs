@@ -127,7 +127,7 @@ pub(crate) struct App {
     /// Delivery failures so far, newest last (bounded), for the metrics endpoint.
     pub(crate) delivery_errors: Mutex<Vec<String>>,
     /// On while the endpoint is down (a fault window): every call answered 5xx.
-    pub(crate) outage: crate::Outage,
+    pub(crate) outage: Arc<crate::Outage>,
 }
 
 /// Per-call scratch: decoded record bytes and their ranges.
@@ -165,7 +165,7 @@ impl App {
             record_ids: AtomicU64::new(0),
             wake_delivery: tokio::sync::Notify::new(),
             delivery_errors: Mutex::new(Vec::new()),
-            outage: crate::Outage::default(),
+            outage: Arc::new(crate::Outage::default()),
         }
     }
 

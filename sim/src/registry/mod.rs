@@ -102,8 +102,8 @@ impl RegistryServer {
 
     /// The switch that takes the registry down (every request answered
     /// 5xx) and up again, for fault windows.
-    pub fn outage(&self) -> &crate::Outage {
-        &self.outage
+    pub fn outage(&self) -> Arc<crate::Outage> {
+        self.outage.clone()
     }
 
     /// Stops serving; every acknowledged change is already on disk.
