@@ -558,9 +558,9 @@ impl Poller<'_> {
                         });
                     }
                     warn!(request_id, attempts, "Invocation failed, invoking again: {}", error_chain(&e));
-                    self.runtime
-                        .block_on(self.config.kill.unless_killed(tokio::time::sleep(wait)))
-                        .ok_or_else(killed)?;
+                    // The timer is made inside the runtime: this thread is not one of its.
+                    let pause = async { tokio::time::sleep(wait).await };
+                    self.runtime.block_on(self.config.kill.unless_killed(pause)).ok_or_else(killed)?;
                     wait = (wait * 2).min(Duration::from_secs(10));
                 }
             }

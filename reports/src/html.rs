@@ -222,7 +222,7 @@ mod tests {
         let html = render(&crate::model::tests::sample_with_fault());
         // 5 charts over time, each with the band and its label.
         assert_eq!(html.matches("<title>firehose_down (http_503)</title></rect>").count(), 5, "{html}");
-        assert!(html.contains("<td>firehose_down (http_503)</td><td>3–5</td><td>answered_5xx 12</td>"), "{html}");
+        assert!(html.contains("<td>firehose_down (http_503)</td><td>3.0–5.0</td><td>answered_5xx 12</td>"), "{html}");
         assert!(!render(&sample()).contains("fill-opacity=\"0.45\""), "no bands without faults");
     }
 

@@ -72,10 +72,10 @@ pub fn render(run: &RunResult) -> String {
                 f.effects.iter().filter(|&(_, &n)| n > 0).map(|(k, n)| format!("{k} {n}")).collect();
             let _ = writeln!(
                 out,
-                "| {} | {}–{} | {} |",
+                "| {} | {:.1}–{:.1} | {} |",
                 f.label(),
-                fmt_num(f.from_s),
-                fmt_num(f.until_s),
+                f.from_s,
+                f.until_s,
                 if effects.is_empty() { "nothing counted".to_owned() } else { effects.join(", ") }
             );
         }
