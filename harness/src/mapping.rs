@@ -149,16 +149,27 @@ impl Mapping {
         self.lock().as_ref().is_some_and(|r| r.thread.is_finished())
     }
 
-    /// Kills the running mapping as a crash of its process would, once an
-    /// invocation is in flight (or after [`MID_BATCH_PATIENCE`]): the
+    /// Kills the running mapping as a crash of its process would, mid-batch:
+    /// once an invocation in flight has had records accepted by Firehose
+    /// (or after [`MID_BATCH_PATIENCE`], whatever it is doing). The
     /// invocations are dropped where they stand and nothing more is
-    /// committed, so their records come back to the next mapping.
+    /// committed, so their records come back to the next mapping — those
+    /// already accepted as duplicates.
     pub(crate) async fn crash(&self) -> Result<Crashed> {
         let by = Instant::now() + MID_BATCH_PATIENCE;
         let invoking = self.lock().as_ref().map(|r| r.invoking.clone());
         let Some(invoking) = invoking else { return Ok(Crashed { invocations_cut: 0 }) };
-        while invoking.load(Ordering::SeqCst) == 0 && Instant::now() < by {
-            tokio::time::sleep(Duration::from_millis(5)).await;
+        let accepted = || self.live.accepted.load(Ordering::Relaxed);
+        // Records accepted while invocations were in flight without a break.
+        let mut since: Option<u64> = None;
+        while Instant::now() < by {
+            match (invoking.load(Ordering::SeqCst) > 0, since) {
+                (false, _) => since = None,
+                (true, None) => since = Some(accepted()),
+                (true, Some(at)) if accepted() > at => break,
+                (true, Some(_)) => {}
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
         }
         let Some(running) = self.lock().take() else { return Ok(Crashed { invocations_cut: 0 }) };
         let invocations_cut = running.invoking.load(Ordering::SeqCst) as u64;
