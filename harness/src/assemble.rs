@@ -127,11 +127,20 @@ pub(crate) fn assemble(i: Inputs<'_>, observer: &dyn Observer) -> Result<RunResu
         ));
     }
     let counted = live.snapshot();
+    // A Firehose outage answering 503 ServiceUnavailableException is a
+    // throttled call to the processor, not a quota decision of the endpoint.
+    let outage_503: u64 = faults
+        .iter()
+        .filter(|f| f.kind == "firehose_down" && f.mode.as_deref() == Some("http_503"))
+        .filter_map(|f| f.effects.get("answered_5xx"))
+        .sum();
     if let Some(server) = server_totals
-        && (server.throttled_records != counted.throttled_records || server.throttled_calls != counted.throttled_calls)
+        && (server.throttled_records != counted.throttled_records
+            || server.throttled_calls + outage_503 != counted.throttled_calls)
     {
         observer.warn(&format!(
-            "Firehose counted {} throttled records and {} throttled calls, the processor {} and {}",
+            "Firehose counted {} throttled records and {} throttled calls (and answered {outage_503} calls 503 \
+             while down), the processor {} and {}",
             server.throttled_records, server.throttled_calls, counted.throttled_records, counted.throttled_calls
         ));
     }
