@@ -263,6 +263,59 @@ mod tests {
         broker.shutdown().await;
     }
 
+    /// tansu 0.6 answered a fetch from an offset inside a record batch with
+    /// the batches after it, so a consumer resuming at a committed offset
+    /// (after a restart or a rebalance) never saw the rest of that batch.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_fetch_from_inside_a_batch_gets_the_rest_of_that_batch() {
+        use rdkafka::consumer::BaseConsumer;
+        use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+        use rdkafka::{Message, Offset, TopicPartitionList};
+
+        let broker = EmbeddedBroker::start(([127, 0, 0, 1], 0).into()).await.unwrap();
+        let servers = broker.bootstrap_servers();
+        let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> =
+            ClientConfig::new().set("bootstrap.servers", &servers).create().unwrap();
+        let topic = rdkafka::admin::NewTopic::new("t", 1, rdkafka::admin::TopicReplication::Fixed(1));
+        admin.create_topics([&topic], &rdkafka::admin::AdminOptions::new()).await.unwrap();
+        let firsts = tokio::task::spawn_blocking(move || {
+            let producer: BaseProducer =
+                ClientConfig::new().set("bootstrap.servers", &servers).set("linger.ms", "1000").create().unwrap();
+            // Ten batches of ten records each (flushed between), on one partition.
+            for batch in 0..10 {
+                for i in 0..10 {
+                    let value = format!("{batch}-{i}");
+                    producer.send(BaseRecord::<(), str>::to("t").partition(0).payload(&value)).unwrap();
+                }
+                producer.flush(Duration::from_secs(10)).unwrap();
+            }
+            [0i64, 10, 15, 19, 95].map(|asked| {
+                let consumer: BaseConsumer = ClientConfig::new()
+                    .set("bootstrap.servers", &servers)
+                    .set("group.id", format!("g{asked}"))
+                    .set("enable.auto.commit", "false")
+                    .create()
+                    .unwrap();
+                let mut tpl = TopicPartitionList::new();
+                tpl.add_partition_offset("t", 0, Offset::Offset(asked)).unwrap();
+                consumer.assign(&tpl).unwrap();
+                let deadline = std::time::Instant::now() + Duration::from_secs(10);
+                while std::time::Instant::now() < deadline {
+                    if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+                        return (asked, Some(m.offset()));
+                    }
+                }
+                (asked, None)
+            })
+        })
+        .await
+        .unwrap();
+        for (asked, first) in firsts {
+            assert_eq!(first, Some(asked), "a fetch from offset {asked} starts there: {firsts:?}");
+        }
+        broker.shutdown().await;
+    }
+
     #[test]
     fn the_mock_cluster_has_its_topic() {
         let mock = MockBroker::start(1, "T", 2).unwrap();
