@@ -57,9 +57,13 @@ rate = 400
 #[test]
 fn a_processor_crash_mid_batch_redelivers_as_duplicates_and_loses_nothing() {
     // Invocations of up to 100 records in calls of 10, one at a time, each
-    // answered after 20 ms: the crash lands after some were accepted.
+    // answered after 20 ms: the crash lands after some were accepted. One
+    // partition, so the restarted mapping resumes at a committed offset
+    // inside a producer batch, where tansu 0.6 unpatched skipped the rest of
+    // the batch (patches/tansu-storage): 62 and 43 records lost in two of
+    // three runs here.
     let scenario = format!(
-        "name = \"crash\"\n{HEAD}\n[processor]\nbatch_size = 100\nbatch_window = \"300ms\"\nrecords_per_call = 10\n\
+        "name = \"crash\"\n{HEAD}\n[producer]\npartitions = 1\n\n[processor]\nbatch_size = 100\nbatch_window = \"300ms\"\nrecords_per_call = 10\n\
          concurrency = 1\n\n[firehose.faults]\nlatency = \"fixed:20ms\"\n\n\
          [[faults]]\nkind = \"processor_crash\"\nat = \"2s\"\nduration = \"1s\"\n"
     );
