@@ -33,6 +33,7 @@ fn result(e2e_p99: f64, unaccounted: u64) -> RunResult {
             .collect(),
         series: (0..3).map(|t| Sample { t, produced: 1000, records_accepted: 1000, ..Sample::default() }).collect(),
         slo: Vec::new(),
+        faults: Vec::new(),
     }
 }
 

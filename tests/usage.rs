@@ -100,3 +100,25 @@ fn a_negative_number_gets_a_message_about_the_value_not_unexpected_argument() {
         "invalid value '-1' for '--batch-size",
     );
 }
+
+#[test]
+fn a_fault_window_outside_the_run_is_refused_naming_its_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let crash =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/fault-processor-crash.toml"))
+            .unwrap();
+    let out = dir.path().join("out");
+    for (from, to, says) in [
+        ("duration = \"2s\"", "duration = \"1h\"", "faults[1] (processor_crash): ends at 1h 4s, after the run"),
+        ("duration = \"2s\"", "duration = \"-2s\"", "not a duration"),
+        ("duration = \"2s\"", "duration = \"inf\"", "not a duration"),
+        ("at = \"4s\"", "at = \"40s\"", "faults[1] (processor_crash): starts at 40s, not before producing ends"),
+    ] {
+        let bad = crash.replace(from, to);
+        assert_ne!(bad, crash, "fault-processor-crash.toml no longer has {from}");
+        let file = dir.path().join("bad-fault.toml");
+        std::fs::write(&file, bad).unwrap();
+        refused(&["run", file.to_str().unwrap(), "--out", out.to_str().unwrap()], says);
+        assert!(!out.exists(), "nothing may start for a refused scenario");
+    }
+}

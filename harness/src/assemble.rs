@@ -23,7 +23,7 @@ use mskbench_producer::stats::percentiles;
 use mskbench_producer::{Control, Report};
 use mskbench_reports::catalogue::{E2E, PRODUCE_ACK, PUT_RECORD_BATCH};
 use mskbench_reports::model::QuotaLines;
-use mskbench_reports::{RunResult, SCHEMA_VERSION, Sample, ScenarioInfo, Totals};
+use mskbench_reports::{FaultRecord, RunResult, SCHEMA_VERSION, Sample, ScenarioInfo, Totals};
 use mskbench_scenarios::Scenario;
 use serde::Serialize;
 
@@ -44,6 +44,8 @@ pub(crate) struct Inputs<'a> {
     /// Records read back from the topic.
     pub read: u64,
     pub stopped: &'a Stopped,
+    /// The faults injected, with what they did.
+    pub faults: Vec<FaultRecord>,
     /// The built-in Firehose endpoint's own totals of the stream.
     pub server_totals: Option<mskbench_sim::firehose::Sample>,
     pub interrupted: bool,
@@ -89,8 +91,20 @@ pub(crate) struct Settings<'a> {
 
 /// The run's result; writes `latency.hlog` into the run folder.
 pub(crate) fn assemble(i: Inputs<'_>, observer: &dyn Observer) -> Result<RunResult> {
-    let Inputs { plan, report, control, clock, mut series, live, ledger, read, stopped, server_totals, interrupted } =
-        i;
+    let Inputs {
+        plan,
+        report,
+        control,
+        clock,
+        mut series,
+        live,
+        ledger,
+        read,
+        stopped,
+        server_totals,
+        interrupted,
+        faults,
+    } = i;
     let scenario = &plan.scenario;
     let tally = ledger.tally(true);
     if tally.unmatched > 0 || tally.unknown_dead_letters > 0 {
@@ -112,11 +126,20 @@ pub(crate) fn assemble(i: Inputs<'_>, observer: &dyn Observer) -> Result<RunResu
         ));
     }
     let counted = live.snapshot();
+    // A Firehose outage answering 503 ServiceUnavailableException is a
+    // throttled call to the processor, not a quota decision of the endpoint.
+    let outage_503: u64 = faults
+        .iter()
+        .filter(|f| f.kind == "firehose_down" && f.mode.as_deref() == Some("http_503"))
+        .filter_map(|f| f.effects.get("answered_5xx"))
+        .sum();
     if let Some(server) = server_totals
-        && (server.throttled_records != counted.throttled_records || server.throttled_calls != counted.throttled_calls)
+        && (server.throttled_records != counted.throttled_records
+            || server.throttled_calls + outage_503 != counted.throttled_calls)
     {
         observer.warn(&format!(
-            "Firehose counted {} throttled records and {} throttled calls, the processor {} and {}",
+            "Firehose counted {} throttled records and {} throttled calls (and answered {outage_503} calls 503 \
+             while down), the processor {} and {}",
             server.throttled_records, server.throttled_calls, counted.throttled_records, counted.throttled_calls
         ));
     }
@@ -205,6 +228,7 @@ pub(crate) fn assemble(i: Inputs<'_>, observer: &dyn Observer) -> Result<RunResu
         latency_ms,
         series,
         slo: Vec::new(),
+        faults,
     };
     result.slo = scenario.slo.iter().map(|s| s.evaluate(&result)).collect();
     Ok(result)

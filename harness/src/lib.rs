@@ -40,6 +40,7 @@
 mod accounting;
 mod assemble;
 mod configure;
+mod faults;
 mod mapping;
 pub mod parts;
 pub mod plan;
@@ -52,7 +53,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Context, Result};
 use mskbench_producer::send::{Sent, Unobserved};
 use mskbench_producer::{Control, Report};
-use mskbench_reports::{RunResult, Sample};
+use mskbench_reports::{FaultRecord, RunResult, Sample};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -112,17 +113,18 @@ async fn steps(
     parts: &mut Parts,
 ) -> Result<RunResult> {
     let started = parts::start(plan, parts).await?;
-    let mapping = Mapping::start(plan, &started).await?;
+    let mapping = Arc::new(Mapping::start(plan, &started).await?);
     if !mapping.settle(plan.partitions()).await {
         observer.warn("the consumer group did not settle in 30 s; expect redelivered batches");
     }
     let live = mapping.live.clone();
-    let mut produced = produce(plan, &started, &mapping, observer, interrupts).await?;
+    let mut produced = produce(plan, &started, &mapping, parts.targets.clone(), observer, interrupts).await?;
     let clock = produced.clock;
     // Taken, not cloned: the read-back drops it once its ledger is built.
     let sent = produced.report.records.take().context("the producer kept no record of what it sent")?;
     let pending = Pending::new(sent.acked.iter().map(|a| (a.partition, a.offset)));
-    let (stopped, series) = drain(plan, mapping, produced.sampling, pending, clock, observer, interrupts).await?;
+    let (stopped, series, faults) =
+        drain(plan, &mapping, produced.sampling, pending, clock, observer, interrupts).await?;
     let server_totals = flush(plan, parts, &started, &live, observer).await?;
     observer.stage(&Stage { name: READ_BACK.into(), starts_at: clock.elapsed_secs(), ends_at: 0 });
     let (ledger, read) = read_back(&started, &plan.scenario.kafka.topic, sent).await?;
@@ -138,6 +140,7 @@ async fn steps(
         stopped: &stopped,
         server_totals,
         interrupted: interrupts.count() > 0,
+        faults,
     };
     assemble::assemble(inputs, observer.as_ref())
 }
@@ -161,6 +164,8 @@ struct Sampling {
     done: watch::Sender<bool>,
     task: JoinHandle<Vec<Sample>>,
     phases: JoinHandle<()>,
+    /// The `[[faults]]` schedule, on the producer's clock.
+    faults: JoinHandle<Result<Vec<FaultRecord>>>,
 }
 
 /// What producing left behind.
@@ -175,7 +180,8 @@ struct Produced {
 async fn produce(
     plan: &Plan,
     started: &Started,
-    mapping: &Mapping,
+    mapping: &Arc<Mapping>,
+    targets: faults::Targets,
     observer: &Arc<dyn Observer>,
     interrupts: &Interrupts,
 ) -> Result<Produced> {
@@ -206,6 +212,7 @@ async fn produce(
         observer.clone(),
     ));
     let phases = tokio::spawn(announce_phases(plan.clone(), control.clone(), stage.clone(), mapping.live.clone()));
+    let faults = tokio::spawn(schedule_faults(plan.scenario.faults.clone(), control.clone(), targets, mapping.clone()));
     let report = mskbench_producer::produce(&config, control.clone(), Arc::new(Unobserved)).await;
     watcher.abort();
     let report = report?;
@@ -216,7 +223,29 @@ async fn produce(
             plan.scenario.planned_records()
         ));
     }
-    Ok(Produced { report, control, clock, sampling: Sampling { stage, done, task, phases } })
+    Ok(Produced { report, control, clock, sampling: Sampling { stage, done, task, phases, faults } })
+}
+
+/// Runs the fault schedule from the moment the producer's schedule starts
+/// (the scenario's fault times count from there), its records' times on
+/// the series' clock.
+async fn schedule_faults(
+    faults: Vec<mskbench_scenarios::Fault>,
+    control: Control,
+    targets: faults::Targets,
+    mapping: Arc<Mapping>,
+) -> Result<Vec<FaultRecord>> {
+    if faults.is_empty() {
+        return Ok(Vec::new());
+    }
+    let run_start = Instant::now();
+    let start = loop {
+        if let Some((start, _)) = control.started() {
+            break start;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    faults::run(faults, start, start.saturating_duration_since(run_start), targets, mapping).await
 }
 
 /// Moves the stage along the phases, from the moment the producer's
@@ -246,17 +275,18 @@ async fn announce_phases(
     }
 }
 
-/// Step 4: until every acknowledged record is settled (`pending` empty),
-/// then the mapping stops and the sampler takes its last sample.
+/// Step 4: until every acknowledged record is settled (`pending` empty)
+/// and the fault schedule is over, then the mapping stops and the sampler
+/// takes its last sample.
 async fn drain(
     plan: &Plan,
-    mapping: Mapping,
+    mapping: &Mapping,
     sampling: Sampling,
     mut pending: Pending,
     clock: Clock,
     observer: &Arc<dyn Observer>,
     interrupts: &Interrupts,
-) -> Result<(Stopped, Vec<Sample>)> {
+) -> Result<(Stopped, Vec<Sample>, Vec<FaultRecord>)> {
     sampling.phases.abort();
     let drain = plan.scenario.drain;
     let ends = Instant::now() + drain;
@@ -274,7 +304,8 @@ async fn drain(
         for (partition, offset) in settled.drain(..) {
             pending.complete(partition, offset);
         }
-        if pending.left() == 0 || Instant::now() >= ends || interrupts.count() >= 2 {
+        let settled_all = pending.left() == 0 && sampling.faults.is_finished();
+        if settled_all || Instant::now() >= ends || interrupts.count() >= 2 {
             break;
         }
         if mapping.has_failed() {
@@ -291,13 +322,23 @@ async fn drain(
             pending.describe(),
         ));
     }
+    if !sampling.faults.is_finished() {
+        observer.warn("the drain ended before the fault schedule did; its open windows are left out of the result");
+        sampling.faults.abort();
+    }
+    let faults = sampling.faults.await;
     let stopped = mapping.stop().await?;
     let _ = sampling.done.send(true);
     let series = sampling.task.await?;
     if let Some(e) = &stopped.error {
         observer.warn(&format!("the event source mapping stopped with an error: {e}"));
     }
-    Ok((stopped, series))
+    let faults = match faults {
+        Ok(records) => records.context("injecting a fault")?,
+        // Aborted above: the records of the windows it ended are lost with it.
+        Err(_) => Vec::new(),
+    };
+    Ok((stopped, series, faults))
 }
 
 /// Step 5: Firehose writes what it buffers. Returns the built-in endpoint's

@@ -9,6 +9,11 @@
 //! Settling waits until every poller holds its partitions: a rebalance
 //! after records flow would redeliver uncommitted batches as duplicates.
 //!
+//! A fault window can crash the processor ([`Mapping::crash`]: the mapping
+//! killed mid-batch, as its process dying would) and start a new one in
+//! the same group ([`Mapping::restart`]), with a handler of its own
+//! counting into the same [`Live`]; the uncommitted records come back to it.
+//!
 //! The drain's measure is [`Pending`]: the acknowledged records, by
 //! (partition, offset), that no succeeded invocation has settled yet. A
 //! redelivered batch settles its records again, so counting completions
@@ -17,14 +22,14 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use mskbench_processor::esm::{self, EsmConfig, EsmError, EsmStats};
-use mskbench_processor::{Handler, Live};
+use mskbench_processor::esm::{self, EsmConfig, EsmError, EsmStats, Kill};
+use mskbench_processor::{Config, Handler, Live};
 
 use crate::configure::processor_config;
 use crate::parts::{self, Started};
@@ -33,11 +38,22 @@ use crate::plan::Plan;
 /// How long the consumer group may take to settle before producing starts anyway.
 const SETTLE_PATIENCE: Duration = Duration::from_secs(30);
 
-/// The running processor.
+/// The running processor: the handler's counters, and the mapping now
+/// running (none between a crash and its restart).
 #[derive(Debug)]
 pub(crate) struct Mapping {
     pub live: Arc<Live>,
+    config: Config,
+    esm: EsmConfig,
+    running: Mutex<Option<Running>>,
+}
+
+/// One mapping's thread and its switches.
+#[derive(Debug)]
+struct Running {
     assigned: Arc<AtomicUsize>,
+    invoking: Arc<AtomicUsize>,
+    kill: Kill,
     stop: Arc<AtomicBool>,
     thread: JoinHandle<Result<EsmStats, EsmError>>,
 }
@@ -49,16 +65,22 @@ pub(crate) struct Stopped {
     pub error: Option<String>,
 }
 
+/// What a crash hit.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Crashed {
+    /// Invocations in flight when the mapping was killed (dropped, uncommitted).
+    pub invocations_cut: u64,
+}
+
+/// How long a crash waits for an invocation to be in flight, so that it
+/// lands mid-batch; after it, the crash happens anyway.
+const MID_BATCH_PATIENCE: Duration = Duration::from_secs(2);
+
 impl Mapping {
     /// Builds the handler and starts the mapping on the topic, from the
     /// offsets where the run's records start.
     pub(crate) async fn start(plan: &Plan, started: &Started) -> Result<Mapping> {
         let live = Arc::new(Live::tracking_records());
-        let handler = {
-            let mut h = Handler::new(processor_config(plan, started))?;
-            h.set_live(live.clone());
-            Arc::new(h)
-        };
         let topic = plan.scenario.kafka.topic.clone();
         if started.start_offsets.values().any(|&o| o > 0) {
             // A topic with older records: the mapping starts where this run does.
@@ -67,43 +89,112 @@ impl Mapping {
             tokio::task::spawn_blocking(move || parts::commit_start(&b, &t, &g, &s)).await??;
         }
         let processor = &plan.scenario.processor;
-        let mut config = EsmConfig::new(&started.brokers, &topic, &plan.group);
-        config.batch_size = processor.batch_size.0 as usize;
-        config.batch_window = processor.batch_window;
-        config.pollers = plan.partitions();
-        let assigned = config.assigned.clone();
+        let mut esm = EsmConfig::new(&started.brokers, &topic, &plan.group);
+        esm.batch_size = processor.batch_size.0 as usize;
+        esm.batch_window = processor.batch_window;
+        esm.pollers = plan.partitions();
+        let mapping = Mapping { live, config: processor_config(plan, started), esm, running: Mutex::new(None) };
+        mapping.launch()?;
+        Ok(mapping)
+    }
+
+    /// Starts a mapping with a handler of its own (a new process: its
+    /// schema cache starts empty) counting into the run's [`Live`].
+    fn launch(&self) -> Result<()> {
+        let handler = {
+            let mut h = Handler::new(self.config.clone())?;
+            h.set_live(self.live.clone());
+            Arc::new(h)
+        };
+        let mut config = self.esm.clone();
+        config.assigned = Arc::new(AtomicUsize::new(0));
+        config.invoking = Arc::new(AtomicUsize::new(0));
+        config.kill = Kill::default();
+        let (assigned, invoking, kill) = (config.assigned.clone(), config.invoking.clone(), config.kill.clone());
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
-            let (handler, stop, runtime) = (handler.clone(), stop.clone(), tokio::runtime::Handle::current());
+            let (stop, runtime) = (stop.clone(), tokio::runtime::Handle::current());
             std::thread::Builder::new()
                 .name("esm".into())
                 .spawn(move || esm::run(&config, handler, runtime, stop))
                 .context("starting the event source mapping")?
         };
-        Ok(Mapping { live, assigned, stop, thread })
+        *self.lock() = Some(Running { assigned, invoking, kill, stop, thread });
+        Ok(())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Running>> {
+        self.running.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Pollers of the running mapping holding partitions.
+    fn assigned(&self) -> usize {
+        self.lock().as_ref().map_or(0, |r| r.assigned.load(Ordering::SeqCst))
     }
 
     /// Waits until every poller holds its partitions; false when the group
     /// did not settle in time (expect redelivered batches).
     pub(crate) async fn settle(&self, partitions: usize) -> bool {
         let by = Instant::now() + SETTLE_PATIENCE;
-        while self.assigned.load(Ordering::SeqCst) < partitions && Instant::now() < by {
+        while self.assigned() < partitions && Instant::now() < by {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        self.assigned.load(Ordering::SeqCst) >= partitions
+        self.assigned() >= partitions
     }
 
-    /// True once the mapping ended on its own: it has no idle exit here, so
-    /// only a failed poller (which stops every poller) ends it. Its reason
-    /// is [`Stopped::error`].
+    /// True once the running mapping ended on its own: it has no idle exit
+    /// here, so only a failed poller (which stops every poller) ends it. Its
+    /// reason is [`Stopped::error`]. False while crashed (none runs).
     pub(crate) fn has_failed(&self) -> bool {
-        self.thread.is_finished()
+        self.lock().as_ref().is_some_and(|r| r.thread.is_finished())
+    }
+
+    /// Kills the running mapping as a crash of its process would, mid-batch:
+    /// once an invocation in flight has had records accepted by Firehose
+    /// (or after [`MID_BATCH_PATIENCE`], whatever it is doing). The
+    /// invocations are dropped where they stand and nothing more is
+    /// committed, so their records come back to the next mapping — those
+    /// already accepted as duplicates.
+    pub(crate) async fn crash(&self) -> Result<Crashed> {
+        let by = Instant::now() + MID_BATCH_PATIENCE;
+        let invoking = self.lock().as_ref().map(|r| r.invoking.clone());
+        let Some(invoking) = invoking else { return Ok(Crashed { invocations_cut: 0 }) };
+        let accepted = || self.live.accepted.load(Ordering::Relaxed);
+        // Records accepted while invocations were in flight without a break.
+        let mut since: Option<u64> = None;
+        while Instant::now() < by {
+            match (invoking.load(Ordering::SeqCst) > 0, since) {
+                (false, _) => since = None,
+                (true, None) => since = Some(accepted()),
+                (true, Some(at)) if accepted() > at => break,
+                (true, Some(_)) => {}
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let Some(running) = self.lock().take() else { return Ok(Crashed { invocations_cut: 0 }) };
+        let invocations_cut = running.invoking.load(Ordering::SeqCst) as u64;
+        running.kill.kill();
+        let joined = tokio::task::spawn_blocking(move || running.thread.join())
+            .await?
+            .map_err(|_| anyhow::anyhow!("the event source mapping panicked"))?;
+        match joined {
+            Ok(_) | Err(EsmError::Killed { .. }) => Ok(Crashed { invocations_cut }),
+            Err(e) => Err(anyhow::anyhow!("the event source mapping failed before the crash: {e}")),
+        }
+    }
+
+    /// Starts a new mapping in the same consumer group, after a crash.
+    pub(crate) fn restart(&self) -> Result<()> {
+        self.launch()
     }
 
     /// Stops the pollers and waits for the mapping's thread.
-    pub(crate) async fn stop(self) -> Result<Stopped> {
-        self.stop.store(true, Ordering::SeqCst);
-        let thread = self.thread;
+    pub(crate) async fn stop(&self) -> Result<Stopped> {
+        let Some(running) = self.lock().take() else {
+            return Ok(Stopped { stats: None, error: Some("no mapping was running (crashed, not restarted)".into()) });
+        };
+        running.stop.store(true, Ordering::SeqCst);
+        let thread = running.thread;
         let joined = tokio::task::spawn_blocking(move || thread.join())
             .await?
             .map_err(|_| anyhow::anyhow!("the event source mapping panicked"))?;

@@ -6,7 +6,10 @@
 //! keep them in [`Parts`], so that they are stopped however the run ends; a
 //! broker list or registry URL is used as it is, and `glue:NAME` names a
 //! registry no one starts. [`start`] does the same for a scenario, plus the
-//! Firehose endpoint, the topic and its start offsets. The result is
+//! Firehose endpoint, the topic and its start offsets — and, when the
+//! scenario's `[[faults]]` need them, the proxies in front of the embedded
+//! parts and their 5xx switches ([`crate::faults::Targets`]): the clients
+//! are given the proxies' addresses, so every byte passes them. The result is
 //! [`Started`]: addresses only, which the configuration step
 //! ([`crate::configure`]) turns into the processor's and the producer's
 //! settings.
@@ -14,14 +17,16 @@
 use std::collections::HashMap;
 use std::fs;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use mskbench_producer::topic::ensure_topic;
 use mskbench_scenarios::{Brokers, Endpoint, RegistryKind};
 use mskbench_sim::firehose::{Buffering, Faults};
-use mskbench_sim::{EmbeddedBroker, FirehoseConfig, FirehoseServer, RegistryConfig, RegistryServer};
+use mskbench_sim::{EmbeddedBroker, FaultProxy, FirehoseConfig, FirehoseServer, RegistryConfig, RegistryServer};
 
 use crate::accounting;
+use crate::faults::{Needs, Targets};
 use crate::plan::Plan;
 
 /// The stand-ins a run started, stopped at its end ([`Parts::stop`]).
@@ -30,12 +35,20 @@ pub struct Parts {
     broker: Option<EmbeddedBroker>,
     registry: Option<RegistryServer>,
     pub(crate) firehose: Option<FirehoseServer>,
+    /// What the fault schedule breaks: proxies in front of the stand-ins, their 5xx switches.
+    pub(crate) targets: Targets,
 }
 
 impl Parts {
     /// Stops what is still running; returns what did not stop cleanly.
     pub async fn stop(mut self) -> Vec<String> {
         let mut problems = Vec::new();
+        for proxy in [&self.targets.broker_proxy, &self.targets.registry_proxy, &self.targets.firehose_proxy]
+            .into_iter()
+            .flatten()
+        {
+            proxy.shutdown();
+        }
         if let Some(f) = self.firehose.take()
             && let Err(e) = f.shutdown().await
         {
@@ -115,7 +128,17 @@ pub(crate) async fn start(plan: &Plan, parts: &mut Parts) -> Result<Started> {
     let dead_letter_dir = plan.out.join("dead-letter");
     fs::create_dir_all(&dead_letter_dir).context("creating the dead-letter folder")?;
 
-    let brokers = start_broker(&scenario.kafka.brokers, parts).await?;
+    let needs = Needs::of(&scenario.faults);
+    let brokers = match &scenario.kafka.brokers {
+        Brokers::Embedded if needs.broker_proxy => {
+            let (broker, proxy) = EmbeddedBroker::start_behind_proxy(([127, 0, 0, 1], 0).into()).await?;
+            let servers = broker.bootstrap_servers();
+            parts.broker = Some(broker);
+            parts.targets.broker_proxy = Some(Arc::new(proxy));
+            servers
+        }
+        brokers => start_broker(brokers, parts).await?,
+    };
     let topic = scenario.kafka.topic.clone();
     ensure_topic(&brokers, &topic, plan.partitions() as i32, &[]).await?;
     let start_offsets = {
@@ -123,7 +146,15 @@ pub(crate) async fn start(plan: &Plan, parts: &mut Parts) -> Result<Started> {
         tokio::task::spawn_blocking(move || accounting::ends(&b, &topic)).await??
     };
 
-    let registry = start_registry(&scenario.registry.kind, parts).await?;
+    let mut registry = start_registry(&scenario.registry.kind, parts).await?;
+    if let Some(r) = &parts.registry {
+        parts.targets.registry_outage = Some(r.outage());
+        if needs.registry_proxy {
+            let proxy = Arc::new(FaultProxy::start(([127, 0, 0, 1], 0).into(), r.addr()).await?);
+            registry = RegistryAt::Confluent(format!("http://{}", proxy.addr()));
+            parts.targets.registry_proxy = Some(proxy);
+        }
+    }
 
     let fh = &scenario.firehose;
     let (firehose_url, s3_dir) = match &fh.endpoint {
@@ -144,7 +175,13 @@ pub(crate) async fn start(plan: &Plan, parts: &mut Parts) -> Result<Started> {
                 ..FirehoseConfig::default()
             };
             let f = FirehoseServer::start(config).await?;
-            let url = f.url();
+            let mut url = f.url();
+            parts.targets.firehose_outage = Some(f.outage());
+            if needs.firehose_proxy {
+                let proxy = Arc::new(FaultProxy::start(([127, 0, 0, 1], 0).into(), f.addr()).await?);
+                url = format!("http://{}", proxy.addr());
+                parts.targets.firehose_proxy = Some(proxy);
+            }
             parts.firehose = Some(f);
             (url, s3_dir)
         }

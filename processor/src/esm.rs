@@ -35,6 +35,16 @@
 //!   fails — an error or a panic — stops every other poller, and [`run`]
 //!   returns the first failure's reason.
 //!
+//! - **Kill.** [`Kill::kill`] ends the mapping as a crashed process would
+//!   end: the invocations in flight are dropped where they stand (their
+//!   Firehose calls cancelled, whatever Firehose already accepted stays
+//!   accepted), nothing more is committed, and every poller returns
+//!   [`EsmError::Killed`]. The uncommitted records come back to the next
+//!   mapping in the group — the duplicates a crash costs. (The consumers
+//!   still leave the group as they are dropped, where a killed process's
+//!   membership would expire after `session.timeout.ms`; that only shortens
+//!   the wait before the partitions move.)
+//!
 //! Kafka runs on librdkafka (`rdkafka`, bundled); the handler runs on the
 //! tokio runtime whose handle is given, while each poller is a plain thread.
 
@@ -99,6 +109,50 @@ pub struct EsmConfig {
     /// that wait until the group has settled before producing: a rebalance
     /// between an invocation and its commit redelivers the batch.
     pub assigned: Arc<AtomicUsize>,
+    /// Invocations running now (the handler called, not yet returned), for
+    /// callers that want to kill the mapping mid-batch.
+    pub invoking: Arc<AtomicUsize>,
+    /// Ends the mapping as a crash would ([`Kill`]).
+    pub kill: Kill,
+}
+
+/// The switch that kills a mapping: in-flight invocations dropped, nothing
+/// committed, every poller stopped with [`EsmError::Killed`].
+#[derive(Debug, Clone, Default)]
+pub struct Kill(Arc<(AtomicBool, tokio::sync::Notify)>);
+
+impl Kill {
+    /// Kills the mapping.
+    pub fn kill(&self) {
+        self.0.0.store(true, Ordering::SeqCst);
+        self.0.1.notify_waiters();
+    }
+
+    /// True once killed.
+    pub fn is_killed(&self) -> bool {
+        self.0.0.load(Ordering::SeqCst)
+    }
+
+    /// Resolves once killed.
+    async fn killed(&self) {
+        loop {
+            // Registered before the check, so a kill in between is not missed.
+            let notified = self.0.1.notified();
+            if self.is_killed() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// `work`, unless the kill comes first (then `None`, and `work` dropped).
+    async fn unless_killed<T>(&self, work: impl std::future::Future<Output = T>) -> Option<T> {
+        tokio::select! {
+            biased;
+            () = self.killed() => None,
+            done = work => Some(done),
+        }
+    }
 }
 
 impl EsmConfig {
@@ -118,6 +172,8 @@ impl EsmConfig {
             event_source_arn: "arn:aws:kafka:local:000000000000:cluster/mskbench/local".to_owned(),
             kafka: Vec::new(),
             assigned: Arc::new(AtomicUsize::new(0)),
+            invoking: Arc::new(AtomicUsize::new(0)),
+            kill: Kill::default(),
         }
     }
 }
@@ -159,6 +215,12 @@ pub enum EsmError {
         waited: Duration,
         /// librdkafka's last word on the metadata request.
         detail: String,
+    },
+    /// The mapping was killed ([`Kill`]); this batch was not committed.
+    #[error("killed while handling {request_id}; its offsets were not committed")]
+    Killed {
+        /// The request id of the batch in hand.
+        request_id: String,
     },
     /// A poller thread panicked; the other pollers were stopped.
     #[error("poller {poller} panicked: {message}")]
@@ -346,6 +408,9 @@ impl Poller<'_> {
         let mut reached = false;
         let mut invocation = 0u64;
         while !self.stop.load(Ordering::SeqCst) {
+            if self.config.kill.is_killed() {
+                return Err(EsmError::Killed { request_id: format!("esm-{}-p{}-idle", self.config.group, self.index) });
+            }
             let wait = window_ends.map_or(Duration::from_millis(100), |end| {
                 end.saturating_duration_since(Instant::now()).min(Duration::from_millis(100))
             });
@@ -437,7 +502,11 @@ impl Poller<'_> {
         let event = batch.finish();
         stats.max_event_bytes = stats.max_event_bytes.max(event.len() as u64);
         let summary = self.until_done(&request_id, stats, |attempt_id| {
-            self.runtime.block_on(self.handler.handle(event.clone(), attempt_id))
+            self.config.invoking.fetch_add(1, Ordering::SeqCst);
+            let done =
+                self.runtime.block_on(self.config.kill.unless_killed(self.handler.handle(event.clone(), attempt_id)));
+            self.config.invoking.fetch_sub(1, Ordering::SeqCst);
+            done
         })?;
         stats.invocations += 1;
         stats.records_in += summary.records_in;
@@ -479,7 +548,9 @@ impl Poller<'_> {
             line: None,
         };
         let summary = self.until_done(&request_id, stats, |attempt_id| {
-            self.runtime.block_on(self.handler.dead_letter_unsent(attempt_id, vec![letter.clone()]))
+            self.runtime.block_on(
+                self.config.kill.unless_killed(self.handler.dead_letter_unsent(attempt_id, vec![letter.clone()])),
+            )
         })?;
         stats.too_large += 1;
         stats.records_in += summary.records_in;
@@ -496,12 +567,14 @@ impl Poller<'_> {
 
     /// Calls `attempt` until it succeeds: after a failure, waits (capped
     /// exponential) and calls again, up to `max_attempts` or until stopped.
+    /// An attempt that answers `None` was killed: nothing more is tried.
     fn until_done(
         &self,
         request_id: &str,
         stats: &mut EsmStats,
-        mut attempt: impl FnMut(&str) -> Result<InvocationSummary, InvocationError>,
+        mut attempt: impl FnMut(&str) -> Option<Result<InvocationSummary, InvocationError>>,
     ) -> Result<InvocationSummary, EsmError> {
+        let killed = || EsmError::Killed { request_id: request_id.to_owned() };
         let mut attempts = 0u32;
         let mut wait = Duration::from_millis(100);
         loop {
@@ -509,7 +582,7 @@ impl Poller<'_> {
             // Like Lambda, every attempt gets its own request id.
             let attempt_id =
                 if attempts == 1 { request_id.to_owned() } else { format!("{request_id}-retry{attempts}") };
-            match attempt(&attempt_id) {
+            match attempt(&attempt_id).ok_or_else(killed)? {
                 Ok(summary) => return Ok(summary),
                 Err(e) => {
                     stats.failed_invocations += 1;
@@ -525,7 +598,9 @@ impl Poller<'_> {
                         });
                     }
                     warn!(request_id, attempts, "Invocation failed, invoking again: {}", error_chain(&e));
-                    std::thread::sleep(wait);
+                    // The timer is made inside the runtime: this thread is not one of its.
+                    let pause = async { tokio::time::sleep(wait).await };
+                    self.runtime.block_on(self.config.kill.unless_killed(pause)).ok_or_else(killed)?;
                     wait = (wait * 2).min(Duration::from_secs(10));
                 }
             }

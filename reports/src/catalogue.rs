@@ -182,6 +182,14 @@ pub static METRICS: &[Metric] = &[
         compare: Compare::AnyWorseWhenSeen(Better::Lower),
         value: |r| Some(count(r.totals.failed_in_topic)),
     },
+    // What the scenario did to the pipeline.
+    Metric {
+        name: "fault_windows",
+        label: "fault windows",
+        about: "faults the run injected ([[faults]] entries run), whole run",
+        compare: Compare::No,
+        value: |r| Some(count(r.faults.len() as u64)),
+    },
     // How hard Firehose pushed back.
     Metric {
         name: "throttled_records",

@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 
 use crate::markdown;
 use crate::model::RunResult;
-use crate::svg::{BarChart, Line, LineChart, QUOTA_RED, Reference, escape, short_number};
+use crate::svg::{Band, BarChart, Line, LineChart, QUOTA_RED, Reference, escape, short_number};
 
 const BLUE: &str = "#1f77b4";
 const ORANGE: &str = "#ff7f0e";
@@ -32,6 +32,11 @@ fn quota(label: &str, value: Option<f64>) -> Vec<Reference> {
         .map(|v| Reference { label: format!("quota {} {label}", short_number(v)), value: v, color: QUOTA_RED })
         .into_iter()
         .collect()
+}
+
+/// The run's fault windows, as bands on every chart over time.
+fn bands(run: &RunResult) -> Vec<Band> {
+    run.faults.iter().map(|f| Band { label: f.label(), from: f.from_s, until: f.until_s }).collect()
 }
 
 /// The charts of a run, in display order.
@@ -66,6 +71,7 @@ fn charts(run: &RunResult) -> Vec<String> {
                 line("produced", GREY, series(run, |s| Some(s.produced as f64))),
             ],
             references: record_lines,
+            bands: bands(run),
         }
         .render(),
         LineChart {
@@ -74,6 +80,7 @@ fn charts(run: &RunResult) -> Vec<String> {
             y_label: "bytes/s".into(),
             lines: vec![line("bytes", BLUE, series(run, |s| Some(s.bytes as f64)))],
             references: quota("bytes/s", q.map(|q| q.bytes_per_sec)),
+            bands: bands(run),
         }
         .render(),
         LineChart {
@@ -82,6 +89,7 @@ fn charts(run: &RunResult) -> Vec<String> {
             y_label: "requests/s".into(),
             lines: vec![line("PutRecordBatch calls", BLUE, series(run, |s| Some(s.firehose_calls as f64)))],
             references: quota("requests/s", q.map(|q| q.requests_per_sec)),
+            bands: bands(run),
         }
         .render(),
         LineChart {
@@ -95,6 +103,7 @@ fn charts(run: &RunResult) -> Vec<String> {
                 line("in flight", GREY, series(run, |s| Some(s.in_flight as f64))),
             ],
             references: vec![],
+            bands: bands(run),
         }
         .render(),
     ];
@@ -111,6 +120,7 @@ fn charts(run: &RunResult) -> Vec<String> {
                     line("max", PURPLE, e2e(|p| p.max)),
                 ],
                 references: vec![],
+                bands: bands(run),
             }
             .render(),
         );
@@ -215,6 +225,15 @@ mod tests {
         assert!(html.contains("quota 5.24M bytes/s"));
         assert!(html.contains("quota 2k requests/s"));
         assert!(html.contains("<h2>Records</h2>"));
+    }
+
+    #[test]
+    fn fault_windows_are_shaded_on_every_chart_over_time_and_listed() {
+        let html = render(&crate::model::tests::sample_with_fault());
+        // 5 charts over time, each with the band and its label.
+        assert_eq!(html.matches("<title>firehose_down (http_503)</title></rect>").count(), 5, "{html}");
+        assert!(html.contains("<td>firehose_down (http_503)</td><td>3.0–5.0</td><td>answered_5xx 12</td>"), "{html}");
+        assert!(!render(&sample()).contains("fill-opacity=\"0.45\""), "no bands without faults");
     }
 
     #[test]

@@ -31,5 +31,5 @@ mod svg;
 
 pub use aggregate::{Aggregate, Side};
 pub use compare::{Comparison, Options, Verdict, compare, compare_sides};
-pub use model::{Percentiles, RunResult, SCHEMA_VERSION, Sample, ScenarioInfo, SloResult, Totals};
+pub use model::{FaultRecord, Percentiles, RunResult, SCHEMA_VERSION, Sample, ScenarioInfo, SloResult, Totals};
 pub use slo::{Slo, SloError};

@@ -4,7 +4,8 @@
 //! record accounting (the totals, in `result.json`'s order, headed by the
 //! catalogue's labels), latency percentiles (the percentiles of
 //! [`Percentiles::named`](crate::model::Percentiles::named)), and the peak per-second rates against the
-//! quota. Pure text from a [`RunResult`].
+//! quota. A run with `[[faults]]` lists each window and what it did before
+//! the records. Pure text from a [`RunResult`].
 
 use std::fmt::Write as _;
 
@@ -64,6 +65,24 @@ pub fn render(run: &RunResult) -> String {
                 slo.expr,
                 slo.value.map_or("not measured".to_owned(), fmt_num),
                 if slo.ok { "held" } else { "**FAILED**" }
+            );
+        }
+        out.push('\n');
+    }
+
+    if !run.faults.is_empty() {
+        // One line per window, so the numbers below read against what was broken when.
+        out.push_str("## Faults\n\n| fault | window (s since start) | what it did |\n|---|---:|---|\n");
+        for f in &run.faults {
+            let effects: Vec<String> =
+                f.effects.iter().filter(|&(_, &n)| n > 0).map(|(k, n)| format!("{k} {n}")).collect();
+            let _ = writeln!(
+                out,
+                "| {} | {:.1}–{:.1} | {} |",
+                f.label(),
+                f.from_s,
+                f.until_s,
+                if effects.is_empty() { "nothing counted".to_owned() } else { effects.join(", ") }
             );
         }
         out.push('\n');

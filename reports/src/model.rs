@@ -34,6 +34,42 @@ pub struct RunResult {
     pub series: Vec<Sample>,
     /// The scenario's SLOs checked against this run, in the scenario's order.
     pub slo: Vec<SloResult>,
+    /// The faults the run injected (`[[faults]]`), in the scenario's
+    /// order; absent when it injected none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<FaultRecord>,
+}
+
+/// One injected fault: what, when, and what it did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FaultRecord {
+    /// The kind, as the scenario names it (`processor_crash`, `registry_down`,
+    /// `firehose_down`, `network_latency`).
+    pub kind: String,
+    /// The mode (`refuse`, `http_500`, `http_503`) or the added latency
+    /// (`200ms`); absent for a kind that takes neither.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// When the fault began, in seconds on the series' clock ([`Sample::t`]).
+    pub from_s: f64,
+    /// When it ended (the part back, the processor restarted), same clock.
+    pub until_s: f64,
+    /// What it did, counted over its window by name: `invocations_cut`,
+    /// `connections_cut`, `answered_5xx`, `delayed_chunks`, and the
+    /// processor's `failed_invocations`, `retry_calls`, `throttled_calls`
+    /// and `dead_lettered` while it lasted.
+    #[serde(default)]
+    pub effects: BTreeMap<String, u64>,
+}
+
+impl FaultRecord {
+    /// `firehose_down (http_503)`: the kind and its mode, as the report labels it.
+    pub fn label(&self) -> String {
+        match &self.mode {
+            Some(mode) => format!("{} ({mode})", self.kind),
+            None => self.kind.clone(),
+        }
+    }
 }
 
 /// What ran: enough to reproduce it and to label the report.
@@ -296,7 +332,35 @@ pub(crate) mod tests {
             .collect(),
             series,
             slo: Vec::new(),
+            faults: Vec::new(),
         }
+    }
+
+    /// [`sample`] with one fault window, 3 s to 5 s.
+    pub(crate) fn sample_with_fault() -> RunResult {
+        RunResult {
+            faults: vec![FaultRecord {
+                kind: "firehose_down".into(),
+                mode: Some("http_503".into()),
+                from_s: 3.0,
+                until_s: 5.0,
+                effects: [("answered_5xx".to_string(), 12)].into_iter().collect(),
+            }],
+            ..sample()
+        }
+    }
+
+    #[test]
+    fn faults_are_written_only_when_there_were_some_and_read_back() {
+        let plain = serde_json::to_value(sample()).unwrap();
+        assert!(plain.get("faults").is_none(), "a run without faults keeps its old layout");
+        let r = sample_with_fault();
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["faults"][0]["kind"], "firehose_down");
+        assert_eq!(v["faults"][0]["from_s"], 3.0);
+        assert_eq!(v["faults"][0]["effects"]["answered_5xx"], 12);
+        assert_eq!(RunResult::from_json(&v.to_string()).unwrap(), r);
+        assert_eq!(r.faults[0].label(), "firehose_down (http_503)");
     }
 
     #[test]

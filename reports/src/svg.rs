@@ -25,6 +25,17 @@ pub(crate) struct Reference {
     pub(crate) color: &'static str,
 }
 
+/// A shaded stretch of the x axis: a fault's window, labelled at its top.
+#[derive(Debug, Clone)]
+pub(crate) struct Band {
+    pub(crate) label: String,
+    pub(crate) from: f64,
+    pub(crate) until: f64,
+}
+
+/// The fill of fault bands: a light red that lines stay readable over.
+const BAND_FILL: &str = "#f4b6b6";
+
 /// A reference more than this many times the largest value is named, not drawn.
 const OFF_SCALE: f64 = 5.0;
 
@@ -39,6 +50,8 @@ pub(crate) struct LineChart {
     pub(crate) y_label: String,
     pub(crate) lines: Vec<Line>,
     pub(crate) references: Vec<Reference>,
+    /// Fault windows, shaded behind the lines.
+    pub(crate) bands: Vec<Band>,
 }
 
 /// A bar chart of labelled values.
@@ -152,7 +165,8 @@ impl LineChart {
         let mut out = String::new();
         frame(&mut out, &self.title, &self.x_label, &self.y_label);
         let points = self.lines.iter().flat_map(|l| l.points.iter());
-        let x_max = points.clone().map(|p| p.0).fold(0.0, f64::max).max(1.0);
+        let band_end = self.bands.iter().map(|b| b.until).fold(0.0, f64::max);
+        let x_max = points.clone().map(|p| p.0).fold(band_end, f64::max).max(1.0);
         let data_max = points.map(|p| p.1).fold(0.0, f64::max);
         // A reference far above the data (a quota 100× the load) would
         // flatten every line onto the axis: it is named at the top instead.
@@ -165,6 +179,18 @@ impl LineChart {
         let x_of = |x: f64| LEFT + x / x_max * plot_w;
         let y_of = |y: f64| TOP + plot_h - y / y_top * plot_h;
         y_axis(&mut out, &y_ticks, y_of);
+        for b in &self.bands {
+            // A window shorter than a pixel (a crash that restarts at once) stays visible.
+            let (x1, x2) = (x_of(b.from.max(0.0)), x_of(b.until.max(b.from)));
+            let _ = write!(
+                out,
+                r#"<rect x="{x1:.1}" y="{TOP}" width="{w:.1}" height="{plot_h:.1}" fill="{BAND_FILL}" fill-opacity="0.45"><title>{l}</title></rect><text x="{tx:.1}" y="{ty}" fill="{QUOTA_RED}" font-size="10">{l}</text>"#,
+                w = (x2 - x1).max(2.0),
+                tx = x1 + 2.0,
+                ty = TOP + 10.0,
+                l = escape(&b.label)
+            );
+        }
         for t in nice_ticks(x_max) {
             if t > x_max {
                 break;
@@ -293,6 +319,7 @@ mod tests {
             y_label: "records/s".into(),
             lines: vec![Line { name: "accepted".into(), color: "#1f77b4", points: vec![(0.0, 1.0), (1.0, 2.0)] }],
             references: vec![Reference { label: "quota 500k/s".into(), value: 3.0, color: QUOTA_RED }],
+            bands: vec![],
         };
         let svg = chart.render();
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
@@ -310,11 +337,28 @@ mod tests {
             y_label: "y".into(),
             lines: vec![Line { name: "accepted".into(), color: "#1f77b4", points: vec![(0.0, 2000.0), (1.0, 2100.0)] }],
             references: vec![Reference { label: "quota 500k records/s".into(), value: 500_000.0, color: QUOTA_RED }],
+            bands: vec![],
         };
         let svg = chart.render();
         assert!(svg.contains("↑ quota 500k records/s (above the chart)"), "{svg}");
         assert!(!svg.contains("stroke-dasharray"), "no line drawn at 500k");
         assert!(!svg.contains(">600k<"), "the axis follows the data, not the quota");
+    }
+
+    #[test]
+    fn a_fault_band_is_shaded_over_its_window_with_its_label() {
+        let chart = LineChart {
+            title: "t".into(),
+            x_label: "x".into(),
+            y_label: "y".into(),
+            lines: vec![Line { name: "a".into(), color: "#000", points: vec![(0.0, 1.0), (10.0, 1.0)] }],
+            references: vec![],
+            bands: vec![Band { label: "registry_down <refuse>".into(), from: 2.0, until: 4.0 }],
+        };
+        let svg = chart.render();
+        // x 2..4 of 0..10 over the 662-pixel plot from x = 78.
+        assert!(svg.contains(r#"<rect x="210.4" y="36" width="132.4""#), "{svg}");
+        assert!(svg.contains("registry_down &lt;refuse&gt;"), "{svg}");
     }
 
     #[test]
@@ -325,6 +369,7 @@ mod tests {
             y_label: "y".into(),
             lines: vec![Line { name: "none".into(), color: "#000", points: vec![] }],
             references: vec![],
+            bands: vec![Band { label: "processor_crash".into(), from: 0.0, until: 0.0 }],
         };
         assert!(!chart.render().contains("NaN"));
         let bars = BarChart { title: "b".into(), y_label: "ms".into(), bars: vec![] };

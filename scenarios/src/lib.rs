@@ -38,6 +38,8 @@
 
 #![warn(missing_docs)]
 
+pub mod faults;
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -49,6 +51,8 @@ pub use mskbench_reports::Slo;
 pub use mskbench_sim::firehose::Latency;
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize, Serializer};
+
+pub use crate::faults::{Fault, FaultKind, FirehoseOutage, RegistryOutage};
 
 /// A scenario as read from its file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -85,6 +89,10 @@ pub struct Scenario {
     /// catalogue; the run exits 1 when one fails.
     #[serde(default, with = "text_list")]
     pub slo: Vec<Slo>,
+    /// `[[faults]]`: faults injected during the run, each in a window of
+    /// time from the start of producing ([`faults`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<Fault>,
 }
 
 fn default_drain() -> Duration {
@@ -774,6 +782,9 @@ impl Scenario {
             )));
         }
         scenario.check_parts().map_err(invalid)?;
+        faults::check(&scenario.faults, scenario.total_duration(), scenario.total_duration() + scenario.drain)
+            .map_err(invalid)?;
+        scenario.check_fault_parts().map_err(invalid)?;
         Ok(scenario)
     }
 
@@ -789,6 +800,33 @@ impl Scenario {
             }
             _ => Ok(()),
         }
+    }
+
+    /// Faults that need a part the run starts itself: the harness injects
+    /// them there, and cannot reach into a cluster or endpoint of its own.
+    fn check_fault_parts(&self) -> Result<(), String> {
+        for (i, f) in self.faults.iter().enumerate() {
+            let needs = match f.kind {
+                FaultKind::ProcessorCrash => None,
+                FaultKind::RegistryDown(_) => {
+                    (self.registry.kind != RegistryKind::Embedded).then_some("registry.kind = \"embedded\"")
+                }
+                FaultKind::FirehoseDown(_) => {
+                    (self.firehose.endpoint != Endpoint::Embedded).then_some("firehose.endpoint = \"embedded\"")
+                }
+                FaultKind::NetworkLatency(_) => {
+                    (self.kafka.brokers != Brokers::Embedded).then_some("kafka.brokers = \"embedded\"")
+                }
+            };
+            if let Some(needs) = needs {
+                return Err(format!(
+                    "faults[{}] ({}): needs {needs}: the run injects it into the part it starts",
+                    i + 1,
+                    f.kind.name()
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The `.avsc` file the producer uses, if not ClickEvents.
@@ -863,6 +901,9 @@ impl fmt::Display for Scenario {
         };
         writeln!(f, "  firehose: {endpoint} stream {}, quota {}", fh.stream, fh.quota)?;
         writeln!(f, "  registry: {}", self.registry.kind)?;
+        for fault in &self.faults {
+            writeln!(f, "  fault: {fault}")?;
+        }
         for slo in &self.slo {
             writeln!(f, "  slo: {slo}")?;
         }
@@ -1064,5 +1105,99 @@ rate = 100
             err(&MINIMAL.replace("rate = 100", "rate = 100\nmeasure = false")).contains("nothing would be measured")
         );
         assert!(err(&MINIMAL.replace("\"2s\"", "\"0s\"")).contains("zero duration"));
+    }
+
+    fn fault(entry: &str) -> String {
+        format!("{MINIMAL}\n[[faults]]\n{entry}\n").replacen("seed = 1", "seed = 1\ndrain = \"3s\"", 1)
+    }
+
+    #[test]
+    fn a_fault_schedule_is_read_into_windows_from_the_start_of_producing() {
+        let text = format!(
+            "{MINIMAL}\n[[faults]]\nkind = \"processor_crash\"\nat = \"1s\"\nduration = \"500ms\"\n\n\
+             [[faults]]\nkind = \"firehose_down\"\nfrom = \"500ms\"\nuntil = \"1500ms\"\nmode = \"http_503\"\n\n\
+             [[faults]]\nkind = \"registry_down\"\nfrom = \"0s\"\nduration = \"1s\"\n\n\
+             [[faults]]\nkind = \"network_latency\"\nfrom = \"1s\"\nduration = \"1s\"\nlatency = \"200ms\"\n"
+        );
+        let s = Scenario::parse(&text, "t.toml").unwrap();
+        let ms = Duration::from_millis;
+        assert_eq!(
+            s.faults,
+            vec![
+                Fault { kind: FaultKind::ProcessorCrash, from: ms(1000), until: ms(1500) },
+                Fault { kind: FaultKind::FirehoseDown(FirehoseOutage::Http503), from: ms(500), until: ms(1500) },
+                Fault { kind: FaultKind::RegistryDown(RegistryOutage::Refuse), from: ms(0), until: ms(1000) },
+                Fault { kind: FaultKind::NetworkLatency(ms(200)), from: ms(1000), until: ms(2000) },
+            ]
+        );
+        assert!(s.to_string().contains("fault: firehose_down (http_503) from 500ms until 1s 500ms"), "{s}");
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["faults"][3]["latency"], "200ms");
+        assert_eq!(json["faults"][1]["mode"], "http_503");
+        let back: Scenario = serde_json::from_value(json).unwrap();
+        assert_eq!(back.faults, s.faults, "written out, the schedule reads back the same");
+        assert!(serde_json::to_value(Scenario::parse(MINIMAL, "t.toml").unwrap()).unwrap().get("faults").is_none());
+    }
+
+    #[test]
+    fn a_fault_entry_that_makes_no_sense_is_refused_at_its_line() {
+        let e = err(&fault("kind = \"firehose_down\"\nfrom = \"1s\""));
+        assert!(e.contains("line 11") && e.contains("needs duration") && e.contains("firehose_down"), "{e}");
+        let e = err(&fault("kind = \"firehose_down\"\nfrom = \"1s\"\nduration = \"1s\"\nuntil = \"2s\""));
+        assert!(e.contains("not both"), "{e}");
+        let e = err(&fault("kind = \"firehose_down\"\nfrom = \"-1s\"\nduration = \"1s\""));
+        assert!(e.contains("not a duration"), "{e}");
+        let e = err(&fault("kind = \"firehose_down\"\nfrom = \"1s\"\nduration = \"inf\""));
+        assert!(e.contains("not a duration"), "{e}");
+        let e = err(&fault("kind = \"firehose_down\"\nfrom = \"1s\"\nduration = \"0s\""));
+        assert!(e.contains("empty"), "{e}");
+        let e = err(&fault("kind = \"firehose_down\"\nfrom = \"2s\"\nuntil = \"1s\""));
+        assert!(e.contains("before from"), "{e}");
+        let e = err(&fault("kind = \"firehose_down\"\nfrom = \"1s\"\nduration = \"1s\"\nmode = \"http_404\""));
+        assert!(e.contains("is not refuse, http_500 or http_503"), "{e}");
+        let e = err(&fault("kind = \"registry_down\"\nfrom = \"1s\"\nduration = \"1s\"\nmode = \"http_500\""));
+        assert!(e.contains("is not refuse or http_503"), "{e}");
+        let e = err(&fault("kind = \"processor_crash\"\nfrom = \"1s\"\nduration = \"1s\"\nmode = \"refuse\""));
+        assert!(e.contains("takes no mode"), "{e}");
+        let e = err(&fault("kind = \"network_latency\"\nfrom = \"1s\"\nduration = \"1s\""));
+        assert!(e.contains("needs latency"), "{e}");
+        let e = err(&fault("kind = \"network_latency\"\nfrom = \"1s\"\nduration = \"1s\"\nlatency = \"1h\""));
+        assert!(e.contains("at most 10s"), "{e}");
+        let e = err(&fault("kind = \"processor_crash\"\nfrom = \"1s\"\nduration = \"1s\"\nlatency = \"1s\""));
+        assert!(e.contains("only network_latency"), "{e}");
+        let e = err(&fault("kind = \"disk_full\"\nfrom = \"1s\"\nduration = \"1s\""));
+        assert!(e.contains("\"disk_full\" is not"), "{e}");
+        let e = err(&fault("kind = \"broker_restart\"\nfrom = \"1s\"\nduration = \"1s\""));
+        assert!(e.contains("not supported"), "{e}");
+        let e = err(&fault("kind = \"processor_crash\"\nfrom = \"1s\"\nduration = \"1s\"\nwhen = 3"));
+        assert!(e.contains("when"), "{e}");
+        // A crash may restart at once.
+        assert!(Scenario::parse(&fault("kind = \"processor_crash\"\nat = \"1s\"\nduration = \"0s\""), "t").is_ok());
+    }
+
+    #[test]
+    fn a_fault_that_does_not_fit_the_run_names_its_entry() {
+        // Phases last 2 s and the drain 3 s: the run is 5 s.
+        let e = err(&fault("kind = \"firehose_down\"\nfrom = \"1s\"\nuntil = \"6s\""));
+        assert!(e.contains("faults[1] (firehose_down): ends at 6s, after the run (5s"), "{e}");
+        let e = err(&fault("kind = \"firehose_down\"\nfrom = \"2s\"\nuntil = \"3s\""));
+        assert!(e.contains("faults[1] (firehose_down): starts at 2s, not before producing ends"), "{e}");
+        let two = fault(
+            "kind = \"processor_crash\"\nfrom = \"0s\"\nuntil = \"1s\"\n\n[[faults]]\n\
+             kind = \"firehose_down\"\nfrom = \"500ms\"\nuntil = \"1s\"\n\n[[faults]]\n\
+             kind = \"processor_crash\"\nfrom = \"500ms\"\nuntil = \"2s\"",
+        );
+        let e = err(&two);
+        assert!(e.contains("faults[3] (processor_crash): overlaps faults[1] (processor_crash"), "{e}");
+        let e = err(&format!(
+            "{}\n[kafka]\nbrokers = \"b-1:9092\"\n",
+            fault("kind = \"network_latency\"\nfrom = \"1s\"\nuntil = \"2s\"\nlatency = \"50ms\"")
+        ));
+        assert!(e.contains("faults[1] (network_latency): needs kafka.brokers = \"embedded\""), "{e}");
+        let e = err(&format!(
+            "{}\n[registry]\nkind = \"http://127.0.0.1:8081\"\n",
+            fault("kind = \"registry_down\"\nfrom = \"1s\"\nuntil = \"2s\"")
+        ));
+        assert!(e.contains("needs registry.kind = \"embedded\""), "{e}");
     }
 }

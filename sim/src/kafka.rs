@@ -35,6 +35,8 @@ use tansu_storage::StorageContainer;
 use tokio::task::JoinHandle;
 use url::Url;
 
+use crate::proxy::FaultProxy;
+
 /// How long [`EmbeddedBroker::start`] waits for the listener.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -63,6 +65,9 @@ pub enum BrokerError {
         /// How long it was given.
         secs: u64,
     },
+    /// The proxy in front of the broker could not listen.
+    #[error(transparent)]
+    Proxy(Box<crate::proxy::ProxyError>),
     /// librdkafka could not create the mock cluster or its topic.
     #[error("cannot start librdkafka's mock cluster: {0}")]
     Mock(#[source] rdkafka::error::KafkaError),
@@ -72,6 +77,8 @@ pub enum BrokerError {
 #[derive(Debug)]
 pub struct EmbeddedBroker {
     addr: SocketAddr,
+    /// Where clients are told to connect: `addr`, or a proxy in front of it.
+    advertised: SocketAddr,
     /// `None` once shut down.
     task: Option<JoinHandle<()>>,
 }
@@ -81,14 +88,30 @@ impl EmbeddedBroker {
     /// the current tokio runtime, and waits until it accepts connections.
     pub async fn start(listen: SocketAddr) -> Result<EmbeddedBroker, BrokerError> {
         let addr = free_addr(listen)?;
+        Self::start_advertising(addr, addr).await
+    }
+
+    /// Starts a broker on a free port of `listen`'s address behind a
+    /// [`FaultProxy`] on `listen`, advertising the proxy: a Kafka client
+    /// connects to the advertised address after bootstrapping, so only then
+    /// does all of its traffic pass the proxy (and meet its faults).
+    pub async fn start_behind_proxy(listen: SocketAddr) -> Result<(EmbeddedBroker, FaultProxy), BrokerError> {
+        let addr = free_addr(SocketAddr::new(listen.ip(), 0))?;
+        let proxy = FaultProxy::start(listen, addr).await.map_err(|e| BrokerError::Proxy(Box::new(e)))?;
+        let broker = Self::start_advertising(addr, proxy.addr()).await?;
+        Ok((broker, proxy))
+    }
+
+    async fn start_advertising(addr: SocketAddr, advertised: SocketAddr) -> Result<EmbeddedBroker, BrokerError> {
         let url = |text: String| Url::parse(&text).map_err(|e| BrokerError::Build(format!("{text}: {e}")));
         let listener = url(format!("tcp://{addr}"))?;
+        let advertised_listener = url(format!("tcp://{advertised}"))?;
         let storage = url("memory://tansu/".to_owned())?;
         let mut broker = Broker::<Controller<StorageContainer>, StorageContainer>::builder()
             .node_id(111)
             .cluster_id("mskbench")
             .incarnation_id(uuid::Uuid::from_u128((0x6d73_6b62_656e_6368_u128 << 64) | u128::from(addr.port())))
-            .advertised_listener(listener.clone())
+            .advertised_listener(advertised_listener)
             .listener(listener)
             .storage(storage)
             .silent(true)
@@ -101,12 +124,12 @@ impl EmbeddedBroker {
             }
         });
         wait_listening(addr, &task).await?;
-        Ok(EmbeddedBroker { addr, task: Some(task) })
+        Ok(EmbeddedBroker { addr, advertised, task: Some(task) })
     }
 
-    /// The bootstrap server list (`127.0.0.1:PORT`).
+    /// The bootstrap server list (`127.0.0.1:PORT`): the advertised address.
     pub fn bootstrap_servers(&self) -> String {
-        self.addr.to_string()
+        self.advertised.to_string()
     }
 
     /// The address the broker listens on.
@@ -219,6 +242,78 @@ mod tests {
         let addr = broker.addr();
         broker.shutdown().await;
         assert!(TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err(), "stopped listening");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_broker_behind_a_proxy_advertises_the_proxy() {
+        let (broker, proxy) = EmbeddedBroker::start_behind_proxy(([127, 0, 0, 1], 0).into()).await.unwrap();
+        assert_eq!(broker.bootstrap_servers(), proxy.addr().to_string());
+        assert_ne!(broker.addr(), proxy.addr());
+        let servers = broker.bootstrap_servers();
+        let advertised = tokio::task::spawn_blocking(move || {
+            let client: BaseConsumer = ClientConfig::new().set("bootstrap.servers", &servers).create().unwrap();
+            let metadata = client.fetch_metadata(None, Duration::from_secs(10)).unwrap();
+            metadata.brokers().iter().map(|b| format!("{}:{}", b.host(), b.port())).collect::<Vec<_>>()
+        })
+        .await
+        .unwrap();
+        assert_eq!(advertised, vec![proxy.addr().to_string()], "clients come back through the proxy");
+        assert!(proxy.counts().accepted >= 1);
+        proxy.shutdown();
+        broker.shutdown().await;
+    }
+
+    /// tansu 0.6 answered a fetch from an offset inside a record batch with
+    /// the batches after it, so a consumer resuming at a committed offset
+    /// (after a restart or a rebalance) never saw the rest of that batch.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_fetch_from_inside_a_batch_gets_the_rest_of_that_batch() {
+        use rdkafka::consumer::BaseConsumer;
+        use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+        use rdkafka::{Message, Offset, TopicPartitionList};
+
+        let broker = EmbeddedBroker::start(([127, 0, 0, 1], 0).into()).await.unwrap();
+        let servers = broker.bootstrap_servers();
+        let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> =
+            ClientConfig::new().set("bootstrap.servers", &servers).create().unwrap();
+        let topic = rdkafka::admin::NewTopic::new("t", 1, rdkafka::admin::TopicReplication::Fixed(1));
+        admin.create_topics([&topic], &rdkafka::admin::AdminOptions::new()).await.unwrap();
+        let firsts = tokio::task::spawn_blocking(move || {
+            let producer: BaseProducer =
+                ClientConfig::new().set("bootstrap.servers", &servers).set("linger.ms", "1000").create().unwrap();
+            // Ten batches of ten records each (flushed between), on one partition.
+            for batch in 0..10 {
+                for i in 0..10 {
+                    let value = format!("{batch}-{i}");
+                    producer.send(BaseRecord::<(), str>::to("t").partition(0).payload(&value)).unwrap();
+                }
+                producer.flush(Duration::from_secs(10)).unwrap();
+            }
+            [0i64, 10, 15, 19, 95].map(|asked| {
+                let consumer: BaseConsumer = ClientConfig::new()
+                    .set("bootstrap.servers", &servers)
+                    .set("group.id", format!("g{asked}"))
+                    .set("enable.auto.commit", "false")
+                    .create()
+                    .unwrap();
+                let mut tpl = TopicPartitionList::new();
+                tpl.add_partition_offset("t", 0, Offset::Offset(asked)).unwrap();
+                consumer.assign(&tpl).unwrap();
+                let deadline = std::time::Instant::now() + Duration::from_secs(10);
+                while std::time::Instant::now() < deadline {
+                    if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+                        return (asked, Some(m.offset()));
+                    }
+                }
+                (asked, None)
+            })
+        })
+        .await
+        .unwrap();
+        for (asked, first) in firsts {
+            assert_eq!(first, Some(asked), "a fetch from offset {asked} starts there: {firsts:?}");
+        }
+        broker.shutdown().await;
     }
 
     #[test]

@@ -11,6 +11,9 @@
 //! - [`kafka`]: tansu's Kafka broker in this process, in memory
 //!   ([`EmbeddedBroker`]), and librdkafka's mock cluster for fault tests
 //!   ([`MockBroker`]); feature `kafka`, on by default.
+//! - [`proxy`] and [`outage`]: fault windows — a TCP proxy that refuses
+//!   connections or delays bytes in front of any of them, and a switch that
+//!   makes an HTTP stand-in answer 5xx.
 //!
 //! All are libraries first: `FirehoseServer::start`,
 //! `RegistryServer::start` and `EmbeddedBroker::start` bind (port 0 picks
@@ -32,6 +35,8 @@ pub mod firehose;
 pub mod fuzzing;
 #[cfg(feature = "kafka")]
 pub mod kafka;
+pub mod outage;
+pub mod proxy;
 pub mod registry;
 mod server;
 mod time;
@@ -39,5 +44,7 @@ mod time;
 pub use firehose::{FirehoseConfig, FirehoseServer};
 #[cfg(feature = "kafka")]
 pub use kafka::{BrokerError, EmbeddedBroker, MockBroker};
+pub use outage::{HttpOutage, Outage};
+pub use proxy::{FaultProxy, ProxyCounts, ProxyMode};
 pub use registry::{RegistryConfig, RegistryServer};
 pub use server::ServeError;

@@ -12,7 +12,7 @@ use aws_sdk_firehose::primitives::Blob;
 use aws_sdk_firehose::types::{BufferingHints, ExtendedS3DestinationConfiguration, Record};
 use mskbench_core::Quota;
 use mskbench_sim::firehose::Buffering;
-use mskbench_sim::{FirehoseConfig, FirehoseServer};
+use mskbench_sim::{FirehoseConfig, FirehoseServer, HttpOutage};
 
 fn config(dir: &std::path::Path) -> FirehoseConfig {
     FirehoseConfig {
@@ -299,6 +299,26 @@ async fn injected_faults_reach_the_client() {
         .unwrap_err();
     assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(500));
     assert_eq!(server.metrics().streams["g"].totals.injected_call_failures, 1);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_that_is_down_answers_every_call_with_its_status_until_it_is_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = FirehoseServer::start(config(dir.path())).await.unwrap();
+    let client = common::firehose_client(&server.url());
+    create(&client, "d").await;
+    let put = || client.put_record_batch().delivery_stream_name("d").set_records(Some(records(3, "d"))).send();
+    for (status, code) in [(HttpOutage::Status503, 503), (HttpOutage::Status500, 500)] {
+        server.outage().begin(status);
+        let err = put().await.unwrap_err();
+        assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(code));
+        server.outage().end();
+        assert_eq!(put().await.unwrap().failed_put_count(), 0, "up again");
+    }
+    assert!(server.outage().answered() >= 2, "the SDK's own retries may add more");
+    // Nothing answered while down reached a stream: only the 6 records sent while up.
+    assert_eq!(server.metrics().streams["d"].totals.accepted_records, 6);
     server.shutdown().await.unwrap();
 }
 

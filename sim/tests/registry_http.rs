@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use mskbench_sim::{RegistryConfig, RegistryServer};
+use mskbench_sim::{HttpOutage, RegistryConfig, RegistryServer};
 use serde_json::{Value, json};
 
 const SCHEMA: &str = r#"{"type":"record","name":"ClickEvent","fields":[{"name":"ip","type":"string"}]}"#;
@@ -138,6 +138,30 @@ async fn a_restart_keeps_subjects_versions_ids_and_config() {
         assert_eq!(call("GET", &format!("{base}/schemas/ids/2"), None).1, json!({ "schema": "\"string\"" }));
         assert_eq!(call("GET", &format!("{base}/config/a-value"), None).1, json!({ "compatibilityLevel": "FULL" }));
         assert_eq!(register(&base, "c-value", r#""int""#).1, json!({ "id": 3 }), "ids continue");
+    })
+    .await
+    .unwrap();
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registry_that_is_down_answers_503_in_confluents_shape_until_it_is_up() {
+    let (server, base) = start(RegistryConfig::default()).await;
+    let outage = server.outage();
+    tokio::task::spawn_blocking(move || {
+        let (status, body) = register(&base, "x", SCHEMA);
+        assert_eq!((status, body), (200, json!({ "id": 1 })));
+        outage.begin(HttpOutage::Status503);
+        let (status, body) = call("GET", &format!("{base}/schemas/ids/1"), None);
+        assert_eq!((status, &body["error_code"]), (503, &json!(50301)), "{body}");
+        let (status, _) = register(&base, "y", SCHEMA);
+        assert_eq!(status, 503, "changes are refused too");
+        assert_eq!(outage.answered(), 2);
+        outage.end();
+        let (status, body) = call("GET", &format!("{base}/schemas/ids/1"), None);
+        assert_eq!(status, 200, "{body}");
+        let (status, _) = call("GET", &format!("{base}/subjects/y/versions"), None);
+        assert_eq!(status, 404, "nothing sent while down was kept");
     })
     .await
     .unwrap();

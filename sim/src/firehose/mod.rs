@@ -55,6 +55,7 @@ pub use config::{Buffering, Faults, FirehoseConfig, Latency};
 pub use delivery::{DeliveredObject, ReadError, count_lines, list_objects};
 pub use metrics::Sample;
 
+use crate::outage::{HttpOutage, Outage};
 use crate::server::{BodyError, GRACE, Running, ServeError, read_body};
 use protocol::{CONTENT_TYPE, ErrorCode, TARGET_PREFIX};
 use service::{App, Stream, lock, unix_now};
@@ -215,6 +216,12 @@ impl FirehoseServer {
         self.app.snapshot()
     }
 
+    /// The switch that takes the endpoint down (every call answered 5xx)
+    /// and up again, for fault windows.
+    pub fn outage(&self) -> Arc<Outage> {
+        self.app.outage.clone()
+    }
+
     /// Stops serving (in-flight requests get a grace period to finish),
     /// then writes every buffered record of every stream. Returns what the
     /// final flush wrote, or names each stream whose data it could not
@@ -248,6 +255,12 @@ async fn handle(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> 
                 format!("request body is larger than {limit} bytes"),
             )),
             Err(e @ BodyError::Read(_)) => Err(protocol::ApiError::new(ErrorCode::Serialization, e.to_string())),
+            Ok(_) if let Some(status) = app.outage.answer() => Err(match status {
+                HttpOutage::Status500 => {
+                    protocol::ApiError::new(ErrorCode::InternalFailure, "Internal service failure.")
+                }
+                HttpOutage::Status503 => protocol::ApiError::new(ErrorCode::ServiceUnavailable, "Service unavailable."),
+            }),
             Ok(bytes) => {
                 let delay = app.latency();
                 if !delay.is_zero() {

@@ -126,6 +126,8 @@ pub(crate) struct App {
     pub(crate) wake_delivery: tokio::sync::Notify,
     /// Delivery failures so far, newest last (bounded), for the metrics endpoint.
     pub(crate) delivery_errors: Mutex<Vec<String>>,
+    /// On while the endpoint is down (a fault window): every call answered 5xx.
+    pub(crate) outage: Arc<crate::Outage>,
 }
 
 /// Per-call scratch: decoded record bytes and their ranges.
@@ -163,6 +165,7 @@ impl App {
             record_ids: AtomicU64::new(0),
             wake_delivery: tokio::sync::Notify::new(),
             delivery_errors: Mutex::new(Vec::new()),
+            outage: Arc::new(crate::Outage::default()),
         }
     }
 

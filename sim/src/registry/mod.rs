@@ -69,6 +69,7 @@ pub enum RegistryError {
 #[derive(Debug)]
 pub struct RegistryServer {
     http: Running,
+    outage: Arc<crate::Outage>,
 }
 
 impl RegistryServer {
@@ -79,9 +80,14 @@ impl RegistryServer {
             Some(path) => Store::open(path, config.compatibility)?,
             None => Store::in_memory(config.compatibility),
         };
-        let app = Arc::new(service::App { store: Arc::new(Mutex::new(store)), max_body_bytes: config.max_body_bytes });
+        let outage = Arc::new(crate::Outage::default());
+        let app = Arc::new(service::App {
+            store: Arc::new(Mutex::new(store)),
+            max_body_bytes: config.max_body_bytes,
+            outage: outage.clone(),
+        });
         let http = Running::start(config.listen, service::router(app)).await?;
-        Ok(RegistryServer { http })
+        Ok(RegistryServer { http, outage })
     }
 
     /// `http://127.0.0.1:PORT`: the registry URL for clients.
@@ -92,6 +98,12 @@ impl RegistryServer {
     /// The bound address.
     pub fn addr(&self) -> SocketAddr {
         self.http.addr()
+    }
+
+    /// The switch that takes the registry down (every request answered
+    /// 5xx) and up again, for fault windows.
+    pub fn outage(&self) -> Arc<crate::Outage> {
+        self.outage.clone()
     }
 
     /// Stops serving; every acknowledged change is already on disk.

@@ -33,6 +33,8 @@ pub(crate) const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
 pub(crate) struct App {
     pub(crate) store: Arc<Mutex<Store>>,
     pub(crate) max_body_bytes: usize,
+    /// On while the registry is down (a fault window).
+    pub(crate) outage: Arc<crate::Outage>,
 }
 
 type Shared = State<Arc<App>>;
@@ -50,6 +52,7 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/config/{subject}", get(get_subject_config).put(put_subject_config).delete(delete_subject_config))
         .route("/compatibility/subjects/{subject}/versions/{version}", post(compatibility))
         .fallback(|| async { error(StatusCode::NOT_FOUND, 404, "HTTP 404 Not Found") })
+        .layer(axum::middleware::from_fn_with_state(app.clone(), down))
         .layer(axum::middleware::map_response(confluent_shaped))
         .with_state(app)
 }
@@ -74,6 +77,20 @@ async fn confluent_shaped(response: Response) -> Response {
         text => text.to_owned(),
     };
     error(status, u32::from(status.as_u16()), &message)
+}
+
+/// While the registry is down, every request gets the outage's status in
+/// Confluent's error shape (its 5xx codes: 50001 for 500, 50301 for 503).
+async fn down(State(app): Shared, request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    match app.outage.answer() {
+        Some(crate::HttpOutage::Status500) => {
+            error(StatusCode::INTERNAL_SERVER_ERROR, 50001, "Error in the backend data store (fault window)")
+        }
+        Some(crate::HttpOutage::Status503) => {
+            error(StatusCode::SERVICE_UNAVAILABLE, 50301, "Service unavailable (fault window)")
+        }
+        None => next.run(request).await,
+    }
 }
 
 fn ok(value: Value) -> Response {
