@@ -56,5 +56,9 @@ impl FirehoseCalls {
 /// Changes run on tokio's blocking pool, so requests need a runtime.
 pub fn registry_router(max_body_bytes: usize) -> Router {
     let store = Store::in_memory(Level::Backward);
-    service::router(Arc::new(service::App { store: Arc::new(Mutex::new(store)), max_body_bytes }))
+    service::router(Arc::new(service::App {
+        store: Arc::new(Mutex::new(store)),
+        max_body_bytes,
+        outage: Arc::new(crate::Outage::default()),
+    }))
 }
