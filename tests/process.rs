@@ -6,6 +6,8 @@
 // Test helpers panic on setup failures: that is a test failure with a message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::process::Command;
 use std::time::Duration;
 
@@ -141,17 +143,7 @@ fn idle_exit_against_a_broker_that_never_answers_stops_with_the_reason_and_exit_
         .unwrap();
     // Bounded: ten idle times (the old behaviour, exit 0 as if idle) is 5 s;
     // the answer must come well before a minute in any case.
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if std::time::Instant::now() > deadline {
-            child.kill().unwrap();
-            panic!("mskbench process did not stop");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = common::wait_bounded(&mut child, Duration::from_secs(60), "mskbench process");
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
     assert_eq!(status.code(), Some(2), "{stderr}");

@@ -494,17 +494,7 @@ fn ctrl_c_during_start_up_still_leaves_a_report_marked_interrupted() {
         std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
         rest
     });
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if std::time::Instant::now() > deadline {
-            child.kill().unwrap();
-            panic!("the interrupted run did not end: {seen}");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
+    let status = common::wait_bounded(&mut child, std::time::Duration::from_secs(120), "the interrupted run");
     let rest = rest.join().unwrap();
     assert!(matches!(status.code(), Some(0 | 1)), "{status}: {seen}{rest}");
     let (r, _) = read_result(&run);

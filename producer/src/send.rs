@@ -961,14 +961,11 @@ mod tests {
         );
     }
 
-    #[test]
-    fn one_half_of_the_oracle_without_the_other_is_refused_before_sending() {
-        use crate::clickevent::ClickEvents;
-        use crate::records::{Framing, Generator, KeyFraming};
-
-        let options = SendOptions {
+    /// Options for tests: topic `t`, no count or duration, nothing periodic, no waits.
+    fn test_options() -> SendOptions {
+        SendOptions {
             topic: "t".into(),
-            until: Until { count: Some(1), ..Until::default() },
+            until: Until::default(),
             warmup: Duration::ZERO,
             stats_interval: None,
             hlog: None,
@@ -976,7 +973,15 @@ mod tests {
             connect_timeout: Duration::ZERO,
             seed: 0,
             schema: String::new(),
-        };
+        }
+    }
+
+    #[test]
+    fn one_half_of_the_oracle_without_the_other_is_refused_before_sending() {
+        use crate::clickevent::ClickEvents;
+        use crate::records::{Framing, Generator, KeyFraming};
+
+        let options = SendOptions { until: Until { count: Some(1), ..Until::default() }, ..test_options() };
         // No broker is asked: the check comes before the first record.
         let mut client = rdkafka::ClientConfig::new();
         client.set("bootstrap.servers", "127.0.0.1:9");
@@ -1007,15 +1012,9 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let brokers = listener.local_addr().unwrap().to_string();
         let options = SendOptions {
-            topic: "t".into(),
             until: Until { count: Some(10), ..Until::default() },
-            warmup: Duration::ZERO,
-            stats_interval: None,
-            hlog: None,
-            flush_timeout: Duration::ZERO,
             connect_timeout: Duration::from_millis(500),
-            seed: 0,
-            schema: String::new(),
+            ..test_options()
         };
         let producer: ThreadedProducer<AckContext> = rdkafka::ClientConfig::new()
             .set("bootstrap.servers", &brokers)
@@ -1071,17 +1070,7 @@ mod tests {
             out.count_sent(0, true);
         }
         out.end(0.25, 0.25); // enqueued in a quarter of a second
-        let options = SendOptions {
-            topic: "t".into(),
-            until: Until::default(),
-            warmup: Duration::ZERO,
-            stats_interval: None,
-            hlog: None,
-            flush_timeout: Duration::ZERO,
-            connect_timeout: Duration::ZERO,
-            seed: 0,
-            schema: String::new(),
-        };
+        let options = test_options();
         let max = report(&acks, &out, &Profile::Max, &options, &Control::new(), start);
         assert_eq!((max.rate_achieved, max.measured_secs), (500.0, 2.0), "not 4,000/s of enqueueing");
         let paced = report(&acks, &out, &Profile::constant(4_000.0), &options, &Control::new(), start);
@@ -1091,17 +1080,7 @@ mod tests {
     #[test]
     fn periodic_work_keeps_its_own_pace() {
         let start = Instant::now();
-        let options = SendOptions {
-            topic: "t".into(),
-            until: Until::default(),
-            warmup: Duration::ZERO,
-            stats_interval: Some(Duration::from_secs(1)),
-            hlog: None,
-            flush_timeout: Duration::ZERO,
-            connect_timeout: Duration::ZERO,
-            seed: 0,
-            schema: String::new(),
-        };
+        let options = SendOptions { stats_interval: Some(Duration::from_secs(1)), ..test_options() };
         let mut p = Periodic::new(start, &options);
         assert!(!p.due(start + Duration::from_millis(50)));
         assert!(p.due(start + Duration::from_millis(100)));

@@ -34,3 +34,20 @@ impl Drop for Served {
         let _ = self.child.wait();
     }
 }
+
+/// Waits for `child` to exit, at most `bound`; kills it and panics with
+/// `what` past that, so a process that hangs fails its test rather than
+/// hanging it.
+pub(crate) fn wait_bounded(child: &mut Child, bound: std::time::Duration, what: &str) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + bound;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("{what} did not end within {bound:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
