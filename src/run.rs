@@ -240,11 +240,12 @@ const LINE_EVERY_S: u64 = 5;
 
 /// One sample as a line of at most 100 columns: the stage, the second's
 /// records into Kafka (`in`), accepted by Firehose (`out`), throttled and
-/// retried, what the processor holds (`in flight`) and the time left to
-/// the end of the load.
+/// retried, what the processor holds (`in flight`) and the most time left
+/// in the stage (the load's end, or the drain's deadline).
 fn progress_line(stage: &Stage, s: &Sample, elapsed_secs: u64) -> String {
     let left = stage.ends_at.saturating_sub(elapsed_secs);
-    let eta = if left > 0 { format!("  ETA {left}s") } else { String::new() };
+    // The stage's end: exact for the load, the deadline for the drain.
+    let eta = if left > 0 { format!("  ≤{left}s left") } else { String::new() };
     let name: String = stage.name.chars().take(10).collect();
     format!(
         "{elapsed_secs:>5}s {name:<10}  in {}/s  out {}/s  thr {}/s  retry {}/s  in flight {}{eta}",
@@ -337,7 +338,7 @@ mod tests {
         };
         let line = progress_line(&stage, &s, 12);
         assert!(line.starts_with("   12s ramp-to-sa  in 10.0M/s  out 10.0M/s"), "{line}");
-        assert!(line.ends_with("in flight 100M  ETA 89988s"), "{line}");
+        assert!(line.ends_with("in flight 100M  ≤89988s left"), "{line}");
         assert!(line.chars().count() <= 100, "{} columns: {line}", line.chars().count());
         assert_eq!([compact(950), compact(12_345), compact(1_250_000)], ["950", "12.3k", "1.25M"]);
     }
