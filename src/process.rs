@@ -56,10 +56,10 @@ pub(crate) struct Args {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     max_attempts: Option<u32>,
     /// Set a processor variable for this run (repeatable), e.g. -E DELIVERY_STREAM_NAME=lab.
-    #[arg(short = 'E', value_name = "KEY=VALUE", value_parser = parse_kv)]
+    #[arg(short = 'E', value_name = "KEY=VALUE", value_parser = crate::flags::key_value)]
     env: Vec<(String, String)>,
     /// A librdkafka consumer setting (repeatable).
-    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_kv)]
+    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = crate::flags::key_value)]
     kafka: Vec<(String, String)>,
     /// Write the totals (invocations, records_in, delivered, …) here as JSON (`-`: stdout).
     #[arg(long, value_name = "PATH")]
@@ -85,10 +85,6 @@ fn batch_window(text: &str) -> Result<Duration, String> {
         return Err(format!("{text:?} is over 300s, MaximumBatchingWindowInSeconds' most"));
     }
     Ok(d)
-}
-
-fn parse_kv(s: &str) -> Result<(String, String), String> {
-    s.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())).ok_or_else(|| format!("expected KEY=VALUE, got {s:?}"))
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {

@@ -103,7 +103,7 @@ pub(crate) struct Args {
     #[arg(long, default_value_t = 2)]
     threads: usize,
     /// librdkafka setting key=value (repeatable), e.g. -X security.protocol=SASL_SSL.
-    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_setting)]
+    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = crate::flags::key_value)]
     settings: Vec<(String, String)>,
     /// Write the summary as JSON here (`-`: stdout).
     #[arg(long)]
@@ -129,13 +129,6 @@ fn compression_flag() -> impl TypedValueParser<Value = Compression> {
 fn key_format_flag() -> impl TypedValueParser<Value = KeyFormat> {
     clap::builder::PossibleValuesParser::new(["string", "avro"])
         .map(|name| if name == "avro" { KeyFormat::Avro } else { KeyFormat::String })
-}
-
-fn parse_setting(text: &str) -> Result<(String, String), String> {
-    match text.split_once('=') {
-        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
-        _ => Err(format!("{text:?} is not key=value")),
-    }
 }
 
 /// A length flag, refused above [`SizeControls::MAX_LENGTH`] here, with the

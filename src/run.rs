@@ -59,18 +59,11 @@ pub(crate) struct Args {
     seed: Option<u64>,
     /// Override a scenario key (repeatable), e.g. --set processor.batch_size=500,
     /// --set phases.1.rate=20k, --set firehose.quota=us-east-1.
-    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_kv)]
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = crate::flags::key_value)]
     overrides: Vec<(String, String)>,
     /// A label carried into result.json's scenario.tags (repeatable), e.g. --tag commit=abc123.
-    #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = parse_kv)]
+    #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = crate::flags::key_value)]
     tags: Vec<(String, String)>,
-}
-
-fn parse_kv(s: &str) -> Result<(String, String), String> {
-    match s.split_once('=') {
-        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
-        _ => Err(format!("expected KEY=VALUE, got {s:?}")),
-    }
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode> {

@@ -214,11 +214,12 @@ impl Side {
         }
     }
 
-    /// The runs' values of `metric`, when every run has it.
-    pub(crate) fn values(&self, metric: &str) -> Option<Vec<f64>> {
+    /// The runs' values of `metric` summarised, when every run has it: one
+    /// run is a summary of one value, a set's is the one it stored.
+    pub(crate) fn summary(&self, metric: &str) -> Option<Summary> {
         match self {
-            Side::Run(r) => r.metric(metric).map(|v| vec![v]),
-            Side::Set(a) => a.metrics.get(metric).map(|s| s.values.clone()),
+            Side::Run(r) => r.metric(metric).and_then(|v| Summary::of(&[v])),
+            Side::Set(a) => a.metrics.get(metric).cloned(),
         }
     }
 

@@ -30,7 +30,7 @@ use std::fmt::Write as _;
 use crate::aggregate::Side;
 use crate::catalogue::{self, Better, Compare, METRICS};
 use crate::model::RunResult;
-use crate::noise;
+use crate::noise::{self, Summary};
 
 /// How a comparison judges a change.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -86,7 +86,6 @@ struct Row {
     /// Decided on too few runs for the test.
     weak: bool,
     verdict: Verdict,
-    regressed: bool,
 }
 
 /// The comparison of two results: one row per compared metric.
@@ -132,11 +131,6 @@ pub fn compare_sides(base: &Side, candidate: &Side, options: Options) -> Compari
     }
 }
 
-/// The median of `values` (not empty).
-fn median(values: &[f64]) -> f64 {
-    noise::Summary::of(values).map_or(f64::NAN, |s| s.median)
-}
-
 /// The row of `metric`, unless the catalogue leaves it out of comparisons.
 fn row(metric: &str, judged: Compare, base: &Side, cand: &Side, options: Options) -> Option<Row> {
     let (better, strict, optional) = match judged {
@@ -145,12 +139,12 @@ fn row(metric: &str, judged: Compare, base: &Side, cand: &Side, options: Options
         Compare::WhenMeasured(better) => (better, false, true),
         Compare::AnyWorse(better) | Compare::AnyWorseWhenSeen(better) => (better, true, false),
     };
-    let (bv, cv) = (base.values(metric), cand.values(metric));
-    let (b, c) = (bv.as_deref().map(median), cv.as_deref().map(median));
-    let everything: Vec<f64> = bv.iter().chain(cv.iter()).flatten().copied().collect();
-    if !judged.shown(&everything) || (b.is_none() && c.is_none()) {
+    let (bs, cs) = (base.summary(metric), cand.summary(metric));
+    let everything: Vec<f64> = bs.iter().chain(cs.iter()).flat_map(|s| s.values.iter().copied()).collect();
+    if !judged.shown(&everything) || (bs.is_none() && cs.is_none()) {
         return None;
     }
+    let (b, c) = (bs.as_ref().map(|s| s.median), cs.as_ref().map(|s| s.median));
     let delta_pct = match (b, c) {
         (Some(b), Some(c)) if b != 0.0 => Some((c - b) / b.abs() * 100.0),
         _ => None,
@@ -160,19 +154,16 @@ fn row(metric: &str, judged: Compare, base: &Side, cand: &Side, options: Options
         Better::Lower => to - from,
         Better::Higher => from - to,
     };
-    let range = |v: &Option<Vec<f64>>| {
-        v.as_ref().filter(|v| v.len() > 1).and_then(|v| noise::Summary::of(v)).map(|s| (s.min, s.max))
-    };
+    let range = |s: &Option<Summary>| s.as_ref().filter(|s| s.values.len() > 1).map(|s| (s.min, s.max));
     let (mut p_value, mut weak) = (None, false);
-    let verdict = match (&bv, &cv, b, c) {
-        (Some(bv), Some(cv), Some(b), Some(c)) if strict => {
+    let verdict = match (&bs, &cs) {
+        (Some(bs), Some(cs)) if strict => {
             // The worst run of each side.
-            let pick = |v: &[f64]| match better {
-                Better::Lower => v.iter().copied().fold(f64::MIN, f64::max),
-                Better::Higher => v.iter().copied().fold(f64::MAX, f64::min),
+            let worst = |s: &Summary| match better {
+                Better::Lower => s.max,
+                Better::Higher => s.min,
             };
-            let w = worse(pick(bv), pick(cv));
-            let _ = (b, c);
+            let w = worse(worst(bs), worst(cs));
             if w > 0.0 {
                 Verdict::Regressed
             } else if w < 0.0 {
@@ -181,15 +172,16 @@ fn row(metric: &str, judged: Compare, base: &Side, cand: &Side, options: Options
                 Verdict::Ok
             }
         }
-        (Some(bv), Some(cv), Some(b), Some(c)) => {
-            let w = worse(b, c);
+        (Some(bs), Some(cs)) => {
+            let w = worse(bs.median, cs.median);
             // No relative change from zero: any move counts as beyond.
-            let beyond = if b == 0.0 { w != 0.0 } else { w.abs() / b.abs() * 100.0 > options.threshold_pct };
+            let beyond =
+                if bs.median == 0.0 { w != 0.0 } else { w.abs() / bs.median.abs() * 100.0 > options.threshold_pct };
             let needed = noise::min_runs_for(options.alpha);
             if !beyond {
                 Verdict::Ok
-            } else if bv.len() >= needed && cv.len() >= needed {
-                let p = noise::mann_whitney(bv, cv);
+            } else if bs.values.len() >= needed && cs.values.len() >= needed {
+                let p = noise::mann_whitney(&bs.values, &cs.values);
                 p_value = Some(p);
                 if p >= options.alpha {
                     Verdict::WithinNoise
@@ -204,28 +196,34 @@ fn row(metric: &str, judged: Compare, base: &Side, cand: &Side, options: Options
             }
         }
         _ if optional => Verdict::NotMeasured,
-        (Some(_), None, _, _) => Verdict::Missing,
+        (Some(_), None) => Verdict::Missing,
         _ => Verdict::New,
     };
     Some(Row {
         metric: metric.to_owned(),
         base: b,
         candidate: c,
-        base_range: range(&bv),
-        candidate_range: range(&cv),
+        base_range: range(&bs),
+        candidate_range: range(&cs),
         delta_pct,
         better,
         p_value,
         weak,
         verdict,
-        regressed: matches!(verdict, Verdict::Regressed | Verdict::Missing),
     })
+}
+
+impl Row {
+    /// A regression, or a metric the candidate lost.
+    fn regressed(&self) -> bool {
+        matches!(self.verdict, Verdict::Regressed | Verdict::Missing)
+    }
 }
 
 impl Comparison {
     /// True when any metric regressed (weak verdicts included) or went missing.
     pub fn regressed(&self) -> bool {
-        self.rows.iter().any(|r| r.regressed)
+        self.rows.iter().any(Row::regressed)
     }
 
     /// The names of the metrics with `verdict`, in row order.
@@ -310,7 +308,7 @@ impl Comparison {
                 );
             }
         }
-        let regressed: Vec<&str> = self.rows.iter().filter(|r| r.regressed).map(|r| r.metric.as_str()).collect();
+        let regressed: Vec<&str> = self.rows.iter().filter(|r| r.regressed()).map(|r| r.metric.as_str()).collect();
         if regressed.is_empty() {
             out.push_str("\nNo regression beyond the threshold.\n");
         } else {
@@ -378,7 +376,7 @@ mod tests {
         cand.totals.multiple_outcomes = 1;
         let c = compare(&base, &cand, 5.0);
         let row = c.rows.iter().find(|r| r.metric == "multiple_outcomes").expect("a row once seen");
-        assert!(row.regressed && c.regressed(), "{}", c.to_markdown());
+        assert!(row.regressed() && c.regressed(), "{}", c.to_markdown());
         assert!(!compare(&base, &base, 5.0).rows.iter().any(|r| r.metric == "failed_in_topic"));
     }
 
@@ -398,7 +396,7 @@ mod tests {
         assert!(!compare(&base, &cand, 5.0).regressed());
         cand.latency_ms.get_mut("e2e").unwrap().p99 = 310.0 * 1.06;
         let c = compare(&base, &cand, 5.0);
-        assert!(find(&c, "e2e_p99_ms").regressed);
+        assert!(find(&c, "e2e_p99_ms").regressed());
         assert!(c.to_markdown().contains("Regressed: e2e_p99_ms."), "{}", c.to_markdown());
         // faster is never a regression
         cand.latency_ms.get_mut("e2e").unwrap().p99 = 10.0;
@@ -411,7 +409,7 @@ mod tests {
         let mut cand = sample();
         cand.totals.unaccounted = 1;
         let c = compare(&base, &cand, 50.0);
-        assert!(find(&c, "unaccounted").regressed);
+        assert!(find(&c, "unaccounted").regressed());
         assert!(c.to_markdown().contains("| unaccounted | 0 | 1 | 1 from 0 |"), "{}", c.to_markdown());
     }
 
@@ -422,7 +420,7 @@ mod tests {
         cand.totals.delivered = 8_000;
         cand.totals.delivered_measured = Some(8_000);
         let c = compare(&base, &cand, 5.0);
-        assert!(find(&c, "delivered_per_sec").regressed);
+        assert!(find(&c, "delivered_per_sec").regressed());
         assert_eq!(find(&c, "delivered_per_sec").delta_pct, Some(-20.0));
     }
 
@@ -431,9 +429,9 @@ mod tests {
         let base = sample();
         let mut cand = sample();
         cand.latency_ms.remove("produce_ack");
-        assert!(find(&compare(&base, &cand, 5.0), "produce_ack_p50_ms").regressed);
+        assert!(find(&compare(&base, &cand, 5.0), "produce_ack_p50_ms").regressed());
         // …but one the base lacked is only new
-        assert!(!find(&compare(&cand, &base, 5.0), "produce_ack_p50_ms").regressed);
+        assert!(!find(&compare(&cand, &base, 5.0), "produce_ack_p50_ms").regressed());
     }
 
     /// An aggregate of runs of the sample whose e2e p99 takes `p99s`.
@@ -524,7 +522,7 @@ mod tests {
         let c = compare(&throttled, &calm, 5.0);
         let r = find(&c, "max_unthrottled_per_sec");
         assert_eq!(r.verdict, Verdict::NotMeasured);
-        assert!(!r.regressed, "{}", c.to_markdown());
+        assert!(!r.regressed(), "{}", c.to_markdown());
         assert!(!compare(&calm, &calm, 5.0).rows.iter().any(|r| r.metric == "max_unthrottled_per_sec"));
         assert!(crate::markdown::render(&calm).contains("No throttling up to"), "{}", crate::markdown::render(&calm));
     }
