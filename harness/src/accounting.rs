@@ -553,7 +553,7 @@ mod tests {
     }
 
     #[test]
-    fn undecodable_records_are_accounted_only_by_dead_letters() {
+    fn a_record_no_line_matches_is_accounted_only_by_its_dead_letter() {
         let mut l = Ledger::default();
         l.acked(2, 9, 1, d(b"{\"a\":1}"));
         l.delivered(b"anything\n", 5);

@@ -24,7 +24,7 @@ use mskbench_producer::{Control, Report};
 use mskbench_reports::catalogue::{E2E, PRODUCE_ACK, PUT_RECORD_BATCH};
 use mskbench_reports::model::QuotaLines;
 use mskbench_reports::{FaultRecord, RunResult, SCHEMA_VERSION, Sample, ScenarioInfo, Totals};
-use mskbench_scenarios::Scenario;
+use mskbench_scenarios::{FaultKind, FirehoseOutage, Scenario};
 use serde::Serialize;
 
 use crate::accounting::{Ledger, ms_histogram};
@@ -130,7 +130,10 @@ pub(crate) fn assemble(i: Inputs<'_>, observer: &dyn Observer) -> Result<RunResu
     // throttled call to the processor, not a quota decision of the endpoint.
     let outage_503: u64 = faults
         .iter()
-        .filter(|f| f.kind == "firehose_down" && f.mode.as_deref() == Some("http_503"))
+        .filter(|f| {
+            let outage = FaultKind::FirehoseDown(FirehoseOutage::Http503);
+            f.kind == outage.name() && f.mode.as_deref() == outage.mode()
+        })
         .filter_map(|f| f.effects.get("answered_5xx"))
         .sum();
     if let Some(server) = server_totals

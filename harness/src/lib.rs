@@ -211,8 +211,15 @@ async fn produce(
         done_rx,
         observer.clone(),
     ));
-    let phases = tokio::spawn(announce_phases(plan.clone(), control.clone(), stage.clone(), mapping.live.clone()));
-    let faults = tokio::spawn(schedule_faults(plan.scenario.faults.clone(), control.clone(), targets, mapping.clone()));
+    let phases =
+        tokio::spawn(announce_phases(plan.clone(), control.clone(), clock.start, stage.clone(), mapping.live.clone()));
+    let faults = tokio::spawn(schedule_faults(
+        plan.scenario.faults.clone(),
+        control.clone(),
+        clock.start,
+        targets,
+        mapping.clone(),
+    ));
     let report = mskbench_producer::produce(&config, control.clone(), Arc::new(Unobserved)).await;
     watcher.abort();
     let report = report?;
@@ -232,20 +239,26 @@ async fn produce(
 async fn schedule_faults(
     faults: Vec<mskbench_scenarios::Fault>,
     control: Control,
+    series_start: Instant,
     targets: faults::Targets,
     mapping: Arc<Mapping>,
 ) -> Result<Vec<FaultRecord>> {
     if faults.is_empty() {
         return Ok(Vec::new());
     }
-    let run_start = Instant::now();
-    let start = loop {
+    let (start, offset) = producing_started(&control, series_start).await;
+    faults::run(faults, start, offset, targets, mapping).await
+}
+
+/// When the producer's schedule started, and how long after the start of
+/// the series' clock (`series_start`, [`Clock::start`]).
+async fn producing_started(control: &Control, series_start: Instant) -> (Instant, Duration) {
+    loop {
         if let Some((start, _)) = control.started() {
-            break start;
+            return (start, start.saturating_duration_since(series_start));
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
-    };
-    faults::run(faults, start, start.saturating_duration_since(run_start), targets, mapping).await
+    }
 }
 
 /// Moves the stage along the phases, from the moment the producer's
@@ -253,17 +266,11 @@ async fn schedule_faults(
 async fn announce_phases(
     plan: Plan,
     control: Control,
+    series_start: Instant,
     stage: watch::Sender<Stage>,
     live: Arc<mskbench_processor::Live>,
 ) {
-    let run_start = Instant::now();
-    let start = loop {
-        if let Some((start, _)) = control.started() {
-            break start;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
-    let offset = start.saturating_duration_since(run_start);
+    let (start, offset) = producing_started(&control, series_start).await;
     let total = plan.load_duration();
     let mut at = Duration::ZERO;
     for p in &plan.scenario.phases {

@@ -284,11 +284,18 @@ pub(crate) fn fetch_budget(call_timeout: Duration) -> Duration {
     REGISTRY_TIMEOUT.max(glue)
 }
 
+/// The time kept for the dead-letter write: S3's attempts within three call
+/// timeouts, plus the last. The start-up check ([`Config::worst_case`]) and
+/// the handler's run-time reserve both count it.
+pub(crate) fn dead_letter_budget(call_timeout: Duration) -> Duration {
+    call_timeout.saturating_mul(4)
+}
+
 /// See [`Config::worst_case`].
 fn worst_case(retries: u32, policy: RetryPolicy, call_timeout: Duration) -> Duration {
     let fetch = fetch_budget(call_timeout);
     let calls = call_timeout.saturating_mul(retries.saturating_add(1));
-    let dead_letters = call_timeout.saturating_mul(4);
+    let dead_letters = dead_letter_budget(call_timeout);
     fetch.saturating_add(calls).saturating_add(waits(retries, policy)).saturating_add(dead_letters)
 }
 
@@ -311,17 +318,25 @@ fn delivery_stream(var: Var<'_>) -> Result<String, ConfigError> {
     Ok(name)
 }
 
-/// `SCHEMA_REGISTRY_URL`: an http(s) URL, required unless only Glue
-/// framing is read.
+/// `SCHEMA_REGISTRY_URL`: an http(s) URL core's parser takes (the one the
+/// registry client uses), required unless only Glue framing is read.
 fn registry_url(var: Var<'_>, wire_mode: WireMode) -> Result<Option<RegistryUrl>, ConfigError> {
+    use mskbench_core::registry_url::{RegistryUrl as Parsed, RegistryUrlError};
     match var("SCHEMA_REGISTRY_URL") {
-        Some(url) if url.starts_with("http://") || url.starts_with("https://") => Ok(Some(RegistryUrl(url))),
-        // The value may carry credentials: name the rule, not the value.
-        Some(url) => Err(ConfigError::Invalid {
-            name: "SCHEMA_REGISTRY_URL",
-            value: redacted(&url),
-            expected: "an http:// or https:// URL".into(),
-        }),
+        Some(url) => match Parsed::parse(&url) {
+            Ok(_) => Ok(Some(RegistryUrl(url))),
+            // The value may carry credentials: name the rule, not the value.
+            Err(e) => Err(ConfigError::Invalid {
+                name: "SCHEMA_REGISTRY_URL",
+                value: redacted(&url),
+                expected: match e {
+                    RegistryUrlError::NotHttp { .. } => "an http:// or https:// URL",
+                    RegistryUrlError::QueryOrFragment { .. } => "an http(s) URL without a query or fragment",
+                    RegistryUrlError::BadCredentials { .. } => "credentials percent-encoded as UTF-8",
+                }
+                .into(),
+            }),
+        },
         None if wire_mode == WireMode::Glue => Ok(None),
         None => Err(ConfigError::Missing {
             name: "SCHEMA_REGISTRY_URL",

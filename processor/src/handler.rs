@@ -246,8 +246,11 @@ impl Handler {
             live: None,
         };
         // A dead-letter write may take S3's attempts within three call timeouts, plus the last.
-        let reserve =
-            if config.dead_letter.is_some() { config.call_timeout.saturating_mul(4) } else { Duration::from_secs(1) };
+        let reserve = if config.dead_letter.is_some() {
+            crate::config::dead_letter_budget(config.call_timeout)
+        } else {
+            Duration::from_secs(1)
+        };
         let dead_letter = config.dead_letter.clone().map(|t| DeadLetterSink::new(t, &clients.s3)).transpose()?;
         Ok(Handler {
             processor: EventProcessor::new(config.wire_mode, limits),

@@ -10,15 +10,16 @@
 //!   sockets closed). Leaving the mode binds the same address again.
 //! - [`ProxyMode::Delay`]: every chunk read is written on after the delay,
 //!   each way, in order. The delay is added to each chunk's time of
-//!   arrival, not to the previous write, so it adds latency without
-//!   limiting throughput (a pipe, not a queue of sleeps).
+//!   arrival, not to the previous write, so chunks overlap their waits:
+//!   up to 256 chunks wait at once each way, so throughput is capped at
+//!   256 chunks per delay (about 26 chunks/s at the longest, 10 s).
 //!
 //! Why a proxy rather than a switch inside each stand-in: refusing
 //! connections and slowing a socket are properties of the network, which
 //! the Kafka, registry and Firehose clients each meet in their own
 //! connection code; a proxy reaches them all without touching the part
 //! behind it. For Kafka the broker must advertise the proxy's address
-//! (`EmbeddedBroker::start_behind`), or clients would bypass it after
+//! (`EmbeddedBroker::start_behind_proxy`), or clients would bypass it after
 //! bootstrapping.
 //!
 //! Cost: one task per direction per connection and a copy per chunk
