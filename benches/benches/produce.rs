@@ -182,7 +182,7 @@ fn produce_embedded(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let broker = rt.block_on(EmbeddedBroker::start(([127, 0, 0, 1], 0).into())).unwrap();
     let servers = broker.bootstrap_servers();
-    rt.block_on(ensure_topic(&servers, "bench", 3, &[])).unwrap();
+    rt.block_on(ensure_topic(&mskbench_kafka::Connection::plaintext(servers.clone()), "bench", 3, &[])).unwrap();
     produce_group(c, "produce_embedded", &servers, "bench");
     drop(broker);
 }

@@ -47,12 +47,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use hdrhistogram::Histogram;
+use mskbench_kafka::{Connection, KafkaContext, wait_for_metadata};
 use mskbench_producer::expected::{self, Canon, Digest};
 use mskbench_producer::send::Sent;
 use mskbench_sim::firehose as delivery;
-use rdkafka::ClientConfig;
-use rdkafka::ClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
@@ -278,10 +277,14 @@ impl Ledger {
 }
 
 /// Each partition of `topic` with its low and high watermarks, as the broker reports them.
-fn watermarks(consumer: &Reader, topic: &str) -> Result<Vec<(i32, i64, i64)>> {
+fn watermarks(consumer: &Reader, kafka: &Connection, topic: &str) -> Result<Vec<(i32, i64, i64)>> {
     let timeout = Duration::from_secs(10);
-    let metadata =
-        consumer.fetch_metadata(Some(topic), timeout).with_context(|| format!("reading metadata of {topic}"))?;
+    let pump = || {
+        // Not assigned yet: serves librdkafka's events (errors), no records.
+        let _ = consumer.poll(Duration::ZERO);
+    };
+    let metadata = wait_for_metadata(consumer.client(), Some(topic), timeout, &kafka.auth, pump)
+        .with_context(|| format!("reading metadata of {topic} on {}", kafka.brokers))?;
     let mut out = Vec::new();
     for t in metadata.topics() {
         for p in t.partitions() {
@@ -295,38 +298,22 @@ fn watermarks(consumer: &Reader, topic: &str) -> Result<Vec<(i32, i64, i64)>> {
     Ok(out)
 }
 
-/// The read-back consumer's context: a partition's end is how the read-back
-/// knows it is done, not an error — rdkafka's default context logs each one
-/// as "Global error: PartitionEOF" into the run's `processor.log`.
-struct ReadBack;
+/// The consumer the read-back reads with. Its context
+/// ([`mskbench_kafka::KafkaContext`]) does not log a partition's end, which
+/// is how the read-back knows it is done, as an error.
+type Reader = BaseConsumer<KafkaContext>;
 
-impl ClientContext for ReadBack {
-    fn error(&self, error: KafkaError, reason: &str) {
-        // rdkafka hands the end to the context as a global error, and to
-        // `poll` as `PartitionEOF`, which the read-back acts on.
-        let end = matches!(
-            error,
-            KafkaError::PartitionEOF(_) | KafkaError::Global(rdkafka::error::RDKafkaErrorCode::PartitionEOF)
-        );
-        if !end {
-            tracing::error!(target: "librdkafka", "read-back consumer: {error}: {reason}");
-        }
-    }
-}
-
-impl ConsumerContext for ReadBack {}
-
-/// The consumer the read-back reads with.
-type Reader = BaseConsumer<ReadBack>;
-
-fn consumer(brokers: &str) -> Result<Reader> {
-    ClientConfig::new()
-        .set("bootstrap.servers", brokers)
+fn consumer(kafka: &Connection) -> Result<Reader> {
+    let brokers = &kafka.brokers;
+    let consumer: Reader = kafka
+        .client_config()
         .set("group.id", "mskbench-read-back")
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")
-        .create_with_context(ReadBack)
-        .with_context(|| format!("connecting to {brokers}"))
+        .create_with_context(kafka.context("read-back consumer"))
+        .with_context(|| format!("connecting to {brokers}"))?;
+    kafka.auth.prime(consumer.client());
+    Ok(consumer)
 }
 
 /// Where each partition of `topic` ends now: the offset the next record will get.
@@ -337,9 +324,9 @@ fn consumer(brokers: &str) -> Result<Reader> {
 /// fetches report (partition EOF), which on a correct broker reads nothing;
 /// a partition that gives no answer within a few seconds is read again from
 /// its start — slower, and right on any broker.
-pub(crate) fn ends(brokers: &str, topic: &str) -> Result<HashMap<i32, i64>> {
-    let consumer = consumer(brokers)?;
-    let marks = watermarks(&consumer, topic)?;
+pub(crate) fn ends(kafka: &Connection, topic: &str) -> Result<HashMap<i32, i64>> {
+    let consumer = consumer(kafka)?;
+    let marks = watermarks(&consumer, kafka, topic)?;
     let guesses = marks.iter().map(|&(p, low, high)| (p, high.max(low))).collect();
     let (mut ends, unanswered) = read_to_eof(&consumer, topic, guesses, Duration::from_secs(5))?;
     if !unanswered.is_empty() {
@@ -391,17 +378,17 @@ fn read_to_eof(
 /// Reads `topic` from `start` offsets to the current ends, raw, and
 /// enters every record in `ledger`'s cross-check; returns the records read.
 pub(crate) fn read_back_topic(
-    brokers: &str,
+    kafka: &Connection,
     topic: &str,
     start: &HashMap<i32, i64>,
     ledger: &mut Ledger,
 ) -> Result<u64> {
-    let consumer = consumer(brokers)?;
+    let consumer = consumer(kafka)?;
     // Each partition from where the run started to its end as the fetches
     // report it (partition EOF).
     let mut assignment = TopicPartitionList::new();
     let mut remaining: std::collections::HashSet<i32> = std::collections::HashSet::new();
-    for (partition, low, _) in watermarks(&consumer, topic)? {
+    for (partition, low, _) in watermarks(&consumer, kafka, topic)? {
         let from = start.get(&partition).copied().unwrap_or(low).max(low);
         assignment.add_partition_offset(topic, partition, Offset::Offset(from))?;
         remaining.insert(partition);

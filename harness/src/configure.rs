@@ -114,7 +114,9 @@ pub(crate) fn produce_config(plan: &Plan, started: &Started) -> Result<ProduceCo
         hlog: Some(plan.out.join("produce.hlog")),
         // The run's accounting starts from what the producer acknowledged.
         keep_records: true,
-        ..ProduceConfig::new(started.brokers.clone(), registry, plan.profile.clone(), until, scenario.seed)
+        security: started.kafka.security.clone(),
+        rdkafka: scenario.kafka.properties.clone(),
+        ..ProduceConfig::new(started.kafka.brokers.clone(), registry, plan.profile.clone(), until, scenario.seed)
     })
 }
 
@@ -130,7 +132,7 @@ mod tests {
 
     fn started() -> Started {
         Started {
-            brokers: "127.0.0.1:9092".into(),
+            kafka: mskbench_kafka::Connection::plaintext("127.0.0.1:9092"),
             start_offsets: HashMap::new(),
             registry: RegistryAt::Confluent("http://127.0.0.1:1".into()),
             firehose_url: "http://127.0.0.1:2".into(),

@@ -382,7 +382,7 @@ async fn flush(
 /// dead-lettered when its content allows.
 async fn read_back(started: &Started, topic: &str, sent: Arc<Sent>) -> Result<(Ledger, u64)> {
     let (b, t, s3, dl) =
-        (started.brokers.clone(), topic.to_owned(), started.s3_dir.clone(), started.dead_letter_dir.clone());
+        (started.kafka.clone(), topic.to_owned(), started.s3_dir.clone(), started.dead_letter_dir.clone());
     let starts = started.start_offsets.clone();
     tokio::task::spawn_blocking(move || -> Result<(Ledger, u64)> {
         let mut ledger = Ledger::from_sent(&sent);

@@ -84,12 +84,14 @@ impl Mapping {
         let topic = plan.scenario.kafka.topic.clone();
         if started.start_offsets.values().any(|&o| o > 0) {
             // A topic with older records: the mapping starts where this run does.
-            let (b, t, g, s) =
-                (started.brokers.clone(), topic.clone(), plan.group.clone(), started.start_offsets.clone());
-            tokio::task::spawn_blocking(move || parts::commit_start(&b, &t, &g, &s)).await??;
+            let (k, t, g, s) =
+                (started.kafka.clone(), topic.clone(), plan.group.clone(), started.start_offsets.clone());
+            tokio::task::spawn_blocking(move || parts::commit_start(&k, &t, &g, &s)).await??;
         }
         let processor = &plan.scenario.processor;
-        let mut esm = EsmConfig::new(&started.brokers, &topic, &plan.group);
+        let mut esm = EsmConfig::new(&started.kafka.brokers, &topic, &plan.group);
+        esm.connection = started.kafka.clone();
+        esm.kafka = plan.scenario.kafka.properties.clone().into_iter().collect();
         esm.batch_size = processor.batch_size.0 as usize;
         esm.batch_window = processor.batch_window;
         esm.pollers = plan.partitions();

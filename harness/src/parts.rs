@@ -20,6 +20,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use mskbench_kafka::{Connection, KafkaContext};
 use mskbench_producer::topic::ensure_topic;
 use mskbench_scenarios::{Brokers, Endpoint, RegistryKind};
 use mskbench_sim::firehose::{Buffering, Faults};
@@ -110,8 +111,8 @@ pub enum RegistryAt {
 /// Where the run's parts are, once started.
 #[derive(Debug, Clone)]
 pub(crate) struct Started {
-    /// The bootstrap list.
-    pub brokers: String,
+    /// The bootstrap list and how the run's clients connect to it.
+    pub kafka: Connection,
     /// Where each partition of the topic ended before the run: the run's records start there.
     pub start_offsets: HashMap<i32, i64>,
     pub registry: RegistryAt,
@@ -139,11 +140,13 @@ pub(crate) async fn start(plan: &Plan, parts: &mut Parts) -> Result<Started> {
         }
         brokers => start_broker(brokers, parts).await?,
     };
+    let kafka = Connection::new(brokers, plan.kafka_security.clone()).await?;
     let topic = scenario.kafka.topic.clone();
-    ensure_topic(&brokers, &topic, plan.partitions() as i32, &[]).await?;
+    let properties: Vec<(String, String)> = scenario.kafka.properties.clone().into_iter().collect();
+    ensure_topic(&kafka, &topic, plan.partitions() as i32, &properties).await?;
     let start_offsets = {
-        let b = brokers.clone();
-        tokio::task::spawn_blocking(move || accounting::ends(&b, &topic)).await??
+        let k = kafka.clone();
+        tokio::task::spawn_blocking(move || accounting::ends(&k, &topic)).await??
     };
 
     let mut registry = start_registry(&scenario.registry.kind, parts).await?;
@@ -188,17 +191,18 @@ pub(crate) async fn start(plan: &Plan, parts: &mut Parts) -> Result<Started> {
         Endpoint::Url { url, delivered_dir } => (url.clone(), delivered_dir.clone()),
     };
 
-    Ok(Started { brokers, start_offsets, registry, firehose_url, s3_dir, dead_letter_dir })
+    Ok(Started { kafka, start_offsets, registry, firehose_url, s3_dir, dead_letter_dir })
 }
 
 /// Commits `start` offsets for `group`, so its consumers begin there.
-pub(crate) fn commit_start(brokers: &str, topic: &str, group: &str, start: &HashMap<i32, i64>) -> Result<()> {
+pub(crate) fn commit_start(kafka: &Connection, topic: &str, group: &str, start: &HashMap<i32, i64>) -> Result<()> {
     use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", brokers)
+    let consumer: BaseConsumer<KafkaContext> = kafka
+        .client_config()
         .set("group.id", group)
         .set("enable.auto.commit", "false")
-        .create()?;
+        .create_with_context(kafka.context("offsets"))?;
+    kafka.auth.prime(consumer.client());
     let mut tpl = rdkafka::TopicPartitionList::new();
     for (&p, &o) in start {
         tpl.add_partition_offset(topic, p, rdkafka::Offset::Offset(o))?;

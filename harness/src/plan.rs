@@ -15,6 +15,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use mskbench_kafka::Security;
 use mskbench_producer::schedule::{Profile, Segment};
 use mskbench_scenarios::Scenario;
 use serde::Serialize;
@@ -121,6 +122,10 @@ pub struct Plan {
     pub aws: AwsEnv,
     /// The consumer group of the run's event source mapping (unique per run).
     pub group: String,
+    /// How every Kafka client of the run connects (TLS, SASL, IAM), from
+    /// the scenario's `[kafka]` table with its secret read once
+    /// ([`Plan::with_kafka_security`]); plaintext unless set.
+    pub kafka_security: Security,
 }
 
 impl Plan {
@@ -142,7 +147,15 @@ impl Plan {
             out,
             aws,
             scenario,
+            kafka_security: Security::default(),
         }
+    }
+
+    /// The plan with the Kafka clients' security settings (read from the
+    /// scenario by [`mskbench_scenarios::Kafka::security`]).
+    pub fn with_kafka_security(mut self, security: Security) -> Plan {
+        self.kafka_security = security;
+        self
     }
 
     /// How long the producer runs.

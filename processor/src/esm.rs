@@ -56,8 +56,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use mskbench_core::{KafkaRecord, TimestampType, b64};
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use mskbench_kafka::{Connection, KafkaContext};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _};
 use rdkafka::message::{Message, Timestamp};
 use rdkafka::{Offset, TopicPartitionList};
 use serde::Serialize;
@@ -79,8 +79,8 @@ pub const RECORD_TOO_LARGE: &str = "record_too_large";
 /// How the mapping polls and batches.
 #[derive(Debug, Clone)]
 pub struct EsmConfig {
-    /// Bootstrap servers, comma separated.
-    pub brokers: String,
+    /// Where the pollers connect and how (bootstrap list, TLS, SASL, IAM).
+    pub connection: Connection,
     /// The topic consumed.
     pub topic: String,
     /// The consumer group (offsets are committed for it).
@@ -103,7 +103,8 @@ pub struct EsmConfig {
     pub max_attempts: Option<u32>,
     /// `eventSourceArn` of the events.
     pub event_source_arn: String,
-    /// Extra librdkafka settings (`-X key=value`).
+    /// Other librdkafka settings (`-X key=value`; security is in
+    /// [`EsmConfig::connection`]).
     pub kafka: Vec<(String, String)>,
     /// Pollers holding partitions (counted while they run), for callers
     /// that wait until the group has settled before producing: a rebalance
@@ -160,7 +161,7 @@ impl EsmConfig {
     /// 100, a 500 ms window, one poller.
     pub fn new(brokers: &str, topic: &str, group: &str) -> Self {
         EsmConfig {
-            brokers: brokers.to_owned(),
+            connection: Connection::plaintext(brokers),
             topic: topic.to_owned(),
             group: group.to_owned(),
             batch_size: 100,
@@ -214,6 +215,15 @@ pub enum EsmError {
         /// How long the poller had waited.
         waited: Duration,
         /// librdkafka's last word on the metadata request.
+        detail: String,
+    },
+    /// A broker refused the security settings before any partition was
+    /// assigned.
+    #[error("the broker at {brokers} refused the connection: {detail}")]
+    Refused {
+        /// The bootstrap servers.
+        brokers: String,
+        /// librdkafka's reason, in one line.
         detail: String,
     },
     /// The mapping was killed ([`Kill`]); this batch was not committed.
@@ -358,25 +368,29 @@ fn panicked(poller: usize, panic: &(dyn std::any::Any + Send)) -> EsmError {
     EsmError::Panicked { poller, message }
 }
 
-fn consumer(config: &EsmConfig) -> Result<BaseConsumer, EsmError> {
-    let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", &config.brokers)
-        .set("group.id", &config.group)
+fn consumer(config: &EsmConfig) -> Result<Consumer, EsmError> {
+    let mut c = config.connection.client_config();
+    c.set("group.id", &config.group)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest");
     for (k, v) in &config.kafka {
         c.set(k, v);
     }
-    let kafka = |source| EsmError::Kafka { brokers: config.brokers.clone(), source };
-    let consumer: BaseConsumer = c.create().map_err(kafka)?;
+    let kafka = |source| EsmError::Kafka { brokers: config.connection.brokers.clone(), source };
+    let consumer: Consumer = c.create_with_context(config.connection.context("poller")).map_err(kafka)?;
+    config.connection.auth.prime(consumer.client());
     consumer.subscribe(&[&config.topic]).map_err(kafka)?;
     Ok(consumer)
 }
 
+/// A poller's consumer: IAM tokens and refusals through the connection's
+/// [`mskbench_kafka::Auth`].
+type Consumer = BaseConsumer<KafkaContext>;
+
 struct Poller<'a> {
     config: &'a EsmConfig,
-    consumer: BaseConsumer,
+    consumer: Consumer,
     handler: Arc<Handler>,
     runtime: tokio::runtime::Handle,
     stop: Arc<AtomicBool>,
@@ -394,7 +408,7 @@ impl Poller<'_> {
 
     fn poll_loop(&self) -> Result<EsmStats, EsmError> {
         let mut stats = EsmStats::default();
-        let mut batch = EventBuilder::new(&self.config.event_source_arn, &self.config.brokers);
+        let mut batch = EventBuilder::new(&self.config.event_source_arn, &self.config.connection.brokers);
         let mut window_ends: Option<Instant> = None;
         let started = Instant::now();
         let mut last_activity = started;
@@ -447,6 +461,15 @@ impl Poller<'_> {
                 Some(Err(e)) => warn!(poller = self.index, "Kafka consumer error (retried by librdkafka): {e}"),
                 None => {}
             }
+            // Settings no retry will cure (a wrong password, an untrusted
+            // certificate, another protocol): before the group gave this
+            // poller partitions, the mapping could never read a record.
+            if !assigned && let Some(refusal) = self.config.connection.auth.refused() {
+                return Err(EsmError::Refused {
+                    brokers: self.config.connection.brokers.clone(),
+                    detail: refusal.to_owned(),
+                });
+            }
             if window_ends.is_some_and(|end| Instant::now() >= end) && !batch.is_empty() {
                 self.invoke(&mut batch, &mut invocation, &mut stats)?;
                 window_ends = None;
@@ -489,7 +512,7 @@ impl Poller<'_> {
         match self.consumer.fetch_metadata(Some(&self.config.topic), timeout) {
             Ok(_) => Ok(()),
             Err(e) => Err(EsmError::Unreachable {
-                brokers: self.config.brokers.clone(),
+                brokers: self.config.connection.brokers.clone(),
                 waited: waited + timeout,
                 detail: e.to_string(),
             }),

@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use mskbench_core::wire::Compression;
+use mskbench_kafka::Security;
 
 use crate::schedule::Profile;
 use crate::schemagen::SizeControls;
@@ -98,7 +99,10 @@ pub struct ProduceConfig {
     pub warmup: Duration,
     /// Generator seed.
     pub seed: u64,
-    /// librdkafka settings (`-X key=value`), applied over [`crate::run::PRODUCER_DEFAULTS`].
+    /// TLS and SASL (`mskbench-kafka`): from `--msk-auth`, the security
+    /// `-X` settings or a scenario's `[kafka]` table.
+    pub security: Security,
+    /// Other librdkafka settings (`-X key=value`), applied over [`crate::run::PRODUCER_DEFAULTS`].
     pub rdkafka: BTreeMap<String, String>,
     /// How often the observer gets a [`crate::send::Stats`] snapshot; `None` for never.
     pub stats_interval: Option<Duration>,
@@ -124,6 +128,7 @@ impl ProduceConfig {
             until,
             warmup: Duration::ZERO,
             seed,
+            security: Security::default(),
             rdkafka: BTreeMap::new(),
             stats_interval: None,
             hlog: None,

@@ -17,6 +17,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use mskbench_kafka::Connection;
+use mskbench_kafka::iam::IamError;
 use rdkafka::ClientConfig;
 use rdkafka::config::FromClientConfigAndContext;
 use rdkafka::producer::ThreadedProducer;
@@ -50,6 +52,9 @@ pub enum ProduceError {
     /// The records' schema is not one the generator can fill.
     #[error(transparent)]
     Schema(#[from] SchemaGenError),
+    /// MSK IAM was asked for without a region to sign for.
+    #[error(transparent)]
+    Iam(#[from] IamError),
     /// librdkafka refused the settings.
     #[error("librdkafka refused the producer settings: {0}")]
     Producer(#[source] rdkafka::error::KafkaError),
@@ -87,13 +92,15 @@ pub async fn produce(
     let (generator, schema) = generator(config)?;
     let (framing, key_framing) = register(config, schema).await?;
     let mut encoder = RecordEncoder::new(generator, framing, key_framing);
+    let connection = Connection::new(config.brokers.clone(), config.security.clone()).await?;
     let context = if config.keep_records {
         encoder = encoder.with_expected();
         AckContext::keeping_records()
     } else {
         AckContext::default()
     };
-    let (client, message_timeout) = client_config(config);
+    let context = context.with_auth(connection.auth.clone());
+    let (client, message_timeout) = client_config(&connection, config);
     let producer = ThreadedProducer::from_config_and_context(&client, context).map_err(ProduceError::Producer)?;
     let options = SendOptions {
         topic: config.topic.clone(),
@@ -159,9 +166,8 @@ async fn register(config: &ProduceConfig, schema: String) -> Result<(Framing, Ke
 
 /// The producer's librdkafka settings (defaults, then `-X`), and how long
 /// librdkafka may hold a record before failing it.
-fn client_config(config: &ProduceConfig) -> (ClientConfig, Duration) {
-    let mut client = ClientConfig::new();
-    client.set("bootstrap.servers", &config.brokers);
+fn client_config(connection: &Connection, config: &ProduceConfig) -> (ClientConfig, Duration) {
+    let mut client = connection.client_config();
     for (k, v) in PRODUCER_DEFAULTS {
         client.set(k, v);
     }
@@ -190,14 +196,14 @@ mod tests {
 
     #[test]
     fn x_settings_override_the_defaults_and_set_the_flush_deadline() {
-        let (client, timeout) = client_config(&config());
+        let (client, timeout) = client_config(&Connection::plaintext("127.0.0.1:9092"), &config());
         assert_eq!(client.get("acks"), Some("all"));
         assert_eq!(client.get("bootstrap.servers"), Some("127.0.0.1:9092"));
         assert_eq!(timeout, Duration::from_secs(300));
         let mut c = config();
         c.rdkafka.insert("message.timeout.ms".into(), "300".into());
         c.rdkafka.insert("acks".into(), "1".into());
-        let (client, timeout) = client_config(&c);
+        let (client, timeout) = client_config(&Connection::plaintext("127.0.0.1:9092"), &c);
         assert_eq!(client.get("acks"), Some("1"));
         assert_eq!(timeout, Duration::from_millis(300));
     }

@@ -43,7 +43,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::serialization::interval_log::{IntervalLogWriter, IntervalLogWriterBuilder, Tag};
+use mskbench_kafka::{Auth, ConnectError};
 use rdkafka::ClientContext;
+use rdkafka::client::OAuthToken;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{DeliveryResult, Message};
 use rdkafka::producer::{BaseRecord, Producer, ProducerContext, PurgeConfig, ThreadedProducer};
@@ -273,6 +275,8 @@ struct AckState {
 #[derive(Debug)]
 pub struct AckContext {
     state: Mutex<AckState>,
+    /// MSK IAM tokens and the first refusal (`mskbench-kafka`).
+    auth: Auth,
 }
 
 impl Default for AckContext {
@@ -288,6 +292,7 @@ impl Default for AckContext {
                 last_report: None,
                 records: None,
             }),
+            auth: Auth::default(),
         }
     }
 }
@@ -305,6 +310,13 @@ impl AckContext {
         let context = AckContext::default();
         context.lock().records = Some(Sent::default());
         context
+    }
+
+    /// The same context, handing librdkafka `auth`'s IAM tokens and
+    /// recording its refusals there.
+    pub fn with_auth(mut self, auth: Auth) -> Self {
+        self.auth = auth;
+        self
     }
 
     /// Whether it was built [`AckContext::keeping_records`].
@@ -327,7 +339,17 @@ impl AckContext {
     }
 }
 
-impl ClientContext for AckContext {}
+impl ClientContext for AckContext {
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        mskbench_kafka::on_error(&self.auth, "producer", error, reason);
+    }
+
+    fn generate_oauth_token(&self, _config: Option<&str>) -> Result<OAuthToken, Box<dyn std::error::Error>> {
+        mskbench_kafka::oauth_token(&self.auth)
+    }
+}
 
 impl ProducerContext for AckContext {
     type DeliveryOpaque = Box<Meta>;
@@ -408,6 +430,14 @@ pub enum SendError {
         /// The connect timeout.
         timeout: Duration,
         /// librdkafka's last word.
+        detail: String,
+    },
+    /// A broker refused the client's security settings (a wrong password,
+    /// an untrusted certificate, an expired token, another protocol);
+    /// nothing was sent.
+    #[error("the broker refused the connection: {detail}")]
+    Refused {
+        /// What librdkafka said, in one line.
         detail: String,
     },
     /// The encoder digests expected lines and the delivery callback keeps
@@ -516,8 +546,21 @@ pub fn run(
     // Connected and the partitions' leaders known before the first intended
     // send time, as OpenMessaging Benchmark waits for its producers: the
     // connecting would otherwise land in the first records' ack latency.
-    producer.client().fetch_metadata(Some(&options.topic), options.connect_timeout).map_err(|e| {
-        SendError::Connect { topic: options.topic.clone(), timeout: options.connect_timeout, detail: e.to_string() }
+    let auth = &producer.context().auth;
+    auth.prime(producer.client());
+    // The threaded producer polls its own queue: no pump.
+    let wait = mskbench_kafka::wait_for_metadata(
+        producer.client(),
+        Some(&options.topic),
+        options.connect_timeout,
+        auth,
+        || {},
+    );
+    wait.map_err(|e| match e {
+        ConnectError::Refused(detail) => SendError::Refused { detail },
+        ConnectError::Timeout { last, .. } => {
+            SendError::Connect { topic: options.topic.clone(), timeout: options.connect_timeout, detail: last }
+        }
     })?;
     let start = Instant::now();
     let wall_start = SystemTime::now();

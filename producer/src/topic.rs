@@ -12,9 +12,9 @@
 
 use std::time::Duration;
 
+use mskbench_kafka::{Auth, ConnectError, Connection, KafkaContext, wait_for_metadata};
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::RDKafkaErrorCode;
 
@@ -28,20 +28,25 @@ pub struct TopicError {
     pub brokers: String,
     /// librdkafka's answer.
     pub detail: String,
+    /// Whether the broker refused the connection's security settings, or
+    /// none answered: nothing else will connect either.
+    pub refused: bool,
 }
 
 /// Creates `topic` with `partitions` partitions (replication 1) unless it
-/// exists. `extra` carries client settings (`-X`, e.g. SSL or SASL); the
-/// producer-only ones among them are left out.
+/// exists, connecting as `connection` says. `extra` carries other client
+/// settings (`-X`); the producer-only ones among them are left out.
 pub async fn ensure_topic(
-    brokers: &str,
+    connection: &Connection,
     topic: &str,
     partitions: i32,
     extra: &[(String, String)],
 ) -> Result<(), TopicError> {
-    let fail = |detail: String| TopicError { topic: topic.to_owned(), brokers: brokers.to_owned(), detail };
-    let mut config = ClientConfig::new();
-    config.set("bootstrap.servers", brokers);
+    let brokers = &connection.brokers;
+    let fail =
+        |detail: String| TopicError { topic: topic.to_owned(), brokers: brokers.to_owned(), detail, refused: false };
+    let refuse = |detail: String| TopicError { refused: true, ..fail(detail) };
+    let mut config = connection.client_config();
     for (k, v) in extra {
         // Producer-only settings make the admin client refuse to start.
         if is_client_setting(k) {
@@ -50,13 +55,24 @@ pub async fn ensure_topic(
     }
     // Look first: some brokers (librdkafka's mock cluster, locked-down
     // clusters) do not answer CreateTopics for a topic they already have.
-    if exists(config.clone(), topic).await {
-        return Ok(());
+    match exists(config.clone(), connection, topic).await {
+        Ok(true) => return Ok(()),
+        Ok(false) => {}
+        // Settings that can never connect: creation would only time out.
+        Err(refusal) => return Err(refuse(refusal)),
     }
-    let admin: AdminClient<DefaultClientContext> = config.create().map_err(|e| fail(e.to_string()))?;
+    let admin: AdminClient<KafkaContext> =
+        config.create_with_context(connection.context("admin")).map_err(|e| fail(e.to_string()))?;
+    connection.auth.prime(admin.inner());
     let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(20)));
-    let results = admin.create_topics([&new_topic], &options).await.map_err(|e| fail(e.to_string()))?;
+    let created = admin.create_topics([&new_topic], &options);
+    // A refusal (TLS, SASL) shows in the context, not in the admin call's
+    // answer, which would wait out the request timeout.
+    let results = tokio::select! {
+        results = created => results.map_err(|e| fail(e.to_string()))?,
+        refusal = refused(&connection.auth) => return Err(refuse(refusal)),
+    };
     for result in results {
         match result {
             Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
@@ -66,27 +82,57 @@ pub async fn ensure_topic(
     Ok(())
 }
 
-/// True when the broker's metadata lists `topic` with partitions; false
-/// when it does not or cannot be asked (creation then says why).
-async fn exists(config: ClientConfig, topic: &str) -> bool {
+/// Whether the broker's metadata lists `topic` with partitions: `Ok(false)`
+/// when it does not (or the client cannot be built: creation then says
+/// why), `Err` with the reason when the broker refused the settings or
+/// none answered.
+async fn exists(config: ClientConfig, connection: &Connection, topic: &str) -> Result<bool, String> {
     let wanted = topic.to_owned();
+    let context = connection.context("metadata");
+    let auth = connection.auth.clone();
     tokio::task::spawn_blocking(move || {
-        let client: BaseConsumer = config.create().ok()?;
-        let metadata = client.fetch_metadata(Some(&wanted), Duration::from_secs(10)).ok()?;
-        Some(metadata.topics().iter().any(|t| t.name() == wanted && t.error().is_none() && !t.partitions().is_empty()))
+        let Ok(client) = config.create_with_context::<_, BaseConsumer<KafkaContext>>(context) else {
+            return Ok(false);
+        };
+        auth.prime(client.client());
+        let pump = || {
+            let _ = client.poll(Duration::ZERO);
+        };
+        match wait_for_metadata(client.client(), Some(&wanted), Duration::from_secs(10), &auth, pump) {
+            Ok(metadata) => Ok(metadata
+                .topics()
+                .iter()
+                .any(|t| t.name() == wanted && t.error().is_none() && !t.partitions().is_empty())),
+            Err(ConnectError::Refused(refusal)) => Err(refusal),
+            // No broker answered at all: creating the topic would only
+            // time out too, and so would every client after it. librdkafka
+            // says no more than "all brokers down" for a plaintext client
+            // on a TLS listener, so the hint names the protocol.
+            Err(ConnectError::Timeout { waited, last }) => Err(format!(
+                "no broker answered a metadata request within {waited:?} ({last}); check the address and \
+                 security.protocol (MSK serves plaintext on 9092, TLS on 9094, SCRAM on 9096, IAM on 9098)"
+            )),
+        }
     })
     .await
-    .ok()
-    .flatten()
-    .unwrap_or(false)
+    .unwrap_or(Ok(false))
 }
 
-/// Settings every librdkafka client accepts (security, connection, debug);
+/// Resolves with the refusal once `auth` has recorded one.
+async fn refused(auth: &Auth) -> String {
+    loop {
+        if let Some(refusal) = auth.refused() {
+            return refusal.to_owned();
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Settings every librdkafka client accepts (connection, debug; security
+/// comes with the [`Connection`]);
 /// the rest are producer settings an admin client must not get.
 fn is_client_setting(key: &str) -> bool {
-    ["security.", "ssl.", "sasl.", "socket.", "client.", "broker.", "debug", "api.version", "reconnect."]
-        .iter()
-        .any(|p| key.starts_with(p))
+    ["socket.", "client.", "broker.", "debug", "api.version", "reconnect."].iter().any(|p| key.starts_with(p))
 }
 
 #[cfg(test)]
@@ -95,7 +141,7 @@ mod tests {
 
     #[test]
     fn only_client_settings_reach_the_admin_client() {
-        for key in ["security.protocol", "sasl.mechanism", "ssl.ca.location", "debug", "socket.timeout.ms"] {
+        for key in ["debug", "socket.timeout.ms", "client.id"] {
             assert!(is_client_setting(key), "{key}");
         }
         for key in ["acks", "linger.ms", "enable.idempotence", "message.timeout.ms", "compression.type"] {

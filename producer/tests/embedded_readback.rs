@@ -56,7 +56,7 @@ fn clickevents_read_back_from_the_embedded_broker() {
     let rt = common::runtime();
     let broker = rt.block_on(EmbeddedBroker::start(([127, 0, 0, 1], 0).into())).unwrap();
     let servers = broker.bootstrap_servers();
-    rt.block_on(ensure_topic(&servers, "ExampleTopic", 3, &[])).unwrap();
+    rt.block_on(ensure_topic(&mskbench_kafka::Connection::plaintext(servers.clone()), "ExampleTopic", 3, &[])).unwrap();
     let registry = common::registry(&rt);
 
     let mut config = common::quiet(&servers, &registry, "ExampleTopic");
@@ -76,7 +76,7 @@ fn avro_keys_as_the_lab_writes_them() {
     let rt = common::runtime();
     let broker = rt.block_on(EmbeddedBroker::start(([127, 0, 0, 1], 0).into())).unwrap();
     let servers = broker.bootstrap_servers();
-    rt.block_on(ensure_topic(&servers, "Keys", 2, &[])).unwrap();
+    rt.block_on(ensure_topic(&mskbench_kafka::Connection::plaintext(servers.clone()), "Keys", 2, &[])).unwrap();
     let registry = common::registry(&rt);
     let mut config = common::quiet(&servers, &registry, "Keys");
     config.until.count = Some(500);
@@ -93,7 +93,7 @@ fn any_schema_records_decode_under_the_registered_schema() {
     let rt = common::runtime();
     let broker = rt.block_on(EmbeddedBroker::start(([127, 0, 0, 1], 0).into())).unwrap();
     let servers = broker.bootstrap_servers();
-    rt.block_on(ensure_topic(&servers, "People", 1, &[])).unwrap();
+    rt.block_on(ensure_topic(&mskbench_kafka::Connection::plaintext(servers.clone()), "People", 1, &[])).unwrap();
     let mut file = tempfile::NamedTempFile::new().unwrap();
     let text = r#"{"type":"record","name":"Person","fields":[
         {"name":"email","type":"string"},{"name":"city","type":"string"},
