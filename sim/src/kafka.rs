@@ -27,11 +27,14 @@
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
+use rama::Service as _;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
 use tansu_broker::broker::Broker;
 use tansu_broker::coordinator::group::administrator::Controller;
-use tansu_storage::StorageContainer;
+use tansu_broker::service::services;
+use tansu_sans_io::ScramMechanism;
+use tansu_storage::{BrokerRegistrationRequest, ScramCredential, Storage as _, StorageContainer};
 use tokio::task::JoinHandle;
 use url::Url;
 
@@ -102,15 +105,28 @@ impl EmbeddedBroker {
         Ok((broker, proxy))
     }
 
+    /// Starts a broker on `listen` (port 0: a free port) as `options` say:
+    /// advertising another address (a TLS terminator in front of it, as
+    /// MSK's listeners are to a client), and requiring SASL/SCRAM.
+    pub async fn start_with(listen: SocketAddr, options: BrokerOptions) -> Result<EmbeddedBroker, BrokerError> {
+        let addr = free_addr(listen)?;
+        let advertised = options.advertised.unwrap_or(addr);
+        if options.scram_users.is_empty() {
+            Self::start_advertising(addr, advertised).await
+        } else {
+            Self::start_scram(addr, advertised, &options.scram_users).await
+        }
+    }
+
     async fn start_advertising(addr: SocketAddr, advertised: SocketAddr) -> Result<EmbeddedBroker, BrokerError> {
         let url = |text: String| Url::parse(&text).map_err(|e| BrokerError::Build(format!("{text}: {e}")));
         let listener = url(format!("tcp://{addr}"))?;
         let advertised_listener = url(format!("tcp://{advertised}"))?;
         let storage = url("memory://tansu/".to_owned())?;
         let mut broker = Broker::<Controller<StorageContainer>, StorageContainer>::builder()
-            .node_id(111)
-            .cluster_id("mskbench")
-            .incarnation_id(uuid::Uuid::from_u128((0x6d73_6b62_656e_6368_u128 << 64) | u128::from(addr.port())))
+            .node_id(NODE_ID)
+            .cluster_id(CLUSTER_ID)
+            .incarnation_id(incarnation(addr))
             .advertised_listener(advertised_listener)
             .listener(listener)
             .storage(storage)
@@ -121,6 +137,80 @@ impl EmbeddedBroker {
         let task = tokio::spawn(async move {
             if let Err(e) = broker.serve(tokio::time::Instant::now()).await {
                 tracing::warn!("embedded broker stopped: {e}");
+            }
+        });
+        wait_listening(addr, &task).await?;
+        Ok(EmbeddedBroker { addr, advertised, task: Some(task) })
+    }
+
+    /// tansu's broker with authentication: the same storage, coordinator
+    /// and routes `Broker::serve` uses, behind tansu's SASL frame layer,
+    /// which answers nothing but ApiVersions, SaslHandshake and
+    /// SaslAuthenticate before a client has authenticated. tansu's
+    /// `Broker` keeps its storage to itself, so the users' SCRAM
+    /// credentials could not be stored before it serves; this loop is
+    /// `Broker::listen`'s, with the storage in hand.
+    async fn start_scram(
+        addr: SocketAddr,
+        advertised: SocketAddr,
+        users: &[ScramUser],
+    ) -> Result<EmbeddedBroker, BrokerError> {
+        let build = |e: &dyn std::fmt::Display| BrokerError::Build(e.to_string());
+        let url = |text: String| Url::parse(&text).map_err(|e| BrokerError::Build(format!("{text}: {e}")));
+        let storage = StorageContainer::builder()
+            .cluster_id(CLUSTER_ID)
+            .node_id(NODE_ID)
+            .advertised_listener(url(format!("tcp://{advertised}"))?)
+            .storage(url("memory://tansu/".to_owned())?)
+            .schema_registry(None)
+            .lake_house(None)
+            .cancellation(tokio_util::sync::CancellationToken::new())
+            .silent(true)
+            .build()
+            .await
+            .map_err(|e| build(&e))?;
+        storage
+            .register_broker(BrokerRegistrationRequest {
+                broker_id: NODE_ID,
+                cluster_id: CLUSTER_ID.to_owned(),
+                incarnation_id: incarnation(addr),
+                rack: None,
+            })
+            .await
+            .map_err(|e| build(&e))?;
+        for user in users {
+            for mechanism in [ScramMechanism::Scram256, ScramMechanism::Scram512] {
+                let credential = scram_credential(mechanism, &user.password);
+                storage.upsert_user_scram_credential(&user.name, mechanism, credential).await.map_err(|e| build(&e))?;
+            }
+        }
+        let groups = Controller::with_storage(storage.clone()).map_err(|e| build(&e))?;
+        let sasl = tansu_auth::configuration(storage.clone()).map_err(|e| build(&e))?;
+        let listener =
+            tokio::net::TcpListener::bind(addr).await.map_err(|source| BrokerError::Port { addr, source })?;
+        let task = tokio::spawn(async move {
+            // Dropped with the task: aborting it closes every connection.
+            let mut connections = tokio::task::JoinSet::new();
+            loop {
+                tokio::select! {
+                    accepted = listener.accept() => {
+                        let Ok((stream, _)) = accepted else { continue };
+                        let _ = stream.set_nodelay(true);
+                        let service = match services(CLUSTER_ID, groups.clone(), storage.clone(), Some(sasl.clone())) {
+                            Ok(service) => service,
+                            Err(e) => {
+                                tracing::warn!("embedded broker: cannot serve a connection: {e}");
+                                continue;
+                            }
+                        };
+                        connections.spawn(async move {
+                            if let Err(e) = service.serve(rama::Context::default(), stream).await {
+                                tracing::debug!("embedded broker: connection ended: {e}");
+                            }
+                        });
+                    }
+                    Some(_) = connections.join_next(), if !connections.is_empty() => {}
+                }
             }
         });
         wait_listening(addr, &task).await?;
@@ -151,6 +241,67 @@ impl Drop for EmbeddedBroker {
         if let Some(task) = &self.task {
             task.abort();
         }
+    }
+}
+
+/// The broker's node id and cluster id.
+const NODE_ID: i32 = 111;
+const CLUSTER_ID: &str = "mskbench";
+
+/// A broker's incarnation: "mskbench" and its port.
+fn incarnation(addr: SocketAddr) -> uuid::Uuid {
+    uuid::Uuid::from_u128((0x6d73_6b62_656e_6368_u128 << 64) | u128::from(addr.port()))
+}
+
+/// How [`EmbeddedBroker::start_with`] serves.
+#[derive(Debug, Clone, Default)]
+pub struct BrokerOptions {
+    /// The address clients are told to connect to after bootstrapping
+    /// (default: the listener's).
+    pub advertised: Option<SocketAddr>,
+    /// SASL/SCRAM users (SHA-256 and SHA-512) the broker requires; empty:
+    /// no authentication.
+    pub scram_users: Vec<ScramUser>,
+}
+
+/// A SCRAM user of the embedded broker.
+#[derive(Clone)]
+pub struct ScramUser {
+    /// The user name.
+    pub name: String,
+    /// The password (only its salted keys are stored).
+    pub password: String,
+}
+
+impl std::fmt::Debug for ScramUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScramUser").field("name", &self.name).field("password", &"<redacted>").finish()
+    }
+}
+
+/// The stored form of a SCRAM password (RFC 5802: salt, iterations, stored
+/// key, server key), as tansu's AlterUserScramCredentials stores it.
+fn scram_credential(mechanism: ScramMechanism, password: &str) -> ScramCredential {
+    use rsasl::mechanisms::scram::tools::{derive_keys, hash_password};
+    use sha2::{Digest, Sha256, Sha512};
+    const ITERATIONS: u32 = 4096;
+    let salt = uuid::Uuid::new_v4().as_bytes().to_vec();
+    let (stored_key, server_key) = if mechanism == ScramMechanism::Scram256 {
+        let mut salted = Default::default();
+        hash_password::<Sha256>(password.as_bytes(), ITERATIONS, &salt, &mut salted);
+        let (client_key, server_key) = derive_keys::<Sha256>(&salted);
+        (Sha256::digest(client_key).to_vec(), server_key.to_vec())
+    } else {
+        let mut salted = Default::default();
+        hash_password::<Sha512>(password.as_bytes(), ITERATIONS, &salt, &mut salted);
+        let (client_key, server_key) = derive_keys::<Sha512>(&salted);
+        (Sha512::digest(client_key).to_vec(), server_key.to_vec())
+    };
+    ScramCredential {
+        salt: salt.into(),
+        iterations: ITERATIONS as i32,
+        stored_key: stored_key.into(),
+        server_key: server_key.into(),
     }
 }
 

@@ -94,6 +94,10 @@ pub struct DynoStore {
     meta: OptiCon<Meta>,
 
     object_store: Arc<DynObjectStore>,
+
+    // mskbench patch: SCRAM credentials, kept in memory (the published
+    // engine accepted them and kept nothing, so no SCRAM user could log in).
+    scram: Arc<Mutex<BTreeMap<(String, ScramMechanism), ScramCredential>>>,
 }
 
 type Group = String;
@@ -359,6 +363,7 @@ impl DynoStore {
                 Metron::new(object_store, cluster),
                 Duration::from_millis(5_000),
             )),
+            scram: Arc::new(Mutex::new(BTreeMap::new())),
         }
     }
 
@@ -2632,27 +2637,32 @@ impl Storage for DynoStore {
     #[instrument(skip_all)]
     async fn delete_user_scram_credential(
         &self,
-        _user: &str,
-        _mechanism: ScramMechanism,
+        user: &str,
+        mechanism: ScramMechanism,
     ) -> Result<()> {
+        // mskbench patch: removed from `scram`.
+        _ = self.scram.lock()?.remove(&(user.to_owned(), mechanism));
         Ok(())
     }
 
     async fn upsert_user_scram_credential(
         &self,
-        _user: &str,
-        _mechanism: ScramMechanism,
-        _credential: ScramCredential,
+        user: &str,
+        mechanism: ScramMechanism,
+        credential: ScramCredential,
     ) -> Result<()> {
+        // mskbench patch: kept (see `scram`).
+        _ = self.scram.lock()?.insert((user.to_owned(), mechanism), credential);
         Ok(())
     }
 
     async fn user_scram_credential(
         &self,
-        _user: &str,
-        _mechanism: ScramMechanism,
+        user: &str,
+        mechanism: ScramMechanism,
     ) -> Result<Option<ScramCredential>> {
-        Ok(None)
+        // mskbench patch: read from `scram`.
+        Ok(self.scram.lock()?.get(&(user.to_owned(), mechanism)).cloned())
     }
 
     #[instrument(skip_all)]
