@@ -11,6 +11,8 @@ use std::process::ExitCode;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 mod flags;
+mod kafka_flags;
+mod msk_token;
 mod output;
 mod process;
 mod process_event;
@@ -53,6 +55,8 @@ enum Command {
     Report(report::ReportArgs),
     /// Compare two results (single runs or `run --repeat` aggregates); exit 1 when a metric regresses.
     Compare(report::CompareArgs),
+    /// Print the MSK IAM (AWS_MSK_IAM) token the Kafka clients would send, from the AWS credential chain.
+    MskIamToken(msk_token::Args),
 }
 
 fn main() -> ExitCode {
@@ -66,6 +70,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Report(args) => report::report(args),
         Command::Compare(args) => report::compare_cmd(args),
+        Command::MskIamToken(args) => msk_token::run(args),
     };
     match result {
         Ok(code) => code,

@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
+use mskbench_kafka::Connection;
 use mskbench_processor::esm::{self, EsmConfig, EsmError};
 use mskbench_processor::{Config, Handler};
 
@@ -58,9 +59,11 @@ pub(crate) struct Args {
     /// Set a processor variable for this run (repeatable), e.g. -E DELIVERY_STREAM_NAME=lab.
     #[arg(short = 'E', value_name = "KEY=VALUE", value_parser = crate::flags::key_value)]
     env: Vec<(String, String)>,
-    /// A librdkafka consumer setting (repeatable).
+    /// A librdkafka consumer setting (repeatable), e.g. -X security.protocol=SSL.
     #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = crate::flags::key_value)]
     kafka: Vec<(String, String)>,
+    #[command(flatten)]
+    security: crate::kafka_flags::KafkaFlags,
     /// Write the totals (invocations, records_in, delivered, …) here as JSON (`-`: stdout).
     #[arg(long, value_name = "PATH")]
     summary_json: Option<PathBuf>,
@@ -113,7 +116,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     esm_config.pollers = args.pollers;
     esm_config.idle_exit = args.idle_exit;
     esm_config.max_attempts = args.max_attempts;
-    esm_config.kafka = args.kafka;
+    let mut properties = args.kafka.clone();
+    let security = args.security.security(&mut properties)?;
+    esm_config.connection = runtime.block_on(Connection::new(args.brokers.clone(), security))?;
+    esm_config.kafka = properties;
 
     let result = esm::run(&esm_config, handler, runtime.handle().clone(), stop);
     let (stats, code) = match result {

@@ -24,6 +24,7 @@ use clap::builder::TypedValueParser;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mskbench_core::wire::Compression;
 use mskbench_harness::parts::{self, Parts, RegistryAt};
+use mskbench_kafka::{Connection, Security};
 use mskbench_producer::config::{GlueConfig, KeyFormat, Records, Registry};
 use mskbench_producer::schedule::{HumanDuration, Profile, parse_duration, parse_rate};
 use mskbench_producer::schemagen::SizeControls;
@@ -105,6 +106,8 @@ pub(crate) struct Args {
     /// librdkafka setting key=value (repeatable), e.g. -X security.protocol=SASL_SSL.
     #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = crate::flags::key_value)]
     settings: Vec<(String, String)>,
+    #[command(flatten)]
+    kafka: crate::kafka_flags::KafkaFlags,
     /// Write the summary as JSON here (`-`: stdout).
     #[arg(long)]
     stats_json: Option<PathBuf>,
@@ -218,12 +221,21 @@ fn config_of(a: &Args, seed: u64) -> Result<ProduceConfig> {
     };
     let until = Until { count: a.count, duration: a.duration.map(|d| d.0) };
     let registry = Registry::Confluent { url: a.registry.clone() };
+    let mut settings = a.settings.clone();
+    let security = a.kafka.security(&mut settings)?;
+    if security != Security::default() && !matches!(Kafka::of(&a.brokers), Kafka::Brokers(Brokers::List(_))) {
+        bail!(
+            "--brokers {}: the embedded and mock brokers speak PLAINTEXT; TLS and SASL need a broker list",
+            a.brokers
+        );
+    }
     Ok(ProduceConfig {
         topic: a.topic.clone(),
         key_format: a.key_format,
         records,
         warmup: a.warmup.0,
-        rdkafka: a.settings.iter().cloned().collect(),
+        rdkafka: settings.into_iter().collect(),
+        security,
         stats_interval: a.stats_interval.0,
         hlog: a.hlog.clone(),
         ..ProduceConfig::new(a.brokers.clone(), registry, profile, until, seed)
@@ -251,13 +263,18 @@ async fn start_parts(a: &Args, config: &mut ProduceConfig, started: &mut Started
             config.brokers = parts::start_broker(&brokers, &mut started.parts).await?;
             if brokers == Brokers::Embedded {
                 eprintln!("mskbench produce: embedded broker at {}", config.brokers);
-                ensure_topic(&config.brokers, &config.topic, a.partitions, &[]).await?;
+                ensure_topic(&Connection::plaintext(config.brokers.clone()), &config.topic, a.partitions, &[]).await?;
             } else {
                 // A missing topic is created; a cluster that refuses (ACLs,
                 // auto-creation policy) may still have it, so only warn.
+                // A refusal of the security settings ends the run here,
+                // within about a second of librdkafka's answer.
                 let extra: Vec<(String, String)> = config.rdkafka.clone().into_iter().collect();
-                if let Err(e) = ensure_topic(&config.brokers, &config.topic, a.partitions, &extra).await {
-                    eprintln!("mskbench produce: warning: {e}");
+                let connection = Connection::new(config.brokers.clone(), config.security.clone()).await?;
+                match ensure_topic(&connection, &config.topic, a.partitions, &extra).await {
+                    Err(e) if e.refused => bail!("cannot connect to {}: {}", e.brokers, e.detail),
+                    Err(e) => eprintln!("mskbench produce: warning: {e}"),
+                    Ok(()) => {}
                 }
             }
         }

@@ -71,6 +71,12 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     if let Some(seed) = args.seed {
         scenario.seed = seed;
     }
+    // The Kafka password is read here, once, and a missing one is a usage
+    // error before anything starts.
+    let kafka_security = scenario
+        .kafka
+        .security(&args.scenario, |name| std::env::var(name).ok())
+        .context("the scenario's [kafka] security settings")?;
     let out = args.out.clone().unwrap_or_else(|| default_run_dir(&scenario.name));
     refuse_non_empty(&out)?;
     if args.dry_run {
@@ -84,7 +90,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     }
     let log = fs::File::create(out.join("processor.log")).context("creating processor.log")?;
     mskbench_processor::logging::init_to(std::sync::Mutex::new(log));
-    let plan = Plan::new(scenario, &args.scenario, out.clone(), AwsEnv::from_env());
+    let plan = Plan::new(scenario, &args.scenario, out.clone(), AwsEnv::from_env()).with_kafka_security(kafka_security);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(std::thread::available_parallelism().map_or(2, |n| n.get()).max(2))

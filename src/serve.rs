@@ -18,12 +18,15 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result};
 use clap::{Args as ClapArgs, Subcommand};
 use mskbench_core::Quota;
+use mskbench_kafka::{Auth, Connection, Mechanism, Protocol, Secret, Security};
 use mskbench_producer::config::DEFAULT_TOPIC;
 use mskbench_producer::schedule::HumanDuration;
 use mskbench_producer::topic::ensure_topic;
 use mskbench_sim::firehose::{Buffering, Faults, Latency};
 use mskbench_sim::registry::Level;
-use mskbench_sim::{EmbeddedBroker, FirehoseConfig, FirehoseServer, RegistryConfig, RegistryServer};
+use mskbench_sim::{
+    BrokerOptions, EmbeddedBroker, FirehoseConfig, FirehoseServer, RegistryConfig, RegistryServer, ScramUser,
+};
 
 #[derive(Debug, ClapArgs)]
 pub(crate) struct Args {
@@ -89,9 +92,20 @@ struct KafkaArgs {
     /// Partitions of each topic created at start.
     #[arg(long, default_value_t = 3)]
     partitions: i32,
-    /// A topic that exists from the start (repeatable; default ExampleTopic).
-    #[arg(long = "topic", value_name = "NAME")]
+    /// A topic that exists from the start (repeatable; default ExampleTopic, none with --advertise).
+    #[arg(long = "topic", value_name = "NAME", conflicts_with = "advertise")]
     topics: Vec<String>,
+    /// The address clients are told to connect to after bootstrapping, e.g. a TLS
+    /// terminator's in front of this broker (default: the listener's). No topic is created
+    /// at start: the broker's own client would be sent there; clients create theirs.
+    #[arg(long, value_name = "HOST:PORT")]
+    advertise: Option<SocketAddr>,
+    /// Require SASL/SCRAM (SHA-256 and SHA-512) from every client, for this user.
+    #[arg(long, value_name = "NAME", requires = "scram_password_env")]
+    scram_user: Option<String>,
+    /// The environment variable holding the SCRAM user's password.
+    #[arg(long, value_name = "VAR", requires = "scram_user")]
+    scram_password_env: Option<String>,
 }
 
 #[derive(Debug, ClapArgs)]
@@ -159,14 +173,33 @@ async fn firehose(a: FirehoseArgs) -> Result<ExitCode> {
 }
 
 async fn kafka(a: KafkaArgs) -> Result<ExitCode> {
-    let broker = EmbeddedBroker::start(a.listen).await.context("cannot start the Kafka broker")?;
-    let servers = broker.bootstrap_servers();
-    let topics = if a.topics.is_empty() { vec![DEFAULT_TOPIC.to_owned()] } else { a.topics };
+    let mut options = BrokerOptions { advertised: a.advertise, ..BrokerOptions::default() };
+    // The broker's own client (topic creation) speaks to the listener, not
+    // the advertised address, and as the SCRAM user.
+    let mut security = Security::default();
+    if let (Some(name), Some(var)) = (&a.scram_user, &a.scram_password_env) {
+        let password = Secret::from_env(var, |n| std::env::var(n).ok())?;
+        options.scram_users.push(ScramUser { name: name.clone(), password: password.expose().to_owned() });
+        security = Security {
+            protocol: Protocol::SaslPlaintext,
+            mechanism: Some(Mechanism::ScramSha512),
+            username: Some(name.clone()),
+            password: Some(password),
+            ..Security::default()
+        };
+    }
+    let broker = EmbeddedBroker::start_with(a.listen, options).await.context("cannot start the Kafka broker")?;
+    let own = Connection { brokers: broker.addr().to_string(), security, auth: Auth::default() };
+    let topics = match (a.advertise, a.topics.is_empty()) {
+        (Some(_), _) => Vec::new(),
+        (None, true) => vec![DEFAULT_TOPIC.to_owned()],
+        (None, false) => a.topics,
+    };
     for topic in &topics {
-        ensure_topic(&servers, topic, a.partitions, &[]).await.context("cannot create the topics")?;
+        ensure_topic(&own, topic, a.partitions, &[]).await.context("cannot create the topics")?;
     }
     // Kafka clients take host:port, not a URL.
-    announce(&servers)?;
+    announce(&broker.bootstrap_servers())?;
     wait_for_stop_signal().await?;
     broker.shutdown().await;
     eprintln!("mskbench serve kafka: stopped");

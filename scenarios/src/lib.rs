@@ -40,6 +40,7 @@
 
 pub mod faults;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -47,6 +48,8 @@ use std::time::Duration;
 
 pub use mskbench_core::quota::Quota;
 use mskbench_core::registry_url::{RegistryUrl, redacted};
+pub use mskbench_kafka::{Mechanism, Protocol, Security, SecurityError};
+use mskbench_kafka::{Secret, is_security_property};
 pub use mskbench_reports::Slo;
 pub use mskbench_sim::firehose::Latency;
 use serde::de::{self, Deserializer};
@@ -240,6 +243,96 @@ pub struct Kafka {
     /// The topic produced to and consumed from (the lab's `ExampleTopic`).
     #[serde(default = "example_topic")]
     pub topic: String,
+    /// librdkafka's `security.protocol` (default `PLAINTEXT`; `SASL_SSL`
+    /// when only `sasl_mechanism` is given). MSK: `SSL` on 9094,
+    /// `SASL_SSL` on 9096 (SCRAM) and 9098 (IAM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security: Option<Protocol>,
+    /// `PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512` or `AWS_MSK_IAM`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sasl_mechanism: Option<Mechanism>,
+    /// The SASL user name (PLAIN, SCRAM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// The environment variable holding the SASL password: the password
+    /// itself never appears in a scenario, a result or a log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_env: Option<String>,
+    /// Or a file holding it (relative to the scenario file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<PathBuf>,
+    /// The CA bundle for the brokers' certificates (relative to the
+    /// scenario file; unset: the system's trust store).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<PathBuf>,
+    /// The client certificate, for mTLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert: Option<PathBuf>,
+    /// The client certificate's key, for mTLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<PathBuf>,
+    /// The region IAM tokens are signed for (unset: from the MSK broker
+    /// host names, else the AWS region chain).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Other librdkafka settings for every client of the run
+    /// (`"socket.timeout.ms" = "10000"`); security goes in the keys above.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub properties: BTreeMap<String, String>,
+}
+
+impl Kafka {
+    /// Whether any security key is set.
+    fn secured(&self) -> bool {
+        self.security.is_some_and(|p| p != Protocol::Plaintext)
+            || self.sasl_mechanism.is_some()
+            || self.username.is_some()
+            || self.password_env.is_some()
+            || self.password_file.is_some()
+            || self.ca.is_some()
+            || self.cert.is_some()
+            || self.key.is_some()
+    }
+
+    /// The clients' security settings, with the password read from the
+    /// environment (through `env`) or its file, and paths taken relative
+    /// to `scenario_file`; checked (files exist, credentials present).
+    pub fn security(
+        &self,
+        scenario_file: &Path,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Security, SecurityError> {
+        let base = scenario_file.parent().unwrap_or(Path::new("."));
+        let password = match (&self.password_env, &self.password_file) {
+            (Some(_), Some(_)) => {
+                return Err(SecurityError::Conflict(
+                    "kafka.password_env and kafka.password_file: give one of them".to_owned(),
+                ));
+            }
+            (Some(name), None) => Some(Secret::from_env(name, env)?),
+            (None, Some(file)) => Some(Secret::from_file(&base.join(file))?),
+            (None, None) => None,
+        };
+        let protocol = match (self.security, self.sasl_mechanism) {
+            (Some(p), _) => p,
+            (None, Some(_)) => Protocol::SaslSsl,
+            (None, None) if self.ca.is_some() || self.cert.is_some() => Protocol::Ssl,
+            (None, None) => Protocol::Plaintext,
+        };
+        let security = Security {
+            protocol,
+            mechanism: self.sasl_mechanism,
+            username: self.username.clone(),
+            password,
+            ca: self.ca.as_ref().map(|p| base.join(p)),
+            cert: self.cert.as_ref().map(|p| base.join(p)),
+            key: self.key.as_ref().map(|p| base.join(p)),
+            key_password: None,
+            region: self.region.clone(),
+        };
+        security.check()?;
+        Ok(security)
+    }
 }
 
 fn example_topic() -> String {
@@ -248,7 +341,20 @@ fn example_topic() -> String {
 
 impl Default for Kafka {
     fn default() -> Self {
-        Kafka { brokers: Brokers::Embedded, topic: example_topic() }
+        Kafka {
+            brokers: Brokers::Embedded,
+            topic: example_topic(),
+            security: None,
+            sasl_mechanism: None,
+            username: None,
+            password_env: None,
+            password_file: None,
+            ca: None,
+            cert: None,
+            key: None,
+            region: None,
+            properties: BTreeMap::new(),
+        }
     }
 }
 
@@ -790,6 +896,15 @@ impl Scenario {
 
     /// Settings that are each valid but do not fit together.
     fn check_parts(&self) -> Result<(), String> {
+        if self.kafka.brokers == Brokers::Embedded && self.kafka.secured() {
+            return Err("kafka: the embedded broker speaks PLAINTEXT; TLS and SASL settings need a broker list in                         kafka.brokers"
+                .into());
+        }
+        if let Some(key) = self.kafka.properties.keys().find(|k| is_security_property(k)) {
+            return Err(format!(
+                "kafka.properties.{key:?}: security settings have keys of their own in [kafka] (security,                  sasl_mechanism, username, password_env, password_file, ca, cert, key)"
+            ));
+        }
         match (self.producer.wire_format, &self.registry.kind) {
             (WireFormat::Confluent, RegistryKind::Glue { .. }) => {
                 Err("producer.wire_format: confluent framing needs a Confluent registry, but registry.kind is glue:…"
