@@ -73,6 +73,8 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     }
     let out = args.out.clone().unwrap_or_else(|| default_run_dir(&scenario.name));
     refuse_non_empty(&out)?;
+    // The SDK's variables, once, here (a bad endpoint URL is refused before anything starts).
+    let aws = AwsEnv::from_env()?;
     if args.dry_run {
         print!("{scenario}");
         println!("  into {}", out.display());
@@ -84,7 +86,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     }
     let log = fs::File::create(out.join("processor.log")).context("creating processor.log")?;
     mskbench_processor::logging::init_to(std::sync::Mutex::new(log));
-    let plan = Plan::new(scenario, &args.scenario, out.clone(), AwsEnv::from_env());
+    let plan = Plan::new(scenario, &args.scenario, out.clone(), aws);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(std::thread::available_parallelism().map_or(2, |n| n.get()).max(2))
