@@ -93,12 +93,14 @@ fn batch_window(text: &str) -> Result<Duration, String> {
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     mskbench_processor::logging::init();
     let overrides: HashMap<String, String> = args.env.iter().cloned().collect();
-    let config = Config::from_lookup(|k| overrides.get(k).cloned().or_else(|| std::env::var(k).ok()))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("starting the async runtime")?;
+    // `-E` first, then the process environment; the AWS default chain resolved once, here.
+    let lookup = |k: &str| overrides.get(k).cloned().or_else(|| std::env::var(k).ok());
+    let config = runtime.block_on(Config::load(lookup))?;
     let handler = {
         let _entered = runtime.enter();
         Arc::new(Handler::new(config)?)

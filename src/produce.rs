@@ -289,8 +289,13 @@ async fn start_parts(a: &Args, config: &mut ProduceConfig, started: &mut Started
         }
         RegistryAt::Glue(registry) => Registry::Glue(GlueConfig {
             registry,
-            endpoint: a.glue_endpoint.clone(),
+            // `--glue-endpoint`, else the SDK's variables (AWS_ENDPOINT_URL_GLUE, AWS_ENDPOINT_URL).
+            endpoint: match &a.glue_endpoint {
+                Some(url) => Some(url.clone()),
+                None => mskbench_aws::Endpoints::from_lookup(|k| std::env::var(k).ok())?.glue,
+            },
             region: a.glue_region.clone(),
+            chain: None,
             compression: a.glue_compression,
         }),
     };

@@ -79,6 +79,8 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         .context("the scenario's [kafka] security settings")?;
     let out = args.out.clone().unwrap_or_else(|| default_run_dir(&scenario.name));
     refuse_non_empty(&out)?;
+    // The SDK's variables, once, here (a bad endpoint URL is refused before anything starts).
+    let aws = AwsEnv::from_env()?;
     if args.dry_run {
         print!("{scenario}");
         println!("  into {}", out.display());
@@ -90,7 +92,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     }
     let log = fs::File::create(out.join("processor.log")).context("creating processor.log")?;
     mskbench_processor::logging::init_to(std::sync::Mutex::new(log));
-    let plan = Plan::new(scenario, &args.scenario, out.clone(), AwsEnv::from_env()).with_kafka_security(kafka_security);
+    let plan = Plan::new(scenario, &args.scenario, out.clone(), aws).with_kafka_security(kafka_security);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(std::thread::available_parallelism().map_or(2, |n| n.get()).max(2))

@@ -21,6 +21,7 @@ fn result(e2e_p99: f64, unaccounted: u64) -> RunResult {
                 records_per_sec: 500_000.0,
                 requests_per_sec: 2000.0,
                 bytes_per_sec: 5_242_880.0,
+                declared: false,
             }),
             settings: serde_json::json!({}),
             interrupted: false,

@@ -12,13 +12,15 @@
 //! broker already builds. Firehose stays on `aws-sdk-firehose`: its calls
 //! are the hot path, and the SDK's retry-free client is what is measured.
 //!
-//! Credentials come from any `aws-credential-types` provider: the default
-//! chain of `aws-config` for real AWS, static keys for moto and stand-ins.
+//! Credentials come from any `aws-credential-types` provider: [`chain`]
+//! resolves `aws-config`'s default chain once, cached, for every AWS client
+//! of mskbench; [`Chain::fixed`] gives static keys for stand-ins and tests.
 //! Both clients take an optional endpoint override (`http://` allowed) for
 //! moto and stand-ins; without one they reach the region's AWS endpoint.
 
 #![warn(missing_docs)]
 
+pub mod chain;
 pub mod glue;
 pub mod s3;
 mod sign;
@@ -26,6 +28,7 @@ mod sign;
 use std::time::Duration;
 
 use aws_credential_types::provider::SharedCredentialsProvider;
+pub use chain::{Chain, ChainError, Endpoints};
 
 /// Where and as whom a client calls AWS.
 #[derive(Debug, Clone)]

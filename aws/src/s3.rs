@@ -1,5 +1,5 @@
 //! S3 objects through `object_store`'s S3 client: put (dead letters), list
-//! and get (reading delivered objects back).
+//! and get (reading delivered objects back, whole or as a stream of chunks).
 //!
 //! `object_store` signs and sends; this module gives it the caller's
 //! credential provider (so the AWS default chain, with SSO and profiles,
@@ -35,6 +35,17 @@ pub struct S3Error {
     pub key: String,
     /// What went wrong, with its causes.
     pub message: String,
+}
+
+/// One object as `ListObjectsV2` describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    /// Its key.
+    pub key: String,
+    /// `LastModified`, epoch milliseconds (S3's clock).
+    pub last_modified_ms: i64,
+    /// Its size in bytes.
+    pub size: u64,
 }
 
 /// One bucket.
@@ -94,6 +105,44 @@ impl S3Bucket {
         let mut keys: Vec<String> = listed.into_iter().map(|meta| meta.location.to_string()).collect();
         keys.sort();
         Ok(keys)
+    }
+
+    /// Every object under the directory `prefix` with its modification
+    /// time and size (`ListObjectsV2`, every page), sorted by key.
+    pub async fn list_objects(&self, prefix: &str) -> Result<Vec<ObjectInfo>, S3Error> {
+        let dir = Path::from(prefix);
+        let listed: Vec<_> = self
+            .store
+            .list(if prefix.is_empty() { None } else { Some(&dir) })
+            .try_collect()
+            .await
+            .map_err(|e| self.fail("ListObjectsV2", prefix, &e))?;
+        let mut objects: Vec<ObjectInfo> = listed
+            .into_iter()
+            .map(|meta| ObjectInfo {
+                key: meta.location.to_string(),
+                last_modified_ms: meta.last_modified.timestamp_millis(),
+                size: meta.size,
+            })
+            .collect();
+        objects.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(objects)
+    }
+
+    /// `GetObject` as a stream of chunks, as they arrive: an object of any
+    /// size is never held whole.
+    pub async fn get_stream(
+        &self,
+        key: &str,
+    ) -> Result<impl futures_util::Stream<Item = Result<bytes::Bytes, S3Error>> + Send + 'static, S3Error> {
+        let answer = self.store.get(&Path::from(key)).await.map_err(|e| self.fail("GetObject", key, &e))?;
+        let (bucket, key) = (self.bucket.clone(), key.to_owned());
+        Ok(answer.into_stream().map_err(move |e| S3Error {
+            operation: "GetObject",
+            bucket: bucket.clone(),
+            key: key.clone(),
+            message: error_chain(&e),
+        }))
     }
 
     /// `GetObject`: the whole object under `key`.

@@ -30,7 +30,8 @@ fn handler(runtime: &tokio::runtime::Runtime) -> Handler {
         ("SCHEMA_REGISTRY_URL", "http://127.0.0.1:9"),
         ("JITTER_SEED", "1"),
     ];
-    let config = Config::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned()))
+    let aws = mskbench_processor::config::Chain::fixed("us-east-1", "bench", "bench");
+    let config = Config::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned()), aws)
         .expect("a valid configuration");
     let _entered = runtime.enter();
     let handler = Handler::new(config).expect("a handler");

@@ -49,6 +49,8 @@ pub(crate) struct Inputs<'a> {
     /// The built-in Firehose endpoint's own totals of the stream.
     pub server_totals: Option<mskbench_sim::firehose::Sample>,
     pub interrupted: bool,
+    /// Where the AWS credentials came from (`mskbench_aws::chain::Source`).
+    pub aws_credentials: String,
 }
 
 /// `result.json`'s `settings`: what shaped the run, and what its parts reported.
@@ -65,6 +67,8 @@ pub(crate) struct Settings<'a> {
     pub records: &'a RecordSource,
     /// AWS settings from the SDK's standard variables (no secrets).
     pub aws: &'a AwsEnv,
+    /// Where the AWS credentials came from: `environment`, `default chain[, profile P]`, or `fixed` (stand-ins).
+    pub aws_credentials: &'a str,
     /// The event source mapping's consumer group.
     pub group: &'a str,
     /// What the mapping counted, when it stopped cleanly.
@@ -104,6 +108,7 @@ pub(crate) fn assemble(i: Inputs<'_>, observer: &dyn Observer) -> Result<RunResu
         server_totals,
         interrupted,
         faults,
+        aws_credentials,
     } = i;
     let scenario = &plan.scenario;
     let tally = ledger.tally(true);
@@ -185,6 +190,7 @@ pub(crate) fn assemble(i: Inputs<'_>, observer: &dyn Observer) -> Result<RunResu
         window: plan.window,
         records: &plan.records,
         aws: &plan.aws,
+        aws_credentials: &aws_credentials,
         group: &plan.group,
         esm: stopped.stats.as_ref(),
         esm_error: stopped.error.as_deref(),
@@ -209,6 +215,8 @@ pub(crate) fn assemble(i: Inputs<'_>, observer: &dyn Observer) -> Result<RunResu
                 records_per_sec: quota.records_per_sec as f64,
                 requests_per_sec: quota.requests_per_sec as f64,
                 bytes_per_sec: quota.bytes_per_sec as f64,
+                // Only the built-in endpoint enforces the scenario's quota.
+                declared: scenario.firehose.endpoint != mskbench_scenarios::Endpoint::Embedded,
             }),
             settings: serde_json::to_value(&settings).context("recording the run's settings")?,
             interrupted,

@@ -17,7 +17,7 @@ use anyhow::{Context, Result};
 use mskbench_core::WireMode;
 use mskbench_core::wire::Compression;
 use mskbench_processor::Config;
-use mskbench_processor::config::{Credentials, DeadLetterTarget, Endpoints, RegistryUrl};
+use mskbench_processor::config::{DeadLetterTarget, Endpoints, RegistryUrl};
 use mskbench_processor::retry::RetryPolicy as Backoff;
 use mskbench_producer::ProduceConfig;
 use mskbench_producer::config::{GlueConfig, Records, Registry};
@@ -43,7 +43,7 @@ pub(crate) fn processor_config(plan: &Plan, started: &Started) -> Config {
         RegistryAt::Confluent(url) => Some(RegistryUrl::new(url.clone())),
         RegistryAt::Glue(_) => None,
     };
-    let aws = &plan.aws;
+    let aws = &plan.aws.endpoints;
     Config {
         delivery_stream: scenario.firehose.stream.clone(),
         retries: (p.retries.0 - 1) as u32,
@@ -53,19 +53,9 @@ pub(crate) fn processor_config(plan: &Plan, started: &Started) -> Config {
         },
         wire_mode,
         registry_url,
-        region: aws.region.clone(),
-        endpoints: Endpoints {
-            firehose: Some(started.firehose_url.clone()),
-            glue: aws.glue_endpoint.clone(),
-            s3: aws.s3_endpoint.clone(),
-        },
-        credentials: Credentials::new(
-            aws.access_key_id.clone(),
-            aws.secret_access_key.clone(),
-            aws.session_token.clone(),
-            None,
-            "mskbench-run",
-        ),
+        region: started.aws.region.clone(),
+        endpoints: Endpoints { firehose: started.firehose_url.clone(), glue: aws.glue.clone(), s3: aws.s3.clone() },
+        credentials: started.aws.credentials.clone(),
         concurrency: p.concurrency.0 as usize,
         call_timeout: CALL_TIMEOUT,
         batch_records: p.records_per_call.0 as usize,
@@ -98,8 +88,9 @@ pub(crate) fn produce_config(plan: &Plan, started: &Started) -> Result<ProduceCo
         RegistryAt::Confluent(url) => Registry::Confluent { url: url.clone() },
         RegistryAt::Glue(name) => Registry::Glue(GlueConfig {
             registry: name.clone(),
-            endpoint: plan.aws.glue_endpoint.clone(),
-            region: Some(plan.aws.region.clone()),
+            endpoint: plan.aws.endpoints.glue.clone(),
+            region: Some(started.aws.region.clone()),
+            chain: Some(started.aws.clone()),
             compression: match scenario.producer.wire_format {
                 WireFormat::GlueZlib => Compression::Zlib,
                 _ => Compression::None,
@@ -135,9 +126,11 @@ mod tests {
             kafka: mskbench_kafka::Connection::plaintext("127.0.0.1:9092"),
             start_offsets: HashMap::new(),
             registry: RegistryAt::Confluent("http://127.0.0.1:1".into()),
-            firehose_url: "http://127.0.0.1:2".into(),
+            firehose_url: Some("http://127.0.0.1:2".into()),
             s3_dir: PathBuf::from("/tmp/s3"),
             dead_letter_dir: PathBuf::from("/tmp/dl"),
+            aws: mskbench_aws::Chain::fixed("us-east-1", "a", "s"),
+            bucket: None,
         }
     }
 
@@ -149,7 +142,7 @@ mod tests {
             "t.toml",
         )
         .unwrap();
-        let plan = Plan::new(s, Path::new("t.toml"), PathBuf::from("out"), AwsEnv::from_lookup(|_| None));
+        let plan = Plan::new(s, Path::new("t.toml"), PathBuf::from("out"), AwsEnv::from_lookup(|_| None).unwrap());
         let c = processor_config(&plan, &started());
         assert_eq!(c.retries, 2, "three attempts in total are two resends");
         assert_eq!(c.batch_records, 250);

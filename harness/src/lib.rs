@@ -40,6 +40,7 @@
 mod accounting;
 mod assemble;
 mod configure;
+mod delivered;
 mod faults;
 mod mapping;
 pub mod parts;
@@ -125,7 +126,7 @@ async fn steps(
     let pending = Pending::new(sent.acked.iter().map(|a| (a.partition, a.offset)));
     let (stopped, series, faults) =
         drain(plan, &mapping, produced.sampling, pending, clock, observer, interrupts).await?;
-    let server_totals = flush(plan, parts, &started, &live, observer).await?;
+    let server_totals = flush(plan, parts, &started, &live, clock, observer, interrupts).await?;
     observer.stage(&Stage { name: READ_BACK.into(), starts_at: clock.elapsed_secs(), ends_at: 0 });
     let (ledger, read) = read_back(&started, &plan.scenario.kafka.topic, sent).await?;
     let inputs = assemble::Inputs {
@@ -141,6 +142,7 @@ async fn steps(
         server_totals,
         interrupted: interrupts.count() > 0,
         faults,
+        aws_credentials: started.aws.source.to_string(),
     };
     assemble::assemble(inputs, observer.as_ref())
 }
@@ -355,13 +357,20 @@ async fn flush(
     parts: &mut Parts,
     started: &Started,
     live: &mskbench_processor::Live,
+    clock: Clock,
     observer: &Arc<dyn Observer>,
+    interrupts: &Interrupts,
 ) -> Result<Option<mskbench_sim::firehose::Sample>> {
     let fh = &plan.scenario.firehose;
     if let Some(f) = parts.firehose.take() {
         let totals = f.metrics().streams.get(&fh.stream).map(|s| s.totals);
         f.shutdown().await.context("flushing the Firehose buffers")?;
         return Ok(totals);
+    }
+    if let Some(bucket) = &started.bucket {
+        let expected = live.accepted.load(Ordering::Relaxed);
+        fetch_from_bucket(plan, bucket, &started.s3_dir, expected, clock, observer.as_ref(), interrupts).await?;
+        return Ok(None);
     }
     // An endpoint of its own writes its buffers when its interval says:
     // wait for every accepted record's line, within the buffering interval
@@ -374,6 +383,68 @@ async fn flush(
         observer.warn(&format!("{found} of {expected} accepted records were delivered in time"));
     }
     Ok(None)
+}
+
+/// Step 5 for a stream delivering to S3: until every accepted record's line
+/// is in the run folder's copy of the bucket, or the stream's buffering
+/// interval plus the scenario's drain has passed since the drain ended (a
+/// second Ctrl-C stops waiting). Objects are copied as they appear, so a
+/// stream that delivers early ends the wait early; a progress line every
+/// 15 s says what is awaited.
+async fn fetch_from_bucket(
+    plan: &Plan,
+    bucket: &Arc<delivered::Bucket>,
+    dir: &std::path::Path,
+    expected: u64,
+    clock: Clock,
+    observer: &dyn Observer,
+    interrupts: &Interrupts,
+) -> Result<()> {
+    let fh = &plan.scenario.firehose;
+    let wait = bucket.interval + plan.scenario.drain;
+    let deadline = Instant::now() + wait;
+    let ends_at = clock.elapsed_secs() + wait.as_secs();
+    let (mut seen, mut lines, mut objects) = (std::collections::HashSet::new(), 0u64, 0u64);
+    let mut next_line = Instant::now();
+    loop {
+        let fetched = bucket.fetch_new(dir, &mut seen).await?;
+        (lines, objects) = (lines + fetched.lines, objects + fetched.objects);
+        let now = Instant::now();
+        if lines >= expected || now >= deadline || interrupts.count() >= 2 {
+            break;
+        }
+        if now >= next_line {
+            let left = deadline.saturating_duration_since(now).as_secs();
+            observer.stage(&Stage {
+                name: format!(
+                    "waiting for stream {} to deliver to {} (buffering interval {} s, from DescribeDeliveryStream;                      {lines} of {expected} lines in {objects} objects; at most {left} s more)",
+                    fh.stream,
+                    bucket.url(),
+                    bucket.interval.as_secs(),
+                ),
+                starts_at: clock.elapsed_secs(),
+                ends_at,
+            });
+            next_line = now + Duration::from_secs(15);
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    if lines < expected {
+        observer.warn(&format!(
+            "{lines} of {expected} accepted records were in {} within {} s (the stream's buffering interval plus the \
+             drain); the rest will show as unaccounted",
+            bucket.url(),
+            wait.as_secs()
+        ));
+    }
+    if bucket.before() > 0 {
+        observer.warn(&format!(
+            "{} object(s) under {} were there before the run and were not read back",
+            bucket.before(),
+            bucket.url()
+        ));
+    }
+    Ok(())
 }
 
 /// Step 6: what the producer sent, checked against the topic, then the

@@ -9,7 +9,11 @@
 //! Firehose endpoint, the topic and its start offsets — and, when the
 //! scenario's `[[faults]]` need them, the proxies in front of the embedded
 //! parts and their 5xx switches ([`crate::faults::Targets`]): the clients
-//! are given the proxies' addresses, so every byte passes them. The result is
+//! are given the proxies' addresses, so every byte passes them. When the
+//! run reaches AWS (a stream delivering to S3, a Glue registry) the AWS
+//! default chain is resolved here, once, for every client of the run, and a
+//! stream delivering to S3 is described and its bucket listed
+//! ([`crate::delivered::Bucket::open`]). The result is
 //! [`Started`]: addresses only, which the configuration step
 //! ([`crate::configure`]) turns into the processor's and the producer's
 //! settings.
@@ -21,12 +25,14 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use mskbench_kafka::{Connection, KafkaContext};
+use mskbench_aws::Chain;
 use mskbench_producer::topic::ensure_topic;
 use mskbench_scenarios::{Brokers, Endpoint, RegistryKind};
 use mskbench_sim::firehose::{Buffering, Faults};
 use mskbench_sim::{EmbeddedBroker, FaultProxy, FirehoseConfig, FirehoseServer, RegistryConfig, RegistryServer};
 
 use crate::accounting;
+use crate::delivered::{Bucket, BucketTarget};
 use crate::faults::{Needs, Targets};
 use crate::plan::Plan;
 
@@ -116,10 +122,19 @@ pub(crate) struct Started {
     /// Where each partition of the topic ended before the run: the run's records start there.
     pub start_offsets: HashMap<i32, i64>,
     pub registry: RegistryAt,
-    pub firehose_url: String,
-    /// Where delivered objects land.
+    /// The Firehose endpoint the processor sends to; `None` for the region's AWS endpoint.
+    pub firehose_url: Option<String>,
+    /// Where delivered objects are read back from: the built-in endpoint's
+    /// or an endpoint's own directory, or, for a stream delivering to S3,
+    /// the run folder's copy of its objects (`s3/`).
     pub s3_dir: PathBuf,
     pub dead_letter_dir: PathBuf,
+    /// Who calls AWS: the default chain, resolved once here, or fixed
+    /// credentials when every AWS-speaking part is a stand-in the run started.
+    pub aws: Chain,
+    /// For a stream delivering to S3: the bucket, what it held before the
+    /// run, and the stream's buffering interval.
+    pub bucket: Option<Arc<Bucket>>,
 }
 
 /// Starts the embedded parts the plan names (kept in `parts`), creates the
@@ -159,7 +174,18 @@ pub(crate) async fn start(plan: &Plan, parts: &mut Parts) -> Result<Started> {
         }
     }
 
+    // The chain, once, when something of the run is AWS or stands in for it
+    // where the run did not start it (a bucket, a Glue registry).
+    let reaches_aws =
+        scenario.firehose.endpoint.delivers_to_s3() || matches!(scenario.registry.kind, RegistryKind::Glue { .. });
+    let aws = if reaches_aws {
+        plan.aws.chain().await.context("resolving the AWS credentials and region (the default chain)")?
+    } else {
+        plan.aws.stand_in()
+    };
+
     let fh = &scenario.firehose;
+    let mut bucket = None;
     let (firehose_url, s3_dir) = match &fh.endpoint {
         Endpoint::Embedded => {
             let s3_dir = plan.out.join("s3");
@@ -186,12 +212,25 @@ pub(crate) async fn start(plan: &Plan, parts: &mut Parts) -> Result<Started> {
                 parts.targets.firehose_proxy = Some(proxy);
             }
             parts.firehose = Some(f);
-            (url, s3_dir)
+            (Some(url), s3_dir)
         }
-        Endpoint::Url { url, delivered_dir } => (url.clone(), delivered_dir.clone()),
+        Endpoint::Url { url, delivered_dir } => (Some(url.clone()), delivered_dir.clone()),
+        Endpoint::S3 { url, bucket: name, prefix } => {
+            let firehose_url = url.clone().or_else(|| plan.aws.endpoints.firehose.clone());
+            let target = BucketTarget {
+                aws: &aws,
+                firehose_url: firehose_url.as_deref(),
+                s3_url: plan.aws.endpoints.s3.as_deref(),
+                stream: &fh.stream,
+                bucket: name,
+                prefix,
+            };
+            bucket = Some(Arc::new(Bucket::open(target).await?));
+            (firehose_url, plan.out.join("s3"))
+        }
     };
 
-    Ok(Started { kafka, start_offsets, registry, firehose_url, s3_dir, dead_letter_dir })
+    Ok(Started { kafka, start_offsets, registry, firehose_url, s3_dir, dead_letter_dir, aws, bucket })
 }
 
 /// Commits `start` offsets for `group`, so its consumers begin there.

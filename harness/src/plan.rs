@@ -2,9 +2,10 @@
 //!
 //! [`Plan::new`] is the only place a run looks at anything beyond the
 //! scenario file: the AWS SDK's own standard variables ([`AwsEnv`]: region,
-//! credentials, endpoint overrides — how a test points a Glue registry at
-//! moto), read once and recorded in the run's settings. Nothing later reads
-//! the process environment; in particular the processor's knobs
+//! profile, keys, endpoint overrides — how a test points a whole run at
+//! moto), read once and recorded in the run's settings (no secrets); the
+//! start step resolves the AWS default chain from them once, when the run
+//! reaches AWS. Nothing else reads the process environment; in particular the processor's knobs
 //! (`RETRIES`, `RETRY_BASE_MS`, …) come from the scenario alone, so a stray
 //! variable in the shell cannot change a seeded run.
 //!
@@ -16,6 +17,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mskbench_kafka::Security;
+use mskbench_aws::chain::EndpointError;
+use mskbench_aws::{Chain, Endpoints};
 use mskbench_producer::schedule::{Profile, Segment};
 use mskbench_scenarios::Scenario;
 use serde::Serialize;
@@ -41,56 +44,92 @@ pub enum RecordSource {
     },
 }
 
-/// The AWS SDK's standard variables, read once: what an AWS client of the
-/// run (the processor's Firehose, Glue and S3 clients, the producer's Glue
-/// client) is configured with. Stand-ins accept any credentials.
+/// The AWS SDK's standard variables, read once: what the AWS clients of
+/// the run (the processor's Firehose, Glue and S3 clients, the producer's
+/// Glue client, the read-back) are configured with. The region and the
+/// keys are the first links of the AWS default chain, which the start step
+/// resolves from them once ([`AwsEnv::chain`]) when the run reaches AWS or
+/// an endpoint standing in for it (a bucket, a Glue registry); stand-ins the
+/// run starts itself get fixed credentials and check none.
 #[derive(Clone, Default, PartialEq, Eq, Serialize)]
 pub struct AwsEnv {
-    /// `AWS_REGION` (or `AWS_DEFAULT_REGION`); `us-east-1` when unset.
-    pub region: String,
-    /// `AWS_ACCESS_KEY_ID`; `mskbench` when unset (the stand-ins do not check).
-    pub access_key_id: String,
+    /// `AWS_REGION` (or `AWS_DEFAULT_REGION`); else the profile's, the
+    /// instance's, or `us-east-1` for stand-ins.
+    pub region: Option<String>,
+    /// `AWS_PROFILE`.
+    pub profile: Option<String>,
+    /// `AWS_ACCESS_KEY_ID`; never serialised.
+    #[serde(skip)]
+    pub access_key_id: Option<String>,
     /// `AWS_SECRET_ACCESS_KEY`; never serialised.
     #[serde(skip)]
-    pub secret_access_key: String,
+    pub secret_access_key: Option<String>,
     /// `AWS_SESSION_TOKEN`; never serialised.
     #[serde(skip)]
     pub session_token: Option<String>,
-    /// `AWS_ENDPOINT_URL_GLUE` or `AWS_ENDPOINT_URL`.
-    pub glue_endpoint: Option<String>,
-    /// `AWS_ENDPOINT_URL_S3` or `AWS_ENDPOINT_URL`.
-    pub s3_endpoint: Option<String>,
+    /// `AWS_ENDPOINT_URL_<SERVICE>`, else `AWS_ENDPOINT_URL`.
+    pub endpoints: Endpoints,
 }
 
 impl std::fmt::Debug for AwsEnv {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AwsEnv")
             .field("region", &self.region)
-            .field("access_key_id", &self.access_key_id)
-            .field("glue_endpoint", &self.glue_endpoint)
-            .field("s3_endpoint", &self.s3_endpoint)
+            .field("profile", &self.profile)
+            .field("keys", &self.access_key_id.as_ref().map(|_| "set"))
+            .field("endpoints", &self.endpoints)
             .finish_non_exhaustive()
     }
 }
 
+/// The region stand-ins are addressed in when none is set.
+const STAND_IN_REGION: &str = "us-east-1";
+
 impl AwsEnv {
     /// Reads the variables through `get` (empty values count as unset).
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> AwsEnv {
+    ///
+    /// # Errors
+    /// An endpoint variable that is not an http(s) URL, named.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<AwsEnv, EndpointError> {
         let var = |name: &str| get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-        let global = var("AWS_ENDPOINT_URL");
-        AwsEnv {
-            region: var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")).unwrap_or_else(|| "us-east-1".into()),
-            access_key_id: var("AWS_ACCESS_KEY_ID").unwrap_or_else(|| "mskbench".into()),
-            secret_access_key: var("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|| "mskbench".into()),
+        Ok(AwsEnv {
+            region: var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")),
+            profile: var("AWS_PROFILE"),
+            access_key_id: var("AWS_ACCESS_KEY_ID"),
+            secret_access_key: var("AWS_SECRET_ACCESS_KEY"),
             session_token: var("AWS_SESSION_TOKEN"),
-            glue_endpoint: var("AWS_ENDPOINT_URL_GLUE").or_else(|| global.clone()),
-            s3_endpoint: var("AWS_ENDPOINT_URL_S3").or(global),
-        }
+            endpoints: Endpoints::from_lookup(&get)?,
+        })
     }
 
     /// Reads the process environment (the CLI does this once, at the edge).
-    pub fn from_env() -> AwsEnv {
+    ///
+    /// # Errors
+    /// As [`AwsEnv::from_lookup`].
+    pub fn from_env() -> Result<AwsEnv, EndpointError> {
         AwsEnv::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// The AWS default chain with these variables first (the files,
+    /// web identity, container and metadata links as the process has them).
+    ///
+    /// # Errors
+    /// [`mskbench_aws::ChainError`]: no region, no credentials.
+    pub async fn chain(&self) -> Result<Chain, mskbench_aws::ChainError> {
+        Chain::load(|k| match k {
+            "AWS_REGION" => self.region.clone(),
+            "AWS_PROFILE" => self.profile.clone(),
+            "AWS_ACCESS_KEY_ID" => self.access_key_id.clone(),
+            "AWS_SECRET_ACCESS_KEY" => self.secret_access_key.clone(),
+            "AWS_SESSION_TOKEN" => self.session_token.clone(),
+            _ => None,
+        })
+        .await
+    }
+
+    /// Fixed credentials for stand-ins the run starts (which check none).
+    pub fn stand_in(&self) -> Chain {
+        Chain::fixed(self.region.as_deref().unwrap_or(STAND_IN_REGION), "mskbench", "mskbench")
     }
 }
 
@@ -234,17 +273,22 @@ to_rate = 3000
     fn aws_settings_come_from_the_sdk_variables_only_and_hide_secrets() {
         let vars: HashMap<&str, &str> = [
             ("AWS_REGION", "eu-west-1"),
+            ("AWS_ACCESS_KEY_ID", "AKID"),
             ("AWS_SECRET_ACCESS_KEY", "very-secret"),
             ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
             ("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:5001"),
         ]
         .into();
-        let aws = AwsEnv::from_lookup(|k| vars.get(k).map(|v| (*v).to_owned()));
-        assert_eq!(aws.region, "eu-west-1");
-        assert_eq!(aws.glue_endpoint.as_deref(), Some("http://127.0.0.1:5000"));
-        assert_eq!(aws.s3_endpoint.as_deref(), Some("http://127.0.0.1:5001"));
-        assert_eq!(aws.access_key_id, "mskbench", "a stand-in default");
+        let aws = AwsEnv::from_lookup(|k| vars.get(k).map(|v| (*v).to_owned())).unwrap();
+        assert_eq!(aws.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(aws.endpoints.glue.as_deref(), Some("http://127.0.0.1:5000"));
+        assert_eq!(aws.endpoints.firehose.as_deref(), Some("http://127.0.0.1:5000"));
+        assert_eq!(aws.endpoints.s3.as_deref(), Some("http://127.0.0.1:5001"));
         let shown = format!("{aws:?} {}", serde_json::to_string(&aws).unwrap());
-        assert!(!shown.contains("very-secret"), "{shown}");
+        assert!(!shown.contains("very-secret") && !shown.contains("AKID"), "{shown}");
+        let none = AwsEnv::from_lookup(|_| None).unwrap();
+        assert_eq!(none.stand_in().region, "us-east-1", "stand-ins get a region all the same");
+        let bad = AwsEnv::from_lookup(|k| (k == "AWS_ENDPOINT_URL").then(|| "localhost:1".to_owned())).unwrap_err();
+        assert_eq!(bad.name, "AWS_ENDPOINT_URL");
     }
 }

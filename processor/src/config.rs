@@ -14,9 +14,10 @@
 //! | `CSR` | `true`: Confluent framing and registry; `false`: Glue | false |
 //! | `SECONDARY_DESERIALIZER` | with `CSR=false`: non-Glue values read as Confluent | false |
 //! | `SCHEMA_REGISTRY_URL` | Confluent registry; required when Confluent values are read | — |
-//! | `AWS_REGION` (or `AWS_DEFAULT_REGION`) | region of Firehose, Glue and S3 | required |
+//! | `AWS_REGION` (or `AWS_DEFAULT_REGION`) | region of Firehose, Glue and S3 | the profile's, or the instance's |
 //! | `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_FIREHOSE`, `AWS_ENDPOINT_URL_GLUE`, `AWS_ENDPOINT_URL_S3` | endpoint overrides (stand-ins, moto), as the AWS SDKs read them; `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true` turns them off | — |
-//! | `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN` | credentials (Lambda sets them) | required |
+//! | `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN` | credentials (Lambda sets them) | the rest of the default chain |
+//! | `AWS_PROFILE` | the profile of the shared config files | `default` |
 //! | `RETRY_POLICY` | `backoff` or `lab` | backoff |
 //! | `RETRY_BASE_MS`, `RETRY_MAX_DELAY_MS` | backoff ceiling of the first retry, and of any | 100, 5000 |
 //! | `FIREHOSE_CONCURRENCY` | PutRecordBatch calls in flight per invocation (1–64) | 4 |
@@ -33,17 +34,21 @@
 //! invocation before its records had an outcome. At run time the handler
 //! also stops resending in time for the invocation's own deadline.
 //!
-//! Credentials come from the environment only (what Lambda provides);
-//! profiles and instance metadata are not read, which keeps start-up free of
-//! file and network access. Secrets never appear in `Debug` output or logs.
+//! Region and credentials come from the AWS default chain, resolved once at
+//! start ([`mskbench_aws::Chain`]): keys in the environment first (what
+//! Lambda provides: then no file is read for them and nothing goes over the
+//! network), then profiles (`AWS_PROFILE`, SSO, `credential_process`), web
+//! identity, the container endpoint and instance metadata. Secrets never
+//! appear in `Debug` output or logs.
 //!
-//! [`Config::from_lookup`] reads through a closure so tests never touch the
-//! process environment.
+//! [`Config::from_lookup`] reads through a closure, with the chain resolved
+//! beforehand, so tests never touch the process environment.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use aws_sdk_firehose::config::Credentials;
+pub use aws_sdk_firehose::config::{Credentials, SharedCredentialsProvider};
+pub use mskbench_aws::{Chain, ChainError, Endpoints};
 use mskbench_core::packer::MAX_BATCH_RECORDS;
 use mskbench_core::registry_url::redacted;
 use mskbench_core::wire::WireMode;
@@ -81,6 +86,9 @@ pub enum ConfigError {
         /// What would be accepted.
         expected: String,
     },
+    /// The AWS default chain gave no region or no credentials.
+    #[error(transparent)]
+    Aws(#[from] ChainError),
 }
 
 /// Where records that cannot be delivered go.
@@ -128,17 +136,6 @@ impl std::fmt::Debug for RegistryUrl {
     }
 }
 
-/// Endpoint overrides per service; `None` means the AWS endpoint of the region.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Endpoints {
-    /// `AWS_ENDPOINT_URL_FIREHOSE` (or the global override).
-    pub firehose: Option<String>,
-    /// `AWS_ENDPOINT_URL_GLUE` (or the global override).
-    pub glue: Option<String>,
-    /// `AWS_ENDPOINT_URL_S3` (or the global override).
-    pub s3: Option<String>,
-}
-
 /// Everything the handler needs, validated.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -152,12 +149,12 @@ pub struct Config {
     pub wire_mode: WireMode,
     /// Confluent registry URL (may hold `user:secret@`; never logged).
     pub registry_url: Option<RegistryUrl>,
-    /// `AWS_REGION`: the region of Firehose, Glue and S3.
+    /// The region of Firehose, Glue and S3 (the chain's: `AWS_REGION`, the profile's, the instance's).
     pub region: String,
     /// Endpoint overrides per service.
     pub endpoints: Endpoints,
-    /// `Credentials`' `Debug` redacts the secret.
-    pub credentials: Credentials,
+    /// Who signs: the chain's provider, cached (`Credentials`' `Debug` redacts the secret).
+    pub credentials: SharedCredentialsProvider,
     /// `FIREHOSE_CONCURRENCY`: most `PutRecordBatch` calls in flight per invocation (1–64).
     pub concurrency: usize,
     /// `FIREHOSE_TIMEOUT_MS`: one call attempt's time limit.
@@ -174,19 +171,34 @@ pub struct Config {
 }
 
 impl Config {
-    /// Reads the process environment.
+    /// Reads the process environment, with the AWS default chain resolved
+    /// from it first ([`Chain::load`]).
     ///
     /// # Errors
-    /// [`ConfigError`] naming the first variable that is missing or invalid.
-    pub fn from_env() -> Result<Config, ConfigError> {
-        Config::from_lookup(|name| std::env::var(name).ok())
+    /// [`ConfigError`] naming the first variable that is missing or invalid,
+    /// or what the chain lacked.
+    pub async fn from_env() -> Result<Config, ConfigError> {
+        Config::load(|name| std::env::var(name).ok()).await
     }
 
-    /// Reads variables through `get` (empty values count as unset).
+    /// [`Chain::load`] through `get`, then [`Config::from_lookup`]: the
+    /// function's own variables are checked first, so a bad `RETRIES` is
+    /// named before any profile is read.
+    ///
+    /// # Errors
+    /// As [`Config::from_env`].
+    pub async fn load(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        Config::from_lookup(&get, Chain::fixed("us-east-1", "-", "-"))?;
+        let chain = Chain::load(&get).await?;
+        Config::from_lookup(&get, chain)
+    }
+
+    /// Reads variables through `get` (empty values count as unset); region
+    /// and credentials are `aws`'s.
     ///
     /// # Errors
     /// [`ConfigError`] naming the first variable that is missing or invalid.
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>, aws: Chain) -> Result<Config, ConfigError> {
         let var = |name: &str| get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let var: Var<'_> = &var;
         // In the order the variables are checked: the first at fault is named.
@@ -196,9 +208,11 @@ impl Config {
         let secondary = boolean(var("SECONDARY_DESERIALIZER"), "SECONDARY_DESERIALIZER")?;
         let wire_mode = WireMode::from_lab_settings(csr, secondary);
         let registry_url = registry_url(var, wire_mode)?;
-        let region = region(var)?;
-        let endpoints = endpoints(var)?;
-        let credentials = credentials(var)?;
+        let endpoints = Endpoints::from_lookup(var).map_err(|e| ConfigError::Invalid {
+            name: e.name,
+            value: e.value,
+            expected: e.expected.to_owned(),
+        })?;
         let retry_policy = retry_policy(var)?;
         let concurrency = number(var("FIREHOSE_CONCURRENCY"), "FIREHOSE_CONCURRENCY", 4usize, 1..=MAX_CONCURRENCY)?;
         let call_timeout =
@@ -219,9 +233,9 @@ impl Config {
             retry_policy,
             wire_mode,
             registry_url,
-            region,
+            region: aws.region,
             endpoints,
-            credentials,
+            credentials: aws.credentials,
             concurrency,
             call_timeout,
             batch_records,
@@ -345,50 +359,6 @@ fn registry_url(var: Var<'_>, wire_mode: WireMode) -> Result<Option<RegistryUrl>
     }
 }
 
-/// `AWS_REGION`, else `AWS_DEFAULT_REGION`: required.
-fn region(var: Var<'_>) -> Result<String, ConfigError> {
-    let region = var("AWS_REGION")
-        .or_else(|| var("AWS_DEFAULT_REGION"))
-        .ok_or(ConfigError::Missing { name: "AWS_REGION", why: "the region of Firehose and Glue" })?;
-    if !region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
-        return Err(invalid("AWS_REGION", &region, "a region name such as us-east-1"));
-    }
-    Ok(region)
-}
-
-/// The SDK's endpoint variables: per service, else `AWS_ENDPOINT_URL`,
-/// all ignored with `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`.
-fn endpoints(var: Var<'_>) -> Result<Endpoints, ConfigError> {
-    if boolean(var("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"), "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")? {
-        return Ok(Endpoints::default());
-    }
-    let global = endpoint(var("AWS_ENDPOINT_URL"), "AWS_ENDPOINT_URL")?;
-    let service = |name: &'static str| -> Result<Option<String>, ConfigError> {
-        Ok(endpoint(var(name), name)?.or_else(|| global.clone()))
-    };
-    Ok(Endpoints {
-        firehose: service("AWS_ENDPOINT_URL_FIREHOSE")?,
-        glue: service("AWS_ENDPOINT_URL_GLUE")?,
-        s3: service("AWS_ENDPOINT_URL_S3")?,
-    })
-}
-
-/// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` (both required) and
-/// `AWS_SESSION_TOKEN`.
-fn credentials(var: Var<'_>) -> Result<Credentials, ConfigError> {
-    match (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
-        (Some(id), Some(secret)) => Ok(Credentials::new(id, secret, var("AWS_SESSION_TOKEN"), None, "environment")),
-        (None, _) => Err(ConfigError::Missing {
-            name: "AWS_ACCESS_KEY_ID",
-            why: "credentials come from the environment (Lambda sets them; any value works with local stand-ins)",
-        }),
-        (Some(_), None) => Err(ConfigError::Missing {
-            name: "AWS_SECRET_ACCESS_KEY",
-            why: "AWS_ACCESS_KEY_ID is set without its secret",
-        }),
-    }
-}
-
 /// `RETRY_POLICY` (`backoff`, the default, with `RETRY_BASE_MS` and
 /// `RETRY_MAX_DELAY_MS`; or `lab`).
 fn retry_policy(var: Var<'_>) -> Result<RetryPolicy, ConfigError> {
@@ -448,16 +418,6 @@ fn millis(
     number(value, name, default, range).map(Duration::from_millis)
 }
 
-fn endpoint(value: Option<String>, name: &'static str) -> Result<Option<String>, ConfigError> {
-    match value {
-        Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
-            Ok(Some(url.trim_end_matches('/').to_owned()))
-        }
-        Some(url) => Err(invalid(name, &url, "an http:// or https:// URL")),
-        None => Ok(None),
-    }
-}
-
 fn dead_letter(value: &str) -> Result<DeadLetterTarget, ConfigError> {
     if let Some(rest) = value.strip_prefix("s3://") {
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
@@ -490,12 +450,13 @@ mod tests {
         ];
         let map: HashMap<String, String> =
             base.iter().chain(vars).map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
-        Config::from_lookup(|k| map.get(k).cloned())
+        Config::from_lookup(|k| map.get(k).cloned(), Chain::fixed("us-east-1", "AKIDEXAMPLE", "very-secret"))
     }
 
     fn named(err: ConfigError) -> &'static str {
         match err {
             ConfigError::Missing { name, .. } | ConfigError::Invalid { name, .. } => name,
+            ConfigError::Aws(e) => panic!("not a variable of the function: {e}"),
         }
     }
 
@@ -530,7 +491,6 @@ mod tests {
             (&[("SECONDARY_DESERIALIZER", "true")], "SCHEMA_REGISTRY_URL"),
             (&[("SCHEMA_REGISTRY_URL", "localhost:8081")], "SCHEMA_REGISTRY_URL"),
             (&[("DELIVERY_STREAM_NAME", "has space")], "DELIVERY_STREAM_NAME"),
-            (&[("AWS_REGION", "US East")], "AWS_REGION"),
             (&[("AWS_ENDPOINT_URL_FIREHOSE", "127.0.0.1:4566")], "AWS_ENDPOINT_URL_FIREHOSE"),
             (&[("RETRY_POLICY", "exponential")], "RETRY_POLICY"),
             (&[("RETRY_BASE_MS", "500"), ("RETRY_MAX_DELAY_MS", "100")], "RETRY_MAX_DELAY_MS"),
@@ -545,7 +505,7 @@ mod tests {
             assert!(err.to_string().contains(name), "{err}");
             assert_eq!(named(err), *name, "{vars:?}");
         }
-        let missing = Config::from_lookup(|_| None).unwrap_err();
+        let missing = Config::from_lookup(|_| None, Chain::fixed("us-east-1", "a", "s")).unwrap_err();
         assert_eq!(named(missing), "DELIVERY_STREAM_NAME");
     }
 
@@ -568,6 +528,20 @@ mod tests {
         assert_eq!(c.dead_letter, Some(DeadLetterTarget::Directory("/tmp/dlq".into())));
         let c = read(&[("DEAD_LETTER", "dlq")]).unwrap();
         assert_eq!(c.dead_letter, Some(DeadLetterTarget::Directory("dlq".into())));
+    }
+
+    #[tokio::test]
+    async fn the_functions_own_variables_are_named_before_the_chain_is_asked() {
+        let map: HashMap<&str, &str> = [("DELIVERY_STREAM_NAME", "s"), ("RETRIES", "x")].into();
+        let err = Config::load(|k| map.get(k).map(|v| (*v).to_owned())).await.unwrap_err();
+        assert_eq!(named(err), "RETRIES");
+        let map: HashMap<&str, &str> =
+            [("DELIVERY_STREAM_NAME", "s"), ("AWS_REGION", "eu-west-1"), ("AWS_ACCESS_KEY_ID", "AKID")].into();
+        let err = Config::load(|k| map.get(k).map(|v| (*v).to_owned())).await.unwrap_err();
+        assert!(
+            matches!(err, ConfigError::Aws(ChainError::HalfAKey { missing: "AWS_SECRET_ACCESS_KEY", .. })),
+            "{err}"
+        );
     }
 
     #[test]
@@ -598,12 +572,5 @@ mod tests {
         let err = read(&[("FUNCTION_TIMEOUT", "30")]).unwrap_err();
         assert!(err.to_string().contains("none: even 0 resends"), "{err}");
         assert_eq!(named(read(&[("FUNCTION_TIMEOUT", "901")]).unwrap_err()), "FUNCTION_TIMEOUT");
-    }
-
-    #[test]
-    fn missing_credentials_are_named() {
-        let map: HashMap<&str, &str> = [("DELIVERY_STREAM_NAME", "s"), ("AWS_REGION", "eu-west-1")].into();
-        let err = Config::from_lookup(|k| map.get(k).map(|v| (*v).to_owned())).unwrap_err();
-        assert_eq!(named(err), "AWS_ACCESS_KEY_ID");
     }
 }

@@ -197,12 +197,13 @@ pub struct Handler {
 }
 
 impl Handler {
-    /// Reads the environment and builds the handler and its clients.
+    /// Reads the environment, resolves the AWS default chain, and builds
+    /// the handler and its clients.
     ///
     /// # Errors
-    /// [`HandlerError`] naming the variable at fault.
-    pub fn from_env() -> Result<Handler, HandlerError> {
-        Handler::new(Config::from_env()?)
+    /// [`HandlerError`] naming the variable at fault, or what the chain lacked.
+    pub async fn from_env() -> Result<Handler, HandlerError> {
+        Handler::new(Config::from_env().await?)
     }
 
     /// Builds the handler and its AWS clients for `config`. Opens no connection.
@@ -631,7 +632,14 @@ mod tests {
             ("AWS_SECRET_ACCESS_KEY", "secret"),
         ]
         .into();
-        let handler = Handler::new(Config::from_lookup(|k| vars.get(k).map(|v| (*v).to_owned())).unwrap()).unwrap();
+        let handler = Handler::new(
+            Config::from_lookup(
+                |k| vars.get(k).map(|v| (*v).to_owned()),
+                crate::config::Chain::fixed("us-east-1", "a", "s"),
+            )
+            .unwrap(),
+        )
+        .unwrap();
         let deadline = Instant::now() + Duration::from_millis(1_500);
 
         let e = handler.handle_by(distinct_ids_event(200), "req-slow", deadline).await.unwrap_err();

@@ -73,7 +73,8 @@ fn the_templates_timeout_fits_the_worst_case_of_its_own_defaults() {
         // `from_lookup` refuses settings whose worst case does not fit in
         // FUNCTION_TIMEOUT (`resends_that_cannot_fit_in_the_function_timeout_are_refused_at_start`
         // shows that it does): the template's defaults start, or this fails.
-        let config = Config::from_lookup(|k| vars.get(k).map(|v| (*v).to_owned()));
+        let lambda = mskbench_processor::config::Chain::fixed("us-east-1", "id", "secret");
+        let config = Config::from_lookup(|k| vars.get(k).map(|v| (*v).to_owned()), lambda);
         let config =
             config.unwrap_or_else(|e| panic!("RETRY_POLICY={policy}: the deployed function would not start: {e}"));
         assert_eq!(config.function_timeout.as_secs().to_string(), timeout);

@@ -56,6 +56,9 @@ pub struct GlueConfig {
     pub endpoint: Option<String>,
     /// Region; the AWS default chain otherwise.
     pub region: Option<String>,
+    /// The AWS default chain already resolved (by `mskbench run`, once for
+    /// all its clients); `None` resolves it at registration, with `region`.
+    pub chain: Option<mskbench_aws::Chain>,
     /// Compression of Glue-framed values (`0x00` none, `0x05` zlib).
     pub compression: Compression,
 }

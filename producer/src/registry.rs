@@ -18,7 +18,7 @@
 
 use std::time::Duration;
 
-use mskbench_aws::Access;
+use mskbench_aws::Chain;
 use mskbench_aws::glue::{GlueClient, GlueError};
 use mskbench_core::registry_url::{RegistryUrl, RegistryUrlError};
 use schema_registry_converter::async_impl::schema_registry::{SrSettings, post_schema};
@@ -104,6 +104,8 @@ pub struct GlueTarget {
     pub endpoint: Option<String>,
     /// The region; `None` takes the default chain's.
     pub region: Option<String>,
+    /// The chain already resolved; `None` resolves it here.
+    pub chain: Option<Chain>,
 }
 
 /// A Glue client for `target`, signing with the AWS default credential chain.
@@ -113,17 +115,19 @@ pub struct GlueTarget {
 /// credentials provider, or the HTTP client cannot be set up.
 pub async fn glue_client(target: &GlueTarget) -> Result<GlueClient, RegistryError> {
     let fail = |detail: String| RegistryError::Glue { call: "(client setup)", what: target.registry.clone(), detail };
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-    if let Some(region) = &target.region {
-        loader = loader.region(aws_config::Region::new(region.clone()));
-    }
-    let config = loader.load().await;
-    let region = config.region().ok_or_else(|| fail("no AWS region: set AWS_REGION or --glue-region".into()))?;
-    let credentials =
-        config.credentials_provider().ok_or_else(|| fail("no AWS credentials provider in the default chain".into()))?;
-    let access =
-        Access { region: region.to_string(), credentials, endpoint: target.endpoint.clone(), timeout: GLUE_TIMEOUT };
-    GlueClient::new(access).map_err(|e| fail(e.to_string()))
+    let chain = match &target.chain {
+        Some(chain) => chain.clone(),
+        None => {
+            let region = target.region.clone();
+            // `--glue-region` before AWS_REGION; the rest of the chain as the process has it.
+            let get = |k: &str| match k {
+                "AWS_REGION" if region.is_some() => region.clone(),
+                _ => std::env::var(k).ok(),
+            };
+            Chain::load(get).await.map_err(|e| fail(e.to_string()))?
+        }
+    };
+    GlueClient::new(chain.access(target.endpoint.clone(), GLUE_TIMEOUT)).map_err(|e| fail(e.to_string()))
 }
 
 /// Registers `schema` (Avro) in Glue under the schema named `schema_name`

@@ -144,8 +144,13 @@ fn generator(config: &ProduceConfig) -> Result<(Generator, String), ProduceError
 async fn register(config: &ProduceConfig, schema: String) -> Result<(Framing, KeyFraming), ProduceError> {
     match &config.registry {
         Registry::Glue(glue) => {
-            let GlueConfig { registry, endpoint, region, compression } = glue;
-            let target = GlueTarget { registry: registry.clone(), endpoint: endpoint.clone(), region: region.clone() };
+            let GlueConfig { registry, endpoint, region, chain, compression } = glue;
+            let target = GlueTarget {
+                registry: registry.clone(),
+                endpoint: endpoint.clone(),
+                region: region.clone(),
+                chain: chain.clone(),
+            };
             let client = glue_client(&target).await?;
             let version = register_glue(&client, registry, &config.topic, &schema).await?;
             // The lab's Glue path sends plain keys.

@@ -27,9 +27,12 @@ fn line(name: &str, color: &'static str, points: Vec<(f64, f64)>) -> Line {
     Line { name: name.to_owned(), color, points }
 }
 
-fn quota(label: &str, value: Option<f64>) -> Vec<Reference> {
+/// A quota line; `declared` says it is the scenario's declaration, not
+/// the quota the endpoint enforced.
+fn quota(label: &str, value: Option<f64>, declared: bool) -> Vec<Reference> {
+    let kind = if declared { "declared quota (not measured)" } else { "quota" };
     value
-        .map(|v| Reference { label: format!("quota {} {label}", short_number(v)), value: v, color: QUOTA_RED })
+        .map(|v| Reference { label: format!("{kind} {} {label}", short_number(v)), value: v, color: QUOTA_RED })
         .into_iter()
         .collect()
 }
@@ -42,7 +45,8 @@ fn bands(run: &RunResult) -> Vec<Band> {
 /// The charts of a run, in display order.
 fn charts(run: &RunResult) -> Vec<String> {
     let q = run.scenario.quota;
-    let mut record_lines = quota("records/s", q.map(|q| q.records_per_sec));
+    let declared = q.is_some_and(|q| q.declared);
+    let mut record_lines = quota("records/s", q.map(|q| q.records_per_sec), declared);
     if let Some((_, rate)) = run.max_unthrottled().filter(|_| run.saw_throttling()) {
         record_lines.push(Reference {
             label: format!("highest rate without throttling {}/s", short_number(rate)),
@@ -79,7 +83,7 @@ fn charts(run: &RunResult) -> Vec<String> {
             x_label: "seconds since start".into(),
             y_label: "bytes/s".into(),
             lines: vec![line("bytes", BLUE, series(run, |s| Some(s.bytes as f64)))],
-            references: quota("bytes/s", q.map(|q| q.bytes_per_sec)),
+            references: quota("bytes/s", q.map(|q| q.bytes_per_sec), declared),
             bands: bands(run),
         }
         .render(),
@@ -88,7 +92,7 @@ fn charts(run: &RunResult) -> Vec<String> {
             x_label: "seconds since start".into(),
             y_label: "requests/s".into(),
             lines: vec![line("PutRecordBatch calls", BLUE, series(run, |s| Some(s.firehose_calls as f64)))],
-            references: quota("requests/s", q.map(|q| q.requests_per_sec)),
+            references: quota("requests/s", q.map(|q| q.requests_per_sec), declared),
             bands: bands(run),
         }
         .render(),

@@ -138,6 +138,13 @@ pub fn render(run: &RunResult) -> String {
             let _ = writeln!(out, "| {measure} | {peak} | {limit} | {share} |");
         }
         out.push('\n');
+        if quota.is_some_and(|q| q.declared) {
+            let _ = writeln!(
+                out,
+                "The quota is the scenario's declared `firehose.quota`, not measured: this endpoint enforces its own, \
+                 which the run cannot see. Throttling above is what the endpoint answered.\n"
+            );
+        }
         match run.max_unthrottled() {
             _ if !run.saw_throttling() => {
                 let _ = writeln!(
@@ -181,6 +188,19 @@ mod tests {
         assert!(md.contains("| duplicates | failed in topic | throttled records |"), "{md}");
         assert!(md.contains("| 10000 | 10000 | 0 | 0 | 3 | 2 | 1000 | 0 | 5 |"), "{md}");
         assert!(!md.contains("multiple outcomes"), "{md}");
+    }
+
+    #[test]
+    fn a_declared_quota_is_said_to_be_declared_not_measured() {
+        let mut run = sample();
+        assert!(!render(&run).contains("declared"), "the built-in endpoint enforces its quota");
+        if let Some(q) = run.scenario.quota.as_mut() {
+            q.declared = true;
+        }
+        let md = render(&run);
+        assert!(md.contains("The quota is the scenario's declared `firehose.quota`, not measured"), "{md}");
+        let html = crate::html::render(&run);
+        assert!(html.contains("declared quota (not measured) 900 records/s"), "{html}");
     }
 
     #[test]

@@ -116,6 +116,11 @@ pub struct QuotaLines {
     pub requests_per_sec: f64,
     /// Bytes per second.
     pub bytes_per_sec: f64,
+    /// The lines are the scenario's declared quota (`firehose.quota`), not
+    /// one the run enforced or measured: true for every endpoint but the
+    /// built-in one, whose quota is the scenario's. Reports say so.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub declared: bool,
 }
 
 /// Record accounting over the whole run, warm-up included. Each field is
@@ -305,6 +310,7 @@ pub(crate) mod tests {
                     records_per_sec: 900.0,
                     requests_per_sec: 2000.0,
                     bytes_per_sec: 5_242_880.0,
+                    declared: false,
                 }),
                 settings: serde_json::json!({"rate": 1000}),
                 interrupted: false,

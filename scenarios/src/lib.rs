@@ -459,7 +459,29 @@ pub enum Endpoint {
         /// Its S3-layout delivery directory.
         delivered_dir: PathBuf,
     },
+    /// A stream whose objects land in S3 (`bucket`, `prefix`), read back
+    /// with `ListObjectsV2` and `GetObject`: real Firehose (`aws`: the
+    /// region's endpoint, or the SDK's `AWS_ENDPOINT_URL_FIREHOSE` /
+    /// `AWS_ENDPOINT_URL`), or an endpoint URL.
+    S3 {
+        /// `None` for `aws`; else the endpoint URL.
+        url: Option<String>,
+        /// The destination bucket.
+        bucket: String,
+        /// The stream's S3 prefix; objects are under `<prefix>YYYY/MM/dd/HH/`.
+        prefix: String,
+    },
 }
+
+impl Endpoint {
+    /// Whether the stream's objects land in S3 (read back from a bucket).
+    pub fn delivers_to_s3(&self) -> bool {
+        matches!(self, Endpoint::S3 { .. })
+    }
+}
+
+/// The lab's S3 prefix (LAB-FACTS: objects under `MSKToS3/YYYY/MM/dd/HH/`).
+pub const LAB_PREFIX: &str = "MSKToS3/";
 
 /// `[firehose]` as written: the endpoint and its directory are two keys.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -481,10 +503,44 @@ struct FirehoseTable {
     faults: Faults,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     delivered_dir: Option<PathBuf>,
+    /// The bucket the stream delivers to (`aws`, or an endpoint URL whose objects land in S3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    bucket: Option<String>,
+    /// The stream's S3 prefix (with `bucket`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    prefix: Option<String>,
 }
 
 fn embedded() -> String {
     "embedded".to_owned()
+}
+
+/// An S3 bucket name: 3–63 lowercase letters, digits, `-` and `.`.
+fn check_bucket(bucket: &str) -> Result<(), String> {
+    let ok = (3..=63).contains(&bucket.len())
+        && bucket.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("firehose.bucket: {bucket:?} is not a bucket name (3 to 63 of a-z 0-9 - .; the name, not an ARN)"))
+    }
+}
+
+/// A Firehose S3 prefix the read-back can list under: `/`-separated
+/// segments, none empty, no leading `/`, no `!{…}` expressions (the
+/// read-back lists `<prefix>YYYY/MM/dd/HH/`, Firehose's default layout).
+fn check_prefix(prefix: &str) -> Result<(), String> {
+    let trimmed = prefix.strip_suffix('/').unwrap_or(prefix);
+    if prefix.contains("!{") {
+        return Err(format!(
+            "firehose.prefix: {prefix:?} holds a custom expression; the read-back lists Firehose's default layout \
+             <prefix>YYYY/MM/dd/HH/ only"
+        ));
+    }
+    if trimmed.is_empty() || trimmed.split('/').any(str::is_empty) {
+        return Err(format!("firehose.prefix: {prefix:?} needs /-separated, non-empty segments, e.g. \"MSKToS3/\""));
+    }
+    Ok(())
 }
 fn stream() -> String {
     "MSKToS3-deliverystream".to_owned()
@@ -500,29 +556,54 @@ impl TryFrom<FirehoseTable> for Firehose {
     type Error = String;
 
     fn try_from(t: FirehoseTable) -> Result<Self, String> {
-        let endpoint = match (t.endpoint.as_str(), t.delivered_dir) {
-            ("embedded", None) => Endpoint::Embedded,
-            ("embedded", Some(_)) => {
+        if t.prefix.is_some() && t.bucket.is_none() {
+            return Err("firehose.prefix: only a stream delivering to S3 (firehose.bucket) takes a prefix".into());
+        }
+        let s3 = |url: Option<String>, bucket: String| -> Result<Endpoint, String> {
+            check_bucket(&bucket)?;
+            let prefix = t.prefix.clone().unwrap_or_else(|| LAB_PREFIX.to_owned());
+            check_prefix(&prefix)?;
+            Ok(Endpoint::S3 { url, bucket, prefix })
+        };
+        let endpoint = match (t.endpoint.as_str(), t.delivered_dir, t.bucket.clone()) {
+            ("embedded", None, None) => Endpoint::Embedded,
+            ("embedded", Some(_), _) => {
                 return Err("firehose.delivered_dir: only an endpoint URL takes a delivery directory; the built-in \
                             endpoint delivers into the run folder"
                     .into());
             }
-            ("aws", _) => {
-                return Err("firehose.endpoint: \"aws\" is not supported by mskbench run yet: the run reads the \
-                            delivered objects back from a local directory, and real S3 delivery can take up to \
-                            900 s to buffer"
+            ("embedded", None, Some(_)) => {
+                return Err("firehose.bucket: the built-in endpoint delivers into the run folder; a bucket is for \
+                            endpoint = \"aws\" or an endpoint URL whose objects land in S3"
                     .into());
             }
-            (url, dir) if url.starts_with("http://") || url.starts_with("https://") => match dir {
-                Some(delivered_dir) => Endpoint::Url { url: url.to_owned(), delivered_dir },
-                None => {
+            (_, Some(_), Some(_)) => {
+                return Err("firehose.delivered_dir and firehose.bucket: the objects land in one place, a local \
+                            directory or a bucket; give one"
+                    .into());
+            }
+            ("aws", Some(_), None) => {
+                return Err("firehose.delivered_dir: real Firehose delivers to S3; give firehose.bucket (and \
+                            firehose.prefix) instead"
+                    .into());
+            }
+            ("aws", None, None) => {
+                return Err("firehose.bucket: endpoint = \"aws\" needs the bucket the stream delivers to (the lab \
+                            template's output), to read the objects back"
+                    .into());
+            }
+            ("aws", None, Some(bucket)) => s3(None, bucket)?,
+            (url, dir, bucket) if url.starts_with("http://") || url.starts_with("https://") => match (dir, bucket) {
+                (Some(delivered_dir), _) => Endpoint::Url { url: url.to_owned(), delivered_dir },
+                (None, Some(bucket)) => s3(Some(url.to_owned()), bucket)?,
+                (None, None) => {
                     return Err(format!(
                         "firehose.delivered_dir: an endpoint URL ({url}) needs the directory its objects land in, \
-                         to read them back"
+                         or firehose.bucket for a stream delivering to S3, to read them back"
                     ));
                 }
             },
-            (other, _) => {
+            (other, _, _) => {
                 return Err(format!("firehose.endpoint: {other:?} is not embedded, aws or an http(s):// URL"));
             }
         };
@@ -539,9 +620,12 @@ impl TryFrom<FirehoseTable> for Firehose {
 
 impl From<Firehose> for FirehoseTable {
     fn from(f: Firehose) -> Self {
-        let (endpoint, delivered_dir) = match f.endpoint {
-            Endpoint::Embedded => (embedded(), None),
-            Endpoint::Url { url, delivered_dir } => (url, Some(delivered_dir)),
+        let (endpoint, delivered_dir, bucket, prefix) = match f.endpoint {
+            Endpoint::Embedded => (embedded(), None, None, None),
+            Endpoint::Url { url, delivered_dir } => (url, Some(delivered_dir), None, None),
+            Endpoint::S3 { url, bucket, prefix } => {
+                (url.unwrap_or_else(|| "aws".to_owned()), None, Some(bucket), Some(prefix))
+            }
         };
         FirehoseTable {
             endpoint,
@@ -551,6 +635,8 @@ impl From<Firehose> for FirehoseTable {
             buffer_interval: f.buffer_interval,
             faults: f.faults,
             delivered_dir,
+            bucket,
+            prefix,
         }
     }
 }
@@ -1013,6 +1099,9 @@ impl fmt::Display for Scenario {
         let endpoint = match &fh.endpoint {
             Endpoint::Embedded => "embedded".to_owned(),
             Endpoint::Url { url, delivered_dir } => format!("{url} (objects in {})", delivered_dir.display()),
+            Endpoint::S3 { url, bucket, prefix } => {
+                format!("{} (objects in s3://{bucket}/{prefix})", url.as_deref().unwrap_or("aws"))
+            }
         };
         writeln!(f, "  firehose: {endpoint} stream {}, quota {}", fh.stream, fh.quota)?;
         writeln!(f, "  registry: {}", self.registry.kind)?;
@@ -1188,7 +1277,35 @@ rate = 100
         assert!(e.contains("firehose.delivered_dir"), "{e}");
         let ok = format!("{MINIMAL}\n[firehose]\nendpoint = \"http://127.0.0.1:4573\"\ndelivered_dir = \"s3\"\n");
         assert!(Scenario::parse(&ok, "t.toml").is_ok());
-        assert!(err(&format!("{MINIMAL}\n[firehose]\nendpoint = \"aws\"\n")).contains("not supported"));
+        assert!(err(&format!("{MINIMAL}\n[firehose]\nendpoint = \"aws\"\n")).contains("firehose.bucket"));
+        let aws =
+            Scenario::parse(&format!("{MINIMAL}\n[firehose]\nendpoint = \"aws\"\nbucket = \"lab-b\"\n"), "t.toml")
+                .unwrap();
+        assert_eq!(
+            aws.firehose.endpoint,
+            Endpoint::S3 { url: None, bucket: "lab-b".into(), prefix: "MSKToS3/".into() }
+        );
+        let moto = "endpoint = \"http://127.0.0.1:5000\"\nbucket = \"lab-b\"\nprefix = \"x/y/\"";
+        let moto = Scenario::parse(&format!("{MINIMAL}\n[firehose]\n{moto}\n"), "t.toml").unwrap();
+        assert_eq!(
+            moto.firehose.endpoint,
+            Endpoint::S3 { url: Some("http://127.0.0.1:5000".into()), bucket: "lab-b".into(), prefix: "x/y/".into() }
+        );
+        let back: Scenario = serde_json::from_value(serde_json::to_value(&moto).unwrap()).unwrap();
+        assert_eq!(back.firehose, moto.firehose, "written out and read back");
+        for (keys, named) in [
+            ("endpoint = \"aws\"\nbucket = \"Lab_Bucket\"", "firehose.bucket"),
+            ("endpoint = \"aws\"\nbucket = \"arn:aws:s3:::b\"", "firehose.bucket"),
+            ("endpoint = \"aws\"\nbucket = \"lab-b\"\nprefix = \"a//b/\"", "firehose.prefix"),
+            ("endpoint = \"aws\"\nbucket = \"lab-b\"\nprefix = \"!{timestamp:yyyy}/\"", "firehose.prefix"),
+            ("endpoint = \"aws\"\ndelivered_dir = \"s3\"", "firehose.delivered_dir"),
+            ("bucket = \"lab-b\"", "firehose.bucket"),
+            ("prefix = \"MSKToS3/\"", "firehose.prefix"),
+            ("endpoint = \"http://h:1\"\nbucket = \"lab-b\"\ndelivered_dir = \"s3\"", "firehose.delivered_dir and"),
+        ] {
+            let e = err(&format!("{MINIMAL}\n[firehose]\n{keys}\n"));
+            assert!(e.contains(named), "{keys}: {e}");
+        }
     }
 
     #[test]

@@ -27,7 +27,7 @@ use serde_json::value::RawValue;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     mskbench_processor::logging::init();
-    let handler = match Handler::from_env() {
+    let handler = match Handler::from_env().await {
         Ok(h) => Arc::new(h),
         Err(e) => {
             tracing::error!("cannot start: {e}");

@@ -32,7 +32,8 @@ pub fn config(vars: &[(&str, &str)]) -> Config {
     ];
     let map: HashMap<String, String> =
         base.iter().chain(vars).map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
-    Config::from_lookup(|k| map.get(k).cloned()).unwrap()
+    Config::from_lookup(|k| map.get(k).cloned(), mskbench_processor::config::Chain::fixed("us-east-1", "test", "test"))
+        .unwrap()
 }
 
 /// The Firehose stand-in with stream [`STREAM`], small buffers, delivering under `dir`.
