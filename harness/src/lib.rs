@@ -40,6 +40,7 @@
 mod accounting;
 mod assemble;
 mod configure;
+pub mod distributed;
 mod faults;
 mod mapping;
 pub mod parts;
