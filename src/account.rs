@@ -21,7 +21,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Args as ClapArgs;
-use mskbench_harness::distributed::{Finished, account};
+use mskbench_aws::Access;
+use mskbench_aws::s3::S3Bucket;
+use mskbench_harness::distributed::{Finished, Objects, account};
 use mskbench_producer::clickevent;
 use mskbench_producer::merge::WorkerRow;
 
@@ -41,12 +43,12 @@ pub(crate) struct Args {
     /// A librdkafka setting for the read-back consumer (repeatable).
     #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = crate::flags::key_value)]
     kafka: Vec<(String, String)>,
-    /// The Firehose destination's objects (the S3 layout `serve firehose --s3-dir` writes).
-    #[arg(long, value_name = "DIR")]
-    delivered: PathBuf,
-    /// The processors' dead-letter directory (their DEAD_LETTER).
-    #[arg(long, value_name = "DIR")]
-    dead_letters: Option<PathBuf>,
+    /// The Firehose destination's objects: a directory (`serve firehose --s3-dir`) or s3://BUCKET/PREFIX.
+    #[arg(long, value_name = "DIR|s3://B/P")]
+    delivered: String,
+    /// The processors' dead letters (their DEAD_LETTER): a directory or s3://BUCKET/PREFIX.
+    #[arg(long, value_name = "DIR|s3://B/P")]
+    dead_letters: Option<String>,
     /// The schema the records were produced with (`produce --schema`); default: the lab's ClickEvent.
     #[arg(long, value_name = "PATH.avsc")]
     schema: Option<PathBuf>,
@@ -83,8 +85,8 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         kafka: args.kafka.clone(),
         workers,
         schema,
-        delivered: args.delivered.clone(),
-        dead_letters: args.dead_letters.clone(),
+        delivered: objects(&args.delivered)?,
+        dead_letters: args.dead_letters.as_deref().map(objects).transpose()?,
         processors,
     };
     let accounted = account(&finished)?;
@@ -103,6 +105,30 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     let t = &accounted.result.totals;
     let clean = t.unaccounted == 0 && t.duplicates == 0 && t.multiple_outcomes == 0 && accounted.merged.complete();
     Ok(if clean { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// How long one S3 call of the read-back may take.
+const S3_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// `--delivered` or `--dead-letters`: a directory, or `s3://BUCKET/PREFIX`
+/// reached with the AWS SDK's default chain (region, credentials) and
+/// `AWS_ENDPOINT_URL_S3` or `AWS_ENDPOINT_URL` as the endpoint override.
+fn objects(text: &str) -> Result<Objects> {
+    let Some(rest) = text.strip_prefix("s3://") else { return Ok(Objects::Dir(PathBuf::from(text))) };
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.is_empty() {
+        anyhow::bail!("{text:?} names no bucket: give s3://BUCKET/PREFIX");
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime for the AWS configuration")?;
+    let config = runtime.block_on(aws_config::defaults(aws_config::BehaviorVersion::latest()).load());
+    let region = config.region().context("no AWS region for S3: set AWS_REGION")?.to_string();
+    let credentials = config.credentials_provider().context("no AWS credentials provider in the default chain")?;
+    let endpoint = std::env::var("AWS_ENDPOINT_URL_S3").or_else(|_| std::env::var("AWS_ENDPOINT_URL")).ok();
+    let access = Access { region, credentials, endpoint, timeout: S3_TIMEOUT };
+    Ok(Objects::S3 { bucket: S3Bucket::new(&access, bucket)?, prefix: prefix.trim_end_matches('/').to_owned() })
 }
 
 /// The workers' table, appended to `report.md` and inserted at the end of

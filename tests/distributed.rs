@@ -10,7 +10,8 @@
 //! their windows coincide); both replicas consumed (the group shared the
 //! partitions); every record is delivered once, none lost or duplicated,
 //! and the delivered `globalseq`s are exactly 1 to the count (the workers'
-//! streams are one ClickEvent stream).
+//! streams are one ClickEvent stream); and the same totals when the
+//! delivered objects are read from S3 (moto) instead of the directory.
 
 // Test helpers panic on setup failures: that is a test failure with a message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -22,6 +23,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime};
 
 use common::{Served, wait_bounded};
+use mskbench_testkit::Moto;
 
 const WORKERS: usize = 3;
 const RATE: u64 = 1500;
@@ -189,8 +191,43 @@ fn three_workers_and_two_processors_make_one_exact_result() {
         .collect();
     seqs.sort_unstable();
     assert_eq!(seqs, (1..=COUNT as i64).collect::<Vec<_>>(), "the fleet's globalseqs are 1 to the count, once each");
+
+    // The same objects in S3 (moto), read back through `s3://`: the same totals.
+    let moto = Moto::start();
+    ureq::put(&format!("{}/fleet-bucket", moto.url)).send_empty().unwrap();
+    for file in files(&s3) {
+        let key = file.strip_prefix(&s3).unwrap().display().to_string();
+        ureq::put(&format!("{}/fleet-bucket/MSKToS3/{key}", moto.url)).send(&std::fs::read(&file).unwrap()).unwrap();
+    }
+    let from_s3 = dir.path().join("run-s3");
+    let account = bin()
+        .arg("account")
+        .args(stats.iter().map(|p| p.to_str().unwrap()))
+        .args(["--brokers", &kafka.first_line, "--delivered", "s3://fleet-bucket/MSKToS3"])
+        .args(["--out", from_s3.to_str().unwrap()])
+        .env("AWS_ENDPOINT_URL_S3", &moto.url)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .output()
+        .unwrap();
+    assert_eq!(account.status.code(), Some(0), "{}", text(&account.stderr));
+    let again = json(&from_s3.join("result.json"));
+    for key in ["produced", "delivered", "dead_lettered", "unaccounted", "duplicates", "multiple_outcomes"] {
+        assert_eq!(again["totals"][key], t[key], "{key} from S3");
+    }
     drop(registry);
     drop(kafka);
+}
+
+/// The files under `dir`, recursively.
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() { out.extend(files(&path)) } else { out.push(path) }
+    }
+    out
 }
 
 /// A worker that reaches `--start-at` late keeps it as its time zero: it

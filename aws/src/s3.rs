@@ -96,6 +96,23 @@ impl S3Bucket {
         Ok(keys)
     }
 
+    /// Every object under the directory `prefix` with its last-modified
+    /// time in epoch milliseconds, oldest first (then by key): the order
+    /// a delivery stream wrote them in, for reading deliveries back.
+    pub async fn list_modified(&self, prefix: &str) -> Result<Vec<(String, i64)>, S3Error> {
+        let dir = Path::from(prefix);
+        let listed: Vec<_> = self
+            .store
+            .list(if prefix.is_empty() { None } else { Some(&dir) })
+            .try_collect()
+            .await
+            .map_err(|e| self.fail("ListObjectsV2", prefix, &e))?;
+        let mut objects: Vec<(String, i64)> =
+            listed.into_iter().map(|meta| (meta.location.to_string(), meta.last_modified.timestamp_millis())).collect();
+        objects.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+        Ok(objects)
+    }
+
     /// `GetObject`: the whole object under `key`.
     pub async fn get(&self, key: &str) -> Result<Vec<u8>, S3Error> {
         let answer = self.store.get(&Path::from(key)).await.map_err(|e| self.fail("GetObject", key, &e))?;

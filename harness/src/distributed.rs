@@ -21,6 +21,9 @@
 //! 2. **Dead-lettered**, 3. **Delivered**, 4. **Unaccounted** — as in
 //!    `mskbench run`, by the same [`Ledger`]: dead letters by coordinates,
 //!    delivered lines by digest, duplicates and multiple outcomes counted.
+//!    The objects are in a directory or under an S3 prefix ([`Objects`]:
+//!    `mskbench-aws`'s S3 client, oldest object first, its last-modified
+//!    time as the lines' delivery time).
 //!
 //! The result's `scenario.settings` holds the fleet: the merged producer
 //! report's counts and clock, one row per worker, and the warnings.
@@ -48,7 +51,10 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
-use crate::accounting::{self, Ledger, ms_histogram};
+use mskbench_aws::s3::S3Bucket;
+use mskbench_sim::firehose as delivery;
+
+use crate::accounting::{Ledger, ms_histogram};
 
 /// What a distributed run left, and where.
 #[derive(Debug, Clone)]
@@ -63,13 +69,59 @@ pub struct Finished {
     pub workers: Vec<Report>,
     /// The Avro schema (JSON text) the records' values were written with.
     pub schema: String,
-    /// The Firehose destination's S3-layout objects.
-    pub delivered: PathBuf,
-    /// The dead-letter directory, if the processors had one.
-    pub dead_letters: Option<PathBuf>,
+    /// The Firehose destination's objects.
+    pub delivered: Objects,
+    /// The processors' dead letters, if they had a destination.
+    pub dead_letters: Option<Objects>,
     /// The processors' `mskbench process --summary-json` files, parsed:
     /// their throttling and retry counts go into the totals.
     pub processors: Vec<serde_json::Value>,
+}
+
+/// Where a run's objects are: delivered lines or dead letters.
+#[derive(Debug, Clone)]
+pub enum Objects {
+    /// A directory in the S3 layout (`serve firehose --s3-dir`, a
+    /// dead-letter directory, a bucket synced down).
+    Dir(PathBuf),
+    /// Objects under `prefix` in an S3 bucket (Firehose's destination, an
+    /// `s3://` DEAD_LETTER).
+    S3 {
+        /// The bucket, as the caller's credentials reach it.
+        bucket: S3Bucket,
+        /// The key prefix (a directory: `MSKToS3/` or empty).
+        prefix: String,
+    },
+}
+
+impl Objects {
+    /// Calls `each` with every object's name, bytes and write time (epoch
+    /// ms), oldest first; returns the number of objects.
+    fn each(&self, mut each: impl FnMut(&str, &[u8], i64) -> Result<()>) -> Result<u64> {
+        match self {
+            Objects::Dir(dir) => {
+                let objects = delivery::list_objects(dir)?;
+                for object in &objects {
+                    let data =
+                        std::fs::read(&object.path).with_context(|| format!("reading {}", object.path.display()))?;
+                    each(&object.path.display().to_string(), &data, object.written_ms)?;
+                }
+                Ok(objects.len() as u64)
+            }
+            Objects::S3 { bucket, prefix } => {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .context("starting the runtime for S3")?;
+                let objects = runtime.block_on(bucket.list_modified(prefix))?;
+                for (key, modified_ms) in &objects {
+                    let data = runtime.block_on(bucket.get(key))?;
+                    each(&format!("s3://{}/{key}", bucket.name()), &data, *modified_ms)?;
+                }
+                Ok(objects.len() as u64)
+            }
+        }
+    }
 }
 
 /// The accounted run: the result, the merged producer stats, and warnings.
@@ -112,12 +164,15 @@ pub fn account(run: &Finished) -> Result<Accounted> {
             read.undecodable
         ));
     }
-    if let Some(dir) = &run.dead_letters
-        && dir.exists()
-    {
-        accounting::read_back_dead_letters(dir, &mut ledger)?;
+    if let Some(letters) = &run.dead_letters {
+        letters.each(|name, data, _| dead_letters(name, data, &mut ledger))?;
     }
-    let objects = accounting::read_back_objects(&run.delivered, &mut ledger)?;
+    let objects = run.delivered.each(|_, data, written_ms| {
+        for line in data.split_inclusive(|&b| b == b'\n') {
+            ledger.delivered(line, written_ms);
+        }
+        Ok(())
+    })?;
     let tally = ledger.tally(true);
     if tally.unmatched > 0 || tally.unknown_dead_letters > 0 {
         warnings.push(format!(
@@ -217,6 +272,22 @@ pub fn account(run: &Finished) -> Result<Accounted> {
         faults: Vec::new(),
     };
     Ok(Accounted { result, merged, warnings })
+}
+
+/// Enters the dead letters of one object (`name` for errors) in `ledger`.
+fn dead_letters(name: &str, data: &[u8], ledger: &mut Ledger) -> Result<()> {
+    #[derive(serde::Deserialize)]
+    struct Letter {
+        partition: i32,
+        offset: i64,
+    }
+    let text = std::str::from_utf8(data).with_context(|| format!("{name}: not UTF-8 text"))?;
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let letter: Letter =
+            serde_json::from_str(line).with_context(|| format!("{name}:{}: not a dead letter", i + 1))?;
+        ledger.dead_lettered(letter.partition, letter.offset);
+    }
+    Ok(())
 }
 
 /// What the topic read-back found in the workers' ranges.
