@@ -29,6 +29,13 @@ const WORKERS: usize = 3;
 const RATE: u64 = 1500;
 const COUNT: u64 = 6000;
 
+/// One test at a time: the fleet's rate is checked to 1%, and a burst of
+/// the other test's late worker beside it would be its noise.
+fn alone() -> std::sync::MutexGuard<'static, ()> {
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_mskbench"))
 }
@@ -76,6 +83,7 @@ fn processor(kafka: &str, registry: &str, firehose: &str, dlq: &Path, summary: &
 
 #[test]
 fn three_workers_and_two_processors_make_one_exact_result() {
+    let _alone = alone();
     let dir = tempfile::tempdir().unwrap();
     let s3 = dir.path().join("s3");
     let dlq = dir.path().join("dlq");
@@ -235,6 +243,7 @@ fn files(dir: &Path) -> Vec<PathBuf> {
 /// shows it; one that is early waits for it.
 #[test]
 fn a_late_worker_says_by_how_much_and_its_send_delay_shows_it() {
+    let _alone = alone();
     let dir = tempfile::tempdir().unwrap();
     let produce = |start_at: &str, stats: &Path| {
         bin()
