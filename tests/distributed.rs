@@ -69,7 +69,7 @@ fn lines(dir: &Path) -> Vec<String> {
 fn processor(kafka: &str, registry: &str, firehose: &str, dlq: &Path, summary: &Path) -> Child {
     bin()
         .args(["process", "--brokers", kafka, "--topic", "Fleet", "--group", "fleet"])
-        .args(["--batch-size", "200", "--batch-window", "100ms", "--idle-exit", "12s"])
+        .args(["--batch-size", "200", "--batch-window", "100ms", "--idle-exit", "120s"])
         .args(["--summary-json", summary.to_str().unwrap()])
         .args(["-E", "DELIVERY_STREAM_NAME=MSKToS3", "-E", &format!("AWS_ENDPOINT_URL_FIREHOSE={firehose}")])
         .args(["-E", "CSR=true", "-E", &format!("SCHEMA_REGISTRY_URL={registry}"), "-E", "AWS_REGION=us-east-1"])
@@ -113,7 +113,7 @@ fn three_workers_and_two_processors_make_one_exact_result() {
         .map(|s| processor(&kafka.first_line, &registry.first_line, &firehose.first_line, &dlq, s))
         .collect();
 
-    let start_at = humantime::format_rfc3339_millis(SystemTime::now() + Duration::from_secs(6)).to_string();
+    let start_at = humantime::format_rfc3339_millis(SystemTime::now() + Duration::from_secs(10)).to_string();
     let stats: Vec<PathBuf> = (0..WORKERS).map(|i| dir.path().join(format!("worker-{i}.json"))).collect();
     let mut workers: Vec<Child> = stats
         .iter()
@@ -138,8 +138,17 @@ fn three_workers_and_two_processors_make_one_exact_result() {
         assert!(status.success(), "worker {i}: {err}");
         assert!(err.contains(&format!("worker {i} of {WORKERS}")), "{err}");
     }
+    // Every record delivered (or the bound passed): the replicas stop on
+    // SIGINT, as on a Ctrl-C, and write their summaries.
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    while (lines(&s3).len() as u64) < COUNT && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    for p in &processors {
+        Command::new("kill").arg("-INT").arg(p.id().to_string()).status().unwrap();
+    }
     for p in &mut processors {
-        let status = wait_bounded(p, Duration::from_secs(90), "a processor replica");
+        let status = wait_bounded(p, Duration::from_secs(60), "a processor replica");
         let mut err = String::new();
         std::io::Read::read_to_string(p.stderr.as_mut().unwrap(), &mut err).unwrap();
         assert!(status.success(), "{err}");
