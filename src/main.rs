@@ -10,8 +10,10 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
+mod account;
 mod flags;
 mod kafka_flags;
+mod merge;
 mod msk_token;
 mod output;
 mod process;
@@ -51,6 +53,10 @@ enum Command {
     Run(run::Args),
     /// Run a local stand-in (Kafka broker, Firehose endpoint or schema registry) until SIGINT/SIGTERM.
     Serve(serve::Args),
+    /// Account a finished distributed run (workers' stats, topic, objects, dead letters) into result.json and reports.
+    Account(account::Args),
+    /// Merge a fleet's `produce --workers` stats files into one result (sums, exact histograms, fleet rates).
+    Merge(merge::Args),
     /// Re-render report.md and report.html from a run's result.json.
     Report(report::ReportArgs),
     /// Compare two results (single runs or `run --repeat` aggregates); exit 1 when a metric regresses.
@@ -68,6 +74,8 @@ fn main() -> ExitCode {
         Command::Produce(args) => produce::run(*args),
         Command::Run(args) => run::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Merge(args) => merge::run(args),
+        Command::Account(args) => account::run(args),
         Command::Report(args) => report::report(args),
         Command::Compare(args) => report::compare_cmd(args),
         Command::MskIamToken(args) => msk_token::run(args),

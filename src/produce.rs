@@ -10,7 +10,11 @@
 //! librdkafka still holds. This module decides what reaches stderr: the
 //! chosen seed, where embedded parts listen, the stats lines, the progress
 //! bar (drawn from `Control`'s live counts) and the summary; `--stats-json`
-//! goes to a file. Exit 0 when every record was acked, 1 when some failed
+//! goes to a file. With `--workers N` the process is one worker of a
+//! fleet (`--worker-index`, or Kubernetes' `JOB_COMPLETION_INDEX`): it
+//! sends its share ([`ProduceConfig::share`]), from `--start-at` if given,
+//! and `mskbench merge` makes one result of the workers' `--stats-json`.
+//! Exit 0 when every record was acked, 1 when some failed
 //! (or could not be accounted for), 2 on usage or fatal errors.
 
 use std::path::PathBuf;
@@ -26,6 +30,7 @@ use mskbench_core::wire::Compression;
 use mskbench_harness::parts::{self, Parts, RegistryAt};
 use mskbench_kafka::{Connection, Security};
 use mskbench_producer::config::{GlueConfig, KeyFormat, Records, Registry};
+use mskbench_producer::fleet::Worker;
 use mskbench_producer::schedule::{HumanDuration, Profile, parse_duration, parse_rate};
 use mskbench_producer::schemagen::SizeControls;
 use mskbench_producer::send::{Observer, Stats, Until};
@@ -82,9 +87,18 @@ pub(crate) struct Args {
     /// Leading time excluded from rates and percentiles.
     #[arg(long, default_value = "0s")]
     warmup: HumanDuration,
-    /// Generator seed; chosen and printed when absent.
+    /// Generator seed; chosen and printed when absent. In a fleet, the run's seed: give every worker the same.
     #[arg(long)]
     seed: Option<u64>,
+    /// Workers sharing this run (rate, profile and --count are the fleet's; each sends its share).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    workers: u32,
+    /// This worker's index, 0 to --workers − 1; default: $JOB_COMPLETION_INDEX (a Kubernetes Indexed Job), else 0.
+    #[arg(long)]
+    worker_index: Option<u32>,
+    /// Start the schedule at this wall-clock time: RFC 3339 (2026-12-03T17:00:00Z) or +DURATION from now (+10s).
+    #[arg(long, value_name = "TIME", value_parser = start_at_flag)]
+    start_at: Option<SystemTime>,
     /// Produce random records of this Avro schema instead of ClickEvents.
     #[arg(long, value_name = "PATH.avsc")]
     schema: Option<PathBuf>,
@@ -154,6 +168,57 @@ fn parse_range(text: &str) -> Result<(usize, usize), String> {
     if lo > hi { Err(bad()) } else { Ok((lo, hi)) }
 }
 
+/// `--start-at`: an RFC 3339 time, or `+DURATION` from now.
+fn start_at_flag(text: &str) -> Result<SystemTime, String> {
+    parse_start_at(text, SystemTime::now())
+}
+
+/// `--start-at`'s text at `now`: `+DURATION` (`+10s`, `+1m`) after `now`,
+/// or an RFC 3339 time with `Z` or a `±HH:MM` offset (a space for the
+/// `T` and no offset, meaning UTC, are accepted too).
+fn parse_start_at(text: &str, now: SystemTime) -> Result<SystemTime, String> {
+    let bad = || {
+        format!(
+            "{text:?} is not a time: give RFC 3339 (2026-12-03T17:00:00Z, 2026-12-03T18:00:00+01:00) or +DURATION (+10s)"
+        )
+    };
+    if let Some(rest) = text.strip_prefix('+') {
+        return parse_duration(rest).map(|d| now + d).map_err(|_| bad());
+    }
+    let (local, offset_secs) = match text.strip_suffix(['Z', 'z']) {
+        Some(local) => (local, 0i64),
+        None => match text.len().checked_sub(6).and_then(|i| text.get(i..).map(|tail| (i, tail))) {
+            Some((i, tail))
+                if (tail.starts_with('+') || tail.starts_with('-')) && tail.as_bytes().get(3) == Some(&b':') =>
+            {
+                let hours: i64 = tail[1..3].parse().map_err(|_| bad())?;
+                let minutes: i64 = tail[4..6].parse().map_err(|_| bad())?;
+                let sign = if tail.starts_with('-') { -1 } else { 1 };
+                (&text[..i], sign * (hours * 3600 + minutes * 60))
+            }
+            _ => (text, 0),
+        },
+    };
+    let utc = humantime::parse_rfc3339_weak(local).map_err(|_| bad())?;
+    let shift = Duration::from_secs(offset_secs.unsigned_abs());
+    // 09:00+01:00 is 08:00Z: a positive offset is subtracted.
+    let at = if offset_secs >= 0 { utc.checked_sub(shift) } else { utc.checked_add(shift) };
+    at.ok_or_else(bad)
+}
+
+/// This process's place in the fleet: `--worker-index`, else
+/// `$JOB_COMPLETION_INDEX` (what a Kubernetes Indexed Job sets), else 0.
+fn worker_of(a: &Args, env_index: Option<String>) -> Result<Worker> {
+    let index = match (a.worker_index, env_index) {
+        (Some(i), _) => i,
+        (None, Some(text)) => text.trim().parse::<u32>().map_err(|_| {
+            anyhow::anyhow!("JOB_COMPLETION_INDEX={text:?} is not a worker index (give --worker-index)")
+        })?,
+        (None, None) => 0,
+    };
+    Ok(Worker::new(index, a.workers)?)
+}
+
 /// How often something repeats; `None` for never (`--stats-interval 0`).
 #[derive(Debug, Clone, Copy)]
 struct Every(Option<Duration>);
@@ -200,7 +265,7 @@ fn chosen_seed() -> u64 {
 /// The run the flags ask for. The brokers and the registry are the flags'
 /// own text until [`start_parts`] replaces `embedded` and `mock` with the
 /// addresses of what it started.
-fn config_of(a: &Args, seed: u64) -> Result<ProduceConfig> {
+fn config_of(a: &Args, seed: u64, worker: Worker) -> Result<ProduceConfig> {
     let rate = a.rate.as_deref().map(parse_rate).transpose()?;
     if rate.is_none() && a.profile.is_none() {
         bail!("give --rate N (or max), or a --profile");
@@ -238,6 +303,8 @@ fn config_of(a: &Args, seed: u64) -> Result<ProduceConfig> {
         security,
         stats_interval: a.stats_interval.0,
         hlog: a.hlog.clone(),
+        worker,
+        start_at: a.start_at,
         ..ProduceConfig::new(a.brokers.clone(), registry, profile, until, seed)
     })
 }
@@ -349,12 +416,26 @@ impl Progress {
     }
 }
 
+impl Progress {
+    fn say(&self, line: &str) {
+        match &self.bar {
+            Some(bar) => bar.suspend(|| eprintln!("{line}")),
+            None => eprintln!("{line}"),
+        }
+    }
+}
+
 impl Observer for Progress {
     fn stats(&self, stats: &Stats) {
-        match &self.bar {
-            Some(bar) => bar.suspend(|| eprintln!("{stats}")),
-            None => eprintln!("{stats}"),
-        }
+        self.say(&stats.to_string());
+    }
+
+    fn late_start(&self, by: Duration) {
+        self.say(&format!(
+            "mskbench produce: warning: started {:.3} s after --start-at; the records due meanwhile leave late (see the \
+             send delay)",
+            by.as_secs_f64()
+        ));
     }
 }
 
@@ -386,11 +467,29 @@ async fn produce(a: &Args, mut config: ProduceConfig, control: Control) -> Resul
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode> {
+    let worker = worker_of(&args, std::env::var("JOB_COMPLETION_INDEX").ok())?;
+    if worker.workers > 1 && args.seed.is_none() {
+        bail!("a fleet of workers needs one --seed for all of them, so that their records differ and repeat");
+    }
     let seed = args.seed.unwrap_or_else(chosen_seed);
-    let config = config_of(&args, seed)?;
+    let config = config_of(&args, seed, worker)?;
     config.validate()?;
     if args.seed.is_none() {
         eprintln!("mskbench produce: seed {seed} (pass --seed {seed} to repeat)");
+    }
+    if worker.workers > 1 {
+        let share = config.share();
+        eprintln!(
+            "mskbench produce: worker {} of {}: seed {}, rate {}{}",
+            worker.index,
+            worker.workers,
+            share.seed,
+            share.profile,
+            share.until.count.map_or(String::new(), |n| format!(", {n} records"))
+        );
+    }
+    if let Some(at) = config.start_at {
+        eprintln!("mskbench produce: the schedule starts at {}", humantime::format_rfc3339_millis(at));
     }
     if config.warmup.is_zero() {
         // The schedule waits for the topic's metadata, but each partition
@@ -446,16 +545,46 @@ mod tests {
     #[test]
     fn flags_become_typed_values() {
         let a = args(&["--count", "10", "--rate", "20k", "--warmup", "250ms", "--stats-interval", "0", "-X", "acks=1"]);
-        let c = config_of(&a, 7).unwrap();
+        let c = config_of(&a, 7, Worker::SOLE).unwrap();
         assert_eq!(c.profile, Profile::constant(20_000.0));
         assert_eq!(c.until, Until { count: Some(10), duration: None });
         assert_eq!(c.warmup, Duration::from_millis(250));
         assert_eq!(c.stats_interval, None);
         assert_eq!(c.rdkafka.get("acks").map(String::as_str), Some("1"));
         assert_eq!((c.seed, c.records), (7, Records::ClickEvents { threads: 2 }));
-        let burst = config_of(&args(&["--duration", "1m", "--rate", "100", "--profile", "burst:1000:1s:10s"]), 1);
+        let burst =
+            config_of(&args(&["--duration", "1m", "--rate", "100", "--profile", "burst:1000:1s:10s"]), 1, Worker::SOLE);
         assert_eq!(burst.unwrap().profile, Profile::parse("burst:1000:1s:10s", Some(100.0)).unwrap());
-        assert!(config_of(&args(&["--count", "1"]), 1).is_err(), "a rate or a profile");
+        assert!(config_of(&args(&["--count", "1"]), 1, Worker::SOLE).is_err(), "a rate or a profile");
+    }
+
+    #[test]
+    fn the_worker_index_comes_from_the_flag_then_the_job_index() {
+        let a = args(&["--count", "10", "--rate", "1k", "--workers", "3"]);
+        assert_eq!(worker_of(&a, None).unwrap(), Worker { index: 0, workers: 3 });
+        assert_eq!(worker_of(&a, Some("2".into())).unwrap(), Worker { index: 2, workers: 3 });
+        let e = worker_of(&a, Some("3".into())).unwrap_err();
+        assert!(e.to_string().contains("not below the number of workers, 3"), "{e}");
+        assert!(worker_of(&a, Some("two".into())).unwrap_err().to_string().contains("JOB_COMPLETION_INDEX"));
+        let flagged = args(&["--count", "10", "--rate", "1k", "--workers", "3", "--worker-index", "1"]);
+        assert_eq!(worker_of(&flagged, Some("2".into())).unwrap().index, 1, "the flag wins");
+        let share = config_of(&flagged, 7, worker_of(&flagged, None).unwrap()).unwrap().share();
+        assert_eq!((share.until.count, share.profile.clone()), (Some(3), Profile::constant(1000.0 / 3.0)));
+        assert_ne!(share.seed, 7);
+    }
+
+    #[test]
+    fn start_at_reads_rfc3339_and_offsets_from_now() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        assert_eq!(parse_start_at("+10s", now).unwrap(), now + Duration::from_secs(10));
+        let utc = parse_start_at("2026-12-03T17:00:00Z", now).unwrap();
+        assert_eq!(utc, UNIX_EPOCH + Duration::from_secs(1_796_317_200));
+        assert_eq!(parse_start_at("2026-12-03T18:00:00+01:00", now).unwrap(), utc);
+        assert_eq!(parse_start_at("2026-12-03T16:30:00-00:30", now).unwrap(), utc);
+        assert_eq!(parse_start_at("2026-12-03T17:00:00.250Z", now).unwrap(), utc + Duration::from_millis(250));
+        for bad in ["tomorrow", "+soon", "2026-13-03T17:00:00Z", "2026-12-03T17:00:00+1:00"] {
+            assert!(parse_start_at(bad, now).unwrap_err().contains("not a time"), "{bad}");
+        }
     }
 
     #[test]

@@ -122,3 +122,14 @@ fn a_fault_window_outside_the_run_is_refused_naming_its_entry() {
         assert!(!out.exists(), "nothing may start for a refused scenario");
     }
 }
+
+#[test]
+fn a_fleet_that_cannot_be_is_refused_before_anything_starts() {
+    let base = ["produce", "--brokers", "mock", "--rate", "10", "--count", "10", "--seed", "1"];
+    let with = |extra: &[&'static str]| base.iter().copied().chain(extra.iter().copied()).collect::<Vec<_>>();
+    refused(&with(&["--workers", "0"]), "--workers");
+    refused(&with(&["--workers", "3", "--worker-index", "3"]), "not below the number of workers, 3");
+    refused(&with(&["--start-at", "tomorrow"]), "is not a time");
+    refused(&["produce", "--brokers", "mock", "--rate", "10", "--count", "10", "--workers", "2"], "needs one --seed");
+    refused(&["merge", "no-such-worker.json"], "cannot read no-such-worker.json");
+}

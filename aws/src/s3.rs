@@ -145,6 +145,16 @@ impl S3Bucket {
         }))
     }
 
+    /// Every object under the directory `prefix` with its last-modified
+    /// time in epoch milliseconds, oldest first (then by key): the order
+    /// a delivery stream wrote them in, for reading deliveries back.
+    pub async fn list_modified(&self, prefix: &str) -> Result<Vec<(String, i64)>, S3Error> {
+        let mut objects: Vec<(String, i64)> =
+            self.list_objects(prefix).await?.into_iter().map(|o| (o.key, o.last_modified_ms)).collect();
+        objects.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+        Ok(objects)
+    }
+
     /// `GetObject`: the whole object under `key`.
     pub async fn get(&self, key: &str) -> Result<Vec<u8>, S3Error> {
         let answer = self.store.get(&Path::from(key)).await.map_err(|e| self.fail("GetObject", key, &e))?;

@@ -96,6 +96,10 @@ async fn s3_puts_lists_and_gets_objects() {
     assert_eq!(keys, ["dead-letters/2026/12/03/a.ndjson", "dead-letters/2026/12/03/b.ndjson"]);
     assert_eq!(bucket.list("").await.unwrap().len(), 3);
     assert_eq!(bucket.get(&keys[1]).await.unwrap(), b"{\"b\":2}\n");
+    let modified = bucket.list_modified("dead-letters").await.unwrap();
+    assert_eq!(modified.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), keys, "oldest first, then by key");
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    assert!(modified.iter().all(|(_, ms)| (now_ms - ms).abs() < 120_000), "last-modified times: {modified:?}");
 
     let missing = bucket.get("dead-letters/none").await.unwrap_err();
     assert_eq!(missing.operation, "GetObject");

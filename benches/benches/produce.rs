@@ -141,6 +141,7 @@ fn produce_group(c: &mut Criterion, name: &str, servers: &str, topic: &str) {
         connect_timeout: Duration::from_secs(30),
         seed: 7,
         schema: "1".into(),
+        start_at: None,
     };
     group.bench_function(BenchmarkId::new("mskbench_send_loop", N), |b| {
         let mut encoder = RecordEncoder::new(

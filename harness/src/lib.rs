@@ -41,6 +41,7 @@ mod accounting;
 mod assemble;
 mod configure;
 mod delivered;
+pub mod distributed;
 mod faults;
 mod mapping;
 pub mod parts;

@@ -24,8 +24,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use mskbench_kafka::{Connection, KafkaContext};
 use mskbench_aws::Chain;
+use mskbench_kafka::{Connection, KafkaContext};
 use mskbench_producer::topic::ensure_topic;
 use mskbench_scenarios::{Brokers, Endpoint, RegistryKind};
 use mskbench_sim::firehose::{Buffering, Faults};

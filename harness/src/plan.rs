@@ -16,9 +16,9 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use mskbench_kafka::Security;
 use mskbench_aws::chain::EndpointError;
 use mskbench_aws::{Chain, Endpoints};
+use mskbench_kafka::Security;
 use mskbench_producer::schedule::{Profile, Segment};
 use mskbench_scenarios::Scenario;
 use serde::Serialize;

@@ -14,6 +14,14 @@
 //! The lab's 50–549 ms sleep between sessions is not reproduced: the rate
 //! schedule decides when records leave.
 //!
+//! A fleet of workers (`mskbench produce --workers N`) stays one valid
+//! stream: [`ClickEvents::for_worker`] gives worker `i` of `N` every `N`th
+//! `globalseq` from `i + 1` and every `N`th user block from block `i`, so
+//! no two workers share a sequence number or a user, and when the workers
+//! send shares of a count that differ by at most one (the larger shares
+//! first) their `globalseq`s together are exactly 1 to the count.
+//! [`ModelChecker`] reads the merged topic as it reads one producer's.
+//!
 //! Boundary: no clock and no I/O. `eventtimestamp` is "epoch ms at send
 //! time", so [`ClickEvent::encode`] takes it from the caller at the moment
 //! of sending. [`ModelChecker`] is the other half: it reads ClickEvents back
@@ -194,18 +202,38 @@ pub struct ClickEvents {
     rng: StdRng,
     threads: Vec<Thread>,
     sessions: u64,
-    globalseq: i64,
+    /// Events generated so far.
+    events: i64,
+    /// This worker's position in its fleet and the fleet's size: events
+    /// and sessions are numbered `k·stride + offset`.
+    offset: i64,
+    stride: i64,
 }
+
+/// Blocks before the user ids wrap (rather than overflow an `i32`).
+const USER_BLOCKS: u64 = i32::MAX as u64 / USER_BLOCK as u64 - 1;
 
 impl ClickEvents {
     /// A stream of `threads` interleaved producer threads (the lab: 2); at
     /// least one.
     pub fn new(seed: u64, threads: usize) -> Self {
+        ClickEvents::for_worker(seed, threads, 0, 1)
+    }
+
+    /// The stream of worker `index` of a fleet of `workers` (at least 1;
+    /// `index` below it): every `workers`th `globalseq` from `index + 1`,
+    /// every `workers`th user block from block `index`. `seed` is the
+    /// worker's own (`fleet::Worker::seed`). `for_worker(s, t, 0, 1)` is
+    /// `new(s, t)`.
+    pub fn for_worker(seed: u64, threads: usize, index: u32, workers: u32) -> Self {
+        let stride = i64::from(workers.max(1));
         ClickEvents {
             rng: StdRng::seed_from_u64(seed),
             threads: vec![Thread { session: None, last_seq: 0 }; threads.max(1)],
             sessions: 0,
-            globalseq: 0,
+            events: 0,
+            offset: i64::from(index) % stride,
+            stride,
         }
     }
 
@@ -215,9 +243,9 @@ impl ClickEvents {
     }
 
     fn new_session(&mut self) -> Session {
-        // A new block of 1000 ids per session; wraps rather than overflow
-        // after two million sessions.
-        let block = (self.sessions % (i32::MAX as u64 / USER_BLOCK as u64 - 1)) as i32;
+        // A new block of 1000 ids per session (this worker's every
+        // `stride`th); wraps rather than overflow after two million blocks.
+        let block = ((self.sessions * self.stride as u64 + self.offset as u64) % USER_BLOCKS) as i32;
         self.sessions += 1;
         Session {
             userid: USER_BLOCK * (block + 1),
@@ -235,7 +263,8 @@ impl ClickEvents {
             Some(s) => s,
             None => self.new_session(),
         };
-        self.globalseq += 1;
+        let globalseq = self.events * self.stride + self.offset + 1;
+        self.events += 1;
         let (event_type_page, product_type) =
             if session.page == Page::End { (Page::End, "") } else { (session.page, session.product) };
         let event = ClickEvent {
@@ -244,10 +273,10 @@ impl ClickEvents {
             page: event_type_page,
             product_type,
             userid: session.userid,
-            globalseq: self.globalseq,
+            globalseq,
             prevglobalseq: self.threads[t].last_seq,
         };
-        self.threads[t].last_seq = self.globalseq;
+        self.threads[t].last_seq = globalseq;
         let choices = session.page.next_pages();
         if choices.is_empty() {
             self.threads[t].session = None;
@@ -497,6 +526,34 @@ mod tests {
         for w in events.windows(2) {
             assert_eq!(w[1].prevglobalseq, w[0].globalseq);
         }
+    }
+
+    /// Three workers with the shares of 1,000 (334, 333, 333): their
+    /// events together are one valid stream, globalseq exactly 1 to 1,000,
+    /// no user in two workers.
+    #[test]
+    fn a_fleets_streams_are_one_valid_stream() {
+        let schema = Schema::parse_str(SCHEMA).unwrap();
+        let transcoder = Transcoder::compile(&schema).unwrap();
+        let mut checker = ModelChecker::new();
+        let mut seqs = Vec::new();
+        let mut users = std::collections::HashMap::new();
+        for (index, count) in [(0u32, 334usize), (1, 333), (2, 333)] {
+            let mut events = ClickEvents::for_worker(100 + u64::from(index), 2, index, 3);
+            for event in events.by_ref().take(count) {
+                let (mut datum, mut json) = (Vec::new(), Vec::new());
+                event.encode(1, &mut datum);
+                transcoder.transcode(&datum, &mut json, 1 << 20).unwrap();
+                let value: serde_json::Value = serde_json::from_slice(&json).unwrap();
+                checker.check(&ReadEvent::from_json(None, &value).unwrap()).unwrap();
+                seqs.push(event.globalseq);
+                assert_eq!(*users.entry(event.userid).or_insert(index), index, "user {} in two workers", event.userid);
+            }
+        }
+        seqs.sort_unstable();
+        assert_eq!(seqs, (1..=1000).collect::<Vec<i64>>());
+        let sole: Vec<_> = ClickEvents::for_worker(5, 2, 0, 1).take(100).collect();
+        assert_eq!(sole, ClickEvents::new(5, 2).take(100).collect::<Vec<_>>(), "a fleet of one is the plain stream");
     }
 
     #[test]

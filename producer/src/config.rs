@@ -11,11 +11,12 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use mskbench_core::wire::Compression;
 use mskbench_kafka::Security;
 
+use crate::fleet::Worker;
 use crate::schedule::Profile;
 use crate::schemagen::SizeControls;
 use crate::send::Until;
@@ -100,11 +101,19 @@ pub struct ProduceConfig {
     pub until: Until,
     /// Leading time excluded from rates and percentiles.
     pub warmup: Duration,
-    /// Generator seed.
+    /// The run's seed: the generator's in a fleet of one, else the one
+    /// each worker's own derives from ([`Worker::seed`]).
     pub seed: u64,
     /// TLS and SASL (`mskbench-kafka`): from `--msk-auth`, the security
     /// `-X` settings or a scenario's `[kafka]` table.
     pub security: Security,
+    /// This process's place in a fleet of workers; `profile`, `until`'s
+    /// count and `seed` are the fleet's, and [`ProduceConfig::share`] is
+    /// this worker's part of them.
+    pub worker: Worker,
+    /// The wall-clock instant the schedule starts at (a fleet's common
+    /// start, `--start-at`); `None` to start once connected.
+    pub start_at: Option<SystemTime>,
     /// Other librdkafka settings (`-X key=value`), applied over [`crate::run::PRODUCER_DEFAULTS`].
     pub rdkafka: BTreeMap<String, String>,
     /// How often the observer gets a [`crate::send::Stats`] snapshot; `None` for never.
@@ -132,10 +141,26 @@ impl ProduceConfig {
             warmup: Duration::ZERO,
             seed,
             security: Security::default(),
+            worker: Worker::SOLE,
+            start_at: None,
             rdkafka: BTreeMap::new(),
             stats_interval: None,
             hlog: None,
             keep_records: false,
+        }
+    }
+}
+
+impl ProduceConfig {
+    /// This worker's part of the run: its share of the profile and of the
+    /// count, and its own seed; the run itself in a fleet of one.
+    pub fn share(&self) -> ProduceConfig {
+        let worker = self.worker;
+        ProduceConfig {
+            profile: worker.profile(&self.profile),
+            until: Until { count: self.until.count.map(|n| worker.count(n)), duration: self.until.duration },
+            seed: worker.seed(self.seed),
+            ..self.clone()
         }
     }
 }

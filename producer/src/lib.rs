@@ -31,6 +31,8 @@ mod avro;
 pub mod clickevent;
 pub mod config;
 pub mod expected;
+pub mod fleet;
+pub mod merge;
 pub mod records;
 // Rewritten on another branch (schema_registry_converter); its docs come with it.
 #[allow(missing_docs)]

@@ -25,6 +25,7 @@ use rdkafka::producer::ThreadedProducer;
 
 use crate::clickevent::{self, ClickEvents};
 use crate::config::{ConfigError, GlueConfig, KeyFormat, ProduceConfig, Records, Registry};
+use crate::fleet::{self, Worker};
 use crate::records::{Framing, Generator, KeyFraming, RecordEncoder};
 use crate::registry::{GlueTarget, RegistryError, glue_client, register_confluent, register_glue};
 use crate::schemagen::{SchemaGenError, SchemaRecords};
@@ -89,6 +90,8 @@ pub async fn produce(
     observer: Arc<dyn Observer>,
 ) -> Result<Report, ProduceError> {
     config.validate()?;
+    let run_seed = config.seed;
+    let config = &config.share();
     let (generator, schema) = generator(config)?;
     let (framing, key_framing) = register(config, schema).await?;
     let mut encoder = RecordEncoder::new(generator, framing, key_framing);
@@ -112,7 +115,9 @@ pub async fn produce(
         connect_timeout: CONNECT_TIMEOUT,
         seed: config.seed,
         schema: framing.schema_ref(),
+        start_at: config.start_at,
     };
+    let worker = fleet::WorkerInfo { index: Some(config.worker.index), workers: config.worker.workers, run_seed };
     let profile = config.profile.clone();
     tokio::task::spawn_blocking(move || {
         let report = send::run(&producer, &mut encoder, profile, &options, &control, observer.as_ref());
@@ -122,14 +127,22 @@ pub async fn produce(
     })
     .await
     .map_err(|e| ProduceError::Join(e.to_string()))?
-    .map_err(ProduceError::from)
+    .map(|report| Report { worker, ..report })
+    .map_err(|e| match e {
+        SendError::Record { source, report } => {
+            ProduceError::Send(SendError::Record { source, report: Box::new(Report { worker, ..*report }) })
+        }
+        e => ProduceError::Send(e),
+    })
 }
 
 /// The generator `config` asks for, and the schema its records follow.
 fn generator(config: &ProduceConfig) -> Result<(Generator, String), ProduceError> {
     Ok(match &config.records {
         Records::ClickEvents { threads } => {
-            (Generator::Click(ClickEvents::new(config.seed, *threads)), clickevent::SCHEMA.to_owned())
+            let Worker { index, workers } = config.worker;
+            let events = ClickEvents::for_worker(config.seed, *threads, index, workers);
+            (Generator::Click(events), clickevent::SCHEMA.to_owned())
         }
         Records::Schema { schema, sizes } => {
             let records = SchemaRecords::new(schema, *sizes, config.seed)?;

@@ -190,6 +190,21 @@ impl Profile {
         (last.from <= 0.0 && last.to <= 0.0).then(|| (integral.floor() as u64).saturating_add(1))
     }
 
+    /// The profile with every rate multiplied by `factor` (positive):
+    /// a worker's share of a fleet's profile. `max` stays `max`.
+    pub fn scaled(&self, factor: f64) -> Profile {
+        match self {
+            Profile::Max => Profile::Max,
+            Profile::Segments { segments, repeat } => Profile::Segments {
+                segments: segments
+                    .iter()
+                    .map(|s| Segment { from: s.from * factor, to: s.to * factor, secs: s.secs })
+                    .collect(),
+                repeat: *repeat,
+            },
+        }
+    }
+
     /// The average target rate between `t0` and `t1` seconds.
     pub fn average_rate(&self, t0: f64, t1: f64) -> f64 {
         if t1 <= t0 { 0.0 } else { (self.cumulative(t1) - self.cumulative(t0)) / (t1 - t0) }

@@ -21,6 +21,11 @@
 //!   still holds, and those records fail with `PurgeQueue`/`PurgeInflight`.
 //!   Either way the report adds up: sent = acked + failed (+ unaccounted,
 //!   nonzero only if the flush deadline passed, and then it says so).
+//! - Starting together: with [`SendOptions::start_at`] the schedule's time
+//!   zero is that wall-clock instant, so a fleet of workers starts as one
+//!   (`mskbench produce --start-at`); a worker that gets there late keeps
+//!   the instant as its time zero (its first records are late, and its
+//!   send delay shows by how much) and tells its observer.
 //! - Watching: [`Control`] carries live counts (sent, acked, start time)
 //!   for a progress bar or a sampler; an [`Observer`] gets a [`Stats`]
 //!   snapshot every `stats_interval`. The loop prints nothing.
@@ -51,6 +56,7 @@ use rdkafka::message::{DeliveryResult, Message};
 use rdkafka::producer::{BaseRecord, Producer, ProducerContext, PurgeConfig, ThreadedProducer};
 
 use crate::expected::{self, Digest};
+use crate::fleet::{self, Clock, Ranges};
 use crate::records::{RecordEncoder, RecordError};
 use crate::schedule::{Due, Profile, Schedule};
 use crate::stats::{Histograms, Report, new_histogram, percentiles};
@@ -151,6 +157,9 @@ pub struct SendOptions {
     pub seed: u64,
     /// The schema reference the values carry (Confluent id or Glue UUID), for the report.
     pub schema: String,
+    /// The wall-clock instant the schedule starts at (a fleet's common
+    /// start); `None` to start once connected.
+    pub start_at: Option<SystemTime>,
 }
 
 /// A run in progress, as `mskbench produce` prints it every `--stats-interval`.
@@ -202,7 +211,16 @@ impl fmt::Display for Stats {
 pub trait Observer: Send + Sync {
     /// The snapshot of every `stats_interval`.
     fn stats(&self, stats: &Stats);
+
+    /// The schedule began `by` after its [`SendOptions::start_at`] (more
+    /// than [`LATE_START`]); its time zero stays the instant asked for.
+    fn late_start(&self, by: Duration) {
+        let _ = by;
+    }
 }
+
+/// How late after [`SendOptions::start_at`] a start is told to the observer.
+pub const LATE_START: Duration = Duration::from_millis(10);
 
 /// An observer that ignores everything (runs without stats).
 #[derive(Debug, Clone, Copy, Default)]
@@ -269,6 +287,8 @@ struct AckState {
     last_report: Option<Instant>,
     /// Each record's coordinates and expected digest, when kept.
     records: Option<Sent>,
+    /// Per partition, the offsets acknowledged.
+    ranges: Ranges,
 }
 
 /// The delivery callback's state: ack histograms and outcome counts.
@@ -291,6 +311,7 @@ impl Default for AckContext {
                 reasons: BTreeMap::new(),
                 last_report: None,
                 records: None,
+                ranges: Ranges::default(),
             }),
             auth: Auth::default(),
         }
@@ -365,6 +386,7 @@ impl ProducerContext for AckContext {
                     records.acked.push(Acked { partition: m.partition(), offset: m.offset(), created_ms, expected });
                 }
                 s.acked += 1;
+                s.ranges.add(m.partition(), m.offset());
                 let from_intended = micros(now.saturating_duration_since(meta.intended));
                 s.interval.saturating_record(from_intended);
                 s.since_stats.saturating_record(from_intended);
@@ -562,8 +584,10 @@ pub fn run(
             SendError::Connect { topic: options.topic.clone(), timeout: options.connect_timeout, detail: last }
         }
     })?;
-    let start = Instant::now();
-    let wall_start = SystemTime::now();
+    let (start, wall_start, late) = begin(options.start_at, control);
+    if late >= LATE_START {
+        observer.late_start(late);
+    }
     let _ = control.0.started.set((start, wall_start));
     let hlog_path = || options.hlog.clone().unwrap_or_default();
     let mut file = match &options.hlog {
@@ -592,7 +616,8 @@ pub fn run(
         hlog_error.get_or_insert(e.to_string());
     }
 
-    let report = report(producer.context(), &outcome, &profile, options, control, start);
+    let begun = Begun { start, wall: wall_start, late };
+    let report = report(producer.context(), &outcome, &profile, options, control, begun);
     if let Some(source) = outcome.error.take() {
         return Err(SendError::Record { source, report: Box::new(report) });
     }
@@ -602,6 +627,42 @@ pub fn run(
     Ok(report)
 }
 
+/// The schedule's time zero (monotonic and wall clock) and how late it
+/// began against `start_at`: now, or `start_at` after waiting for it
+/// (the wait ends early on a stop). A `start_at` already past is still
+/// time zero, so the records due since then are sent late, not skipped.
+fn begin(start_at: Option<SystemTime>, control: &Control) -> (Instant, SystemTime, Duration) {
+    let Some(at) = start_at else { return (Instant::now(), SystemTime::now(), Duration::ZERO) };
+    loop {
+        let (now, wall) = (Instant::now(), SystemTime::now());
+        match at.duration_since(wall) {
+            Ok(left) if !left.is_zero() && !control.stopping() => {
+                std::thread::sleep(left.min(Duration::from_millis(50)));
+            }
+            Ok(_) => return (now, at, Duration::ZERO),
+            Err(past) => {
+                let late = past.duration();
+                return match now.checked_sub(late) {
+                    Some(zero) => (zero, at, late),
+                    // Later than the monotonic clock reaches back: start now.
+                    None => (now, wall, late),
+                };
+            }
+        }
+    }
+}
+
+/// When a run's schedule began.
+#[derive(Debug, Clone, Copy)]
+struct Begun {
+    /// Time zero on the monotonic clock.
+    start: Instant,
+    /// The same instant on the wall clock.
+    wall: SystemTime,
+    /// How late after `start_at` the schedule began.
+    late: Duration,
+}
+
 /// The report of a flushed run: the loop's counts and the delivery callback's.
 fn report(
     acks: &AckContext,
@@ -609,8 +670,9 @@ fn report(
     profile: &Profile,
     options: &SendOptions,
     control: &Control,
-    start: Instant,
+    begun: Begun,
 ) -> Report {
+    let start = begun.start;
     let mut state = acks.lock();
     control.0.acked.store(state.acked, Ordering::Relaxed);
     let mut hist = Histograms { send_delay: outcome.send_delay.clone(), ..Histograms::default() };
@@ -636,6 +698,31 @@ fn report(
         Profile::Max => 0.0,
         _ => profile.average_rate(warmup, outcome.target_end),
     };
+    let at = |secs: f64| fleet::unix_ms(begun.wall) + secs * 1000.0;
+    let wall_now = SystemTime::now();
+    let monotonic = start.elapsed().as_secs_f64() * 1000.0;
+    let clock = Clock {
+        start_unix_ms: round3(fleet::unix_ms(begun.wall)),
+        start_at_unix_ms: options.start_at.map(fleet::unix_ms).map(round3),
+        late_start_ms: round3(begun.late.as_secs_f64() * 1000.0),
+        measured_start_unix_ms: round3(at(warmup)),
+        measured_end_unix_ms: round3(at(warmup + measured_secs)),
+        wall_drift_ms: round3(fleet::unix_ms(wall_now) - fleet::unix_ms(begun.wall) - monotonic),
+    };
+    let window = |secs: f64| Duration::try_from_secs_f64(secs).unwrap_or_default();
+    // Writing into memory cannot fail but for a bug in the serializer;
+    // then the log is empty and `mskbench merge` refuses this report.
+    let histograms = fleet::histogram_log(
+        begun.wall,
+        window(warmup),
+        window(measured_secs),
+        &[
+            (fleet::TAGS[0], &hist.ack_from_intended),
+            (fleet::TAGS[1], &hist.ack_from_sent),
+            (fleet::TAGS[2], &hist.send_delay),
+        ],
+    )
+    .unwrap_or_default();
     Report {
         sent: outcome.sent,
         acked: state.acked,
@@ -658,6 +745,10 @@ fn report(
         topic: options.topic.clone(),
         schema: options.schema.clone(),
         interrupted: outcome.interrupted,
+        worker: fleet::WorkerInfo { index: Some(0), workers: 1, run_seed: options.seed },
+        clock,
+        partitions: state.ranges.to_vec(),
+        histograms,
         // Taken, not cloned; a producer used again keeps recording afresh.
         records: state.records.as_mut().map(std::mem::take).map(Arc::new),
     }
@@ -1016,6 +1107,7 @@ mod tests {
             connect_timeout: Duration::ZERO,
             seed: 0,
             schema: String::new(),
+            start_at: None,
         }
     }
 
@@ -1114,9 +1206,10 @@ mod tests {
         }
         out.end(0.25, 0.25); // enqueued in a quarter of a second
         let options = test_options();
-        let max = report(&acks, &out, &Profile::Max, &options, &Control::new(), start);
+        let begun = Begun { start, wall: SystemTime::now(), late: Duration::ZERO };
+        let max = report(&acks, &out, &Profile::Max, &options, &Control::new(), begun);
         assert_eq!((max.rate_achieved, max.measured_secs), (500.0, 2.0), "not 4,000/s of enqueueing");
-        let paced = report(&acks, &out, &Profile::constant(4_000.0), &options, &Control::new(), start);
+        let paced = report(&acks, &out, &Profile::constant(4_000.0), &options, &Control::new(), begun);
         assert_eq!(paced.rate_achieved, 4_000.0, "a held rate is the schedule's");
     }
 

@@ -33,6 +33,8 @@ pub(crate) fn new_histogram() -> Histogram<u64> {
 
 use mskbench_core::Percentiles;
 
+use crate::fleet::{Clock, PartitionRange, WorkerInfo};
+
 /// Percentiles of `h` in milliseconds, its values being `per_ms` to a
 /// millisecond (1000 for the microsecond histograms here); all zero when empty.
 pub fn percentiles(h: &Histogram<u64>, per_ms: f64) -> Percentiles {
@@ -122,6 +124,24 @@ pub struct Report {
     pub schema: String,
     /// True when the run stopped early (Ctrl-C).
     pub interrupted: bool,
+    /// Who sent: this worker's index, the fleet's size and the run's seed
+    /// (`seed` above is the worker's own, derived from it).
+    #[serde(default)]
+    pub worker: WorkerInfo,
+    /// The schedule's time zero and measured window on this worker's wall
+    /// clock, and how late it started: what `mskbench merge` lines the
+    /// workers up by.
+    #[serde(default)]
+    pub clock: Clock,
+    /// Where the acknowledged records landed: per partition, the lowest and
+    /// highest offset and the count.
+    #[serde(default)]
+    pub partitions: Vec<PartitionRange>,
+    /// The measured records' three histograms (tags `ack_latency`,
+    /// `ack_latency_from_send`, `send_delay`; µs) as the text of an
+    /// HdrHistogram interval log: what `mskbench merge` adds exactly.
+    #[serde(default)]
+    pub histograms: String,
     /// Each record's coordinates and expected digest, when the run kept
     /// them ([`crate::ProduceConfig::keep_records`]); not in `--stats-json`.
     #[serde(skip)]
