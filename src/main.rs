@@ -10,7 +10,9 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
+mod dashboard;
 mod flags;
+mod metrics;
 mod output;
 mod process;
 mod process_event;
