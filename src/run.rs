@@ -7,6 +7,10 @@
 //! and map the SLOs to the exit status: 0 every SLO held, 1 one failed, 2
 //! usage or fatal error.
 //!
+//! A scenario with a `[[sweep]]` runs once per value of its key, each point
+//! a process of its own (`run_sweep`), and writes the points'
+//! `SweepResult` (latency against throughput) beside them.
+//!
 //! While it runs, the progress line (`Progress`) and, when asked, the
 //! metrics endpoint (`--metrics`, [`crate::metrics`]) and the live
 //! dashboard (`--serve-dashboard`, [`crate::dashboard`]) are observers of
@@ -35,7 +39,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mskbench_harness::{AwsEnv, Interrupts, Observer, Plan, READ_BACK, Snapshot, Stage};
 use mskbench_reports::Aggregate;
 use mskbench_reports::model::QuotaLines;
-use mskbench_scenarios::Scenario;
+use mskbench_reports::sweep::SweepResult;
+use mskbench_scenarios::{Scenario, Sweep};
 
 use crate::report::{read_result, write_reports};
 use crate::{dashboard, metrics};
@@ -89,12 +94,26 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     }
     let out = args.out.clone().unwrap_or_else(|| default_run_dir(&scenario.name));
     refuse_non_empty(&out)?;
+    if let Some(sweep) = scenario.sweep.first() {
+        if args.repeat > 1 {
+            anyhow::bail!("--repeat with a [[sweep]] is not supported: sweep once, or repeat a point with --set");
+        }
+        // Every point checked as the override it becomes, before anything runs.
+        for value in sweep.set_values() {
+            let mut overrides = args.overrides.clone();
+            overrides.push((sweep.key.clone(), value));
+            Scenario::load_with(&args.scenario, &overrides)?;
+        }
+    }
     if args.dry_run {
         print!("{scenario}");
         println!("  into {}", out.display());
         return Ok(ExitCode::SUCCESS);
     }
     fs::create_dir_all(&out).with_context(|| format!("creating the run folder {}", out.display()))?;
+    if let Some(sweep) = scenario.sweep.first() {
+        return run_sweep(&args, &scenario, sweep, &out);
+    }
     if args.repeat > 1 {
         return repeat(&args, &scenario, &out);
     }
@@ -260,6 +279,89 @@ fn repeat(args: &Args, scenario: &Scenario, out: &Path) -> Result<ExitCode> {
         Ok(ExitCode::SUCCESS)
     } else {
         eprintln!("mskbench run: an SLO failed in {failed} of {} runs", aggregate.runs.len());
+        Ok(ExitCode::from(1))
+    }
+}
+
+/// `[[sweep]]`: one run a value, each by this same executable with
+/// `--set KEY=VALUE` (and `--set sweep=[]`, so the point does not sweep
+/// again) into `point-1/` … under `--out`, then the [`SweepResult`] of
+/// their results as `result.json`, `report.md` and `sweep.html` beside
+/// them. Exit 1 when a point failed an SLO; a Ctrl-C lets the point in
+/// progress finish and starts no other.
+fn run_sweep(args: &Args, scenario: &Scenario, sweep: &Sweep, out: &Path) -> Result<ExitCode> {
+    let exe = std::env::current_exe().context("finding the mskbench executable to run the sweep's points with")?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let signals = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .context("starting the signal handler")?;
+    let on_signal = stop.clone();
+    signals.spawn(async move {
+        while tokio::signal::ctrl_c().await.is_ok() {
+            on_signal.store(true, Ordering::SeqCst);
+        }
+    });
+    let values = sweep.set_values();
+    let mut results = Vec::new();
+    for (i, value) in values.iter().enumerate() {
+        if stop.load(Ordering::SeqCst) {
+            eprintln!("mskbench run: interrupted; {} of {} points finished", results.len(), values.len());
+            break;
+        }
+        let name = format!("point-{}", i + 1);
+        let dir = out.join(&name);
+        eprintln!(
+            "mskbench run: sweep point {} of {}: {} = {value}, into {}",
+            i + 1,
+            values.len(),
+            sweep.key,
+            dir.display()
+        );
+        let mut command = Command::new(&exe);
+        command.arg("run").arg(&args.scenario).arg("--out").arg(&dir).arg("--seed").arg(scenario.seed.to_string());
+        if args.no_progress {
+            command.arg("--no-progress");
+        }
+        for (k, v) in &args.overrides {
+            command.arg("--set").arg(format!("{k}={v}"));
+        }
+        command.arg("--set").arg(format!("{}={value}", sweep.key)).arg("--set").arg("sweep=[]");
+        for (k, v) in &args.tags {
+            command.arg("--tag").arg(format!("{k}={v}"));
+        }
+        let status =
+            command.stdout(Stdio::null()).status().with_context(|| format!("starting sweep point {}", i + 1))?;
+        match status.code() {
+            Some(0 | 1) => {}
+            _ if stop.load(Ordering::SeqCst) && dir.join("result.json").exists() => {}
+            _ => anyhow::bail!(
+                "sweep point {} ({} = {value}) failed ({status}); see {}",
+                i + 1,
+                sweep.key,
+                dir.display()
+            ),
+        }
+        if !dir.join("result.json").exists() {
+            break;
+        }
+        results.push((value.clone(), name, read_result(&dir.join("result.json"))?));
+    }
+    signals.shutdown_background();
+    let result = SweepResult::of(&scenario.name, &sweep.key, &results);
+    let text = serde_json::to_string_pretty(&result)? + "\n";
+    fs::write(out.join("result.json"), text).context("writing the sweep's result.json")?;
+    let md = result.to_markdown();
+    fs::write(out.join("report.md"), &md).context("writing the sweep's report.md")?;
+    fs::write(out.join("sweep.html"), result.to_html()).context("writing sweep.html")?;
+    print!("{md}");
+    eprintln!("mskbench run: {} sweep points and their chart (sweep.html) in {}", result.points.len(), out.display());
+    let failed = result.points.iter().filter(|p| !p.slo_ok).count();
+    if failed == 0 {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("mskbench run: an SLO failed at {failed} of {} points", result.points.len());
         Ok(ExitCode::from(1))
     }
 }

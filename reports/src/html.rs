@@ -74,6 +74,7 @@ fn over_time(
         bands: bands(run),
         phases: phases(run),
         unit: unit.into(),
+        x_unit: "s".into(),
     }
     .render()
 }

@@ -28,6 +28,7 @@ pub mod model;
 pub mod noise;
 pub mod slo;
 mod svg;
+pub mod sweep;
 
 pub use aggregate::{Aggregate, Side};
 pub use compare::{Comparison, Options, Verdict, compare, compare_sides};

@@ -105,6 +105,8 @@ pub(crate) struct LineChart {
     pub(crate) phases: Vec<Band>,
     /// The unit the tooltips give the values in (`records/s`, `ms`).
     pub(crate) unit: String,
+    /// The unit of x in the tooltips: `s` over time, `records/s` in a sweep.
+    pub(crate) x_unit: String,
 }
 
 /// Latency against percentile, HdrHistogram style: x is
@@ -441,7 +443,7 @@ impl LineChart {
                 &mut out,
                 line,
                 |x, y| (x_of(x), y_of(y)),
-                |x, y| format!("{} at {} s: {} {}", line.name, tip_number(x), tip_number(y), self.unit),
+                |x, y| format!("{} at {} {}: {} {}", line.name, tip_number(x), self.x_unit, tip_number(y), self.unit),
             );
         }
         legend(&mut out, &self.lines);
@@ -579,6 +581,7 @@ mod tests {
             bands: vec![],
             phases: vec![],
             unit: "records/s".into(),
+            x_unit: "s".into(),
         };
         let svg = chart.render();
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
@@ -599,6 +602,7 @@ mod tests {
             bands: vec![],
             phases: vec![],
             unit: "records/s".into(),
+            x_unit: "s".into(),
         };
         let svg = chart.render();
         assert!(svg.contains("↑ quota 500k records/s (above the chart)"), "{svg}");
@@ -617,6 +621,7 @@ mod tests {
             bands: vec![Band { label: "registry_down <refuse>".into(), from: 2.0, until: 4.0 }],
             phases: vec![],
             unit: String::new(),
+            x_unit: "s".into(),
         };
         let svg = chart.render();
         // x 2..4 of 0..10 over the 662-pixel plot from x = 78.
@@ -635,6 +640,7 @@ mod tests {
             bands: vec![Band { label: "processor_crash".into(), from: 0.0, until: 0.0 }],
             phases: vec![Band { label: "drain".into(), from: 0.0, until: 0.0 }],
             unit: String::new(),
+            x_unit: "s".into(),
         };
         assert!(!chart.render().contains("NaN"));
         let bars = BarChart { title: "b".into(), y_label: "ms".into(), bars: vec![] };
@@ -676,6 +682,7 @@ mod tests {
                 Band { label: "drain".into(), from: 300.0, until: 399.0 },
             ],
             unit: "records/s".into(),
+            x_unit: "s".into(),
         };
         let svg = chart.render();
         assert_eq!(svg.matches("<title>steady: 0.5–300 s</title>").count(), 1, "{svg}");

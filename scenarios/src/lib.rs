@@ -40,6 +40,7 @@
 
 pub mod faults;
 pub mod objective;
+pub mod sweep;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -55,6 +56,7 @@ use serde::{Deserialize, Serialize, Serializer};
 
 pub use crate::faults::{Fault, FaultKind, FirehoseOutage, RegistryOutage};
 pub use crate::objective::Objective;
+pub use crate::sweep::Sweep;
 
 /// A scenario as read from its file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -96,6 +98,9 @@ pub struct Scenario {
     /// time from the start of producing ([`faults`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<Fault>,
+    /// `[[sweep]]`: one key run at several values, a run a point ([`sweep`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sweep: Vec<Sweep>,
 }
 
 fn default_drain() -> Duration {
@@ -764,6 +769,7 @@ impl Scenario {
             .map_err(invalid)?;
         scenario.check_fault_parts().map_err(invalid)?;
         objective::check(&scenario.slo, scenario.total_duration()).map_err(invalid)?;
+        sweep::check(&scenario.sweep, scenario.phases.len()).map_err(invalid)?;
         Ok(scenario)
     }
 
@@ -885,6 +891,9 @@ impl fmt::Display for Scenario {
         }
         for slo in &self.slo {
             writeln!(f, "  slo: {slo}")?;
+        }
+        for s in &self.sweep {
+            writeln!(f, "  sweep: {} over {}", s.key, s.set_values().join(", "))?;
         }
         Ok(())
     }

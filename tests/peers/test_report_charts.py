@@ -1,7 +1,8 @@
 """Every chart of `report.html` and of `compare --html`, rendered by headless
 Chromium (Debian's `chromium`, over the DevTools protocol) at two widths.
 
-A short run with throttling and a Firehose outage window, repeated twice,
+A short run with throttling and a Firehose outage window, repeated twice
+(and a two-point `[[sweep]]` of its rate, for the latency-against-throughput chart),
 gives real charts of every kind: rates against the quota, phases and a
 fault band, lag, batch size, invocation duration, PutRecordBatch and
 end-to-end latency over time, and the percentile curves (several runs
@@ -116,6 +117,18 @@ def test_every_chart_renders_in_chromium_at_two_widths(tmp_path):
         _check_page(
             browser, page.as_uri(),
             ["e2e latency by percentile", "put_record_batch latency by percentile"], shots, "compare",
+        )
+        # A two-point sweep's latency-against-throughput chart.
+        sweep = tmp_path / "sweep.toml"
+        sweep.write_text(SCENARIO.split("[[faults]]")[0] + '[[sweep]]\nkey = "phases.1.rate"\nvalues = [300, 600]\n')
+        swept = tmp_path / "sweep"
+        proc = subprocess.run(
+            [os.environ["MSKBENCH_BIN"], "run", str(sweep), "--out", str(swept), "--no-progress"],
+            capture_output=True, text=True, timeout=600,
+        )
+        assert proc.returncode == 0, proc.stderr
+        _check_page(
+            browser, (swept / "sweep.html").as_uri(), ["Latency against throughput, phases.1.rate swept"], shots, "sweep",
         )
         # Both sides' runs are overlaid: four curves on each chart.
         p = browser.page()
