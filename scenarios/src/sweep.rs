@@ -37,7 +37,8 @@ impl Sweep {
 fn text(v: &toml::Value) -> Option<String> {
     match v {
         toml::Value::Integer(i) => Some(i.to_string()),
-        toml::Value::Float(f) => Some(f.to_string()),
+        // Not NaN or infinities: no key takes them, and JSON (result.json's settings) cannot hold them.
+        toml::Value::Float(f) if f.is_finite() => Some(f.to_string()),
         // Rust's escapes of quotes and backslashes are TOML's basic string escapes.
         toml::Value::String(s) => Some(format!("{s:?}")),
         _ => None,
@@ -73,7 +74,7 @@ pub(crate) fn check(sweeps: &[Sweep], phases: usize) -> Result<(), String> {
         return Err(format!("sweep.key: {:?} names phase {n}, but there are {phases} (from 0)", s.key));
     }
     if let Some(v) = s.values.iter().find(|v| text(v).is_none()) {
-        return Err(format!("sweep.values: each value is a number or a string, not {}", v.type_str()));
+        return Err(format!("sweep.values: each value is a number or a string, not {} ({v:?})", v.type_str()));
     }
     if s.values.len() < 2 {
         return Err(format!("sweep.values: a sweep needs at least two values, got {}", s.values.len()));
@@ -105,9 +106,26 @@ mod tests {
         assert!(err.contains("names phase 3, but there are 2"), "{err}");
         let err = check(&sweep("phases.0.rate", "[1, true]"), 1).unwrap_err();
         assert!(err.contains("each value is a number or a string, not boolean"), "{err}");
+        let err = check(&sweep("phases.0.rate", "[1, nan]"), 1).unwrap_err();
+        assert!(err.contains("each value is a number or a string, not float"), "{err}");
         let err = check(&sweep("phases.0.rate", "[1]"), 1).unwrap_err();
         assert!(err.contains("at least two values, got 1"), "{err}");
         let two = [sweep("phases.0.rate", "[1, 2]"), sweep("processor.batch_size", "[1, 2]")].concat();
         assert!(check(&two, 1).unwrap_err().contains("one [[sweep]] table a scenario, found 2"));
+    }
+
+    #[test]
+    fn a_scenario_with_a_sweep_and_an_aborting_slo_reads_back_from_its_json() {
+        // The fuzz target's property (fuzz/fuzz_targets/scenario.rs): written out, read back the same.
+        let text = "name = \"s\"\nseed = 1\nslo = [\"unaccounted == 0\", \
+                    { expr = \"retries < 10\", abort = true, abort_after = \"2s\" }]\n\
+                    [[phases]]\nname = \"p\"\nduration = \"10s\"\nrate = 10\n\
+                    [[sweep]]\nkey = \"phases.0.rate\"\nvalues = [10, 2.5, \"1k\"]\n";
+        let scenario = crate::Scenario::parse(text, "s.toml").unwrap();
+        let json = serde_json::to_value(&scenario).unwrap();
+        let back: crate::Scenario = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(back, scenario, "{json}");
+        assert_eq!(scenario.sweep[0].set_values(), ["10", "2.5", "\"1k\""]);
+        assert!(scenario.to_string().contains("sweep: phases.0.rate over 10, 2.5, \"1k\""));
     }
 }
