@@ -11,9 +11,11 @@ use std::process::ExitCode;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 mod account;
+mod dashboard;
 mod flags;
 mod kafka_flags;
 mod merge;
+mod metrics;
 mod msk_token;
 mod output;
 mod process;

@@ -8,7 +8,8 @@
 //! refuses (exit 2) results of different scenarios or settings, or of
 //! interrupted runs, unless `--force`, naming what differs, prints a Markdown table of the key
 //! metrics with deltas and verdicts, and exits 1 when one regresses (2 on
-//! unreadable input).
+//! unreadable input). `--html PATH` also writes that table with each
+//! measure's percentile curves, every run of both sides overlaid.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -46,6 +47,10 @@ pub(crate) struct CompareArgs {
     /// Compare results of different scenarios or settings all the same.
     #[arg(long)]
     force: bool,
+    /// Also write an HTML page there: the table, and each measure's latency
+    /// percentile curves with every run of both sides overlaid.
+    #[arg(long, value_name = "PATH")]
+    html: Option<PathBuf>,
 }
 
 /// Either kind of result: a `result.json`, the folder holding one, or a
@@ -86,6 +91,34 @@ fn run_folders(dir: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
     }
     runs.sort();
     Ok(runs.into_iter().map(|(_, name, path)| (name, path)).collect())
+}
+
+fn as_refs(runs: &[(String, RunResult)]) -> Vec<(String, &RunResult)> {
+    runs.iter().map(|(l, r)| (l.clone(), r)).collect()
+}
+
+/// The single runs of a side, labelled for the overlaid curves: the run
+/// itself, or each run of a set read from its folder beside the aggregate
+/// (`base run-1`, …); a set's run whose folder is gone is left out.
+fn side_runs(side: &str, read: &Side, path: &Path) -> anyhow::Result<Vec<(String, RunResult)>> {
+    match read {
+        Side::Run(r) => Ok(vec![(side.to_owned(), (**r).clone())]),
+        Side::Set(a) => {
+            let folder = if path.is_dir() {
+                path.to_path_buf()
+            } else {
+                path.parent().map_or_else(PathBuf::new, Path::to_path_buf)
+            };
+            let mut runs = Vec::new();
+            for entry in &a.runs {
+                let file = folder.join(&entry.dir).join("result.json");
+                if file.is_file() {
+                    runs.push((format!("{side} {}", entry.dir), read_result(&file)?));
+                }
+            }
+            Ok(runs)
+        }
+    }
 }
 
 pub(crate) fn read_result(path: &Path) -> anyhow::Result<RunResult> {
@@ -132,6 +165,15 @@ pub(crate) fn compare_cmd(args: CompareArgs) -> anyhow::Result<ExitCode> {
                 path.display()
             );
         }
+        if let Some(slo) = side.aborted_by()
+            && !args.force
+        {
+            anyhow::bail!(
+                "{} is of a run stopped early by its SLO `{slo}` (abort = true): its numbers cover less than the \
+                 scenario asked for (--force compares it anyway)",
+                path.display()
+            );
+        }
     }
     let differ = differences(base.scenario(), candidate.scenario());
     if !differ.is_empty() {
@@ -143,6 +185,13 @@ pub(crate) fn compare_cmd(args: CompareArgs) -> anyhow::Result<ExitCode> {
     }
     let options = Options { threshold_pct: args.threshold, alpha: args.alpha };
     let comparison = compare_sides(&base, &candidate, options);
-    print!("{}", comparison.to_markdown());
+    let table = comparison.to_markdown();
+    if let Some(page) = &args.html {
+        let base_runs = side_runs("base", &base, &args.base)?;
+        let candidate_runs = side_runs("candidate", &candidate, &args.candidate)?;
+        let text = html::compare_page(&table, &as_refs(&base_runs), &as_refs(&candidate_runs));
+        fs::write(page, text).with_context(|| format!("writing {}", page.display()))?;
+    }
+    print!("{table}");
     Ok(if comparison.regressed() { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }

@@ -7,6 +7,15 @@
 //! and map the SLOs to the exit status: 0 every SLO held, 1 one failed, 2
 //! usage or fatal error.
 //!
+//! A scenario with a `[[sweep]]` runs once per value of its key, each point
+//! a process of its own (`run_sweep`), and writes the points'
+//! `SweepResult` (latency against throughput) beside them.
+//!
+//! While it runs, the progress line (`Progress`) and, when asked, the
+//! metrics endpoint (`--metrics`, [`crate::metrics`]) and the live
+//! dashboard (`--serve-dashboard`, [`crate::dashboard`]) are observers of
+//! the harness, all told of every stage and second through `Observers`.
+//!
 //! `--repeat N` runs the scenario N times, each in a process of its own
 //! (fresh stand-ins, runtime and log every time) into `run-1/` … `run-N/`
 //! under `--out`, the first with the scenario's seed and the others with
@@ -20,17 +29,21 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
+use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use mskbench_harness::{AwsEnv, Interrupts, Observer, Plan, READ_BACK, Stage};
-use mskbench_reports::{Aggregate, Sample};
-use mskbench_scenarios::Scenario;
+use mskbench_harness::{AwsEnv, Interrupts, Observer, Plan, READ_BACK, Snapshot, Stage};
+use mskbench_reports::Aggregate;
+use mskbench_reports::model::QuotaLines;
+use mskbench_reports::sweep::SweepResult;
+use mskbench_scenarios::{Scenario, Sweep};
 
 use crate::report::{read_result, write_reports};
+use crate::{dashboard, metrics};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:\n  \
@@ -64,6 +77,14 @@ pub(crate) struct Args {
     /// A label carried into result.json's scenario.tags (repeatable), e.g. --tag commit=abc123.
     #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = crate::flags::key_value)]
     tags: Vec<(String, String)>,
+    /// Serve the run's live counters and latency histograms at http://ADDR/metrics
+    /// (Prometheus text, or OpenMetrics when asked), e.g. 127.0.0.1:9464; port 0 picks one.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<std::net::SocketAddr>,
+    /// Serve a live web page of the run's charts, redrawn every second, at http://ADDR/
+    /// (e.g. 127.0.0.1:8080; port 0 picks one).
+    #[arg(long, value_name = "ADDR")]
+    serve_dashboard: Option<std::net::SocketAddr>,
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode> {
@@ -81,12 +102,26 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     refuse_non_empty(&out)?;
     // The SDK's variables, once, here (a bad endpoint URL is refused before anything starts).
     let aws = AwsEnv::from_env()?;
+    if let Some(sweep) = scenario.sweep.first() {
+        if args.repeat > 1 {
+            anyhow::bail!("--repeat with a [[sweep]] is not supported: sweep once, or repeat a point with --set");
+        }
+        // Every point checked as the override it becomes, before anything runs.
+        for value in sweep.set_values() {
+            let mut overrides = args.overrides.clone();
+            overrides.push((sweep.key.clone(), value));
+            Scenario::load_with(&args.scenario, &overrides)?;
+        }
+    }
     if args.dry_run {
         print!("{scenario}");
         println!("  into {}", out.display());
         return Ok(ExitCode::SUCCESS);
     }
     fs::create_dir_all(&out).with_context(|| format!("creating the run folder {}", out.display()))?;
+    if let Some(sweep) = scenario.sweep.first() {
+        return run_sweep(&args, &scenario, sweep, &out);
+    }
     if args.repeat > 1 {
         return repeat(&args, &scenario, &out);
     }
@@ -108,8 +143,40 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
                 counter.interrupt();
             }
         });
-        let result = mskbench_harness::run(&plan, progress.clone(), interrupts).await;
+        let mut observers = vec![progress.clone()];
+        let endpoint = match args.metrics {
+            Some(addr) => {
+                let endpoint = metrics::Endpoint::start(addr).await?;
+                eprintln!("mskbench run: metrics on http://{}/metrics", endpoint.addr);
+                observers.push(endpoint.observer());
+                Some(endpoint)
+            }
+            None => None,
+        };
+        let dashboard = match args.serve_dashboard {
+            Some(addr) => {
+                let q = plan.scenario.firehose.quota;
+                let quota = QuotaLines {
+                    records_per_sec: q.records_per_sec as f64,
+                    requests_per_sec: q.requests_per_sec as f64,
+                    bytes_per_sec: q.bytes_per_sec as f64,
+                    declared: plan.scenario.firehose.endpoint != mskbench_scenarios::Endpoint::Embedded,
+                };
+                let dashboard = dashboard::Dashboard::start(addr, &plan.scenario.name, Some(quota)).await?;
+                eprintln!("mskbench run: dashboard on http://{}/", dashboard.addr);
+                observers.push(dashboard.observer());
+                Some(dashboard)
+            }
+            None => None,
+        };
+        let result = mskbench_harness::run(&plan, Arc::new(Observers(observers)), interrupts).await;
         signals.abort();
+        if let Some(endpoint) = endpoint {
+            endpoint.stop();
+        }
+        if let Some(dashboard) = dashboard {
+            dashboard.stop();
+        }
         result
     })?;
     runtime.shutdown_timeout(Duration::from_secs(2));
@@ -122,6 +189,9 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     let md = write_reports(&result, &out)?;
     print!("{md}");
     eprintln!("mskbench run: results in {}", out.display());
+    if let Some(a) = &result.scenario.aborted {
+        eprintln!("mskbench run: aborted at t = {} s by the SLO `{}` (abort = true)", a.at_s, a.slo);
+    }
     let failed: Vec<&str> = result.slo.iter().filter(|s| !s.ok).map(|s| s.expr.as_str()).collect();
     if failed.is_empty() {
         Ok(ExitCode::SUCCESS)
@@ -182,6 +252,12 @@ fn repeat(args: &Args, scenario: &Scenario, out: &Path) -> Result<ExitCode> {
         if args.no_progress {
             command.arg("--no-progress");
         }
+        if let Some(addr) = args.metrics {
+            command.arg("--metrics").arg(addr.to_string());
+        }
+        if let Some(addr) = args.serve_dashboard {
+            command.arg("--serve-dashboard").arg(addr.to_string());
+        }
         for (flag, pairs) in [("--set", &args.overrides), ("--tag", &args.tags)] {
             for (k, v) in pairs {
                 command.arg(flag).arg(format!("{k}={v}"));
@@ -216,6 +292,89 @@ fn repeat(args: &Args, scenario: &Scenario, out: &Path) -> Result<ExitCode> {
     }
 }
 
+/// `[[sweep]]`: one run a value, each by this same executable with
+/// `--set KEY=VALUE` (and `--set sweep=[]`, so the point does not sweep
+/// again) into `point-1/` … under `--out`, then the [`SweepResult`] of
+/// their results as `result.json`, `report.md` and `sweep.html` beside
+/// them. Exit 1 when a point failed an SLO; a Ctrl-C lets the point in
+/// progress finish and starts no other.
+fn run_sweep(args: &Args, scenario: &Scenario, sweep: &Sweep, out: &Path) -> Result<ExitCode> {
+    let exe = std::env::current_exe().context("finding the mskbench executable to run the sweep's points with")?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let signals = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .context("starting the signal handler")?;
+    let on_signal = stop.clone();
+    signals.spawn(async move {
+        while tokio::signal::ctrl_c().await.is_ok() {
+            on_signal.store(true, Ordering::SeqCst);
+        }
+    });
+    let values = sweep.set_values();
+    let mut results = Vec::new();
+    for (i, value) in values.iter().enumerate() {
+        if stop.load(Ordering::SeqCst) {
+            eprintln!("mskbench run: interrupted; {} of {} points finished", results.len(), values.len());
+            break;
+        }
+        let name = format!("point-{}", i + 1);
+        let dir = out.join(&name);
+        eprintln!(
+            "mskbench run: sweep point {} of {}: {} = {value}, into {}",
+            i + 1,
+            values.len(),
+            sweep.key,
+            dir.display()
+        );
+        let mut command = Command::new(&exe);
+        command.arg("run").arg(&args.scenario).arg("--out").arg(&dir).arg("--seed").arg(scenario.seed.to_string());
+        if args.no_progress {
+            command.arg("--no-progress");
+        }
+        for (k, v) in &args.overrides {
+            command.arg("--set").arg(format!("{k}={v}"));
+        }
+        command.arg("--set").arg(format!("{}={value}", sweep.key)).arg("--set").arg("sweep=[]");
+        for (k, v) in &args.tags {
+            command.arg("--tag").arg(format!("{k}={v}"));
+        }
+        let status =
+            command.stdout(Stdio::null()).status().with_context(|| format!("starting sweep point {}", i + 1))?;
+        match status.code() {
+            Some(0 | 1) => {}
+            _ if stop.load(Ordering::SeqCst) && dir.join("result.json").exists() => {}
+            _ => anyhow::bail!(
+                "sweep point {} ({} = {value}) failed ({status}); see {}",
+                i + 1,
+                sweep.key,
+                dir.display()
+            ),
+        }
+        if !dir.join("result.json").exists() {
+            break;
+        }
+        results.push((value.clone(), name, read_result(&dir.join("result.json"))?));
+    }
+    signals.shutdown_background();
+    let result = SweepResult::of(&scenario.name, &sweep.key, &results);
+    let text = serde_json::to_string_pretty(&result)? + "\n";
+    fs::write(out.join("result.json"), text).context("writing the sweep's result.json")?;
+    let md = result.to_markdown();
+    fs::write(out.join("report.md"), &md).context("writing the sweep's report.md")?;
+    fs::write(out.join("sweep.html"), result.to_html()).context("writing sweep.html")?;
+    print!("{md}");
+    eprintln!("mskbench run: {} sweep points and their chart (sweep.html) in {}", result.points.len(), out.display());
+    let failed = result.points.iter().filter(|p| !p.slo_ok).count();
+    if failed == 0 {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("mskbench run: an SLO failed at {failed} of {} points", result.points.len());
+        Ok(ExitCode::from(1))
+    }
+}
+
 /// `reports/runs/<UTC time>-<name>`.
 fn default_run_dir(name: &str) -> PathBuf {
     let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
@@ -227,34 +386,114 @@ fn default_run_dir(name: &str) -> PathBuf {
     PathBuf::from("reports").join("runs").join(format!("{stamp}-{name}"))
 }
 
+/// Several observers of one run, each told everything in turn.
+struct Observers(Vec<Arc<dyn Observer>>);
+
+impl Observer for Observers {
+    fn stage(&self, stage: &Stage) {
+        self.0.iter().for_each(|o| o.stage(stage));
+    }
+
+    fn sample(&self, snapshot: &Snapshot) {
+        self.0.iter().for_each(|o| o.sample(snapshot));
+    }
+
+    fn warn(&self, message: &str) {
+        self.0.iter().for_each(|o| o.warn(message));
+    }
+}
+
 /// The run's view on stderr: a progress bar on a terminal showing the stage
-/// and the last second's rates, and stage changes and warnings as plain
-/// lines; without a bar (not a terminal, or `--no-progress`), one line of
-/// the last second's rates every [`LINE_EVERY_S`] seconds, so a CI log
-/// still shows where the time went.
+/// and the last second, and stage changes and warnings as plain lines;
+/// without a bar (not a terminal, or `--no-progress`), one line every
+/// [`LINE_EVERY_S`] seconds covering those seconds, so a CI log still shows
+/// where the time went.
 struct Progress {
     bar: Option<ProgressBar>,
+    /// The seconds since the last line, from the first sample on.
+    interval: Mutex<Option<Interval>>,
 }
 
 /// Seconds between the plain progress lines of a run without a bar.
 const LINE_EVERY_S: u64 = 5;
 
-/// One sample as a line of at most 100 columns: the stage, the second's
-/// records into Kafka (`in`), accepted by Firehose (`out`), throttled and
-/// retried, what the processor holds (`in flight`) and the most time left
-/// in the stage (the load's end, or the drain's deadline).
-fn progress_line(stage: &Stage, s: &Sample, elapsed_secs: u64) -> String {
-    let left = stage.ends_at.saturating_sub(elapsed_secs);
-    // The stage's end: exact for the load, the deadline for the drain.
-    let eta = if left > 0 { format!("  ≤{left}s left") } else { String::new() };
-    let name: String = stage.name.chars().take(10).collect();
+/// What the seconds since the last line added up to.
+struct Interval {
+    secs: u64,
+    produced: u64,
+    accepted: u64,
+    retries: u64,
+    /// `PutRecordBatch` latency, µs.
+    put_us: Histogram<u64>,
+    /// Accept latency (Kafka timestamp → accepted by Firehose), ms.
+    accept_ms: Histogram<u64>,
+}
+
+impl Interval {
+    fn new(like: &Snapshot) -> Interval {
+        let empty = |h: &Histogram<u64>| {
+            let mut h = h.clone();
+            h.reset();
+            h
+        };
+        Interval {
+            secs: 0,
+            produced: 0,
+            accepted: 0,
+            retries: 0,
+            put_us: empty(&like.put_latency_us_last),
+            accept_ms: empty(&like.accept_latency_ms_last),
+        }
+    }
+
+    /// Empty again, for the next interval.
+    fn clear(&mut self) {
+        (self.secs, self.produced, self.accepted, self.retries) = (0, 0, 0, 0);
+        self.put_us.reset();
+        self.accept_ms.reset();
+    }
+
+    fn add(&mut self, s: &Snapshot) {
+        self.secs += 1;
+        self.produced += s.sample.produced;
+        self.accepted += s.sample.records_accepted;
+        self.retries += s.sample.retries;
+        // Same bounds from one `Live`: adding cannot fail; if it did, the line shows fewer values.
+        let _ = self.put_us.add(&s.put_latency_us_last);
+        let _ = self.accept_ms.add(&s.accept_latency_ms_last);
+    }
+}
+
+/// The interval as a line of at most 100 columns: seconds since the start,
+/// the stage, the interval's mean rates of records into Kafka (`in`) and
+/// accepted by Firehose (`out`), p50/p99 of the accept latency (a record's
+/// Kafka timestamp to Firehose accepting it: end to end but for Firehose's
+/// buffering) and of `PutRecordBatch` calls (measured phases only), the
+/// event source mapping's lag (acknowledged records not yet handed to an
+/// invocation), records resent per second, and the most time left in the
+/// stage (the load's end, or the drain's deadline).
+fn progress_line(s: &Snapshot, i: &Interval) -> String {
+    let left = s.stage.ends_at.saturating_sub(s.t);
+    let eta = if left > 0 { format!(" ≤{}", short_secs(left)) } else { String::new() };
+    let name: String = s.stage.name.chars().take(7).collect();
+    let per_sec = |n: u64| compact(n.div_ceil(i.secs.max(1)));
+    let pair = |h: &Histogram<u64>, ms_per_unit: f64| {
+        if h.is_empty() {
+            "–".to_owned()
+        } else {
+            let at = |q: f64| short_ms(h.value_at_quantile(q) as f64 * ms_per_unit);
+            format!("{}/{}", at(0.5), at(0.99))
+        }
+    };
     format!(
-        "{elapsed_secs:>5}s {name:<10}  in {}/s  out {}/s  thr {}/s  retry {}/s  in flight {}{eta}",
-        compact(s.produced),
-        compact(s.records_accepted),
-        compact(s.records_throttled),
-        compact(s.retries),
-        compact(s.in_flight)
+        "{:>4}s {name:<7} in {}/s out {}/s accept {} put {} lag {} retry {}/s{eta}",
+        s.t,
+        per_sec(i.produced),
+        per_sec(i.accepted),
+        pair(&i.accept_ms, 1.0),
+        pair(&i.put_us, 1e-3),
+        compact(s.lag()),
+        per_sec(i.retries),
     )
 }
 
@@ -269,16 +508,37 @@ fn compact(n: u64) -> String {
     }
 }
 
+/// Milliseconds in at most 5 characters: `0.4ms`, `450ms`, `1.25s`, `12.5s`, `125s`.
+fn short_ms(ms: f64) -> String {
+    match ms {
+        ..1.0 => format!("{ms:.1}ms"),
+        ..999.5 => format!("{ms:.0}ms"),
+        ..9_995.0 => format!("{:.2}s", ms / 1e3),
+        ..99_950.0 => format!("{:.1}s", ms / 1e3),
+        _ => format!("{:.0}s", (ms / 1e3).min(99_999.0)),
+    }
+}
+
+/// Seconds in at most 4 characters: `48s`, `12m`, `25h`.
+fn short_secs(s: u64) -> String {
+    match s {
+        0..100 => format!("{s}s"),
+        100..6_000 => format!("{}m", s.div_ceil(60)),
+        _ => format!("{}h", s.div_ceil(3600).min(999)),
+    }
+}
+
 impl Progress {
     fn new(show_bar: bool) -> Progress {
         let bar = show_bar.then(|| ProgressBar::with_draw_target(Some(1), ProgressDrawTarget::stderr()));
         let bar = bar.filter(|b| !b.is_hidden());
+        // The line is the bar: it says the time, the stage and what is left, in 100 columns.
         if let Some(bar) = &bar
-            && let Ok(style) = ProgressStyle::with_template("{elapsed_precise} [{bar:24}] {msg}")
+            && let Ok(style) = ProgressStyle::with_template("{msg}")
         {
-            bar.set_style(style.progress_chars("=> "));
+            bar.set_style(style);
         }
-        Progress { bar }
+        Progress { bar, interval: Mutex::new(None) }
     }
 
     fn line(&self, line: &str) {
@@ -301,19 +561,20 @@ impl Observer for Progress {
         }
     }
 
-    fn sample(&self, stage: &Stage, s: &Sample, elapsed_secs: u64) {
-        let Some(bar) = &self.bar else {
-            if elapsed_secs.is_multiple_of(LINE_EVERY_S) {
-                self.line(&progress_line(stage, s, elapsed_secs));
+    fn sample(&self, s: &Snapshot) {
+        let mut held = self.interval.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let interval = held.get_or_insert_with(|| Interval::new(s));
+        interval.add(s);
+        match &self.bar {
+            Some(bar) => {
+                bar.set_length(s.stage.ends_at.max(s.t));
+                bar.set_position(s.t);
+                bar.set_message(progress_line(s, interval));
             }
-            return;
-        };
-        bar.set_length(stage.ends_at.max(elapsed_secs));
-        bar.set_position(elapsed_secs);
-        bar.set_message(format!(
-            "{:<10} produced {:>6}/s consumed {:>6}/s accepted {:>6}/s throttled {:>6}/s in flight {:>6}",
-            stage.name, s.produced, s.consumed, s.records_accepted, s.records_throttled, s.in_flight
-        ));
+            None if s.t.is_multiple_of(LINE_EVERY_S) => self.line(&progress_line(s, interval)),
+            None => return,
+        }
+        interval.clear();
     }
 
     fn warn(&self, message: &str) {
@@ -323,24 +584,65 @@ impl Observer for Progress {
 
 #[cfg(test)]
 mod tests {
+    use mskbench_reports::Sample;
+
     use super::*;
 
+    fn histogram(values_us: &[u64]) -> Histogram<u64> {
+        let mut h = Histogram::new_with_bounds(1, 3_600_000_000, 3).unwrap();
+        for &v in values_us {
+            h.record(v).unwrap();
+        }
+        h
+    }
+
+    fn snapshot(t: u64, name: &str, ends_at: u64, big: bool) -> Snapshot {
+        let n = if big { 9_999_999 } else { 1000 };
+        Snapshot {
+            t,
+            stage: Stage { name: name.into(), starts_at: 0, ends_at },
+            sample: Sample { produced: n, records_accepted: n, retries: n, ..Sample::default() },
+            sent: n * t,
+            acked: if big { 999_999_999 } else { n * t },
+            live: mskbench_harness::LiveSnapshot { consumed: if big { 0 } else { n * t - 350 }, ..Default::default() },
+            put_latency_us: histogram(&[]),
+            put_latency_us_last: histogram(if big { &[3_000_000_000, 3_000_000_000] } else { &[15_000, 80_000] }),
+            accept_latency_ms: histogram(&[]),
+            accept_latency_ms_last: histogram(if big { &[3_000_000, 3_000_000] } else { &[120, 450] }),
+        }
+    }
+
     #[test]
-    fn a_progress_line_fits_100_columns_with_big_numbers() {
-        let stage = Stage { name: "ramp-to-saturation".into(), starts_at: 0, ends_at: 90_000 };
-        let s = Sample {
-            produced: 9_999_999,
-            consumed: 9_999_999,
-            records_accepted: 9_999_999,
-            records_throttled: 9_999_999,
-            retries: 9_999_999,
-            in_flight: 99_999_999,
-            ..Sample::default()
-        };
-        let line = progress_line(&stage, &s, 12);
-        assert!(line.starts_with("   12s ramp-to-sa  in 10.0M/s  out 10.0M/s"), "{line}");
-        assert!(line.ends_with("in flight 100M  ≤89988s left"), "{line}");
+    fn a_progress_line_covers_its_interval_and_fits_100_columns_with_big_numbers() {
+        let first = snapshot(4, "steady", 60, false);
+        let mut i = Interval::new(&first);
+        for t in 1..=5 {
+            i.add(&snapshot(t, "steady", 60, false));
+        }
+        let line = progress_line(&snapshot(5, "steady", 60, false), &i);
+        assert_eq!(
+            line,
+            "   5s steady  in 1000/s out 1000/s accept 120ms/450ms put 15ms/80ms lag 350 retry 1000/s ≤55s"
+        );
+        let big = snapshot(9_999, "ramp-to-saturation", 90_000, true);
+        let mut i = Interval::new(&big);
+        i.add(&big);
+        let line = progress_line(&big, &i);
+        assert!(line.starts_with("9999s ramp-to in 10.0M/s out 10.0M/s accept 3000s/3000s put "), "{line}");
+        assert!(line.ends_with("lag 1000M retry 10.0M/s ≤23h"), "{line}");
         assert!(line.chars().count() <= 100, "{} columns: {line}", line.chars().count());
+        // Nothing measured yet: dashes, not zeros.
+        let mut quiet = snapshot(1, "warm-up", 2, false);
+        quiet.accept_latency_ms_last.reset();
+        quiet.put_latency_us_last.reset();
+        let mut i = Interval::new(&quiet);
+        i.add(&quiet);
+        assert!(progress_line(&quiet, &i).contains("accept – put – lag"), "{}", progress_line(&quiet, &i));
         assert_eq!([compact(950), compact(12_345), compact(1_250_000)], ["950", "12.3k", "1.25M"]);
+        assert_eq!(
+            [short_ms(0.42), short_ms(450.0), short_ms(1250.0), short_ms(125_000.0)],
+            ["0.4ms", "450ms", "1.25s", "125s"]
+        );
+        assert_eq!([short_secs(48), short_secs(700), short_secs(90_000)], ["48s", "12m", "25h"]);
     }
 }

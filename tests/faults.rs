@@ -34,7 +34,8 @@ fn run(name: &str, scenario: &str) -> (RunResult, Option<i32>, String) {
     let result = RunResult::from_json(&text).unwrap();
     for f in &result.faults {
         assert!(md.contains(&format!("| {} |", f.label())), "report.md lists {}:\n{md}", f.label());
-        assert!(html.contains(&format!("<title>{}</title></rect>", f.label())), "report.html shades {}", f.label());
+        // The band's tooltip names the fault and its window.
+        assert!(html.contains(&format!("<title>{}: ", f.label())), "report.html shades {}", f.label());
     }
     (result, out.status.code(), log)
 }

@@ -25,6 +25,7 @@ fn result(e2e_p99: f64, unaccounted: u64) -> RunResult {
             }),
             settings: serde_json::json!({}),
             interrupted: false,
+            aborted: None,
             overrides: Vec::new(),
             tags: Default::default(),
         },
@@ -35,6 +36,8 @@ fn result(e2e_p99: f64, unaccounted: u64) -> RunResult {
         series: (0..3).map(|t| Sample { t, produced: 1000, records_accepted: 1000, ..Sample::default() }).collect(),
         slo: Vec::new(),
         faults: Vec::new(),
+        phases: Vec::new(),
+        latency_curve_ms: Default::default(),
     }
 }
 
@@ -191,6 +194,26 @@ fn an_interrupted_run_says_so_at_the_top_and_compare_refuses_it_unless_forced() 
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let out = mskbench(&["compare", base.to_str().unwrap(), cut.to_str().unwrap(), "--force"]);
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn an_aborted_run_says_so_at_the_top_and_compare_refuses_it_unless_forced() {
+    let dir = tempdir("aborted");
+    let base = write(&dir, "base.json", &result(100.0, 0));
+    let mut cut = result(100.0, 0);
+    cut.scenario.aborted =
+        Some(mskbench_reports::Aborted { slo: "throttled_ratio < 0.05".into(), at_s: 4, value: 0.3 });
+    let cut = write(&dir, "cut.json", &cut);
+    let out = mskbench(&["report", cut.to_str().unwrap()]);
+    let md = String::from_utf8(out.stdout).unwrap();
+    assert!(md.lines().nth(2).is_some_and(|l| l.starts_with("**Aborted** at t = 4 s")), "{md}");
+
+    let out = mskbench(&["compare", base.to_str().unwrap(), cut.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("stopped early by its SLO `throttled_ratio < 0.05` (abort = true)"), "{stderr}");
     let out = mskbench(&["compare", base.to_str().unwrap(), cut.to_str().unwrap(), "--force"]);
     assert_eq!(out.status.code(), Some(0));
 }

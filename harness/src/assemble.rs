@@ -23,7 +23,9 @@ use mskbench_producer::stats::percentiles;
 use mskbench_producer::{Control, Report};
 use mskbench_reports::catalogue::{E2E, PRODUCE_ACK, PUT_RECORD_BATCH};
 use mskbench_reports::model::QuotaLines;
-use mskbench_reports::{FaultRecord, RunResult, SCHEMA_VERSION, Sample, ScenarioInfo, Totals};
+use mskbench_reports::{
+    Aborted, FaultRecord, PhaseSpan, RunResult, SCHEMA_VERSION, Sample, ScenarioInfo, Totals, curve_quantiles,
+};
 use mskbench_scenarios::{FaultKind, FirehoseOutage, Scenario};
 use serde::Serialize;
 
@@ -51,6 +53,10 @@ pub(crate) struct Inputs<'a> {
     pub interrupted: bool,
     /// Where the AWS credentials came from (`mskbench_aws::chain::Source`).
     pub aws_credentials: String,
+    /// The SLO (`abort = true`) that stopped the load early, if one did.
+    pub aborted: Option<Aborted>,
+    /// When the drain began, seconds on the series' clock.
+    pub drain_from_s: f64,
 }
 
 /// `result.json`'s `settings`: what shaped the run, and what its parts reported.
@@ -107,6 +113,8 @@ pub(crate) fn assemble(i: Inputs<'_>, observer: &dyn Observer) -> Result<RunResu
         stopped,
         server_totals,
         interrupted,
+        aborted,
+        drain_from_s,
         faults,
         aws_credentials,
     } = i;
@@ -183,6 +191,14 @@ pub(crate) fn assemble(i: Inputs<'_>, observer: &dyn Observer) -> Result<RunResu
         latency_ms.insert(E2E.name.to_owned(), percentiles(&e2e, 1.0));
     }
     write_hlog(&plan.out.join("latency.hlog"), clock.wall, &per_second, &e2e, &put)?;
+    let mut latency_curve_ms = BTreeMap::new();
+    for (name, h, per_ms) in [(PUT_RECORD_BATCH.name, &put, 1000.0), (E2E.name, &e2e, 1.0)] {
+        if !h.is_empty() {
+            latency_curve_ms.insert(name.to_owned(), curve(h, per_ms));
+        }
+    }
+    let offset = control.started().map_or(0.0, |(at, _)| at.saturating_duration_since(clock.start).as_secs_f64());
+    let phases = phase_spans(scenario, offset, drain_from_s, series.len() as f64);
 
     let settings = Settings {
         scenario,
@@ -220,6 +236,7 @@ pub(crate) fn assemble(i: Inputs<'_>, observer: &dyn Observer) -> Result<RunResu
             }),
             settings: serde_json::to_value(&settings).context("recording the run's settings")?,
             interrupted,
+            aborted: aborted.clone(),
             overrides: Vec::new(),
             tags: BTreeMap::new(),
         },
@@ -240,9 +257,48 @@ pub(crate) fn assemble(i: Inputs<'_>, observer: &dyn Observer) -> Result<RunResu
         series,
         slo: Vec::new(),
         faults,
+        phases,
+        latency_curve_ms,
     };
-    result.slo = scenario.slo.iter().map(|s| s.evaluate(&result)).collect();
+    result.slo = scenario.slo.iter().map(|o| o.slo.evaluate(&result)).collect();
+    // The SLO that stopped the run failed, whatever the whole run's value
+    // says now (a ratio can recover over the drain).
+    if let Some(a) = &aborted {
+        for s in result.slo.iter_mut().filter(|s| s.expr == a.slo) {
+            s.ok = false;
+        }
+    }
     Ok(result)
+}
+
+/// The percentile curve of `h` (`per_ms` of its units a millisecond):
+/// `[percentile, ms]` at [`curve_quantiles`], then `[100, max]`.
+pub(crate) fn curve(h: &Histogram<u64>, per_ms: f64) -> Vec<[f64; 2]> {
+    // Rounded (percentiles to 4 decimals, ms to µs), so result.json stays short and reads back equal.
+    let round = |v: f64, scale: f64| (v * scale).round() / scale;
+    let ms = |v: u64| round(v as f64 / per_ms, 1000.0);
+    curve_quantiles()
+        .map(|q| [round(q * 100.0, 1e4), ms(h.value_at_quantile(q))])
+        .chain([[100.0, ms(h.max())]])
+        .collect()
+}
+
+/// The load phases from the producer's schedule start (`offset` on the
+/// series' clock), cut where the load stopped (`drain_from`: an abort or a
+/// Ctrl-C ends it early), then the drain to the end of the series.
+fn phase_spans(scenario: &Scenario, offset: f64, drain_from: f64, end: f64) -> Vec<PhaseSpan> {
+    let mut spans = Vec::new();
+    let mut at = offset;
+    for p in &scenario.phases {
+        let until = (at + p.duration.as_secs_f64()).min(drain_from);
+        if at >= drain_from {
+            break;
+        }
+        spans.push(PhaseSpan { name: p.name.clone(), from_s: at, until_s: until, measured: p.measure });
+        at = until;
+    }
+    spans.push(PhaseSpan { name: "drain".into(), from_s: drain_from, until_s: end.max(drain_from), measured: false });
+    spans
 }
 
 fn epoch_ms(t: SystemTime) -> i64 {
@@ -282,4 +338,45 @@ fn write_hlog(
     drop(log);
     std::io::Write::flush(&mut file).with_context(|| format!("writing {}", path.display()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scenario() -> Scenario {
+        Scenario::parse(
+            "name = \"t\"\nseed = 1\n[[phases]]\nname = \"warm-up\"\nduration = \"2s\"\nrate = 10\nmeasure = false\n\
+             [[phases]]\nname = \"steady\"\nduration = \"8s\"\nrate = 10\n",
+            "t.toml",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn phases_start_with_the_schedule_and_stop_where_the_load_did() {
+        let spans = phase_spans(&scenario(), 0.5, 10.6, 14.0);
+        let got: Vec<(&str, f64, f64, bool)> =
+            spans.iter().map(|p| (p.name.as_str(), p.from_s, p.until_s, p.measured)).collect();
+        assert_eq!(got, [("warm-up", 0.5, 2.5, false), ("steady", 2.5, 10.5, true), ("drain", 10.6, 14.0, false)]);
+        // Aborted at 1.5 s: the warm-up is cut, the steady phase never ran.
+        let cut = phase_spans(&scenario(), 0.5, 1.5, 4.0);
+        let names: Vec<(&str, f64)> = cut.iter().map(|p| (p.name.as_str(), p.until_s)).collect();
+        assert_eq!(names, [("warm-up", 1.5), ("drain", 4.0)]);
+    }
+
+    #[test]
+    fn a_curve_runs_from_p0_to_p9999_then_the_maximum() {
+        let mut h = ms_histogram();
+        for v in 1..=10_000u64 {
+            h.record(v).unwrap();
+        }
+        let c = curve(&h, 1.0);
+        assert_eq!(c.len(), 42);
+        assert_eq!(c[0], [0.0, 1.0]);
+        assert!((c[10][0] - 90.0).abs() < 1e-9 && (c[10][1] - 9000.0).abs() < 10.0, "{:?}", c[10]);
+        assert_eq!((c[20][0], c[40][0]), (99.0, 99.99));
+        assert_eq!(c[41], [100.0, h.max() as f64]);
+        assert!(c.windows(2).all(|w| w[0][0] < w[1][0] && w[0][1] <= w[1][1]), "{c:?}");
+    }
 }

@@ -210,8 +210,10 @@ pub fn account(run: &Finished) -> Result<Accounted> {
     }
     let mut latency_ms = BTreeMap::new();
     latency_ms.insert(PRODUCE_ACK.name.to_owned(), report.ack_latency_ms);
+    let mut latency_curve_ms = BTreeMap::new();
     if !e2e.is_empty() {
         latency_ms.insert(E2E.name.to_owned(), percentiles(&e2e, 1.0));
+        latency_curve_ms.insert(E2E.name.to_owned(), crate::assemble::curve(&e2e, 1.0));
     }
     let processed = |key: &str| -> u64 {
         run.processors.iter().filter_map(|p| p.get("send").and_then(|s| s.get(key)).and_then(|v| v.as_u64())).sum()
@@ -251,6 +253,7 @@ pub fn account(run: &Finished) -> Result<Accounted> {
             quota: None,
             settings,
             interrupted: report.interrupted,
+            aborted: None,
             overrides: Vec::new(),
             tags: BTreeMap::new(),
         },
@@ -268,6 +271,9 @@ pub fn account(run: &Finished) -> Result<Accounted> {
             retries: processed("resent_records"),
         },
         latency_ms,
+        latency_curve_ms,
+        // A fleet has no one schedule of phases.
+        phases: Vec::new(),
         series,
         slo: Vec::new(),
         faults: Vec::new(),

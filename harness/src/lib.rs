@@ -16,7 +16,9 @@
 //!    Then the processor: the Lambda handler behind a local event source
 //!    mapping, one poller per partition, dead letters into the run folder.
 //! 2. **settle**: every poller holds its partitions before a record flows.
-//! 3. **produce**: the phases, as one open-loop profile, sampled every second.
+//! 3. **produce**: the phases, as one open-loop profile, sampled every
+//!    second; an SLO marked `abort = true` that fails on the run so far
+//!    stops the load there ([`abort`]), and the steps below go on.
 //! 4. **drain**: until every acknowledged record, by distinct (partition,
 //!    offset), has been settled by a succeeded invocation (or the
 //!    scenario's `drain` passes, and the warning says which records still
@@ -37,6 +39,7 @@
 
 #![warn(missing_docs)]
 
+mod abort;
 mod accounting;
 mod assemble;
 mod configure;
@@ -48,19 +51,20 @@ pub mod parts;
 pub mod plan;
 mod sampler;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
 use mskbench_producer::send::{Sent, Unobserved};
 use mskbench_producer::{Control, Report};
-use mskbench_reports::{FaultRecord, RunResult, Sample};
+use mskbench_reports::{Aborted, FaultRecord, RunResult, Sample};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use mskbench_processor::LiveSnapshot;
 pub use plan::{AwsEnv, Plan};
-pub use sampler::{READ_BACK, Stage};
+pub use sampler::{READ_BACK, Snapshot, Stage};
 
 use crate::accounting::Ledger;
 use crate::configure::produce_config;
@@ -72,8 +76,9 @@ use crate::parts::{Parts, Started};
 pub trait Observer: Send + Sync {
     /// The run entered `stage` (a load phase, the drain, the read-back).
     fn stage(&self, stage: &Stage);
-    /// The sample of the second that ended `elapsed_secs` after the start.
-    fn sample(&self, stage: &Stage, sample: &Sample, elapsed_secs: u64);
+    /// The second that ended `snapshot.t` seconds after the start: its
+    /// sample, the counts so far and the latency histograms.
+    fn sample(&self, snapshot: &Snapshot);
     /// Something the user should know; the run goes on.
     fn warn(&self, message: &str);
 }
@@ -125,6 +130,7 @@ async fn steps(
     // Taken, not cloned: the read-back drops it once its ledger is built.
     let sent = produced.report.records.take().context("the producer kept no record of what it sent")?;
     let pending = Pending::new(sent.acked.iter().map(|a| (a.partition, a.offset)));
+    let drain_from_s = clock.start.elapsed().as_secs_f64();
     let (stopped, series, faults) =
         drain(plan, &mapping, produced.sampling, pending, clock, observer, interrupts).await?;
     let server_totals = flush(plan, parts, &started, &live, clock, observer, interrupts).await?;
@@ -142,6 +148,8 @@ async fn steps(
         stopped: &stopped,
         server_totals,
         interrupted: interrupts.count() > 0,
+        aborted: produced.aborted.get().cloned(),
+        drain_from_s,
         faults,
         aws_credentials: started.aws.source.to_string(),
     };
@@ -177,6 +185,8 @@ struct Produced {
     control: Control,
     clock: Clock,
     sampling: Sampling,
+    /// The SLO (`abort = true`) that stopped the load, once one has.
+    aborted: Arc<OnceLock<Aborted>>,
 }
 
 /// Step 3: the phases, as one open-loop profile, with the sampler running.
@@ -206,6 +216,14 @@ async fn produce(
         ends_at: plan.load_duration().as_secs(),
     });
     let (done, done_rx) = watch::channel(false);
+    let aborted = Arc::new(OnceLock::new());
+    let aborts = abort::Watch::new(
+        &plan.scenario.slo,
+        control.clone(),
+        mapping.live.clone(),
+        plan.load_duration(),
+        aborted.clone(),
+    );
     let task = tokio::spawn(sampler::run(
         clock.start,
         control.clone(),
@@ -213,6 +231,7 @@ async fn produce(
         stage_rx,
         done_rx,
         observer.clone(),
+        aborts,
     ));
     let phases =
         tokio::spawn(announce_phases(plan.clone(), control.clone(), clock.start, stage.clone(), mapping.live.clone()));
@@ -233,7 +252,7 @@ async fn produce(
             plan.scenario.planned_records()
         ));
     }
-    Ok(Produced { report, control, clock, sampling: Sampling { stage, done, task, phases, faults } })
+    Ok(Produced { report, control, clock, sampling: Sampling { stage, done, task, phases, faults }, aborted })
 }
 
 /// Runs the fault schedule from the moment the producer's schedule starts

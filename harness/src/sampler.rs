@@ -9,17 +9,20 @@
 //!
 //! Each sample and each change of stage goes to the run's [`Observer`] as
 //! it happens (the CLI draws a progress bar from them); the library itself
-//! prints nothing.
+//! prints nothing. After each sample the SLOs marked `abort = true` are
+//! checked on the series so far ([`crate::abort`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use hdrhistogram::Histogram;
 use mskbench_processor::{Live, LiveSnapshot};
 use mskbench_producer::Control;
 use mskbench_reports::Sample;
 use tokio::sync::watch;
 
 use crate::Observer;
+use crate::abort::Watch;
 
 /// The stage's name while the run reads its output back.
 pub const READ_BACK: &str = "read back";
@@ -34,6 +37,75 @@ pub struct Stage {
     /// Seconds from the run's start at which this stage (or, for a load
     /// phase, the last one) ends: a progress bar's length.
     pub ends_at: u64,
+}
+
+/// What a live view shows at the end of one second of the run: that
+/// second's [`Sample`], the counts since the start, and the latency
+/// histograms, whole and of the last second alone.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// Seconds since the run's start (the sample covers `[t - 1, t)`).
+    pub t: u64,
+    /// Where the run is.
+    pub stage: Stage,
+    /// The last second's counts.
+    pub sample: Sample,
+    /// Records the producer handed to librdkafka, since the start.
+    pub sent: u64,
+    /// Records the broker acknowledged, since the start.
+    pub acked: u64,
+    /// The processor's counters, since the start.
+    pub live: LiveSnapshot,
+    /// `PutRecordBatch` latency in µs, measured phases, since the start.
+    pub put_latency_us: Histogram<u64>,
+    /// …and of the last second's calls alone.
+    pub put_latency_us_last: Histogram<u64>,
+    /// Accept latency in ms (a record's Kafka timestamp to the end of the
+    /// calls that got it accepted), every phase, since the start.
+    pub accept_latency_ms: Histogram<u64>,
+    /// …and of the last second's accepted records alone.
+    pub accept_latency_ms_last: Histogram<u64>,
+}
+
+impl Snapshot {
+    /// Records acknowledged by the broker and not yet handed to an
+    /// invocation: the event source mapping's lag (OffsetLag), estimated
+    /// from counts (a redelivered batch counts again, so it can read low).
+    pub fn lag(&self) -> u64 {
+        self.acked.saturating_sub(self.live.consumed)
+    }
+}
+
+/// The cumulative histograms of the second before, to subtract.
+struct Histograms {
+    put_us: Histogram<u64>,
+    accept_ms: Histogram<u64>,
+    invocation_ms: Histogram<u64>,
+}
+
+impl Histograms {
+    fn read(live: &Live) -> Histograms {
+        Histograms {
+            put_us: live.call_latency_us(),
+            accept_ms: live.accept_latency_ms(),
+            invocation_ms: live.invocation_ms(),
+        }
+    }
+}
+
+/// The percentiles of `h` in ms (`per_ms` of its units a millisecond), if it holds any.
+fn percentiles_of(h: &Histogram<u64>, per_ms: f64) -> Option<mskbench_reports::Percentiles> {
+    (!h.is_empty()).then(|| mskbench_producer::stats::percentiles(h, per_ms))
+}
+
+/// `now - before` (`before` only ever grows into `now`); empty if they do
+/// not fit (never, from one `Live`).
+fn last(now: &Histogram<u64>, before: &Histogram<u64>) -> Histogram<u64> {
+    let mut h = now.clone();
+    if h.subtract(before).is_err() {
+        h.reset();
+    }
+    h
 }
 
 /// Counts of both ends at one moment.
@@ -60,7 +132,9 @@ fn sample(t: u64, now: &Reading, before: &Reading) -> Sample {
         bytes: n.accepted_bytes - b.accepted_bytes,
         retries: n.resent_records - b.resent_records,
         in_flight: n.consumed.saturating_sub(n.completed),
-        e2e_ms: None,
+        lag: now.produced.saturating_sub(n.consumed),
+        invocations: n.invocations - b.invocations,
+        ..Sample::default()
     }
 }
 
@@ -72,9 +146,11 @@ pub(crate) async fn run(
     mut stage: watch::Receiver<Stage>,
     mut done: watch::Receiver<bool>,
     observer: Arc<dyn Observer>,
+    aborts: Watch,
 ) -> Vec<Sample> {
     let mut series = Vec::new();
     let mut before = read(&control, &live);
+    let mut histograms = Histograms::read(&live);
     let mut t = 0u64;
     let mut current = stage.borrow_and_update().clone();
     observer.stage(&current);
@@ -95,11 +171,35 @@ pub(crate) async fn run(
         // series adds up to the totals.
         let finished = *done.borrow();
         let now = read(&control, &live);
-        let s = sample(t, &now, &before);
+        let mut s = sample(t, &now, &before);
         before = now;
         t += 1;
-        observer.sample(&current, &s, t);
+        let read = Histograms::read(&live);
+        s.invocation_ms = percentiles_of(&last(&read.invocation_ms, &histograms.invocation_ms), 1.0);
+        let put_last = last(&read.put_us, &histograms.put_us);
+        s.put_record_batch_ms = percentiles_of(&put_last, 1000.0);
+        let snapshot = Snapshot {
+            t,
+            stage: current.clone(),
+            sample: s.clone(),
+            sent: control.sent(),
+            acked: now.produced,
+            live: now.live,
+            put_latency_us_last: put_last,
+            accept_latency_ms_last: last(&read.accept_ms, &histograms.accept_ms),
+            put_latency_us: read.put_us.clone(),
+            accept_latency_ms: read.accept_ms.clone(),
+        };
+        histograms = read;
+        observer.sample(&snapshot);
         series.push(s);
+        if let Some(a) = aborts.check(&series, t) {
+            observer.warn(&format!(
+                "SLO `{}` (abort = true) failed at t = {t} s, at {} over the run so far: stopping the load; \
+                 the run drains and accounts what was produced",
+                a.slo, a.value
+            ));
+        }
         if finished {
             break;
         }
@@ -134,6 +234,6 @@ mod tests {
         let s = sample(4, &now, &before);
         assert_eq!((s.t, s.produced, s.consumed, s.records_accepted), (4, 200, 200, 150));
         assert_eq!((s.firehose_calls, s.records_throttled, s.throttled_calls, s.retries), (4, 20, 1, 20));
-        assert_eq!((s.bytes, s.in_flight), (18_000, 50));
+        assert_eq!((s.bytes, s.in_flight, s.lag), (18_000, 50, 50));
     }
 }

@@ -355,6 +355,7 @@ impl Handler {
         let live = self.sender.live.as_deref();
         if let Some(live) = live {
             Live::add(&live.consumed, summary.records_in);
+            Live::add(&live.invocations, 1);
         }
         if !transient.is_empty() {
             self.give_back(output);
@@ -364,6 +365,19 @@ impl Handler {
         let seed = self.seed.wrapping_add(n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let report = self.sender.send_all(&output, requests, Invocation { request_id, seed, stop_by }).await;
         summary.delivered = report.delivered;
+        if let Some(live) = live {
+            // The accepted records: all but the undelivered (sorted by index).
+            let mut refused = report.undelivered.iter().map(|u| u.record).peekable();
+            let accepted = output.records.iter().enumerate().filter_map(|(i, r)| {
+                if refused.peek() == Some(&i) {
+                    refused.next();
+                    None
+                } else {
+                    Some(r.timestamp)
+                }
+            });
+            live.records_accepted(epoch_ms_now(), accepted);
+        }
         summary.firehose_failures = count_codes(&report.undelivered);
         let undelivered = undelivered_letters(&output, &report);
         summary.send = report.stats;
@@ -490,6 +504,7 @@ fn fail_unsent(
     let request_id = summary.request_id.as_str();
     error!(request_id, records = transient.len(), "Registry unavailable, failing the invocation: {first}");
     if let Some(live) = live {
+        live.invocation_took(summary.elapsed_ms);
         Live::add(&live.failed_invocations, 1);
     }
     InvocationError::RegistryUnavailable { count: transient.len() as u64, first, summary: Box::new(summary) }
@@ -584,6 +599,11 @@ pub fn deadline_from_epoch_ms(deadline_ms: u64) -> Instant {
     Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms))
 }
 
+/// Now, in ms since the Unix epoch: Kafka timestamps' clock.
+fn epoch_ms_now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
@@ -599,6 +619,7 @@ fn chosen_seed() -> u64 {
 /// that counts each record once: the run's drain) or one failed invocation.
 fn settle(live: Option<&Live>, summary: &InvocationSummary, ok: bool, settled: Vec<(i32, i64)>) {
     let Some(live) = live else { return };
+    live.invocation_took(summary.elapsed_ms);
     Live::add(&live.dead_lettered, summary.dead_lettered);
     if ok {
         Live::add(&live.completed, summary.records_in);

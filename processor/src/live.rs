@@ -5,8 +5,9 @@
 //! when Firehose throttles; a run that plots throughput every second needs
 //! the counts as they happen. [`Live`] is a set of atomic counters the
 //! handler and its sender bump as they go (consumed at the start of an
-//! invocation, each `PutRecordBatch` answer as it arrives), plus a
-//! histogram of call latency. A sampler reads it whenever it likes; the
+//! invocation, each `PutRecordBatch` answer as it arrives), plus
+//! histograms of call latency and of accept latency (a record's Kafka
+//! timestamp to the end of the calls that got it accepted). A sampler reads it whenever it likes; the
 //! counters only grow.
 //!
 //! A watcher that must know *which* records are done (a drain that counts
@@ -50,9 +51,16 @@ pub struct Live {
     pub throttled_calls: AtomicU64,
     /// Invocations that returned an error (their batch comes back).
     pub failed_invocations: AtomicU64,
+    /// Invocations started (each adds its records to `consumed`).
+    pub invocations: AtomicU64,
     /// Whether call latencies are being recorded (off during a warm-up).
     pub measuring: AtomicBool,
     call_latency_us: Mutex<Histogram<u64>>,
+    /// ms from each accepted record's Kafka timestamp to the end of the
+    /// `PutRecordBatch` calls of its invocation, every phase.
+    accept_latency_ms: Mutex<Histogram<u64>>,
+    /// ms each invocation took, start to return, every phase.
+    invocation_ms: Mutex<Histogram<u64>>,
     /// (partition, offset) of the records of succeeded invocations, when tracked.
     completed_records: Mutex<Option<Vec<(i32, i64)>>>,
 }
@@ -71,8 +79,11 @@ impl Default for Live {
             throttled_records: AtomicU64::new(0),
             throttled_calls: AtomicU64::new(0),
             failed_invocations: AtomicU64::new(0),
+            invocations: AtomicU64::new(0),
             measuring: AtomicBool::new(true),
             call_latency_us: Mutex::new(new_histogram()),
+            accept_latency_ms: Mutex::new(new_histogram()),
+            invocation_ms: Mutex::new(new_histogram()),
             completed_records: Mutex::new(None),
         }
     }
@@ -137,6 +148,35 @@ impl Live {
         self.call_latency_us.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
+    /// Records, at `now_ms` (epoch ms), the accept latency of records with
+    /// the Kafka timestamps `created_ms` (absent ones, -1, are skipped).
+    /// One lock per invocation, every phase.
+    pub(crate) fn records_accepted(&self, now_ms: i64, created_ms: impl Iterator<Item = i64>) {
+        let mut h = self.accept_latency_ms.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for created in created_ms.filter(|&c| c >= 0) {
+            h.saturating_record(u64::try_from(now_ms.saturating_sub(created)).unwrap_or(0).max(1));
+        }
+    }
+
+    /// Records how long one invocation took, start to return.
+    pub(crate) fn invocation_took(&self, ms: u64) {
+        let mut h = self.invocation_ms.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        h.saturating_record(ms.max(1));
+    }
+
+    /// The invocation durations recorded so far, in milliseconds, every phase.
+    pub fn invocation_ms(&self) -> Histogram<u64> {
+        self.invocation_ms.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// The accept latencies recorded so far, in milliseconds: from a
+    /// record's Kafka timestamp to the end of its invocation's
+    /// `PutRecordBatch` calls that got it accepted — the live part of the
+    /// end-to-end latency, before Firehose buffers it into an object.
+    pub fn accept_latency_ms(&self) -> Histogram<u64> {
+        self.accept_latency_ms.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
     /// A consistent-enough copy of the counters (each read once, relaxed).
     pub fn snapshot(&self) -> LiveSnapshot {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
@@ -152,6 +192,7 @@ impl Live {
             throttled_records: get(&self.throttled_records),
             throttled_calls: get(&self.throttled_calls),
             failed_invocations: get(&self.failed_invocations),
+            invocations: get(&self.invocations),
         }
     }
 }
@@ -181,4 +222,23 @@ pub struct LiveSnapshot {
     pub throttled_calls: u64,
     /// See [`Live::failed_invocations`].
     pub failed_invocations: u64,
+    /// See [`Live::invocations`].
+    pub invocations: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_latency_runs_from_the_kafka_timestamp_and_skips_absent_ones() {
+        let live = Live::default();
+        live.measuring.store(false, Ordering::Relaxed);
+        live.records_accepted(10_000, [9_880, 9_550, -1, 10_000].into_iter());
+        let h = live.accept_latency_ms();
+        // Every phase: not gated by `measuring`, unlike the call latency.
+        assert_eq!(h.len(), 3);
+        assert_eq!((h.min(), h.max()), (1, 450));
+        assert!(live.call_latency_us().is_empty());
+    }
 }

@@ -56,6 +56,9 @@ pub struct RunEntry {
     /// Whether Ctrl-C cut it short.
     #[serde(default)]
     pub interrupted: bool,
+    /// The SLO that stopped it early (`abort = true`), when one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aborted_by: Option<String>,
 }
 
 /// Why runs cannot be one aggregate.
@@ -120,6 +123,7 @@ impl Aggregate {
                     started_at: r.scenario.started_at.clone(),
                     slo_ok: r.slo.iter().all(|s| s.ok),
                     interrupted: r.scenario.interrupted,
+                    aborted_by: r.scenario.aborted.as_ref().map(|a| a.slo.clone()),
                 })
                 .collect(),
             metrics,
@@ -132,16 +136,19 @@ impl Aggregate {
         let mut out = String::new();
         let held = self.runs.iter().filter(|r| r.slo_ok).count();
         let interrupted = self.runs.iter().filter(|r| r.interrupted).count();
+        let aborted = self.runs.iter().filter(|r| r.aborted_by.is_some()).count();
+        let mut cut = String::new();
+        if interrupted > 0 {
+            cut += &format!("**Interrupted** (Ctrl-C): {interrupted} run(s) cut short. ");
+        }
+        if aborted > 0 {
+            cut += &format!("**Aborted** by an SLO (`abort = true`): {aborted} run(s) stopped early. ");
+        }
         let _ = writeln!(
             out,
-            "# {} × {} runs\n\n{}Seeds {}; every SLO held in {held} of {} runs. Each run's report is in its folder.\n",
+            "# {} × {} runs\n\n{cut}Seeds {}; every SLO held in {held} of {} runs. Each run's report is in its folder.\n",
             self.scenario.name,
             self.runs.len(),
-            if interrupted > 0 {
-                format!("**Interrupted** (Ctrl-C): {interrupted} run(s) cut short. ")
-            } else {
-                String::new()
-            },
             self.runs.iter().map(|r| r.seed.to_string()).collect::<Vec<_>>().join(", "),
             self.runs.len(),
         );
@@ -203,6 +210,19 @@ impl Side {
         match self {
             Side::Run(r) => r.scenario.interrupted,
             Side::Set(a) => a.scenario.interrupted || a.runs.iter().any(|r| r.interrupted),
+        }
+    }
+
+    /// The SLO that stopped it (or, for a set, one of its runs) early, if any.
+    pub fn aborted_by(&self) -> Option<&str> {
+        match self {
+            Side::Run(r) => r.scenario.aborted.as_ref().map(|a| a.slo.as_str()),
+            Side::Set(a) => a
+                .scenario
+                .aborted
+                .as_ref()
+                .map(|a| a.slo.as_str())
+                .or_else(|| a.runs.iter().find_map(|r| r.aborted_by.as_deref())),
         }
     }
 

@@ -86,6 +86,11 @@ pub struct Metric {
     pub about: &'static str,
     /// How `mskbench compare` judges it.
     pub compare: Compare,
+    /// Whether a run knows it while it runs, from its live counters and
+    /// the series so far: an SLO marked `abort = true` may name only
+    /// these. The rest need the read-back (`unaccounted`) or the whole
+    /// measured window (`delivered_per_sec`).
+    pub live: bool,
     /// Its value in a run; `None` when the run did not measure it (an SLO
     /// on it then fails, and `compare` leaves it unjudged).
     pub value: fn(&RunResult) -> Option<f64>,
@@ -100,6 +105,7 @@ pub static METRICS: &[Metric] = &[
         label: "produced",
         about: "records the producer sent and the broker acknowledged, whole run",
         compare: Compare::No,
+        live: true,
         value: |r| Some(count(r.totals.produced)),
     },
     Metric {
@@ -107,6 +113,7 @@ pub static METRICS: &[Metric] = &[
         label: "delivered",
         about: "produced records found in a delivered S3 object (first copies), whole run",
         compare: Compare::No,
+        live: false,
         value: |r| Some(count(r.totals.delivered)),
     },
     Metric {
@@ -115,6 +122,7 @@ pub static METRICS: &[Metric] = &[
         about: "delivered records created in the measured phases (warm-up excluded); null in results \
                 written before it was counted",
         compare: Compare::No,
+        live: false,
         value: |r| r.totals.delivered_measured.map(count),
     },
     Metric {
@@ -123,6 +131,7 @@ pub static METRICS: &[Metric] = &[
         about: "records/s: records created in the measured phases and delivered (totals.delivered_measured), \
                 divided by duration_s, the measured phases' length",
         compare: Compare::BeyondThreshold(Better::Higher),
+        live: false,
         value: |r| {
             // Results written before `delivered_measured` divide the whole run's count.
             let delivered = r.totals.delivered_measured.unwrap_or(r.totals.delivered);
@@ -134,6 +143,7 @@ pub static METRICS: &[Metric] = &[
         label: "delivered ratio",
         about: "share (0–1) of produced records delivered, whole run",
         compare: Compare::BeyondThreshold(Better::Higher),
+        live: false,
         value: |r| Some(ratio(r.totals.delivered, r.totals.produced)),
     },
     Metric {
@@ -143,6 +153,7 @@ pub static METRICS: &[Metric] = &[
                 (RunResult::max_unthrottled), 0 when there is none; a capacity only when the run was \
                 throttled at all, so not measured (null) in a run that never was",
         compare: Compare::WhenMeasured(Better::Higher),
+        live: false,
         value: |r| r.saw_throttling().then(|| r.max_unthrottled().map_or(0.0, |(_, rate)| rate)),
     },
     // What was lost.
@@ -151,6 +162,7 @@ pub static METRICS: &[Metric] = &[
         label: "unaccounted",
         about: "produced records found neither delivered nor dead-lettered, whole run",
         compare: Compare::AnyWorse(Better::Lower),
+        live: false,
         value: |r| Some(count(r.totals.unaccounted)),
     },
     Metric {
@@ -158,6 +170,7 @@ pub static METRICS: &[Metric] = &[
         label: "dead-lettered",
         about: "produced records found in the dead-letter destination, whole run",
         compare: Compare::AnyWorse(Better::Lower),
+        live: true,
         value: |r| Some(count(r.totals.dead_lettered)),
     },
     Metric {
@@ -165,6 +178,7 @@ pub static METRICS: &[Metric] = &[
         label: "duplicates",
         about: "delivered copies beyond the first of a record, whole run",
         compare: Compare::AnyWorse(Better::Lower),
+        live: false,
         value: |r| Some(count(r.totals.duplicates)),
     },
     Metric {
@@ -172,6 +186,7 @@ pub static METRICS: &[Metric] = &[
         label: "multiple outcomes",
         about: "records delivered and dead-lettered, or dead-lettered more than once, whole run",
         compare: Compare::AnyWorseWhenSeen(Better::Lower),
+        live: false,
         value: |r| Some(count(r.totals.multiple_outcomes)),
     },
     Metric {
@@ -180,6 +195,7 @@ pub static METRICS: &[Metric] = &[
         about: "records the producer saw fail that the topic holds all the same (accounted beside produced), \
                 whole run",
         compare: Compare::AnyWorseWhenSeen(Better::Lower),
+        live: false,
         value: |r| Some(count(r.totals.failed_in_topic)),
     },
     // What the scenario did to the pipeline.
@@ -188,6 +204,7 @@ pub static METRICS: &[Metric] = &[
         label: "fault windows",
         about: "faults the run injected ([[faults]] entries run), whole run",
         compare: Compare::No,
+        live: false,
         value: |r| Some(count(r.faults.len() as u64)),
     },
     // How hard Firehose pushed back.
@@ -196,6 +213,7 @@ pub static METRICS: &[Metric] = &[
         label: "throttled records",
         about: "record attempts Firehose throttled inside a successful PutRecordBatch call, whole run",
         compare: Compare::No,
+        live: true,
         value: |r| Some(count(r.totals.throttled_records)),
     },
     Metric {
@@ -203,6 +221,7 @@ pub static METRICS: &[Metric] = &[
         label: "throttled ratio",
         about: "share (0–1) of the record attempts Firehose saw that it throttled, whole run",
         compare: Compare::BeyondThreshold(Better::Lower),
+        live: true,
         value: |r| {
             let attempts: u64 = r.series.iter().map(|s| s.records_accepted + s.records_throttled).sum();
             Some(ratio(r.totals.throttled_records, attempts))
@@ -213,6 +232,7 @@ pub static METRICS: &[Metric] = &[
         label: "throttled calls",
         about: "PutRecordBatch calls Firehose refused whole as throttled, whole run",
         compare: Compare::BeyondThreshold(Better::Lower),
+        live: true,
         value: |r| Some(count(r.totals.throttled_calls)),
     },
     Metric {
@@ -220,6 +240,7 @@ pub static METRICS: &[Metric] = &[
         label: "retries",
         about: "records sent again in retry calls, whole run",
         compare: Compare::BeyondThreshold(Better::Lower),
+        live: true,
         value: |r| Some(count(r.totals.retries)),
     },
     // How long.
@@ -228,6 +249,7 @@ pub static METRICS: &[Metric] = &[
         label: "duration",
         about: "seconds: the measured part of the run",
         compare: Compare::No,
+        live: false,
         value: |r| Some(r.scenario.duration_s),
     },
 ];
@@ -250,18 +272,22 @@ pub struct Measure {
     pub name: &'static str,
     /// From when to when, and which records.
     pub about: &'static str,
+    /// Whether a run knows it while it runs (see [`Metric::live`]).
+    pub live: bool,
 }
 
 /// The producer's acknowledgement latency.
 pub const PRODUCE_ACK: Measure = Measure {
     name: "produce_ack",
     about: "ms from a record's intended send time to the broker's acknowledgement, measured phases",
+    live: false,
 };
 
 /// One `PutRecordBatch` call's round trip.
 pub const PUT_RECORD_BATCH: Measure = Measure {
     name: "put_record_batch",
     about: "ms from a PutRecordBatch call's start to its response, measured phases",
+    live: true,
 };
 
 /// End to end, Kafka to S3.
@@ -269,6 +295,7 @@ pub const E2E: Measure = Measure {
     name: "e2e",
     about: "ms from a record's Kafka timestamp to the write of the S3 object holding its first copy, \
             records created in the measured phases",
+    live: false,
 };
 
 /// Every measure a run can record; each has the metrics
@@ -304,6 +331,23 @@ pub(crate) fn metric(name: &str) -> Option<&'static Metric> {
 /// of one of [`MEASURES`].
 pub(crate) fn is_known(name: &str) -> bool {
     metric(name).is_some() || split_latency(name).is_some_and(|(measure, _)| MEASURES.iter().any(|m| m.name == measure))
+}
+
+/// True when a run knows `name` while it runs ([`Metric::live`],
+/// [`Measure::live`]): what an SLO with `abort = true` may name.
+pub fn is_live(name: &str) -> bool {
+    metric(name).map_or_else(
+        || split_latency(name).is_some_and(|(measure, _)| MEASURES.iter().any(|m| m.name == measure && m.live)),
+        |m| m.live,
+    )
+}
+
+/// Every name an SLO with `abort = true` may use, as an error message lists them.
+pub fn live_names() -> String {
+    let fixed: Vec<&str> = METRICS.iter().filter(|m| m.live).map(|m| m.name).collect();
+    let measures: Vec<&str> = MEASURES.iter().filter(|m| m.live).map(|m| m.name).collect();
+    let percentiles: Vec<&str> = percentile_keys().collect();
+    format!("{}, {}_<{}>_ms", fixed.join(", "), measures.join("|"), percentiles.join("|"))
 }
 
 /// Every name an SLO may use, as an error message lists them.
@@ -402,6 +446,21 @@ mod tests {
         }
         assert!(is_known("put_record_batch_p999_ms"));
         assert!(!is_known("throttle_ratio"));
+    }
+
+    #[test]
+    fn live_metrics_are_the_counters_and_call_latency() {
+        for name in ["produced", "throttled_ratio", "retries", "dead_lettered", "put_record_batch_p99_ms"] {
+            assert!(is_live(name), "{name}");
+        }
+        for name in ["unaccounted", "delivered_per_sec", "e2e_p99_ms", "produce_ack_p50_ms", "nope", "duration_s"] {
+            assert!(!is_live(name), "{name}");
+        }
+        assert_eq!(
+            live_names(),
+            "produced, dead_lettered, throttled_records, throttled_ratio, throttled_calls, retries, \
+             put_record_batch_<p50|p90|p99|p999|max>_ms"
+        );
     }
 
     #[test]

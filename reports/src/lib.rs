@@ -28,8 +28,12 @@ pub mod model;
 pub mod noise;
 pub mod slo;
 mod svg;
+pub mod sweep;
 
 pub use aggregate::{Aggregate, Side};
 pub use compare::{Comparison, Options, Verdict, compare, compare_sides};
-pub use model::{FaultRecord, Percentiles, RunResult, SCHEMA_VERSION, Sample, ScenarioInfo, SloResult, Totals};
+pub use model::{
+    Aborted, FaultRecord, Percentiles, PhaseSpan, RunResult, SCHEMA_VERSION, Sample, ScenarioInfo, SloResult, Totals,
+    curve_quantiles,
+};
 pub use slo::{Slo, SloError};

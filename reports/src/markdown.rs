@@ -44,6 +44,18 @@ pub fn render(run: &RunResult) -> String {
              scenario asked for; `mskbench compare` refuses it unless forced.\n\n",
         );
     }
+    if let Some(a) = &s.aborted {
+        let _ = writeln!(
+            out,
+            "**Aborted** at t = {} s: the SLO `{}` (abort = true) failed while the run was producing, at {} \
+             over the run so far. The load stopped there and the run drained, read back and accounted what \
+             was produced, so its numbers cover less than the scenario asked for; `mskbench compare` refuses \
+             it unless forced.\n",
+            a.at_s,
+            a.slo,
+            fmt_num(a.value)
+        );
+    }
     let _ = writeln!(
         out,
         "Scenario `{}`, seed {}, started {}, {} s measured.\n",
@@ -64,7 +76,11 @@ pub fn render(run: &RunResult) -> String {
                 "| `{}` | {} | {} |",
                 slo.expr,
                 slo.value.map_or("not measured".to_owned(), fmt_num),
-                if slo.ok { "held" } else { "**FAILED**" }
+                match (slo.ok, s.aborted.as_ref().is_some_and(|a| a.slo == slo.expr)) {
+                    (_, true) => "**FAILED** (stopped the run)",
+                    (true, false) => "held",
+                    (false, false) => "**FAILED**",
+                }
             );
         }
         out.push('\n');
@@ -229,5 +245,22 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("without throttling (3 s): **1000 records/s**, from t = 0 s"), "{md}");
+    }
+
+    #[test]
+    fn an_aborted_run_says_so_at_the_top_and_marks_its_slo() {
+        let mut run = sample();
+        run.slo = ["unaccounted == 0", "throttled_ratio < 0.01"]
+            .iter()
+            .map(|e| e.parse::<Slo>().unwrap().evaluate(&run))
+            .collect();
+        run.scenario.aborted =
+            Some(crate::model::Aborted { slo: "throttled_ratio < 0.01".into(), at_s: 7, value: 0.25 });
+        let md = render(&run);
+        let top = &md[..md.find("## SLOs").unwrap()];
+        assert!(top.contains("**Aborted** at t = 7 s: the SLO `throttled_ratio < 0.01` (abort = true)"), "{top}");
+        assert!(top.contains("at 0.25 over the run so far"), "{top}");
+        assert!(md.contains("| `throttled_ratio < 0.01` | 0.1 | **FAILED** (stopped the run) |"), "{md}");
+        assert!(md.contains("| `unaccounted == 0` | 0 | held |"), "{md}");
     }
 }

@@ -38,6 +38,37 @@ pub struct RunResult {
     /// order; absent when it injected none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<FaultRecord>,
+    /// The run's stages on the series' clock: each load phase, then the
+    /// drain; absent in results written before they were kept.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub phases: Vec<PhaseSpan>,
+    /// Per measure, its distribution as `[percentile, ms]` points from p0
+    /// to p99.99 evenly spaced on a log scale of 1 / (1 − quantile)
+    /// ([`curve_quantiles`]), then `[100, max]`: what percentile-curve
+    /// charts draw. Absent in results written before it was kept.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub latency_curve_ms: BTreeMap<String, Vec<[f64; 2]>>,
+}
+
+/// One stage of a run on the series' clock ([`Sample::t`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhaseSpan {
+    /// The phase's name, or `drain`.
+    pub name: String,
+    /// When it began, seconds.
+    pub from_s: f64,
+    /// When it ended, seconds.
+    pub until_s: f64,
+    /// False for warm-up phases and the drain: left out of the statistics.
+    pub measured: bool,
+}
+
+/// The quantiles of a percentile curve: 41 points from 0 to 0.9999,
+/// `1 − 10^(−k/10)` for k = 0…40, i.e. ten a decade of 1 / (1 − quantile)
+/// (p0, p20.6, …, p90, …, p99, …, p99.9, …, p99.99), as HdrHistogram's
+/// percentile plots and OpenMessaging Benchmark space them.
+pub fn curve_quantiles() -> impl Iterator<Item = f64> {
+    (0..=40).map(|k| 1.0 - 10f64.powf(-f64::from(k) / 10.0))
 }
 
 /// One injected fault: what, when, and what it did.
@@ -97,6 +128,11 @@ pub struct ScenarioInfo {
     /// unless forced).
     #[serde(default)]
     pub interrupted: bool,
+    /// The run was stopped early by an SLO marked `abort = true` that
+    /// failed while it ran (k6's `abortOnFail`); absent otherwise. Like an
+    /// interrupted run, its numbers cover less than the scenario asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aborted: Option<Aborted>,
     /// The `--set KEY=VALUE` overrides the scenario file ran with, in order
     /// (their values are in `settings`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -105,6 +141,18 @@ pub struct ScenarioInfo {
     /// carried, never compared.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tags: BTreeMap<String, String>,
+}
+
+/// Which SLO stopped a run early, when, and at what value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Aborted {
+    /// The SLO as text (`throttled_ratio < 0.05`), as in [`SloResult::expr`].
+    pub slo: String,
+    /// Seconds on the series' clock ([`Sample::t`]) at the end of the second
+    /// whose sample failed it: the load stopped then.
+    pub at_s: u64,
+    /// The metric's value then, over the run so far.
+    pub value: f64,
 }
 
 /// Firehose's per-stream quota, per second.
@@ -206,6 +254,22 @@ pub struct Sample {
     /// End-to-end latency of the records delivered in this second.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub e2e_ms: Option<Percentiles>,
+    /// Records the broker acknowledged that no invocation was handed yet,
+    /// at the end of the second: the event source mapping's lag
+    /// (OffsetLag), from counts (a redelivered batch counts again).
+    #[serde(default)]
+    pub lag: u64,
+    /// Invocations that started in the second; `consumed / invocations`
+    /// is their mean batch size.
+    #[serde(default)]
+    pub invocations: u64,
+    /// How long the invocations that ended in the second took, start to return.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invocation_ms: Option<Percentiles>,
+    /// `PutRecordBatch` round trips of the calls answered in the second
+    /// (measured phases).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub put_record_batch_ms: Option<Percentiles>,
 }
 
 /// An SLO checked against a run (`result.json`'s `slo` entries).
@@ -296,6 +360,7 @@ pub(crate) mod tests {
                 retries: if t < 5 { 0 } else { 1 },
                 in_flight: 10,
                 e2e_ms: Some(Percentiles { p50: 100.0, p90: 150.0, p99: 300.0 + t as f64, p999: 400.0, max: 500.0 }),
+                ..Sample::default()
             })
             .collect();
         RunResult {
@@ -314,6 +379,7 @@ pub(crate) mod tests {
                 }),
                 settings: serde_json::json!({"rate": 1000}),
                 interrupted: false,
+                aborted: None,
                 overrides: Vec::new(),
                 tags: BTreeMap::new(),
             },
@@ -339,6 +405,25 @@ pub(crate) mod tests {
             series,
             slo: Vec::new(),
             faults: Vec::new(),
+            phases: vec![
+                PhaseSpan { name: "warm-up".into(), from_s: 0.0, until_s: 2.0, measured: false },
+                PhaseSpan { name: "steady".into(), from_s: 2.0, until_s: 8.0, measured: true },
+                PhaseSpan { name: "drain".into(), from_s: 8.0, until_s: 10.0, measured: false },
+            ],
+            latency_curve_ms: [(
+                "e2e".to_string(),
+                vec![
+                    [0.0, 40.0],
+                    [50.0, 100.0],
+                    [90.0, 150.0],
+                    [99.0, 310.0],
+                    [99.9, 400.0],
+                    [99.99, 450.0],
+                    [100.0, 520.0],
+                ],
+            )]
+            .into_iter()
+            .collect(),
         }
     }
 

@@ -39,6 +39,8 @@
 #![warn(missing_docs)]
 
 pub mod faults;
+pub mod objective;
+pub mod sweep;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -56,6 +58,8 @@ use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize, Serializer};
 
 pub use crate::faults::{Fault, FaultKind, FirehoseOutage, RegistryOutage};
+pub use crate::objective::Objective;
+pub use crate::sweep::Sweep;
 
 /// A scenario as read from its file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -89,13 +93,17 @@ pub struct Scenario {
     #[serde(default = "default_drain", with = "duration_text")]
     pub drain: Duration,
     /// Objectives over the result, each over a metric of the reports'
-    /// catalogue; the run exits 1 when one fails.
-    #[serde(default, with = "text_list")]
-    pub slo: Vec<Slo>,
+    /// catalogue; the run exits 1 when one fails, and one marked
+    /// `abort = true` stops the run when it fails while it runs ([`objective`]).
+    #[serde(default)]
+    pub slo: Vec<Objective>,
     /// `[[faults]]`: faults injected during the run, each in a window of
     /// time from the start of producing ([`faults`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<Fault>,
+    /// `[[sweep]]`: one key run at several values, a run a point ([`sweep`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sweep: Vec<Sweep>,
 }
 
 fn default_drain() -> Duration {
@@ -818,31 +826,6 @@ mod text {
     }
 }
 
-/// A list of values written as their text forms (the SLOs).
-mod text_list {
-    use serde::ser::SerializeSeq as _;
-
-    use super::*;
-
-    pub(super) fn serialize<T: fmt::Display, S: Serializer>(v: &[T], s: S) -> Result<S::Ok, S::Error> {
-        let mut seq = s.serialize_seq(Some(v.len()))?;
-        for item in v {
-            seq.serialize_element(&item.to_string())?;
-        }
-        seq.end()
-    }
-
-    pub(super) fn deserialize<'de, T, D>(d: D) -> Result<Vec<T>, D::Error>
-    where
-        T: FromStr,
-        T::Err: fmt::Display,
-        D: Deserializer<'de>,
-    {
-        let texts = Vec::<String>::deserialize(d)?;
-        texts.iter().map(|t| t.parse().map_err(de::Error::custom)).collect()
-    }
-}
-
 /// Serialises each type as its `Display` text, the form its file value takes.
 macro_rules! serialize_as_text {
     ($($t:ty),*) => {
@@ -977,6 +960,8 @@ impl Scenario {
         faults::check(&scenario.faults, scenario.total_duration(), scenario.total_duration() + scenario.drain)
             .map_err(invalid)?;
         scenario.check_fault_parts().map_err(invalid)?;
+        objective::check(&scenario.slo, scenario.total_duration()).map_err(invalid)?;
+        sweep::check(&scenario.sweep, scenario.phases.len()).map_err(invalid)?;
         Ok(scenario)
     }
 
@@ -1110,6 +1095,9 @@ impl fmt::Display for Scenario {
         }
         for slo in &self.slo {
             writeln!(f, "  slo: {slo}")?;
+        }
+        for s in &self.sweep {
+            writeln!(f, "  sweep: {} over {}", s.key, s.set_values().join(", "))?;
         }
         Ok(())
     }
@@ -1260,7 +1248,7 @@ rate = 100
         );
         let s = Scenario::parse(&ok, "t.toml").unwrap();
         assert_eq!(s.firehose.quota.records_per_sec, 2000);
-        assert_eq!(s.slo[0].metric, "e2e_p99_ms");
+        assert_eq!(s.slo[0].slo.metric, "e2e_p99_ms");
     }
 
     #[test]
