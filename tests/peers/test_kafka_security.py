@@ -133,6 +133,21 @@ def _produce(brokers, registry, tmp, *security, env=None, timeout=120):
     return done, (json.loads(stats.read_text()) if done.returncode == 0 else None), time.monotonic() - started
 
 
+def _process(brokers, registry, firehose, tmp, *security, env=None):
+    """`mskbench process` over the topic into the Firehose stand-in; its totals."""
+    summary = tmp / "summary.json"
+    processed = subprocess.run(
+        [_binary(), "process", "--brokers", brokers, "--topic", "Clicks", "--group", "lab", *security,
+         "--batch-size", "100", "--batch-window", "100ms", "--idle-exit", "3s", "--summary-json", str(summary),
+         "-E", "DELIVERY_STREAM_NAME=MSKToS3", "-E", f"AWS_ENDPOINT_URL_FIREHOSE={firehose}",
+         "-E", "CSR=true", "-E", f"SCHEMA_REGISTRY_URL={registry}", "-E", "AWS_REGION=us-east-1",
+         "-E", "AWS_ACCESS_KEY_ID=test", "-E", "AWS_SECRET_ACCESS_KEY=test"],
+        capture_output=True, text=True, timeout=120, env=dict(os.environ, **(env or {})),
+    )
+    assert processed.returncode == 0, processed.stderr
+    return json.loads(summary.read_text())
+
+
 def _read_all(brokers, **security):
     consumer = KafkaConsumer(bootstrap_servers=brokers, enable_auto_commit=False, group_id=None,
                              consumer_timeout_ms=10_000, request_timeout_ms=20_000, **security)
@@ -163,17 +178,7 @@ def test_produce_and_process_over_tls_and_kafka_python_reads_it_back(listener, s
     assert len(records) == COUNT
     assert len({(r.partition, r.offset) for r in records}) == COUNT
 
-    summary = tmp_path / "summary.json"
-    processed = subprocess.run(
-        [_binary(), "process", "--brokers", kafka.tls, "--topic", "Clicks", "--group", "lab", *tls,
-         "--batch-size", "100", "--batch-window", "100ms", "--idle-exit", "3s", "--summary-json", str(summary),
-         "-E", "DELIVERY_STREAM_NAME=MSKToS3", "-E", f"AWS_ENDPOINT_URL_FIREHOSE={firehose.url}",
-         "-E", "CSR=true", "-E", f"SCHEMA_REGISTRY_URL={registry.url}", "-E", "AWS_REGION=us-east-1",
-         "-E", "AWS_ACCESS_KEY_ID=test", "-E", "AWS_SECRET_ACCESS_KEY=test"],
-        capture_output=True, text=True, timeout=120,
-    )
-    assert processed.returncode == 0, processed.stderr
-    totals = json.loads(summary.read_text())
+    totals = _process(kafka.tls, registry.url, firehose.url, tmp_path, *tls)
     assert (totals["records_in"], totals["delivered"]) == (COUNT, COUNT), totals
 
 
@@ -217,6 +222,7 @@ def test_a_plaintext_client_on_a_tls_listener_is_told_so(listener, serve, tmp_pa
 def test_scram_over_tls_as_msk_serves_it(listener, serve, certs, tmp_path):
     kafka = listener(scram=True)
     registry = serve("registry")
+    firehose = serve("firehose", "--s3-dir", str(tmp_path / "s3"), "--stream", "MSKToS3")
     scram = ["--msk-auth", "scram", "--kafka-ca", str(certs / "ca.pem"), "--kafka-user", "alice",
              "--kafka-password-env", "MSK_PASSWORD"]
     done, stats, _ = _produce(kafka.tls, registry.url, tmp_path, *scram, env={"MSK_PASSWORD": PASSWORD})
@@ -227,6 +233,9 @@ def test_scram_over_tls_as_msk_serves_it(listener, serve, certs, tmp_path):
     records = _read_all(kafka.tls, security_protocol="SASL_SSL", ssl_cafile=str(certs / "ca.pem"),
                         sasl_mechanism="SCRAM-SHA-512", sasl_plain_username="alice", sasl_plain_password=PASSWORD)
     assert len(records) == COUNT
+
+    totals = _process(kafka.tls, registry.url, firehose.url, tmp_path, *scram, env={"MSK_PASSWORD": PASSWORD})
+    assert (totals["records_in"], totals["delivered"]) == (COUNT, COUNT), totals
 
     done, _, took = _produce(kafka.tls, registry.url, tmp_path, *scram, env={"MSK_PASSWORD": "wrong"}, timeout=60)
     assert done.returncode == 2, done.stderr
