@@ -9,10 +9,10 @@
 use std::process::ExitCode;
 use std::time::SystemTime;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use aws_credential_types::provider::ProvideCredentials;
 use clap::Args as ClapArgs;
-use mskbench_kafka::iam::{presign, region_from_brokers};
+use mskbench_kafka::iam::{default_credentials, presign, signing_region};
 
 #[derive(Debug, ClapArgs)]
 #[command(after_help = "The token is a credential for its 15 minutes: it goes to stdout only. The expiry goes to \
@@ -32,19 +32,10 @@ pub(crate) struct Args {
 pub(crate) fn run(args: Args) -> Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let (region, credentials) = runtime.block_on(async {
-        let region = match args.region.clone().or_else(|| args.brokers.as_deref().and_then(region_from_brokers)) {
-            Some(region) => region,
-            None => {
-                use aws_config::meta::region::ProvideRegion as _;
-                match aws_config::default_provider::region::default_provider().region().await {
-                    Some(region) => region.to_string(),
-                    None => bail!("no AWS region: give --region, or set AWS_REGION"),
-                }
-            }
-        };
-        let chain = aws_config::default_provider::credentials::DefaultCredentialsChain::builder().build().await;
-        let credentials = chain.provide_credentials().await.context("no AWS credentials for MSK IAM")?;
-        Ok((region, credentials))
+        let region = signing_region(args.region.clone(), args.brokers.as_deref().unwrap_or_default()).await?;
+        let credentials =
+            default_credentials().await.provide_credentials().await.context("no AWS credentials for MSK IAM")?;
+        anyhow::Ok((region, credentials))
     })?;
     let token = presign(&region, &credentials, args.at.unwrap_or_else(SystemTime::now))?;
     println!("{}", token.value);

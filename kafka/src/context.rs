@@ -21,15 +21,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use aws_config::meta::region::ProvideRegion as _;
-use aws_credential_types::provider::SharedCredentialsProvider;
 use rdkafka::client::{Client, OAuthToken};
 use rdkafka::consumer::ConsumerContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::metadata::Metadata;
 use rdkafka::{ClientContext, bindings};
 
-use crate::iam::{IamError, IamTokens, region_from_brokers};
+use crate::iam::{IamError, IamTokens, default_credentials, signing_region};
 use crate::security::Security;
 
 /// The Kafka principal name sent with IAM tokens (MSK takes the identity
@@ -58,16 +56,8 @@ impl Auth {
         if !security.iam() {
             return Ok(Auth::default());
         }
-        let region = match security.region.clone().or_else(|| region_from_brokers(brokers)) {
-            Some(region) => region,
-            None => aws_config::default_provider::region::default_provider()
-                .region()
-                .await
-                .map(|r| r.to_string())
-                .ok_or(IamError::NoRegion)?,
-        };
-        let chain = aws_config::default_provider::credentials::DefaultCredentialsChain::builder().build().await;
-        Ok(Auth::with_tokens(IamTokens::new(region, SharedCredentialsProvider::new(chain))))
+        let region = signing_region(security.region.clone(), brokers).await?;
+        Ok(Auth::with_tokens(IamTokens::new(region, default_credentials().await)))
     }
 
     /// With a given token source (tests, or a caller's own credentials).
@@ -126,8 +116,9 @@ impl Auth {
         }
     }
 
-    /// A token for librdkafka's refresh.
-    fn oauth_token(&self) -> Result<OAuthToken, Box<dyn Error>> {
+    /// A token for librdkafka's refresh (a producer context of its own
+    /// calls it from `generate_oauth_token`).
+    pub fn oauth_token(&self) -> Result<OAuthToken, Box<dyn Error>> {
         let Some(tokens) = &self.inner.iam else {
             return Err("no OAUTHBEARER token source: only sasl.mechanism=AWS_MSK_IAM has one".into());
         };
@@ -138,8 +129,9 @@ impl Auth {
 
     /// Logs a librdkafka error once, as an error when no retry will cure
     /// it (and records it), as a warning otherwise; a partition's end is
-    /// not an error and is not logged.
-    fn note(&self, client: &str, error: &KafkaError, reason: &str) {
+    /// not an error and is not logged. `client` names the client in logs;
+    /// a producer context of its own calls it from `error`.
+    pub fn on_error(&self, client: &str, error: &KafkaError, reason: &str) {
         if let Some(refusal) = refusal(error, reason) {
             if self.inner.refused.set(refusal).is_ok() {
                 tracing::error!(target: "librdkafka", "{client}: {reason}");
@@ -209,7 +201,7 @@ impl ClientContext for KafkaContext {
     const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
 
     fn error(&self, error: KafkaError, reason: &str) {
-        self.auth.note(self.client, &error, reason);
+        self.auth.on_error(self.client, &error, reason);
     }
 
     fn generate_oauth_token(&self, _config: Option<&str>) -> Result<OAuthToken, Box<dyn Error>> {
@@ -218,17 +210,6 @@ impl ClientContext for KafkaContext {
 }
 
 impl ConsumerContext for KafkaContext {}
-
-/// For producer contexts defined elsewhere: the same error handling and
-/// tokens as [`KafkaContext`], called from their `ClientContext` methods.
-pub fn on_error(auth: &Auth, client: &str, error: KafkaError, reason: &str) {
-    auth.note(client, &error, reason);
-}
-
-/// For producer contexts defined elsewhere: a token for librdkafka.
-pub fn oauth_token(auth: &Auth) -> Result<OAuthToken, Box<dyn Error>> {
-    auth.oauth_token()
-}
 
 /// Why a client never got metadata.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
@@ -309,8 +290,8 @@ mod tests {
     #[test]
     fn the_first_refusal_is_kept() {
         let auth = Auth::default();
-        auth.note("t", &KafkaError::Global(RDKafkaErrorCode::Authentication), "first");
-        auth.note("t", &KafkaError::Global(RDKafkaErrorCode::Authentication), "second");
+        auth.on_error("t", &KafkaError::Global(RDKafkaErrorCode::Authentication), "first");
+        auth.on_error("t", &KafkaError::Global(RDKafkaErrorCode::Authentication), "second");
         assert_eq!(auth.refused(), Some("authentication failed: first"));
     }
 

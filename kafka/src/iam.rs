@@ -70,9 +70,28 @@ pub enum IamError {
     Signing(String),
     /// No region to sign for.
     #[error(
-        "MSK IAM needs an AWS region: none in the broker host names, AWS_REGION or the profile; set kafka.region or AWS_REGION"
+        "MSK IAM needs an AWS region: none in the broker host names, AWS_REGION or the profile; set kafka.region, \
+         --region or AWS_REGION"
     )]
     NoRegion,
+}
+
+/// The region tokens are signed for: `explicit`, else the one in MSK broker
+/// host names among `brokers`, else the AWS region chain's.
+pub async fn signing_region(explicit: Option<String>, brokers: &str) -> Result<String, IamError> {
+    use aws_config::meta::region::ProvideRegion as _;
+    if let Some(region) = explicit.or_else(|| region_from_brokers(brokers)) {
+        return Ok(region);
+    }
+    let chain = aws_config::default_provider::region::default_provider();
+    chain.region().await.map(|r| r.to_string()).ok_or(IamError::NoRegion)
+}
+
+/// The AWS default credential chain tokens are signed with: environment,
+/// profiles, SSO, web identity, container and instance metadata.
+pub async fn default_credentials() -> SharedCredentialsProvider {
+    let chain = aws_config::default_provider::credentials::DefaultCredentialsChain::builder().build().await;
+    SharedCredentialsProvider::new(chain)
 }
 
 /// The token for `region`, signed with `credentials` at `now`.

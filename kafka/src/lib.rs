@@ -7,7 +7,7 @@
 //! settings as a checked type ([`Security`], read from librdkafka
 //! properties, `--msk-auth` or a scenario's `[kafka]` table), signs MSK IAM
 //! tokens ([`iam`]), and gives clients a context ([`KafkaContext`], or
-//! [`on_error`]/[`oauth_token`] for contexts of their own) that hands
+//! [`Auth::on_error`]/[`Auth::oauth_token`] for contexts of their own) that hands
 //! librdkafka its tokens and turns a refusal that no retry will cure into
 //! a one-line reason ([`wait_for_metadata`]) instead of a hang.
 //!
@@ -21,7 +21,7 @@ pub mod iam;
 mod security;
 
 #[cfg(feature = "client")]
-pub use context::{Auth, ConnectError, KafkaContext, oauth_token, on_error, wait_for_metadata};
+pub use context::{Auth, ConnectError, KafkaContext, wait_for_metadata};
 pub use security::{Mechanism, MskAuth, Protocol, Secret, Security, SecurityError, is_security_property};
 
 /// Where a client connects and how: the bootstrap list, the security

@@ -290,20 +290,6 @@ pub struct Security {
     pub region: Option<String>,
 }
 
-/// The librdkafka properties [`Security`] owns: taken out of `-X`
-/// settings by [`Security::take_from_properties`].
-const OWNED: &[&str] = &[
-    "security.protocol",
-    "sasl.mechanism",
-    "sasl.mechanisms",
-    "sasl.username",
-    "sasl.password",
-    "ssl.ca.location",
-    "ssl.certificate.location",
-    "ssl.key.location",
-    "ssl.key.password",
-];
-
 impl Security {
     /// Takes the security settings out of librdkafka properties (`-X`),
     /// leaving every other property in place, and checks them.
@@ -476,7 +462,7 @@ impl Security {
 /// Whether librdkafka property `key` is one [`Security`] owns (and so
 /// must not be set, or printed, from anywhere else).
 pub fn is_security_property(key: &str) -> bool {
-    OWNED.contains(&key) || key.starts_with("sasl.") || key.starts_with("ssl.")
+    key == "security.protocol" || key.starts_with("sasl.") || key.starts_with("ssl.")
 }
 
 fn auth_name(auth: MskAuth) -> &'static str {

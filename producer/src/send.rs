@@ -364,11 +364,11 @@ impl ClientContext for AckContext {
     const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
 
     fn error(&self, error: KafkaError, reason: &str) {
-        mskbench_kafka::on_error(&self.auth, "producer", error, reason);
+        self.auth.on_error("producer", &error, reason);
     }
 
     fn generate_oauth_token(&self, _config: Option<&str>) -> Result<OAuthToken, Box<dyn std::error::Error>> {
-        mskbench_kafka::oauth_token(&self.auth)
+        self.auth.oauth_token()
     }
 }
 
