@@ -19,6 +19,7 @@ use anyhow::{Context, Result};
 use hdrhistogram::Histogram;
 use mskbench_processor::Live;
 use mskbench_processor::esm::EsmStats;
+use mskbench_producer::fleet::{read_histogram_log, read_intervals};
 use mskbench_producer::stats::percentiles;
 use mskbench_producer::{Control, Report};
 use mskbench_reports::catalogue::{E2E, PRODUCE_ACK, PUT_RECORD_BATCH};
@@ -181,6 +182,19 @@ pub(crate) fn assemble(i: Inputs<'_>, observer: &dyn Observer) -> Result<RunResu
         }
         series[second as usize].e2e_ms = Some(percentiles(h, 1.0));
     }
+    // The producer's send delay, second by second, from its interval log.
+    let schedule_offset_s = (schedule_ms - start_ms) as f64 / 1000.0;
+    match send_delays(&plan.out.join("produce.hlog"), schedule_offset_s) {
+        Ok(delays) => {
+            for (second, p) in delays {
+                while series.len() as u64 <= second {
+                    series.push(Sample { t: series.len() as u64, ..Sample::default() });
+                }
+                series[second as usize].send_delay_ms = Some(p);
+            }
+        }
+        Err(e) => observer.warn(&format!("no send delay chart: {e:#}")),
+    }
     let put = live.call_latency_us();
     let mut latency_ms = BTreeMap::new();
     latency_ms.insert(PRODUCE_ACK.name.to_owned(), report.ack_latency_ms);
@@ -196,6 +210,15 @@ pub(crate) fn assemble(i: Inputs<'_>, observer: &dyn Observer) -> Result<RunResu
         if !h.is_empty() {
             latency_curve_ms.insert(name.to_owned(), curve(h, per_ms));
         }
+    }
+    // The producer's measured acks (µs), kept in its report as an interval log.
+    match read_histogram_log(&report.histograms) {
+        Ok(h) => {
+            if let Some(ack) = h.get("ack_latency").filter(|h| !h.is_empty()) {
+                latency_curve_ms.insert(PRODUCE_ACK.name.to_owned(), curve(ack, 1000.0));
+            }
+        }
+        Err(e) => observer.warn(&format!("no produce_ack percentile curve: {e}")),
     }
     let offset = control.started().map_or(0.0, |(at, _)| at.saturating_duration_since(clock.start).as_secs_f64());
     let phases = phase_spans(scenario, offset, drain_from_s, series.len() as f64);
@@ -269,6 +292,21 @@ pub(crate) fn assemble(i: Inputs<'_>, observer: &dyn Observer) -> Result<RunResu
         }
     }
     Ok(result)
+}
+
+/// Each second's send delay percentiles (ms) from the producer's interval
+/// log at `path` (µs, tag `send_delay`), keyed by the second of the run's
+/// series holding the interval's midpoint; the log's base time is the
+/// schedule's start, `schedule_offset_s` after the series' zero.
+fn send_delays(path: &Path, schedule_offset_s: f64) -> Result<BTreeMap<u64, mskbench_reports::Percentiles>> {
+    let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let intervals = read_intervals(&text).with_context(|| format!("reading {}", path.display()))?;
+    let mut out = BTreeMap::new();
+    for i in intervals.iter().filter(|i| i.tag == "send_delay" && !i.histogram.is_empty()) {
+        let mid = schedule_offset_s + i.start.as_secs_f64() + i.length.as_secs_f64() / 2.0;
+        out.insert(mid.max(0.0) as u64, percentiles(&i.histogram, 1000.0));
+    }
+    Ok(out)
 }
 
 /// The percentile curve of `h` (`per_ms` of its units a millisecond):
@@ -363,6 +401,48 @@ mod tests {
         let cut = phase_spans(&scenario(), 0.5, 1.5, 4.0);
         let names: Vec<(&str, f64)> = cut.iter().map(|p| (p.name.as_str(), p.until_s)).collect();
         assert_eq!(names, [("warm-up", 1.5), ("drain", 4.0)]);
+    }
+
+    #[test]
+    fn send_delays_land_in_the_second_holding_each_intervals_midpoint() {
+        use hdrhistogram::serialization::V2DeflateSerializer;
+        use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
+        let dir = std::env::temp_dir().join(format!("mskbench-send-delays-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("produce.hlog");
+        let (mut out, mut serializer) = (Vec::new(), V2DeflateSerializer::new());
+        {
+            let mut log = IntervalLogWriterBuilder::new()
+                .with_base_time(UNIX_EPOCH + Duration::from_secs(1_700_000_000))
+                .begin_log_with(&mut out, &mut serializer)
+                .unwrap();
+            let mut delay = Histogram::<u64>::new(3).unwrap();
+            let mut ack = Histogram::<u64>::new(3).unwrap();
+            ack.record(900_000).unwrap();
+            for (from_s, us) in [(0.0, 2_000), (1.0, 40_000)] {
+                delay.reset();
+                delay.record(us).unwrap();
+                let (from, one) = (Duration::from_secs_f64(from_s), Duration::from_secs(1));
+                log.write_histogram(&ack, from, one, Tag::new("ack")).unwrap();
+                log.write_histogram(&delay, from, one, Tag::new("send_delay")).unwrap();
+            }
+            // An empty interval (nothing sent) draws no point.
+            log.write_histogram(
+                &Histogram::<u64>::new(3).unwrap(),
+                Duration::from_secs(2),
+                Duration::from_secs(1),
+                Tag::new("send_delay"),
+            )
+            .unwrap();
+        }
+        fs::write(&path, out).unwrap();
+        // The schedule began 1.2 s into the run: its first second is the run's second 1.
+        let delays = send_delays(&path, 1.2).unwrap();
+        assert_eq!(delays.keys().copied().collect::<Vec<_>>(), vec![1, 2]);
+        assert!((delays[&1].p50 - 2.0).abs() < 0.01, "{:?}", delays[&1]);
+        assert!((delays[&2].max - 40.0).abs() < 0.1, "{:?}", delays[&2]);
+        assert!(send_delays(&dir.join("missing.hlog"), 0.0).unwrap_err().to_string().contains("missing.hlog"));
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

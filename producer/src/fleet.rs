@@ -237,10 +237,23 @@ pub fn histogram_log(
     String::from_utf8(out).map_err(|e| FleetError::Log(e.to_string()))
 }
 
-/// The histograms of an interval log by tag, the intervals of each tag
-/// added up (untagged ones under `""`).
-pub fn read_histogram_log(text: &str) -> Result<BTreeMap<String, Histogram<u64>>, FleetError> {
-    let mut out: BTreeMap<String, Histogram<u64>> = BTreeMap::new();
+/// One interval of an interval log: its tag (`""` when untagged), its start
+/// (relative to the log's base time) and length, and its histogram.
+#[derive(Debug, Clone)]
+pub struct Interval {
+    /// The interval's tag, `""` when it has none.
+    pub tag: String,
+    /// When the interval began, after the log's base time.
+    pub start: Duration,
+    /// How long it lasted.
+    pub length: Duration,
+    /// The values recorded in it.
+    pub histogram: Histogram<u64>,
+}
+
+/// Every interval of an interval log, in the log's order.
+pub fn read_intervals(text: &str) -> Result<Vec<Interval>, FleetError> {
+    let mut out = Vec::new();
     let mut deserializer = Deserializer::new();
     for entry in IntervalLogIterator::new(text.as_bytes()) {
         let entry = entry.map_err(|e| FleetError::Log(format!("{e:?}")))?;
@@ -248,16 +261,30 @@ pub fn read_histogram_log(text: &str) -> Result<BTreeMap<String, Histogram<u64>>
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(interval.encoded_histogram())
             .map_err(|e| FleetError::Log(format!("an interval's histogram is not base64: {e}")))?;
-        let h: Histogram<u64> = deserializer
+        let histogram: Histogram<u64> = deserializer
             .deserialize(&mut bytes.as_slice())
             .map_err(|e| FleetError::Log(format!("an interval's histogram does not decode: {e:?}")))?;
-        let tag = interval.tag().map_or(String::new(), |t| t.as_str().to_owned());
+        out.push(Interval {
+            tag: interval.tag().map_or(String::new(), |t| t.as_str().to_owned()),
+            start: interval.start_timestamp(),
+            length: interval.duration(),
+            histogram,
+        });
+    }
+    Ok(out)
+}
+
+/// The histograms of an interval log by tag, the intervals of each tag
+/// added up (untagged ones under `""`).
+pub fn read_histogram_log(text: &str) -> Result<BTreeMap<String, Histogram<u64>>, FleetError> {
+    let mut out: BTreeMap<String, Histogram<u64>> = BTreeMap::new();
+    for Interval { tag, histogram, .. } in read_intervals(text)? {
         match out.get_mut(&tag) {
             Some(sum) => {
-                sum.add(&h).map_err(|e| FleetError::Log(format!("cannot add the {tag:?} intervals: {e:?}")))?
+                sum.add(&histogram).map_err(|e| FleetError::Log(format!("cannot add the {tag:?} intervals: {e:?}")))?
             }
             None => {
-                out.insert(tag, h);
+                out.insert(tag, histogram);
             }
         }
     }

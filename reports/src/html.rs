@@ -4,7 +4,8 @@
 //! records/s, bytes/s and put requests/s with the quota as a red dashed
 //! line — and add what the console cannot show: throttled records and
 //! retries over time, the event source mapping's lag, invocations' batch
-//! size and duration, `PutRecordBatch` and end-to-end latency over time,
+//! size and duration, the producer's send delay, `PutRecordBatch` and
+//! end-to-end latency over time,
 //! and each latency distribution as a percentile curve (HdrHistogram /
 //! OpenMessaging Benchmark style: a log-scaled "1 − quantile" axis from p0
 //! to p99.99). Charts over time shade the run's phases grey and its fault
@@ -203,6 +204,20 @@ fn charts(run: &RunResult) -> Vec<String> {
             vec![],
         ));
     }
+    if run.series.iter().any(|s| s.send_delay_ms.is_some()) {
+        out.push(over_time(
+            run,
+            "Producer send delay (actual − intended send time)",
+            "milliseconds",
+            "ms",
+            vec![
+                line("p50", GREEN, series(run, |s| s.send_delay_ms.as_ref().map(|p| p.p50))),
+                line("p99", ORANGE, series(run, |s| s.send_delay_ms.as_ref().map(|p| p.p99))),
+                line("max", PURPLE, series(run, |s| s.send_delay_ms.as_ref().map(|p| p.max))),
+            ],
+            vec![],
+        ));
+    }
     let e2e = |f: fn(&crate::model::Percentiles) -> f64| series(run, move |s| s.e2e_ms.as_ref().map(f));
     if run.series.iter().any(|s| s.e2e_ms.is_some()) {
         out.push(over_time(
@@ -228,7 +243,7 @@ fn charts(run: &RunResult) -> Vec<String> {
             .render(),
         );
     }
-    // Measures without a curve (produce_ack; results written before curves were kept): their percentiles.
+    // Measures without a curve (results written before curves were kept): their percentiles.
     for (measure, p) in run.latency_ms.iter().filter(|(m, _)| !run.latency_curve_ms.contains_key(*m)) {
         out.push(
             BarChart {
@@ -409,12 +424,13 @@ mod tests {
     }
 
     #[test]
-    fn newer_series_add_lag_batch_size_duration_and_call_latency_charts() {
+    fn newer_series_add_lag_batch_size_duration_call_latency_and_send_delay_charts() {
         let mut run = sample();
         for s in &mut run.series {
             (s.lag, s.invocations) = (40, 2);
             s.invocation_ms = Some(crate::model::Percentiles { p50: 30.0, p99: 80.0, ..Default::default() });
             s.put_record_batch_ms = Some(crate::model::Percentiles { p50: 5.0, p99: 9.0, ..Default::default() });
+            s.send_delay_ms = Some(crate::model::Percentiles { p50: 0.1, p99: 2.5, max: 7.0, ..Default::default() });
         }
         let html = render(&run);
         for title in [
@@ -422,6 +438,7 @@ mod tests {
             "Batch size: records per invocation",
             "Invocation duration",
             "PutRecordBatch latency over time",
+            "Producer send delay (actual − intended send time)",
         ] {
             assert!(html.contains(title), "{title}");
         }

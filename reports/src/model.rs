@@ -270,6 +270,11 @@ pub struct Sample {
     /// (measured phases).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub put_record_batch_ms: Option<Percentiles>,
+    /// The producer's send delay (actual send time − intended) of the
+    /// records it sent in the second, every phase: how far the open-loop
+    /// schedule slipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_delay_ms: Option<Percentiles>,
 }
 
 /// An SLO checked against a run (`result.json`'s `slo` entries).

@@ -4,8 +4,8 @@ Chromium (Debian's `chromium`, over the DevTools protocol) at two widths.
 A short run with throttling and a Firehose outage window, repeated twice
 (and a two-point `[[sweep]]` of its rate, for the latency-against-throughput chart),
 gives real charts of every kind: rates against the quota, phases and a
-fault band, lag, batch size, invocation duration, PutRecordBatch and
-end-to-end latency over time, and the percentile curves (several runs
+fault band, lag, batch size, invocation duration, PutRecordBatch latency, the
+producer's send delay and end-to-end latency over time, and the percentile curves (several runs
 overlaid on the comparison page). For each page and width the test checks
 in the browser's own layout that every chart rendered with a size and
 drew its lines, that no two labels of a chart overlap and none spills out
@@ -59,10 +59,11 @@ RUN_CHARTS = [
     "Batch size: records per invocation",
     "Invocation duration",
     "PutRecordBatch latency over time",
+    "Producer send delay (actual − intended send time)",
     "End-to-end latency over time",
     "e2e latency by percentile",
+    "produce_ack latency by percentile",
     "put_record_batch latency by percentile",
-    "produce_ack latency distribution",
 ]
 
 
@@ -116,7 +117,8 @@ def test_every_chart_renders_in_chromium_at_two_widths(tmp_path):
         _check_page(browser, (out / "run-1" / "report.html").as_uri(), RUN_CHARTS, shots, "report")
         _check_page(
             browser, page.as_uri(),
-            ["e2e latency by percentile", "put_record_batch latency by percentile"], shots, "compare",
+            ["e2e latency by percentile", "produce_ack latency by percentile", "put_record_batch latency by percentile"],
+            shots, "compare",
         )
         # A two-point sweep's latency-against-throughput chart.
         sweep = tmp_path / "sweep.toml"
