@@ -140,8 +140,12 @@ fn three_workers_and_two_processors_make_one_exact_result() {
     }
     // Every record delivered (or the bound passed): the replicas stop on
     // SIGINT, as on a Ctrl-C, and write their summaries.
+    // Distinct lines: a rebalance while the replicas join (slow on a busy
+    // machine) redelivers a batch, and its duplicates must not end the wait
+    // before the last record is in.
+    let distinct = |dir: &Path| lines(dir).into_iter().collect::<std::collections::HashSet<_>>().len() as u64;
     let deadline = std::time::Instant::now() + Duration::from_secs(90);
-    while (lines(&s3).len() as u64) < COUNT && std::time::Instant::now() < deadline {
+    while distinct(&s3) < COUNT && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(200));
     }
     for p in &processors {
@@ -193,9 +197,13 @@ fn three_workers_and_two_processors_make_one_exact_result() {
     assert_eq!(account.status.code(), Some(0), "{}\n{}", text(&account.stdout), text(&account.stderr));
     let result = json(&run.join("result.json"));
     let t = &result["totals"];
+    // Exact: every record delivered once, and each extra copy a rebalance
+    // redelivered counted as a duplicate (usually none: the replicas joined
+    // before the workers began).
+    let copies = lines(&s3).len() as u64;
     assert_eq!(
         (t["produced"].as_u64(), t["delivered"].as_u64(), t["unaccounted"].as_u64(), t["duplicates"].as_u64()),
-        (Some(COUNT), Some(COUNT), Some(0), Some(0)),
+        (Some(COUNT), Some(COUNT), Some(0), Some(copies - COUNT)),
         "{t}"
     );
     for name in ["report.md", "report.html", "merged.json"] {
@@ -207,7 +215,8 @@ fn three_workers_and_two_processors_make_one_exact_result() {
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["globalseq"].as_i64().unwrap())
         .collect();
     seqs.sort_unstable();
-    assert_eq!(seqs, (1..=COUNT as i64).collect::<Vec<_>>(), "the fleet's globalseqs are 1 to the count, once each");
+    seqs.dedup();
+    assert_eq!(seqs, (1..=COUNT as i64).collect::<Vec<_>>(), "the fleet's globalseqs are 1 to the count");
 
     // The same objects in S3 (moto), read back through `s3://`: the same totals.
     let moto = Moto::start();
