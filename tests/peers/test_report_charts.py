@@ -132,12 +132,12 @@ def test_every_chart_renders_in_chromium_at_two_widths(tmp_path):
         _check_page(
             browser, (swept / "sweep.html").as_uri(), ["Latency against throughput, phases.1.rate swept"], shots, "sweep",
         )
-        # Both sides' runs are overlaid: four curves on each chart.
+        # Both sides' runs are overlaid: four curves on each of the three charts.
         p = browser.page()
         try:
             p.navigate(page.as_uri())
             curves = p.evaluate("[...document.querySelectorAll('svg')].map(s => s.querySelectorAll('polyline').length)")
-            assert curves == [4, 4], curves
+            assert curves == [4, 4, 4], curves
         finally:
             p.close()
     finally:
