@@ -14,6 +14,7 @@
 //! | `firehose_down`, `refuse` | the proxy in front of the endpoint closes its port | it listens again |
 //! | `firehose_down`, `http_500`/`http_503` | the endpoint answers every call with that status | it serves again |
 //! | `network_latency` | the proxy in front of the broker delays every chunk each way | it passes them again |
+//! | `broker_restart` | [`BrokerSwitch::stop`]: the broker's port closes, its connections are cut | [`BrokerSwitch::start`]: the same address, log and offsets, a new group coordinator |
 //!
 //! The proxies and switches exist only when the schedule needs them
 //! ([`Targets`], filled in by `parts::start`). Besides its own counts, each
@@ -30,7 +31,7 @@ use anyhow::Result;
 use mskbench_processor::{Live, LiveSnapshot};
 use mskbench_reports::FaultRecord;
 use mskbench_scenarios::{Fault, FaultKind, FirehoseOutage, RegistryOutage};
-use mskbench_sim::{FaultProxy, HttpOutage, Outage, ProxyMode};
+use mskbench_sim::{BrokerSwitch, FaultProxy, HttpOutage, Outage, ProxyMode};
 
 use crate::mapping::Mapping;
 
@@ -39,6 +40,8 @@ use crate::mapping::Mapping;
 pub(crate) struct Targets {
     /// In front of the embedded broker (advertised to every Kafka client).
     pub broker_proxy: Option<Arc<FaultProxy>>,
+    /// Stops and restarts the embedded broker.
+    pub broker_switch: Option<Arc<BrokerSwitch>>,
     /// In front of the embedded registry.
     pub registry_proxy: Option<Arc<FaultProxy>>,
     /// The embedded registry's 5xx switch.
@@ -53,6 +56,7 @@ pub(crate) struct Targets {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Needs {
     pub broker_proxy: bool,
+    pub broker_switch: bool,
     pub registry_proxy: bool,
     pub firehose_proxy: bool,
 }
@@ -63,6 +67,7 @@ impl Needs {
         for f in faults {
             match f.kind {
                 FaultKind::NetworkLatency(_) => needs.broker_proxy = true,
+                FaultKind::BrokerRestart => needs.broker_switch = true,
                 FaultKind::RegistryDown(RegistryOutage::Refuse) => needs.registry_proxy = true,
                 FaultKind::FirehoseDown(FirehoseOutage::Refuse) => needs.firehose_proxy = true,
                 FaultKind::ProcessorCrash | FaultKind::RegistryDown(_) | FaultKind::FirehoseDown(_) => {}
@@ -95,7 +100,7 @@ pub(crate) async fn run(
         if begins {
             open[i] = Some(begin(fault, &targets, &mapping).await?);
         } else if let Some(opened) = open[i].take() {
-            let effects = end(fault, opened, &targets, &mapping)?;
+            let effects = end(fault, opened, &targets, &mapping).await?;
             let secs = |d: Duration| (offset + d).as_secs_f64();
             records[i] = Some(FaultRecord {
                 kind: fault.kind.name().to_owned(),
@@ -115,9 +120,11 @@ pub(crate) async fn run(
 /// What a fault's start left to compare its end with.
 struct Opened {
     live: LiveSnapshot,
-    /// The fault's own count at its start (proxy or switch), and what the crash hit.
+    /// The fault's own count at its start (proxy or switch), and what the
+    /// crash or the broker's stop hit.
     own: u64,
     invocations_cut: u64,
+    connections_cut: u64,
 }
 
 fn missing(what: &str) -> anyhow::Error {
@@ -135,7 +142,7 @@ fn switch<'a>(o: &'a Option<Arc<Outage>>, what: &str) -> Result<&'a Outage> {
 /// The fault's own count now: connections cut, requests answered 5xx, chunks delayed.
 fn own_count(fault: &Fault, t: &Targets) -> Result<u64> {
     Ok(match fault.kind {
-        FaultKind::ProcessorCrash => 0,
+        FaultKind::ProcessorCrash | FaultKind::BrokerRestart => 0,
         FaultKind::RegistryDown(RegistryOutage::Refuse) => proxy(&t.registry_proxy, "a registry proxy")?.counts().cut,
         FaultKind::RegistryDown(RegistryOutage::Http503) => switch(&t.registry_outage, "the registry")?.answered(),
         FaultKind::FirehoseDown(FirehoseOutage::Refuse) => proxy(&t.firehose_proxy, "a Firehose proxy")?.counts().cut,
@@ -147,7 +154,7 @@ fn own_count(fault: &Fault, t: &Targets) -> Result<u64> {
 async fn begin(fault: &Fault, t: &Targets, mapping: &Mapping) -> Result<Opened> {
     let own = own_count(fault, t)?;
     let live = mapping.live.snapshot();
-    let mut invocations_cut = 0;
+    let (mut invocations_cut, mut connections_cut) = (0, 0);
     match fault.kind {
         FaultKind::ProcessorCrash => invocations_cut = mapping.crash().await?.invocations_cut,
         FaultKind::RegistryDown(RegistryOutage::Refuse) => proxy(&t.registry_proxy, "")?.set(ProxyMode::Refuse),
@@ -162,11 +169,16 @@ async fn begin(fault: &Fault, t: &Targets, mapping: &Mapping) -> Result<Opened> 
             switch(&t.firehose_outage, "")?.begin(HttpOutage::Status503);
         }
         FaultKind::NetworkLatency(d) => proxy(&t.broker_proxy, "")?.set(ProxyMode::Delay(d)),
+        FaultKind::BrokerRestart => connections_cut = broker(t)?.stop().await as u64,
     }
-    Ok(Opened { live, own, invocations_cut })
+    Ok(Opened { live, own, invocations_cut, connections_cut })
 }
 
-fn end(fault: &Fault, opened: Opened, t: &Targets, mapping: &Mapping) -> Result<BTreeMap<String, u64>> {
+fn broker(t: &Targets) -> Result<&BrokerSwitch> {
+    t.broker_switch.as_deref().ok_or_else(|| missing("a restartable embedded broker"))
+}
+
+async fn end(fault: &Fault, opened: Opened, t: &Targets, mapping: &Mapping) -> Result<BTreeMap<String, u64>> {
     match fault.kind {
         FaultKind::ProcessorCrash => mapping.restart()?,
         FaultKind::RegistryDown(RegistryOutage::Refuse) => proxy(&t.registry_proxy, "")?.set(ProxyMode::Pass),
@@ -174,26 +186,25 @@ fn end(fault: &Fault, opened: Opened, t: &Targets, mapping: &Mapping) -> Result<
         FaultKind::FirehoseDown(FirehoseOutage::Refuse) => proxy(&t.firehose_proxy, "")?.set(ProxyMode::Pass),
         FaultKind::FirehoseDown(_) => switch(&t.firehose_outage, "")?.end(),
         FaultKind::NetworkLatency(_) => proxy(&t.broker_proxy, "")?.set(ProxyMode::Pass),
+        FaultKind::BrokerRestart => broker(t)?.start().await?,
     }
-    let own = own_count(fault, t)?.saturating_sub(opened.own);
-    Ok(effects(fault.kind, own, opened.invocations_cut, &opened.live, &mapping.live))
+    let own = match fault.kind {
+        FaultKind::ProcessorCrash => opened.invocations_cut,
+        FaultKind::BrokerRestart => opened.connections_cut,
+        _ => own_count(fault, t)?.saturating_sub(opened.own),
+    };
+    Ok(effects(fault.kind, own, &opened.live, &mapping.live))
 }
 
 /// The fault's counts by name: its own, then what the processor saw.
-fn effects(
-    kind: FaultKind,
-    own: u64,
-    invocations_cut: u64,
-    at_start: &LiveSnapshot,
-    live: &Live,
-) -> BTreeMap<String, u64> {
+fn effects(kind: FaultKind, own: u64, at_start: &LiveSnapshot, live: &Live) -> BTreeMap<String, u64> {
     let now = live.snapshot();
     let mut effects = BTreeMap::new();
     match kind {
-        FaultKind::ProcessorCrash => effects.insert("invocations_cut".to_owned(), invocations_cut),
-        FaultKind::RegistryDown(RegistryOutage::Refuse) | FaultKind::FirehoseDown(FirehoseOutage::Refuse) => {
-            effects.insert("connections_cut".to_owned(), own)
-        }
+        FaultKind::ProcessorCrash => effects.insert("invocations_cut".to_owned(), own),
+        FaultKind::RegistryDown(RegistryOutage::Refuse)
+        | FaultKind::FirehoseDown(FirehoseOutage::Refuse)
+        | FaultKind::BrokerRestart => effects.insert("connections_cut".to_owned(), own),
         FaultKind::RegistryDown(_) | FaultKind::FirehoseDown(_) => effects.insert("answered_5xx".to_owned(), own),
         FaultKind::NetworkLatency(_) => effects.insert("delayed_chunks".to_owned(), own),
     };
@@ -213,7 +224,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_the_faults_that_need_a_proxy_get_one() {
+    fn only_the_faults_that_need_a_proxy_or_a_restartable_broker_get_one() {
         let f = |kind| Fault { kind, from: Duration::ZERO, until: Duration::from_secs(1) };
         assert_eq!(Needs::of(&[]), Needs::default());
         let needs = Needs::of(&[
@@ -226,6 +237,11 @@ mod tests {
             f(FaultKind::NetworkLatency(Duration::from_millis(5))),
             f(FaultKind::FirehoseDown(FirehoseOutage::Refuse)),
         ]);
-        assert_eq!(needs, Needs { broker_proxy: true, registry_proxy: false, firehose_proxy: true });
+        assert_eq!(
+            needs,
+            Needs { broker_proxy: true, broker_switch: false, registry_proxy: false, firehose_proxy: true }
+        );
+        let needs = Needs::of(&[f(FaultKind::BrokerRestart), f(FaultKind::NetworkLatency(Duration::from_millis(5)))]);
+        assert_eq!(needs, Needs { broker_proxy: true, broker_switch: true, ..Needs::default() });
     }
 }

@@ -29,7 +29,9 @@ use mskbench_kafka::{Connection, KafkaContext};
 use mskbench_producer::topic::ensure_topic;
 use mskbench_scenarios::{Brokers, Endpoint, RegistryKind};
 use mskbench_sim::firehose::{Buffering, Faults};
-use mskbench_sim::{EmbeddedBroker, FaultProxy, FirehoseConfig, FirehoseServer, RegistryConfig, RegistryServer};
+use mskbench_sim::{
+    BrokerOptions, EmbeddedBroker, FaultProxy, FirehoseConfig, FirehoseServer, RegistryConfig, RegistryServer,
+};
 
 use crate::accounting;
 use crate::delivered::{Bucket, BucketTarget};
@@ -146,11 +148,32 @@ pub(crate) async fn start(plan: &Plan, parts: &mut Parts) -> Result<Started> {
 
     let needs = Needs::of(&scenario.faults);
     let brokers = match &scenario.kafka.brokers {
-        Brokers::Embedded if needs.broker_proxy => {
+        Brokers::Embedded if needs.broker_proxy && !needs.broker_switch => {
             let (broker, proxy) = EmbeddedBroker::start_behind_proxy(([127, 0, 0, 1], 0).into()).await?;
             let servers = broker.bootstrap_servers();
             parts.broker = Some(broker);
             parts.targets.broker_proxy = Some(Arc::new(proxy));
+            servers
+        }
+        // A restartable broker is served by mskbench's own loop, which
+        // holds the storage across the restart.
+        Brokers::Embedded if needs.broker_switch => {
+            let loopback: std::net::SocketAddr = ([127, 0, 0, 1], 0).into();
+            let mut options = BrokerOptions { restartable: needs.broker_switch, ..BrokerOptions::default() };
+            let listen = if needs.broker_proxy {
+                // The broker on a port of its own, the proxy in front advertised.
+                let addr = std::net::TcpListener::bind(loopback)?.local_addr()?;
+                let proxy = Arc::new(FaultProxy::start(loopback, addr).await?);
+                options.advertised = Some(proxy.addr());
+                parts.targets.broker_proxy = Some(proxy);
+                addr
+            } else {
+                loopback
+            };
+            let broker = EmbeddedBroker::start_with(listen, options).await?;
+            parts.targets.broker_switch = broker.switch().map(Arc::new);
+            let servers = broker.bootstrap_servers();
+            parts.broker = Some(broker);
             servers
         }
         brokers => start_broker(brokers, parts).await?,

@@ -54,6 +54,12 @@ pub enum FaultKind {
     /// Every byte between the Kafka clients and the broker is delayed by
     /// this much, each way (`network_latency`).
     NetworkLatency(Duration),
+    /// The broker stops at `from` — its port refuses connections and every
+    /// client connection is cut — and starts again at `until` on the same
+    /// address with the same log and committed offsets and a new group
+    /// coordinator, as a broker process with durable storage restarts
+    /// (`broker_restart`).
+    BrokerRestart,
 }
 
 /// How the registry is down.
@@ -86,6 +92,7 @@ impl FaultKind {
             FaultKind::RegistryDown(_) => "registry_down",
             FaultKind::FirehoseDown(_) => "firehose_down",
             FaultKind::NetworkLatency(_) => "network_latency",
+            FaultKind::BrokerRestart => "broker_restart",
         }
     }
 
@@ -99,7 +106,7 @@ impl FaultKind {
                 Some("http_503")
             }
             FaultKind::FirehoseDown(FirehoseOutage::Http500) => Some("http_500"),
-            FaultKind::ProcessorCrash | FaultKind::NetworkLatency(_) => None,
+            FaultKind::ProcessorCrash | FaultKind::NetworkLatency(_) | FaultKind::BrokerRestart => None,
         }
     }
 }
@@ -194,14 +201,11 @@ impl TryFrom<FaultTable> for Fault {
                 }
                 no_mode(FaultKind::NetworkLatency(latency))?
             }
-            "broker_restart" => {
-                return Err("faults (broker_restart): not supported: the embedded broker keeps its records in \
-                            memory only, so a restart would lose them (see scenarios/README.md)"
-                    .into());
-            }
+            "broker_restart" => no_mode(FaultKind::BrokerRestart)?,
             other => {
                 return Err(format!(
-                    "faults: kind {other:?} is not processor_crash, registry_down, firehose_down or network_latency"
+                    "faults: kind {other:?} is not processor_crash, registry_down, firehose_down, network_latency or \
+                     broker_restart"
                 ));
             }
         };

@@ -1000,7 +1000,7 @@ impl Scenario {
                 FaultKind::FirehoseDown(_) => {
                     (self.firehose.endpoint != Endpoint::Embedded).then_some("firehose.endpoint = \"embedded\"")
                 }
-                FaultKind::NetworkLatency(_) => {
+                FaultKind::NetworkLatency(_) | FaultKind::BrokerRestart => {
                     (self.kafka.brokers != Brokers::Embedded).then_some("kafka.brokers = \"embedded\"")
                 }
             };
@@ -1387,8 +1387,9 @@ rate = 100
         assert!(e.contains("only network_latency"), "{e}");
         let e = err(&fault("kind = \"disk_full\"\nfrom = \"1s\"\nduration = \"1s\""));
         assert!(e.contains("\"disk_full\" is not"), "{e}");
-        let e = err(&fault("kind = \"broker_restart\"\nfrom = \"1s\"\nduration = \"1s\""));
-        assert!(e.contains("not supported"), "{e}");
+        let e = err(&fault("kind = \"broker_restart\"\nfrom = \"1s\"\nduration = \"1s\"\nmode = \"refuse\""));
+        assert!(e.contains("takes no mode"), "{e}");
+        assert!(Scenario::parse(&fault("kind = \"broker_restart\"\nfrom = \"1s\"\nduration = \"1s\""), "t").is_ok());
         let e = err(&fault("kind = \"processor_crash\"\nfrom = \"1s\"\nduration = \"1s\"\nwhen = 3"));
         assert!(e.contains("when"), "{e}");
         // A crash may restart at once.

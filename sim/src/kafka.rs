@@ -25,6 +25,8 @@
 //! engine (200,000 records produced and read back in 1.4 s on this machine).
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use rama::Service as _;
@@ -84,6 +86,9 @@ pub struct EmbeddedBroker {
     advertised: SocketAddr,
     /// `None` once shut down.
     task: Option<JoinHandle<()>>,
+    /// The broker's own serving loop with its storage in hand, when started
+    /// by [`EmbeddedBroker::start_with`] with SCRAM users or `restartable`.
+    serving: Option<Arc<Serving>>,
 }
 
 impl EmbeddedBroker {
@@ -111,10 +116,10 @@ impl EmbeddedBroker {
     pub async fn start_with(listen: SocketAddr, options: BrokerOptions) -> Result<EmbeddedBroker, BrokerError> {
         let addr = free_addr(listen)?;
         let advertised = options.advertised.unwrap_or(addr);
-        if options.scram_users.is_empty() {
+        if options.scram_users.is_empty() && !options.restartable {
             Self::start_advertising(addr, advertised).await
         } else {
-            Self::start_scram(addr, advertised, &options.scram_users).await
+            Self::start_serving(addr, advertised, &options.scram_users).await
         }
     }
 
@@ -140,17 +145,18 @@ impl EmbeddedBroker {
             }
         });
         wait_listening(addr, &task).await?;
-        Ok(EmbeddedBroker { addr, advertised, task: Some(task) })
+        Ok(EmbeddedBroker { addr, advertised, task: Some(task), serving: None })
     }
 
-    /// tansu's broker with authentication: the same storage, coordinator
-    /// and routes `Broker::serve` uses, behind tansu's SASL frame layer,
-    /// which answers nothing but ApiVersions, SaslHandshake and
-    /// SaslAuthenticate before a client has authenticated. tansu's
-    /// `Broker` keeps its storage to itself, so the users' SCRAM
-    /// credentials could not be stored before it serves; this loop is
-    /// `Broker::listen`'s, with the storage in hand.
-    async fn start_scram(
+    /// tansu's broker served by a loop of our own: the same storage,
+    /// coordinator and routes `Broker::serve` uses, with the storage in hand
+    /// (tansu's `Broker` keeps its storage to itself). With SCRAM `users`,
+    /// behind tansu's SASL frame layer, which answers nothing but
+    /// ApiVersions, SaslHandshake and SaslAuthenticate before a client has
+    /// authenticated (the users' credentials are stored before serving).
+    /// Holding the storage is also what lets [`BrokerSwitch`] restart the
+    /// broker without losing its log.
+    async fn start_serving(
         addr: SocketAddr,
         advertised: SocketAddr,
         users: &[ScramUser],
@@ -184,37 +190,21 @@ impl EmbeddedBroker {
                 storage.upsert_user_scram_credential(&user.name, mechanism, credential).await.map_err(|e| build(&e))?;
             }
         }
-        let groups = Controller::with_storage(storage.clone()).map_err(|e| build(&e))?;
-        let sasl = tansu_auth::configuration(storage.clone()).map_err(|e| build(&e))?;
-        let listener =
-            tokio::net::TcpListener::bind(addr).await.map_err(|source| BrokerError::Port { addr, source })?;
-        let task = tokio::spawn(async move {
-            // Dropped with the task: aborting it closes every connection.
-            let mut connections = tokio::task::JoinSet::new();
-            loop {
-                tokio::select! {
-                    accepted = listener.accept() => {
-                        let Ok((stream, _)) = accepted else { continue };
-                        let _ = stream.set_nodelay(true);
-                        let service = match services(CLUSTER_ID, groups.clone(), storage.clone(), Some(sasl.clone())) {
-                            Ok(service) => service,
-                            Err(e) => {
-                                tracing::warn!("embedded broker: cannot serve a connection: {e}");
-                                continue;
-                            }
-                        };
-                        connections.spawn(async move {
-                            if let Err(e) = service.serve(rama::Context::default(), stream).await {
-                                tracing::debug!("embedded broker: connection ended: {e}");
-                            }
-                        });
-                    }
-                    Some(_) = connections.join_next(), if !connections.is_empty() => {}
-                }
-            }
-        });
-        wait_listening(addr, &task).await?;
-        Ok(EmbeddedBroker { addr, advertised, task: Some(task) })
+        let sasl = if users.is_empty() {
+            None
+        } else {
+            Some(tansu_auth::configuration(storage.clone()).map_err(|e| build(&e))?)
+        };
+        let serving =
+            Arc::new(Serving { addr, storage, sasl, state: tokio::sync::Mutex::new(ServingState::default()) });
+        serving.listen().await?;
+        Ok(EmbeddedBroker { addr, advertised, task: None, serving: Some(serving) })
+    }
+
+    /// The switch that stops and restarts this broker, when it was started
+    /// `restartable` (or with SCRAM users).
+    pub fn switch(&self) -> Option<BrokerSwitch> {
+        self.serving.clone().map(BrokerSwitch)
     }
 
     /// The bootstrap server list (`127.0.0.1:PORT`): the advertised address.
@@ -233,6 +223,9 @@ impl EmbeddedBroker {
             task.abort();
             let _ = task.await;
         }
+        if let Some(serving) = self.serving.take() {
+            serving.stop().await;
+        }
     }
 }
 
@@ -241,6 +234,130 @@ impl Drop for EmbeddedBroker {
         if let Some(task) = &self.task {
             task.abort();
         }
+        if let Some(serving) = &self.serving
+            && let Ok(mut state) = serving.state.try_lock()
+            && let Some(task) = state.task.take()
+        {
+            task.abort();
+        }
+    }
+}
+
+/// A broker served by our own loop: its address, its storage (kept across
+/// restarts) and the loop while it runs.
+struct Serving {
+    addr: SocketAddr,
+    storage: StorageContainer,
+    sasl: Option<Arc<rsasl::config::SASLConfig>>,
+    state: tokio::sync::Mutex<ServingState>,
+}
+
+impl std::fmt::Debug for Serving {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Serving").field("addr", &self.addr).field("sasl", &self.sasl.is_some()).finish()
+    }
+}
+
+#[derive(Default)]
+struct ServingState {
+    /// The accept loop, `None` while stopped.
+    task: Option<JoinHandle<()>>,
+    /// Connections open now (the loop's count).
+    open: Arc<AtomicUsize>,
+}
+
+impl Serving {
+    /// Binds the address and serves it with a new group coordinator over the
+    /// kept storage, as a restarted broker process starts: the log and the
+    /// committed offsets are there, the coordinator's members are not.
+    async fn listen(&self) -> Result<(), BrokerError> {
+        let build = |e: &dyn std::fmt::Display| BrokerError::Build(e.to_string());
+        let mut state = self.state.lock().await;
+        if state.task.is_some() {
+            return Ok(());
+        }
+        let groups = Controller::with_storage(self.storage.clone()).map_err(|e| build(&e))?;
+        let addr = self.addr;
+        let listener =
+            tokio::net::TcpListener::bind(addr).await.map_err(|source| BrokerError::Port { addr, source })?;
+        let (storage, sasl, open) = (self.storage.clone(), self.sasl.clone(), state.open.clone());
+        let task = tokio::spawn(async move {
+            // Dropped with the task: aborting it closes every connection.
+            let mut connections = tokio::task::JoinSet::new();
+            loop {
+                tokio::select! {
+                    accepted = listener.accept() => {
+                        let Ok((stream, _)) = accepted else { continue };
+                        let _ = stream.set_nodelay(true);
+                        let service = match services(CLUSTER_ID, groups.clone(), storage.clone(), sasl.clone()) {
+                            Ok(service) => service,
+                            Err(e) => {
+                                tracing::warn!("embedded broker: cannot serve a connection: {e}");
+                                continue;
+                            }
+                        };
+                        let open = open.clone();
+                        open.fetch_add(1, Ordering::Relaxed);
+                        connections.spawn(async move {
+                            // Counted down however the connection ends, an abort included.
+                            let _open = OpenConnection(open);
+                            if let Err(e) = service.serve(rama::Context::default(), stream).await {
+                                tracing::debug!("embedded broker: connection ended: {e}");
+                            }
+                        });
+                    }
+                    Some(_) = connections.join_next(), if !connections.is_empty() => {}
+                }
+            }
+        });
+        wait_listening(addr, &task).await?;
+        state.task = Some(task);
+        Ok(())
+    }
+
+    /// Stops serving: the port closes and every open connection is cut.
+    /// Returns the connections cut.
+    async fn stop(&self) -> usize {
+        let mut state = self.state.lock().await;
+        let Some(task) = state.task.take() else { return 0 };
+        let open = state.open.load(Ordering::Relaxed);
+        task.abort();
+        let _ = task.await;
+        open
+    }
+}
+
+/// One open connection of [`Serving`]'s count.
+struct OpenConnection(Arc<AtomicUsize>);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Stops and restarts an [`EmbeddedBroker`] as a broker process restarts:
+/// while stopped its port refuses connections and every connection it had
+/// is cut; started again on the same address, it serves the same log (the
+/// storage stays in memory meanwhile, as a broker's log stays on its disk)
+/// with a new group coordinator, so consumers rejoin their group.
+#[derive(Debug, Clone)]
+pub struct BrokerSwitch(Arc<Serving>);
+
+impl BrokerSwitch {
+    /// Stops the broker; the connections cut.
+    pub async fn stop(&self) -> usize {
+        self.0.stop().await
+    }
+
+    /// Starts it again on its address (no-op while it runs).
+    pub async fn start(&self) -> Result<(), BrokerError> {
+        self.0.listen().await
+    }
+
+    /// True while it serves.
+    pub async fn is_serving(&self) -> bool {
+        self.0.state.lock().await.task.is_some()
     }
 }
 
@@ -262,6 +379,9 @@ pub struct BrokerOptions {
     /// SASL/SCRAM users (SHA-256 and SHA-512) the broker requires; empty:
     /// no authentication.
     pub scram_users: Vec<ScramUser>,
+    /// Whether [`EmbeddedBroker::switch`] can stop and restart it (the
+    /// `broker_restart` fault).
+    pub restartable: bool,
 }
 
 /// A SCRAM user of the embedded broker.
@@ -464,6 +584,86 @@ mod tests {
         for (asked, first) in firsts {
             assert_eq!(first, Some(asked), "a fetch from offset {asked} starts there: {firsts:?}");
         }
+        broker.shutdown().await;
+    }
+
+    /// A restart closes the port and cuts the connections; on the same
+    /// address the broker then serves the same log, and a consumer group's
+    /// committed offset is still there.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_restarted_broker_keeps_its_log_and_committed_offsets() {
+        use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+        use rdkafka::{Message, Offset, TopicPartitionList};
+
+        let options = BrokerOptions { restartable: true, ..BrokerOptions::default() };
+        let broker = EmbeddedBroker::start_with(([127, 0, 0, 1], 0).into(), options).await.unwrap();
+        let switch = broker.switch().expect("restartable");
+        let servers = broker.bootstrap_servers();
+        let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> =
+            ClientConfig::new().set("bootstrap.servers", &servers).create().unwrap();
+        let topic = rdkafka::admin::NewTopic::new("r", 1, rdkafka::admin::TopicReplication::Fixed(1));
+        admin.create_topics([&topic], &rdkafka::admin::AdminOptions::new()).await.unwrap();
+        let s = servers.clone();
+        let producer = tokio::task::spawn_blocking(move || {
+            let producer: BaseProducer = ClientConfig::new().set("bootstrap.servers", &s).create().unwrap();
+            for i in 0..20 {
+                producer.send(BaseRecord::<(), str>::to("r").partition(0).payload(&format!("v{i}"))).unwrap();
+            }
+            producer.flush(Duration::from_secs(10)).unwrap();
+            let consumer: BaseConsumer = ClientConfig::new()
+                .set("bootstrap.servers", &s)
+                .set("group.id", "g")
+                .set("enable.auto.commit", "false")
+                .create()
+                .unwrap();
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition_offset("r", 0, Offset::Offset(7)).unwrap();
+            consumer.commit(&tpl, rdkafka::consumer::CommitMode::Sync).unwrap();
+            producer
+        })
+        .await
+        .unwrap();
+
+        let cut = switch.stop().await;
+        assert!(cut >= 1, "the clients' connections were open: {cut}");
+        assert!(!switch.is_serving().await);
+        assert!(TcpStream::connect_timeout(&broker.addr(), Duration::from_millis(200)).is_err(), "port closed");
+        switch.start().await.unwrap();
+        assert!(switch.is_serving().await);
+
+        let s = servers.clone();
+        let (values, committed) = tokio::task::spawn_blocking(move || {
+            // The producer from before the restart reconnects and goes on.
+            producer.send(BaseRecord::<(), str>::to("r").partition(0).payload("after")).unwrap();
+            producer.flush(Duration::from_secs(20)).unwrap();
+            let consumer: BaseConsumer = ClientConfig::new()
+                .set("bootstrap.servers", &s)
+                .set("group.id", "g")
+                .set("enable.auto.commit", "false")
+                .create()
+                .unwrap();
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition("r", 0);
+            let committed = consumer.committed_offsets(tpl, Duration::from_secs(10)).unwrap();
+            let committed = committed.find_partition("r", 0).unwrap().offset();
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition_offset("r", 0, Offset::Beginning).unwrap();
+            consumer.assign(&tpl).unwrap();
+            let mut values = Vec::new();
+            let deadline = std::time::Instant::now() + Duration::from_secs(15);
+            while values.len() < 21 && std::time::Instant::now() < deadline {
+                if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+                    values.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned());
+                }
+            }
+            (values, committed)
+        })
+        .await
+        .unwrap();
+        let mut expected: Vec<String> = (0..20).map(|i| format!("v{i}")).collect();
+        expected.push("after".into());
+        assert_eq!(values, expected);
+        assert_eq!(committed, Offset::Offset(7));
         broker.shutdown().await;
     }
 

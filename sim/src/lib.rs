@@ -43,7 +43,7 @@ mod time;
 
 pub use firehose::{FirehoseConfig, FirehoseServer};
 #[cfg(feature = "kafka")]
-pub use kafka::{BrokerError, BrokerOptions, EmbeddedBroker, MockBroker, ScramUser};
+pub use kafka::{BrokerError, BrokerOptions, BrokerSwitch, EmbeddedBroker, MockBroker, ScramUser};
 pub use outage::{HttpOutage, Outage};
 pub use proxy::{FaultProxy, ProxyCounts, ProxyMode};
 pub use registry::{RegistryConfig, RegistryServer};
