@@ -429,8 +429,7 @@ fn a_reported_item_failure_is_retried_then_sent_to_the_on_failure_destination_an
 
     assert!(stats.partial_failures >= 2, "the first invocation and its one retry: {stats:?}");
     assert_eq!((stats.dead_lettered, stats.dropped, stats.discarded), (0, 0, 0), "{stats:?}");
-    let unique: Vec<String> =
-        delivered_raw(dir.path()).into_iter().collect::<HashSet<_>>().into_iter().collect();
+    let unique: Vec<String> = delivered_raw(dir.path()).into_iter().collect::<HashSet<_>>().into_iter().collect();
     assert_eq!(canonical(&unique), canonical(&expected), "every decodable record was delivered");
     let docs = files_below(on_failure.path());
     assert!(!docs.is_empty());
@@ -445,7 +444,10 @@ fn a_reported_item_failure_is_retried_then_sent_to_the_on_failure_destination_an
         named.extend(records_of_document(&text).unwrap());
     }
     assert!(named.contains(&("esm-partial".to_owned(), 0, 1)), "{named:?}");
-    assert!(named.iter().all(|(t, p, o)| t == "esm-partial" && *p == 0 && *o >= 1), "from the failed offset on: {named:?}");
+    assert!(
+        named.iter().all(|(t, p, o)| t == "esm-partial" && *p == 0 && *o >= 1),
+        "from the failed offset on: {named:?}"
+    );
     assert_eq!(stats.on_failure, named.len() as u64);
     assert_eq!(stats.records_in, 7);
     // Partition 0 holds 4 records (offsets 0–3), partition 1 holds 3; all committed.
