@@ -29,11 +29,17 @@
 //!   dead-letter destination with reason [`RECORD_TOO_LARGE`] (or is logged
 //!   and counted as dropped without one, as undecodable records are), its
 //!   offset is committed and the mapping goes on.
-//! - **Failures.** A failed invocation is retried with the same event after
-//!   a capped exponential wait, up to `max_attempts` (then the poller stops
-//!   with an error, nothing committed), or until stopped. A poller that
-//!   fails — an error or a panic — stops every other poller, and [`run`]
-//!   returns the first failure's reason.
+//! - **Failures.** A batch is settled by `esm/failures.rs` before its
+//!   offsets are committed: a failed invocation is retried after a capped
+//!   exponential wait, as Lambda's Kafka mappings are configured
+//!   (`ReportBatchItemFailures` partial responses read from the function's
+//!   response payload, `BisectBatchOnFunctionError`, `MaximumRetryAttempts`,
+//!   `MaximumRecordAgeInSeconds`, an on-failure destination); records given
+//!   up on go to the destination (or are logged) and their offsets move on.
+//!   The local `max_attempts` (failures in a row) stops the poller with an
+//!   error instead, nothing committed, as does a stop after a failure. A
+//!   poller that fails — an error or a panic — stops every other poller,
+//!   and [`run`] returns the first failure's reason.
 //!
 //! - **Kill.** [`Kill::kill`] ends the mapping as a crashed process would
 //!   end: the invocations in flight are dropped where they stand (their
@@ -258,7 +264,8 @@ pub enum EsmError {
 /// What the mapping did, over all pollers.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct EsmStats {
-    /// Successful invocations (their offsets committed).
+    /// Invocations that returned a response (a partial failure among them;
+    /// their batches' offsets committed once every record settled).
     pub invocations: u64,
     /// Invocations that returned an error (and were retried).
     pub failed_invocations: u64,
@@ -589,7 +596,6 @@ impl Poller<'_> {
         let Some(settled) = settled else {
             return Err(stopped.unwrap_or_else(|| EsmError::Killed { request_id: request_id.clone() }));
         };
-        stats.invocations += settled.invocations - settled.function_errors;
         stats.partial_failures += settled.partial_failures;
         stats.bisections += settled.bisections;
         stats.records_in += count;
@@ -724,6 +730,7 @@ impl Invoker for Call<'_, '_> {
         match done? {
             Ok(summary) => {
                 self.failures_in_a_row = 0;
+                self.stats.invocations += 1;
                 self.stats.delivered += summary.delivered;
                 self.stats.dead_lettered += summary.dead_lettered;
                 self.stats.dropped += summary.dropped;
