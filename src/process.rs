@@ -76,6 +76,9 @@ pub(crate) struct Args {
     /// discarded batches go as Lambda writes them to S3.
     #[arg(long, value_name = "DEST")]
     on_failure: Option<String>,
+    /// The function's reserved concurrency: most invocations in flight over all pollers (default: one per poller).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    reserved_concurrency: Option<u32>,
     /// Set a processor variable for this run (repeatable), e.g. -E DELIVERY_STREAM_NAME=lab.
     #[arg(short = 'E', value_name = "KEY=VALUE", value_parser = crate::flags::key_value)]
     env: Vec<(String, String)>,
@@ -171,6 +174,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     esm_config.idle_exit = args.idle_exit;
     esm_config.max_attempts = args.max_attempts;
     esm_config.failure = failure;
+    esm_config.reserved_concurrency = args.reserved_concurrency.map(|n| n as usize);
     let mut properties = args.kafka.clone();
     let security = args.security.security(&mut properties)?;
     esm_config.connection = runtime.block_on(Connection::new(args.brokers.clone(), security))?;

@@ -98,6 +98,7 @@ impl Mapping {
         esm.pollers = plan.partitions();
         esm.failure = failure_handling(&plan.scenario.mapping, started)?;
         esm.live = Some(live.clone());
+        esm.reserved_concurrency = plan.scenario.mapping.reserved_concurrency.map(|n| n as usize);
         let mapping = Mapping { live, config: processor_config(plan, started), esm, running: Mutex::new(None) };
         mapping.launch()?;
         Ok(mapping)

@@ -128,6 +128,9 @@ pub struct EsmConfig {
     pub failure: FailureHandling,
     /// The function's ARN in on-failure records.
     pub function_arn: String,
+    /// The function's reserved concurrency (`ReservedConcurrentExecutions`):
+    /// most invocations in flight over all pollers (`None`: one per poller).
+    pub reserved_concurrency: Option<usize>,
     /// Counters the records the mapping settles itself (discarded to the
     /// on-failure destination) are noted in, for the run's drain.
     pub live: Option<Arc<Live>>,
@@ -194,6 +197,7 @@ impl EsmConfig {
             failure: FailureHandling::default(),
             function_arn: "arn:aws:lambda:local:000000000000:function:mskbench-processor".to_owned(),
             live: None,
+            reserved_concurrency: None,
         }
     }
 }
@@ -341,6 +345,10 @@ pub fn run(
         return Err(EsmError::Config("at least one poller is needed".into()));
     }
     config.failure.check().map_err(EsmError::Config)?;
+    if config.reserved_concurrency == Some(0) {
+        return Err(EsmError::Config("a reserved concurrency of 0 would never invoke the function".into()));
+    }
+    let slots = config.reserved_concurrency.map(|n| Arc::new(tokio::sync::Semaphore::new(n)));
     let on_failure = {
         let _entered = runtime.enter();
         config.failure.on_failure.clone().map(|t| OnFailureSink::new(t, handler.s3_access())).transpose()
@@ -349,8 +357,8 @@ pub fn run(
     let consumers = (0..config.pollers).map(|_| consumer(config)).collect::<Result<Vec<_>, _>>()?;
     supervise(consumers, &stop, |index, consumer| {
         let (handler, runtime, stop) = (handler.clone(), runtime.clone(), stop.clone());
-        let on_failure = on_failure.clone();
-        Poller { config, consumer, handler, runtime, stop, index, on_failure }.run()
+        let (on_failure, slots) = (on_failure.clone(), slots.clone());
+        Poller { config, consumer, handler, runtime, stop, index, on_failure, slots }.run()
     })
 }
 
@@ -438,6 +446,8 @@ struct Poller<'a> {
     stop: Arc<AtomicBool>,
     index: usize,
     on_failure: Option<OnFailureSink>,
+    /// The reserved concurrency's invocations, shared by the pollers.
+    slots: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl Poller<'_> {
@@ -724,6 +734,11 @@ struct Call<'p, 'c> {
 impl Invoker for Call<'_, '_> {
     fn invoke(&mut self, event: &[u8], request_id: &str) -> Option<Answer> {
         let p = self.poller;
+        // Within the reserved concurrency: wait for an invocation to end.
+        let _slot = match &p.slots {
+            Some(slots) => Some(p.runtime.block_on(p.config.kill.unless_killed(slots.clone().acquire_owned()))?.ok()?),
+            None => None,
+        };
         p.config.invoking.fetch_add(1, Ordering::SeqCst);
         let done = p.runtime.block_on(p.config.kill.unless_killed(p.handler.handle(event.to_vec(), request_id)));
         p.config.invoking.fetch_sub(1, Ordering::SeqCst);

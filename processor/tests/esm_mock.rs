@@ -453,3 +453,40 @@ fn a_reported_item_failure_is_retried_then_sent_to_the_on_failure_destination_an
     // Partition 0 holds 4 records (offsets 0–3), partition 1 holds 3; all committed.
     assert_eq!(committed(&broker, "g-partial"), [4, 3, -1]);
 }
+
+#[test]
+fn reserved_concurrency_caps_invocations_in_flight_over_all_pollers() {
+    let broker = broker("esm-reserved");
+    let (datums, _) = clickevents(300, 37);
+    let values: Vec<_> = datums.iter().map(|d| confluent(1, d)).collect();
+    produce(&broker, &values);
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    // Slow answers keep invocations in flight long enough to overlap.
+    let server = rt.block_on(firehose(dir.path(), |c| {
+        c.faults.latency = mskbench_sim::firehose::Latency::Fixed(Duration::from_millis(30))
+    }));
+    let h = handler(&rt, &server.url(), "3");
+    let mut config = mapping(&broker, "g-reserved", 3);
+    config.batch_size = 20;
+    config.reserved_concurrency = Some(1);
+    let invoking = config.invoking.clone();
+    let watching = Arc::new(AtomicBool::new(true));
+    let most = {
+        let (invoking, watching) = (invoking.clone(), watching.clone());
+        std::thread::spawn(move || {
+            let mut most = 0;
+            while watching.load(std::sync::atomic::Ordering::SeqCst) {
+                most = most.max(invoking.load(std::sync::atomic::Ordering::SeqCst));
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            most
+        })
+    };
+    let stats = run_bounded(config, h, &rt, Duration::from_secs(120)).expect("the mapping did not stop").unwrap();
+    watching.store(false, std::sync::atomic::Ordering::SeqCst);
+    let most = most.join().unwrap();
+    rt.block_on(server.shutdown()).unwrap();
+    assert!(stats.records_in >= 300, "{stats:?}");
+    assert_eq!(most, 1, "never more than the reserved concurrency in flight");
+}

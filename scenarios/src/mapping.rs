@@ -38,6 +38,10 @@ pub struct Mapping {
     /// `"s3://bucket/prefix/"`. Absent: discarded records are lost, as on AWS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_failure: Option<String>,
+    /// The function's reserved concurrency (`ReservedConcurrentExecutions`):
+    /// most invocations in flight over all pollers. Absent: one per poller.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reserved_concurrency: Option<u32>,
 }
 
 fn infinite() -> i64 {
@@ -52,6 +56,7 @@ impl Default for Mapping {
             maximum_retry_attempts: -1,
             maximum_record_age_in_seconds: -1,
             on_failure: None,
+            reserved_concurrency: None,
         }
     }
 }
@@ -95,6 +100,9 @@ impl Mapping {
         if a != -1 && !(60..=604_800).contains(&a) {
             return Err(format!("mapping.maximum_record_age_in_seconds: {a} is outside -1 or 60..=604800"));
         }
+        if self.reserved_concurrency == Some(0) {
+            return Err("mapping.reserved_concurrency: 0 would never invoke the function".into());
+        }
         if let Some(d) = &self.on_failure
             && d != "run"
             && !d.starts_with("s3://")
@@ -124,6 +132,7 @@ mod tests {
             (Mapping { maximum_retry_attempts: 10_001, ..Mapping::default() }, "maximum_retry_attempts"),
             (Mapping { maximum_record_age_in_seconds: 59, ..Mapping::default() }, "maximum_record_age_in_seconds"),
             (Mapping { on_failure: Some("sqs://q".into()), ..Mapping::default() }, "on_failure"),
+            (Mapping { reserved_concurrency: Some(0), ..Mapping::default() }, "reserved_concurrency"),
         ] {
             assert!(m.check().unwrap_err().contains(key), "{key}");
         }
