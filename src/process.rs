@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use mskbench_kafka::Connection;
+use mskbench_processor::esm::failures::FailureHandling;
 use mskbench_processor::esm::{self, EsmConfig, EsmError};
 use mskbench_processor::{Config, Handler};
 
@@ -56,6 +57,28 @@ pub(crate) struct Args {
     /// Invocations of one batch before giving up, at least 1 (default: until stopped).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     max_attempts: Option<u32>,
+    /// FunctionResponseTypes: `ReportBatchItemFailures` reads the function's
+    /// partial batch responses and retries each partition from its first
+    /// failed offset (sets the processor's REPORT_BATCH_ITEM_FAILURES=true
+    /// unless -E or the environment says otherwise).
+    #[arg(long, value_name = "TYPE", value_parser = ["ReportBatchItemFailures"])]
+    function_response_types: Vec<String>,
+    /// BisectBatchOnFunctionError: split a failed batch in two and retry each half.
+    #[arg(long)]
+    bisect_batch_on_function_error: bool,
+    /// MaximumRetryAttempts: retries after the first invocation, -1 (infinite; 10 with --on-failure) or 0..=10000.
+    #[arg(long, value_name = "N", default_value_t = -1, value_parser = clap::value_parser!(i64).range(-1..=10_000))]
+    maximum_retry_attempts: i64,
+    /// MaximumRecordAgeInSeconds: records older than this are discarded, not sent; -1 (infinite) or 60..=604800.
+    #[arg(long, value_name = "S", default_value_t = -1, value_parser = record_age)]
+    maximum_record_age_in_seconds: i64,
+    /// The on-failure destination (DestinationConfig.OnFailure): a directory or s3://bucket/prefix/, where
+    /// discarded batches go as Lambda writes them to S3.
+    #[arg(long, value_name = "DEST")]
+    on_failure: Option<String>,
+    /// The function's reserved concurrency: most invocations in flight over all pollers (default: one per poller).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    reserved_concurrency: Option<u32>,
     /// Set a processor variable for this run (repeatable), e.g. -E DELIVERY_STREAM_NAME=lab.
     #[arg(short = 'E', value_name = "KEY=VALUE", value_parser = crate::flags::key_value)]
     env: Vec<(String, String)>,
@@ -90,9 +113,41 @@ fn batch_window(text: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// `--maximum-record-age-in-seconds`: -1 or 60..=604800, as on AWS.
+fn record_age(text: &str) -> Result<i64, String> {
+    let n: i64 = text.trim().parse().map_err(|_| format!("{text:?} is not a whole number of seconds"))?;
+    if n == -1 || (60..=604_800).contains(&n) {
+        Ok(n)
+    } else {
+        Err(format!("{n} is outside -1 or 60..=604800 (MaximumRecordAgeInSeconds)"))
+    }
+}
+
+/// The mapping's failure handling from the flags.
+fn failure_handling(args: &Args) -> anyhow::Result<FailureHandling> {
+    let on_failure = args
+        .on_failure
+        .as_deref()
+        .map(mskbench_processor::config::dead_letter_target)
+        .transpose()
+        .context("--on-failure")?;
+    Ok(FailureHandling {
+        report_batch_item_failures: !args.function_response_types.is_empty(),
+        bisect_batch_on_function_error: args.bisect_batch_on_function_error,
+        maximum_retry_attempts: u32::try_from(args.maximum_retry_attempts).ok(),
+        maximum_record_age: u64::try_from(args.maximum_record_age_in_seconds).ok().map(Duration::from_secs),
+        on_failure,
+    })
+}
+
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     mskbench_processor::logging::init();
-    let overrides: HashMap<String, String> = args.env.iter().cloned().collect();
+    let failure = failure_handling(&args)?;
+    let mut overrides: HashMap<String, String> = args.env.iter().cloned().collect();
+    if failure.report_batch_item_failures && std::env::var_os("REPORT_BATCH_ITEM_FAILURES").is_none() {
+        // The function returns what the mapping reads, unless told otherwise.
+        overrides.entry("REPORT_BATCH_ITEM_FAILURES".to_owned()).or_insert_with(|| "true".to_owned());
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -118,6 +173,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     esm_config.pollers = args.pollers;
     esm_config.idle_exit = args.idle_exit;
     esm_config.max_attempts = args.max_attempts;
+    esm_config.failure = failure;
+    esm_config.reserved_concurrency = args.reserved_concurrency.map(|n| n as usize);
     let mut properties = args.kafka.clone();
     let security = args.security.security(&mut properties)?;
     esm_config.connection = runtime.block_on(Connection::new(args.brokers.clone(), security))?;
@@ -137,8 +194,15 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     if let Some(stats) = stats {
         eprintln!(
-            "mskbench process: {} invocations, {} records, {} delivered, {} dead-lettered, {} dropped, {} too large for any event (dead-lettered or dropped)",
-            stats.invocations, stats.records_in, stats.delivered, stats.dead_lettered, stats.dropped, stats.too_large
+            "mskbench process: {} invocations, {} records, {} delivered, {} dead-lettered, {} dropped, {} too large for any event (dead-lettered or dropped), {} to the on-failure destination, {} discarded without one",
+            stats.invocations,
+            stats.records_in,
+            stats.delivered,
+            stats.dead_lettered,
+            stats.dropped,
+            stats.too_large,
+            stats.on_failure,
+            stats.discarded
         );
     }
     runtime.shutdown_timeout(Duration::from_secs(1));

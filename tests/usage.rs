@@ -80,6 +80,23 @@ fn zero_attempts_and_over_long_batch_windows_are_refused() {
 }
 
 #[test]
+fn failure_handling_settings_outside_awss_ranges_are_refused_naming_them() {
+    let base = ["process", "--brokers", "127.0.0.1:1", "--group", "g"];
+    refused(&[&base[..], &["--maximum-retry-attempts", "-2"]].concat(), "--maximum-retry-attempts");
+    refused(&[&base[..], &["--maximum-retry-attempts", "10001"]].concat(), "--maximum-retry-attempts");
+    refused(&[&base[..], &["--maximum-record-age-in-seconds", "59"]].concat(), "MaximumRecordAgeInSeconds");
+    refused(&[&base[..], &["--function-response-types", "Partial"]].concat(), "ReportBatchItemFailures");
+    refused(&[&base[..], &["--on-failure", "gs://bucket/x"]].concat(), "--on-failure");
+    let dir = tempfile::tempdir().unwrap();
+    let smoke = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/smoke.toml")).unwrap();
+    let file = dir.path().join("bad-mapping.toml");
+    std::fs::write(&file, format!("{smoke}\n[mapping]\nmaximum_record_age_in_seconds = 30\n")).unwrap();
+    let out = dir.path().join("out");
+    refused(&["run", file.to_str().unwrap(), "--out", out.to_str().unwrap()], "mapping.maximum_record_age_in_seconds");
+    assert!(!out.exists(), "nothing may start for a refused scenario");
+}
+
+#[test]
 fn a_scenario_batch_window_beyond_the_mappings_most_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let smoke = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/smoke.toml")).unwrap();

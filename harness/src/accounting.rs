@@ -65,6 +65,8 @@ struct Record {
     created_ms: i64,
     delivered: u32,
     dead_lettered: u32,
+    /// Named by on-failure records (the mapping's discarded batches).
+    on_failure: u32,
     /// The next record with the same digest, or [`END`].
     next: u32,
     /// Seen by the topic read-back.
@@ -108,13 +110,16 @@ pub(crate) struct Tally {
     pub failed_in_topic: u64,
     pub delivered: u64,
     pub dead_lettered: u64,
+    /// Records found only in the on-failure destination (neither delivered
+    /// nor dead-lettered): discarded by the mapping, a known outcome.
+    pub on_failure: u64,
     pub duplicates: u64,
     pub unaccounted: u64,
     /// Records delivered and dead-lettered, or dead-lettered more than once.
     pub multiple_outcomes: u64,
     /// Delivered lines that match no record.
     pub unmatched: u64,
-    /// Dead letters naming no record of the run.
+    /// Dead letters (and on-failure records) naming no record of the run.
     pub unknown_dead_letters: u64,
     /// Acknowledged records the topic read-back did not find.
     pub not_in_topic: u64,
@@ -151,7 +156,14 @@ impl Ledger {
         if offset >= 0 {
             self.by_coordinate.entry((partition, offset)).or_insert(index);
         }
-        self.records.push(Record { created_ms, delivered: 0, dead_lettered: 0, next: END, in_topic: false });
+        self.records.push(Record {
+            created_ms,
+            delivered: 0,
+            dead_lettered: 0,
+            on_failure: 0,
+            next: END,
+            in_topic: false,
+        });
         match self.by_digest.get_mut(&expected) {
             Some(class) => {
                 self.records[class.last as usize].next = index;
@@ -191,6 +203,16 @@ impl Ledger {
     pub(crate) fn dead_lettered(&mut self, partition: i32, offset: i64) {
         match self.by_coordinate.get(&(partition, offset)) {
             Some(&i) => self.records[i as usize].dead_lettered += 1,
+            None => self.unknown_dead_letters += 1,
+        }
+    }
+
+    /// An on-failure record naming `(partition, offset)`: the mapping gave
+    /// up on it (retries exhausted, or too old). Entered before delivered
+    /// lines, as dead letters are.
+    pub(crate) fn on_failure(&mut self, partition: i32, offset: i64) {
+        match self.by_coordinate.get(&(partition, offset)) {
+            Some(&i) => self.records[i as usize].on_failure += 1,
             None => self.unknown_dead_letters += 1,
         }
     }
@@ -255,6 +277,7 @@ impl Ledger {
                     t.delivered += 1;
                     t.multiple_outcomes += 1;
                 }
+                (false, 0) if r.on_failure > 0 => t.on_failure += 1,
                 (false, 0) => t.unaccounted += 1,
                 (false, n) => {
                     t.dead_lettered += 1;
@@ -464,6 +487,23 @@ pub(crate) fn read_back_dead_letters(dir: &Path, ledger: &mut Ledger) -> Result<
     Ok(n)
 }
 
+/// Enters every record the on-failure documents under `dir` name in
+/// `ledger`; returns the documents read.
+pub(crate) fn read_back_on_failure(dir: &Path, ledger: &mut Ledger) -> Result<u64> {
+    let mut n = 0;
+    for object in delivery::list_objects(dir)? {
+        let path = object.path;
+        let text = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let records = mskbench_processor::esm::failures::records_of_document(&text)
+            .map_err(|e| anyhow::anyhow!("{}: not an on-failure record: {e}", path.display()))?;
+        for (_, partition, offset) in records {
+            ledger.on_failure(partition, offset);
+        }
+        n += 1;
+    }
+    Ok(n)
+}
+
 /// A histogram of milliseconds, 1 ms to a day.
 pub(crate) fn ms_histogram() -> Histogram<u64> {
     // Constant bounds that hdrhistogram accepts.
@@ -548,6 +588,26 @@ mod tests {
         l.dead_lettered(2, 9);
         let t = l.tally(false);
         assert_eq!((t.dead_lettered, t.unaccounted, t.unmatched), (1, 0, 1));
+    }
+
+    #[test]
+    fn records_sent_to_the_on_failure_destination_are_a_known_outcome_not_lost() {
+        let mut l = Ledger::default();
+        for o in 0..4 {
+            l.acked(0, o, 1, d(format!("{{\"o\":{o}}}").as_bytes()));
+        }
+        // Offset 1 failed for good; 2 was delivered, then discarded with it
+        // (retried from the first failed offset); 3 is lost.
+        l.on_failure(0, 1);
+        l.on_failure(0, 2);
+        l.on_failure(5, 5);
+        l.delivered(b"{\"o\":0}\n", 5);
+        l.delivered(b"{\"o\":2}\n", 5);
+        let t = l.tally(false);
+        assert_eq!((t.delivered, t.on_failure, t.unaccounted), (2, 1, 1));
+        assert_eq!(t.multiple_outcomes, 0, "delivered, then in a discarded batch: delivered");
+        assert_eq!(t.unknown_dead_letters, 1);
+        assert_eq!(t.delivered + t.dead_lettered + t.on_failure + t.unaccounted, t.produced);
     }
 
     /// The processor turns record X into record Y's line (a decoder bug),

@@ -268,6 +268,7 @@ pub(crate) fn assemble(i: Inputs<'_>, observer: &dyn Observer) -> Result<RunResu
             delivered: tally.delivered,
             delivered_measured: Some(e2e.len()),
             dead_lettered: tally.dead_lettered,
+            on_failure: tally.on_failure,
             unaccounted: tally.unaccounted,
             duplicates: tally.duplicates,
             multiple_outcomes: tally.multiple_outcomes,

@@ -63,6 +63,7 @@ pub(crate) fn processor_config(plan: &Plan, started: &Started) -> Config {
         jitter_seed: Some(scenario.seed),
         // Lambda's longest: the scenario's retries only have to fit what a deployment could allow.
         function_timeout: mskbench_processor::config::MAX_FUNCTION_TIMEOUT,
+        report_batch_item_failures: plan.scenario.mapping.report_batch_item_failures(),
     }
 }
 
@@ -129,6 +130,7 @@ mod tests {
             firehose_url: Some("http://127.0.0.1:2".into()),
             s3_dir: PathBuf::from("/tmp/s3"),
             dead_letter_dir: PathBuf::from("/tmp/dl"),
+            on_failure_dir: PathBuf::from("/tmp/of"),
             aws: mskbench_aws::Chain::fixed("us-east-1", "a", "s"),
             bucket: None,
         }

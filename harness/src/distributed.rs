@@ -262,6 +262,7 @@ pub fn account(run: &Finished) -> Result<Accounted> {
             delivered: tally.delivered,
             delivered_measured: Some(e2e.len()),
             dead_lettered: tally.dead_lettered,
+            on_failure: tally.on_failure,
             unaccounted: tally.unaccounted,
             duplicates: tally.duplicates,
             multiple_outcomes: tally.multiple_outcomes,

@@ -475,11 +475,13 @@ async fn read_back(started: &Started, topic: &str, sent: Arc<Sent>) -> Result<(L
     let (b, t, s3, dl) =
         (started.kafka.clone(), topic.to_owned(), started.s3_dir.clone(), started.dead_letter_dir.clone());
     let starts = started.start_offsets.clone();
+    let on_failure = started.on_failure_dir.clone();
     tokio::task::spawn_blocking(move || -> Result<(Ledger, u64)> {
         let mut ledger = Ledger::from_sent(&sent);
         drop(sent);
         let read = accounting::read_back_topic(&b, &t, &starts, &mut ledger)?;
         accounting::read_back_dead_letters(&dl, &mut ledger)?;
+        accounting::read_back_on_failure(&on_failure, &mut ledger)?;
         accounting::read_back_objects(&s3, &mut ledger)?;
         Ok((ledger, read))
     })

@@ -28,6 +28,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use mskbench_processor::config::DeadLetterTarget;
 use mskbench_processor::esm::{self, EsmConfig, EsmError, EsmStats, Kill};
 use mskbench_processor::{Config, Handler, Live};
 
@@ -95,6 +96,9 @@ impl Mapping {
         esm.batch_size = processor.batch_size.0 as usize;
         esm.batch_window = processor.batch_window;
         esm.pollers = plan.partitions();
+        esm.failure = failure_handling(&plan.scenario.mapping, started)?;
+        esm.live = Some(live.clone());
+        esm.reserved_concurrency = plan.scenario.mapping.reserved_concurrency.map(|n| n as usize);
         let mapping = Mapping { live, config: processor_config(plan, started), esm, running: Mutex::new(None) };
         mapping.launch()?;
         Ok(mapping)
@@ -206,6 +210,23 @@ impl Mapping {
         };
         Ok(Stopped { stats, error })
     }
+}
+
+/// The scenario's `[mapping]` as the mapping's settings; `on_failure =
+/// "run"` is the run folder's `on-failure/`.
+fn failure_handling(m: &mskbench_scenarios::Mapping, started: &Started) -> Result<esm::failures::FailureHandling> {
+    let on_failure = match m.on_failure.as_deref() {
+        None => None,
+        Some("run") => Some(DeadLetterTarget::Directory(started.on_failure_dir.clone())),
+        Some(url) => Some(mskbench_processor::config::dead_letter_target(url).context("mapping.on_failure")?),
+    };
+    Ok(esm::failures::FailureHandling {
+        report_batch_item_failures: m.report_batch_item_failures(),
+        bisect_batch_on_function_error: m.bisect_batch_on_function_error,
+        maximum_retry_attempts: m.retry_attempts(),
+        maximum_record_age: m.record_age_seconds().map(Duration::from_secs),
+        on_failure,
+    })
 }
 
 /// The acknowledged records still without an outcome: per partition, a

@@ -131,6 +131,8 @@ pub(crate) struct Started {
     /// the run folder's copy of its objects (`s3/`).
     pub s3_dir: PathBuf,
     pub dead_letter_dir: PathBuf,
+    /// Where the mapping's on-failure records go with `on_failure = "run"`.
+    pub on_failure_dir: PathBuf,
     /// Who calls AWS: the default chain, resolved once here, or fixed
     /// credentials when every AWS-speaking part is a stand-in the run started.
     pub aws: Chain,
@@ -144,6 +146,7 @@ pub(crate) struct Started {
 pub(crate) async fn start(plan: &Plan, parts: &mut Parts) -> Result<Started> {
     let scenario = &plan.scenario;
     let dead_letter_dir = plan.out.join("dead-letter");
+    let on_failure_dir = plan.out.join("on-failure");
     fs::create_dir_all(&dead_letter_dir).context("creating the dead-letter folder")?;
 
     let needs = Needs::of(&scenario.faults);
@@ -253,7 +256,7 @@ pub(crate) async fn start(plan: &Plan, parts: &mut Parts) -> Result<Started> {
         }
     };
 
-    Ok(Started { kafka, start_offsets, registry, firehose_url, s3_dir, dead_letter_dir, aws, bucket })
+    Ok(Started { kafka, start_offsets, registry, firehose_url, s3_dir, dead_letter_dir, on_failure_dir, aws, bucket })
 }
 
 /// Commits `start` offsets for `group`, so its consumers begin there.

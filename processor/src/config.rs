@@ -26,6 +26,7 @@
 //! | `DEAD_LETTER` | `s3://bucket/prefix/` or a local directory | none |
 //! | `JITTER_SEED` | seed of the backoff jitter | chosen and logged |
 //! | `FUNCTION_TIMEOUT` | the function's timeout in seconds (1–900), as the SAM template's `Timeout` | 900 |
+//! | `REPORT_BATCH_ITEM_FAILURES` | `true`: records the function cannot decode or deliver are returned as a partial batch response (`batchItemFailures`) for the mapping to retry, instead of dead-lettered or failing the invocation; set it with the mapping's `FunctionResponseTypes = ["ReportBatchItemFailures"]` | false |
 //!
 //! The settings must fit the function's timeout: the worst case of one
 //! invocation ([`Config::worst_case`]: a registry fetch, every call and
@@ -168,6 +169,9 @@ pub struct Config {
     /// `FUNCTION_TIMEOUT`: how long Lambda lets one invocation run; the
     /// local event source mapping gives each invocation as long.
     pub function_timeout: Duration,
+    /// `REPORT_BATCH_ITEM_FAILURES`: return undecodable and undeliverable
+    /// records as `batchItemFailures` instead of dead-lettering them.
+    pub report_batch_item_failures: bool,
 }
 
 impl Config {
@@ -226,6 +230,7 @@ impl Config {
             MAX_FUNCTION_TIMEOUT.as_secs(),
             1..=MAX_FUNCTION_TIMEOUT.as_secs(),
         )?;
+        let report_batch_item_failures = boolean(var("REPORT_BATCH_ITEM_FAILURES"), "REPORT_BATCH_ITEM_FAILURES")?;
 
         let config = Config {
             delivery_stream,
@@ -242,6 +247,7 @@ impl Config {
             dead_letter,
             jitter_seed,
             function_timeout: Duration::from_secs(function_timeout),
+            report_batch_item_failures,
         };
         config.check_fits()?;
         Ok(config)
@@ -416,6 +422,16 @@ fn millis(
 ) -> Result<Duration, ConfigError> {
     let default = u64::try_from(default.as_millis()).unwrap_or(u64::MAX);
     number(value, name, default, range).map(Duration::from_millis)
+}
+
+/// A destination written as `DEAD_LETTER` is: `s3://BUCKET/PREFIX`,
+/// `file:///DIR` or a directory path (the local mapping's on-failure
+/// destination is written the same way).
+///
+/// # Errors
+/// [`ConfigError`] when it is none of those.
+pub fn dead_letter_target(value: &str) -> Result<DeadLetterTarget, ConfigError> {
+    dead_letter(value)
 }
 
 fn dead_letter(value: &str) -> Result<DeadLetterTarget, ConfigError> {

@@ -29,11 +29,17 @@
 //!   dead-letter destination with reason [`RECORD_TOO_LARGE`] (or is logged
 //!   and counted as dropped without one, as undecodable records are), its
 //!   offset is committed and the mapping goes on.
-//! - **Failures.** A failed invocation is retried with the same event after
-//!   a capped exponential wait, up to `max_attempts` (then the poller stops
-//!   with an error, nothing committed), or until stopped. A poller that
-//!   fails — an error or a panic — stops every other poller, and [`run`]
-//!   returns the first failure's reason.
+//! - **Failures.** A batch is settled by `esm/failures.rs` before its
+//!   offsets are committed: a failed invocation is retried after a capped
+//!   exponential wait, as Lambda's Kafka mappings are configured
+//!   (`ReportBatchItemFailures` partial responses read from the function's
+//!   response payload, `BisectBatchOnFunctionError`, `MaximumRetryAttempts`,
+//!   `MaximumRecordAgeInSeconds`, an on-failure destination); records given
+//!   up on go to the destination (or are logged) and their offsets move on.
+//!   The local `max_attempts` (failures in a row) stops the poller with an
+//!   error instead, nothing committed, as does a stop after a failure. A
+//!   poller that fails — an error or a panic — stops every other poller,
+//!   and [`run`] returns the first failure's reason.
 //!
 //! - **Kill.** [`Kill::kill`] ends the mapping as a crashed process would
 //!   end: the invocations in flight are dropped where they stand (their
@@ -48,12 +54,13 @@
 //! Kafka runs on librdkafka (`rdkafka`, bundled); the handler runs on the
 //! tokio runtime whose handle is given, while each poller is a plain thread.
 
+pub mod failures;
 mod headers;
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use mskbench_core::{KafkaRecord, TimestampType, b64};
 use mskbench_kafka::{Connection, KafkaContext};
@@ -67,7 +74,9 @@ pub use headers::{RawHeaders, with_raw_header};
 
 use crate::dead_letter::DeadLetter;
 use crate::handler::{Handler, InvocationError, InvocationSummary, error_chain};
+use crate::live::Live;
 use crate::service::SendStats;
+use failures::{Answer, Discarded, FailureHandling, Held, Invoker, OnFailureSink};
 
 /// Lambda's invocation payload limit (6 MB).
 pub const MAX_PAYLOAD: usize = 6 * 1024 * 1024;
@@ -115,6 +124,16 @@ pub struct EsmConfig {
     pub invoking: Arc<AtomicUsize>,
     /// Ends the mapping as a crash would ([`Kill`]).
     pub kill: Kill,
+    /// Failure handling as AWS configures it ([`failures`]).
+    pub failure: FailureHandling,
+    /// The function's ARN in on-failure records.
+    pub function_arn: String,
+    /// The function's reserved concurrency (`ReservedConcurrentExecutions`):
+    /// most invocations in flight over all pollers (`None`: one per poller).
+    pub reserved_concurrency: Option<usize>,
+    /// Counters the records the mapping settles itself (discarded to the
+    /// on-failure destination) are noted in, for the run's drain.
+    pub live: Option<Arc<Live>>,
 }
 
 /// The switch that kills a mapping: in-flight invocations dropped, nothing
@@ -175,6 +194,10 @@ impl EsmConfig {
             assigned: Arc::new(AtomicUsize::new(0)),
             invoking: Arc::new(AtomicUsize::new(0)),
             kill: Kill::default(),
+            failure: FailureHandling::default(),
+            function_arn: "arn:aws:lambda:local:000000000000:function:mskbench-processor".to_owned(),
+            live: None,
+            reserved_concurrency: None,
         }
     }
 }
@@ -245,7 +268,8 @@ pub enum EsmError {
 /// What the mapping did, over all pollers.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct EsmStats {
-    /// Successful invocations (their offsets committed).
+    /// Invocations that returned a response (a partial failure among them;
+    /// their batches' offsets committed once every record settled).
     pub invocations: u64,
     /// Invocations that returned an error (and were retried).
     pub failed_invocations: u64,
@@ -265,6 +289,17 @@ pub struct EsmStats {
     pub max_event_bytes: u64,
     /// Offset commits that failed (the records may come back: at least once).
     pub commit_failures: u64,
+    /// Successful invocations whose response listed `batchItemFailures`
+    /// (read with `ReportBatchItemFailures` only).
+    pub partial_failures: u64,
+    /// Failed parts split in two (`BisectBatchOnFunctionError`).
+    pub bisections: u64,
+    /// Records written to the on-failure destination (retries exhausted or
+    /// too old), in `records_in` as well.
+    pub on_failure: u64,
+    /// Records discarded with no on-failure destination (logged, lost as on
+    /// AWS), in `records_in` as well.
+    pub discarded: u64,
     /// The `PutRecordBatch` calls of the successful invocations.
     pub send: SendStats,
 }
@@ -280,6 +315,10 @@ impl EsmStats {
         self.too_large += o.too_large;
         self.max_event_bytes = self.max_event_bytes.max(o.max_event_bytes);
         self.commit_failures += o.commit_failures;
+        self.partial_failures += o.partial_failures;
+        self.bisections += o.bisections;
+        self.on_failure += o.on_failure;
+        self.discarded += o.discarded;
         self.send += &o.send;
     }
 }
@@ -305,10 +344,21 @@ pub fn run(
     if config.pollers == 0 {
         return Err(EsmError::Config("at least one poller is needed".into()));
     }
+    config.failure.check().map_err(EsmError::Config)?;
+    if config.reserved_concurrency == Some(0) {
+        return Err(EsmError::Config("a reserved concurrency of 0 would never invoke the function".into()));
+    }
+    let slots = config.reserved_concurrency.map(|n| Arc::new(tokio::sync::Semaphore::new(n)));
+    let on_failure = {
+        let _entered = runtime.enter();
+        config.failure.on_failure.clone().map(|t| OnFailureSink::new(t, handler.s3_access())).transpose()
+    }
+    .map_err(|e| EsmError::Config(format!("the on-failure destination: {e}")))?;
     let consumers = (0..config.pollers).map(|_| consumer(config)).collect::<Result<Vec<_>, _>>()?;
     supervise(consumers, &stop, |index, consumer| {
         let (handler, runtime, stop) = (handler.clone(), runtime.clone(), stop.clone());
-        Poller { config, consumer, handler, runtime, stop, index }.run()
+        let (on_failure, slots) = (on_failure.clone(), slots.clone());
+        Poller { config, consumer, handler, runtime, stop, index, on_failure, slots }.run()
     })
 }
 
@@ -395,6 +445,9 @@ struct Poller<'a> {
     runtime: tokio::runtime::Handle,
     stop: Arc<AtomicBool>,
     index: usize,
+    on_failure: Option<OnFailureSink>,
+    /// The reserved concurrency's invocations, shared by the pollers.
+    slots: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl Poller<'_> {
@@ -409,6 +462,9 @@ impl Poller<'_> {
     fn poll_loop(&self) -> Result<EsmStats, EsmError> {
         let mut stats = EsmStats::default();
         let mut batch = EventBuilder::new(&self.config.event_source_arn, &self.config.connection.brokers);
+        // The batch's records one by one, for retries of a part of it.
+        let mut held: Vec<Held> = Vec::new();
+        let mut topic_name: Arc<str> = Arc::from(self.config.topic.as_str());
         let mut window_ends: Option<Instant> = None;
         let started = Instant::now();
         let mut last_activity = started;
@@ -441,19 +497,29 @@ impl Poller<'_> {
                         // No event can carry it. The batch before it goes
                         // first, so offsets are committed in order.
                         if !batch.is_empty() {
-                            self.invoke(&mut batch, &mut invocation, &mut stats)?;
+                            self.invoke(&mut batch, &mut held, &mut invocation, &mut stats)?;
                             window_ends = None;
                         }
                         self.reject_too_large(&message, alone, &mut invocation, &mut stats)?;
                     } else {
                         if alone.is_some() {
-                            self.invoke(&mut batch, &mut invocation, &mut stats)?;
+                            self.invoke(&mut batch, &mut held, &mut invocation, &mut stats)?;
                             window_ends = None;
                         }
                         batch.push(topic, partition, offset, &record);
+                        if topic_name.as_ref() != topic {
+                            topic_name = Arc::from(topic);
+                        }
+                        held.push(Held {
+                            topic: topic_name.clone(),
+                            partition,
+                            offset,
+                            timestamp: timestamp(&message).0,
+                            json: record,
+                        });
                         window_ends.get_or_insert_with(|| Instant::now() + self.config.batch_window);
                         if batch.records() >= self.config.batch_size {
-                            self.invoke(&mut batch, &mut invocation, &mut stats)?;
+                            self.invoke(&mut batch, &mut held, &mut invocation, &mut stats)?;
                             window_ends = None;
                         }
                     }
@@ -471,7 +537,7 @@ impl Poller<'_> {
                 });
             }
             if window_ends.is_some_and(|end| Instant::now() >= end) && !batch.is_empty() {
-                self.invoke(&mut batch, &mut invocation, &mut stats)?;
+                self.invoke(&mut batch, &mut held, &mut invocation, &mut stats)?;
                 window_ends = None;
             }
             let has_partitions = self.consumer.assignment().is_ok_and(|a| a.count() > 0);
@@ -519,24 +585,30 @@ impl Poller<'_> {
         }
     }
 
-    /// Invokes the handler with the batch until it succeeds, then commits.
-    fn invoke(&self, batch: &mut EventBuilder, invocation: &mut u64, stats: &mut EsmStats) -> Result<(), EsmError> {
+    /// Settles the batch ([`failures::settle`]: invocations, retries,
+    /// bisections, discards as the mapping's failure handling says), then
+    /// commits its offsets.
+    fn invoke(
+        &self,
+        batch: &mut EventBuilder,
+        held: &mut Vec<Held>,
+        invocation: &mut u64,
+        stats: &mut EsmStats,
+    ) -> Result<(), EsmError> {
         let request_id = self.next_request_id(invocation);
-        let event = batch.finish();
-        stats.max_event_bytes = stats.max_event_bytes.max(event.len() as u64);
-        let summary = self.until_done(&request_id, stats, |attempt_id| {
-            self.config.invoking.fetch_add(1, Ordering::SeqCst);
-            let done =
-                self.runtime.block_on(self.config.kill.unless_killed(self.handler.handle(event.clone(), attempt_id)));
-            self.config.invoking.fetch_sub(1, Ordering::SeqCst);
-            done
-        })?;
-        stats.invocations += 1;
-        stats.records_in += summary.records_in;
-        stats.delivered += summary.delivered;
-        stats.dead_lettered += summary.dead_lettered;
-        stats.dropped += summary.dropped;
-        stats.send += &summary.send;
+        stats.max_event_bytes = stats.max_event_bytes.max(batch.len() as u64);
+        let records = std::mem::take(held);
+        let count = records.len() as u64;
+        let head = (self.config.event_source_arn.as_str(), self.config.connection.brokers.as_str());
+        let mut call = Call { poller: self, stats, failures_in_a_row: 0, stopped: None };
+        let settled = failures::settle(records, &self.config.failure, head, &request_id, &mut call);
+        let stopped = call.stopped.take();
+        let Some(settled) = settled else {
+            return Err(stopped.unwrap_or_else(|| EsmError::Killed { request_id: request_id.clone() }));
+        };
+        stats.partial_failures += settled.partial_failures;
+        stats.bisections += settled.bisections;
+        stats.records_in += count;
         self.commit(&request_id, batch.last_offsets().map(|(t, p, o)| (t.as_str(), *p, *o)), stats);
         batch.clear();
         Ok(())
@@ -643,6 +715,133 @@ impl Poller<'_> {
             stats.commit_failures += 1;
             warn!(request_id, "Offset commit failed (records may be redelivered): {e}");
         }
+    }
+}
+
+/// The poller as the retry engine's [`Invoker`]: the handler on the
+/// runtime (its summary serialised as the response payload, so the engine
+/// reads `batchItemFailures` from the payload as it would an external
+/// function's), waits and the on-failure destination, all under the kill
+/// switch. A stop, or the local `max_attempts` (failures in a row) running
+/// out, ends it with [`EsmError::GaveUp`], nothing committed.
+struct Call<'p, 'c> {
+    poller: &'p Poller<'c>,
+    stats: &'p mut EsmStats,
+    failures_in_a_row: u32,
+    stopped: Option<EsmError>,
+}
+
+impl Invoker for Call<'_, '_> {
+    fn invoke(&mut self, event: &[u8], request_id: &str) -> Option<Answer> {
+        let p = self.poller;
+        // Within the reserved concurrency: wait for an invocation to end.
+        let _slot = match &p.slots {
+            Some(slots) => Some(p.runtime.block_on(p.config.kill.unless_killed(slots.clone().acquire_owned()))?.ok()?),
+            None => None,
+        };
+        p.config.invoking.fetch_add(1, Ordering::SeqCst);
+        let done = p.runtime.block_on(p.config.kill.unless_killed(p.handler.handle(event.to_vec(), request_id)));
+        p.config.invoking.fetch_sub(1, Ordering::SeqCst);
+        match done? {
+            Ok(summary) => {
+                self.failures_in_a_row = 0;
+                self.stats.invocations += 1;
+                self.stats.delivered += summary.delivered;
+                self.stats.dead_lettered += summary.dead_lettered;
+                self.stats.dropped += summary.dropped;
+                self.stats.send += &summary.send;
+                // Serialising the summary's strings, numbers and maps cannot fail.
+                Some(Answer::Response(serde_json::to_vec(&summary).unwrap_or_default()))
+            }
+            Err(e) => {
+                self.failures_in_a_row += 1;
+                self.stats.failed_invocations += 1;
+                if let Some(s) = e.summary() {
+                    self.stats.send += &s.send;
+                }
+                let last = error_chain(&e);
+                let gave_up = p.config.max_attempts.is_some_and(|max| self.failures_in_a_row >= max);
+                if gave_up || p.stop.load(Ordering::SeqCst) {
+                    self.stopped = Some(EsmError::GaveUp {
+                        request_id: request_id.to_owned(),
+                        attempts: self.failures_in_a_row,
+                        last,
+                    });
+                    return None;
+                }
+                warn!(request_id, "Invocation failed: {last}");
+                Some(Answer::FunctionError(last))
+            }
+        }
+    }
+
+    fn wait(&mut self, pause: Duration) -> Option<()> {
+        let p = self.poller;
+        // The timer is made inside the runtime: this thread is not one of its.
+        p.runtime.block_on(p.config.kill.unless_killed(async { tokio::time::sleep(pause).await }))
+    }
+
+    fn discard(&mut self, discarded: Discarded) -> Option<()> {
+        let p = self.poller;
+        let n = discarded.records.len() as u64;
+        let coordinates: Vec<(i32, i64)> = discarded.records.iter().map(|r| (r.partition, r.offset)).collect();
+        let Some(sink) = &p.on_failure else {
+            for r in &discarded.records {
+                warn!(
+                    condition = ?discarded.condition,
+                    topic = r.topic.as_ref(),
+                    partition = r.partition,
+                    offset = r.offset,
+                    "Discarding a record (no on-failure destination configured)"
+                );
+            }
+            self.stats.discarded += n;
+            // Done with, though lost: the drain must not wait for them.
+            if let Some(live) = &p.config.live {
+                live.complete_records(coordinates);
+            }
+            return Some(());
+        };
+        let head = (p.config.event_source_arn.as_str(), p.config.connection.brokers.as_str());
+        let (key, body) =
+            match failures::document(&discarded, &p.config.group, &p.config.function_arn, head, SystemTime::now()) {
+                Ok(doc) => doc,
+                Err(e) => {
+                    self.stopped = Some(EsmError::Config(format!("cannot build an on-failure record: {e}")));
+                    return None;
+                }
+            };
+        let mut pause = Duration::from_millis(100);
+        loop {
+            match p.runtime.block_on(p.config.kill.unless_killed(sink.write(&key, body.clone())))? {
+                Ok(location) => {
+                    warn!(condition = ?discarded.condition, records = n, location, "Sent records to the on-failure destination");
+                    break;
+                }
+                Err(e) if p.stop.load(Ordering::SeqCst) => {
+                    self.stopped = Some(EsmError::GaveUp {
+                        request_id: discarded.request_id.clone().unwrap_or_default(),
+                        attempts: discarded.invocations,
+                        last: e.to_string(),
+                    });
+                    return None;
+                }
+                Err(e) => {
+                    warn!("The on-failure destination failed, writing again: {e}");
+                    self.wait(pause)?;
+                    pause = (pause * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+        self.stats.on_failure += n;
+        if let Some(live) = &p.config.live {
+            live.complete_records(coordinates);
+        }
+        Some(())
+    }
+
+    fn now_ms(&self) -> i64 {
+        SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
     }
 }
 

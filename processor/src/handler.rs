@@ -71,6 +71,10 @@ pub struct InvocationSummary {
     pub undelivered: u64,
     /// Not sent because the invocation failed before sending (registry outage).
     pub unsent: u64,
+    /// Undecodable or undeliverable records returned in `batchItemFailures`
+    /// for the mapping to retry (`REPORT_BATCH_ITEM_FAILURES`).
+    #[serde(default)]
+    pub reported: u64,
     /// Core's decode summary (`records_out`, `rejected` by reason, `batches`, `bytes_out`).
     pub decode: Summary,
     /// Undelivered or dead-lettered-after-sending records by last Firehose error code.
@@ -79,12 +83,35 @@ pub struct InvocationSummary {
     pub send: SendStats,
     /// Wall time of the invocation (ms).
     pub elapsed_ms: u64,
+    /// The partial batch response: the records `reported`, as Lambda reads
+    /// them with `ReportBatchItemFailures` (absent when none failed).
+    #[serde(rename = "batchItemFailures", skip_serializing_if = "Vec::is_empty")]
+    pub batch_item_failures: Vec<BatchItemFailure>,
+}
+
+/// One entry of a partial batch response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BatchItemFailure {
+    /// The record.
+    #[serde(rename = "itemIdentifier")]
+    pub item_identifier: ItemIdentifier,
+}
+
+/// A Kafka record's identifier in a partial batch response: `partition` is
+/// `"<topic>-<partition>"`, as Powertools' Kafka batch processor writes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ItemIdentifier {
+    /// `"<topic>-<partition>"`.
+    pub partition: String,
+    /// The record's offset.
+    pub offset: i64,
 }
 
 impl InvocationSummary {
     /// True when every record that came in has exactly one outcome.
     pub fn adds_up(&self) -> bool {
-        self.records_in == self.delivered + self.dead_lettered + self.dropped + self.undelivered + self.unsent
+        self.records_in
+            == self.delivered + self.dead_lettered + self.dropped + self.undelivered + self.unsent + self.reported
             && self.decode.adds_up()
     }
 }
@@ -194,6 +221,10 @@ pub struct Handler {
     reserve: Duration,
     /// How long an invocation's schema fetches may take ([`crate::config::fetch_budget`]).
     fetch_budget: Duration,
+    /// Return undecodable and undeliverable records as `batchItemFailures`.
+    report_batch_item_failures: bool,
+    /// How S3 is reached (the dead letters', and the local mapping's on-failure destination).
+    s3: mskbench_aws::Access,
 }
 
 impl Handler {
@@ -264,7 +295,14 @@ impl Handler {
             function_timeout: config.function_timeout,
             reserve,
             fetch_budget: crate::config::fetch_budget(config.call_timeout),
+            report_batch_item_failures: config.report_batch_item_failures,
+            s3: clients.s3.clone(),
         })
+    }
+
+    /// How this function reaches S3 (for the local mapping's on-failure destination).
+    pub fn s3_access(&self) -> &mskbench_aws::Access {
+        &self.s3
     }
 
     /// Counts what the handler does in `live` as it happens (see [`Live`]).
@@ -393,10 +431,26 @@ impl Handler {
         };
         self.give_back(output);
 
+        let (rejected, undelivered, reported) = if self.report_batch_item_failures {
+            let mut letters = rejected;
+            letters.extend(undelivered);
+            Handler::report(request_id, &letters, &mut summary);
+            (Vec::new(), Vec::new(), letters)
+        } else {
+            (rejected, undelivered, Vec::new())
+        };
         let result = self.dispose(request_id, rejected, undelivered, &mut summary).await;
         summary.elapsed_ms = millis(started.elapsed());
         log_summary(&summary);
         debug_assert!(summary.adds_up(), "{summary:?}");
+        // Reported records are the mapping's to retry: not settled here.
+        let settled = if reported.is_empty() {
+            settled
+        } else {
+            let reported: std::collections::HashSet<(i32, i64)> =
+                reported.iter().map(|l| (l.partition, l.offset)).collect();
+            settled.into_iter().filter(|c| !reported.contains(c)).collect()
+        };
         settle(live, &summary, result.is_ok() && summary.undelivered == 0, settled);
         match result {
             Err(source) => Err(InvocationError::DeadLetter { source, summary: Box::new(summary) }),
@@ -443,6 +497,30 @@ impl Handler {
             Ok(()) => Ok(summary),
             Err(source) => Err(InvocationError::DeadLetter { source, summary: Box::new(summary) }),
         }
+    }
+
+    /// Turns `letters` into the partial batch response (`batchItemFailures`)
+    /// with their reasons logged: the mapping retries them, and sends them
+    /// to its on-failure destination once its retries are used up.
+    fn report(request_id: &str, letters: &[DeadLetter], summary: &mut InvocationSummary) {
+        for letter in letters {
+            warn!(
+                request_id,
+                reason = letter.reason,
+                topic = letter.topic,
+                partition = letter.partition,
+                offset = letter.offset,
+                "Reporting a batch item failure: {}",
+                letter.detail
+            );
+        }
+        summary.batch_item_failures = letters
+            .iter()
+            .map(|l| BatchItemFailure {
+                item_identifier: ItemIdentifier { partition: format!("{}-{}", l.topic, l.partition), offset: l.offset },
+            })
+            .collect();
+        summary.reported = letters.len() as u64;
     }
 
     /// Writes the undecodable (`rejected`) and `undelivered` records to the
@@ -622,7 +700,7 @@ fn settle(live: Option<&Live>, summary: &InvocationSummary, ok: bool, settled: V
     live.invocation_took(summary.elapsed_ms);
     Live::add(&live.dead_lettered, summary.dead_lettered);
     if ok {
-        Live::add(&live.completed, summary.records_in);
+        Live::add(&live.completed, summary.records_in - summary.reported);
         live.complete_records(settled);
     } else {
         Live::add(&live.failed_invocations, 1);

@@ -369,3 +369,124 @@ fn one_failing_poller_stops_the_mapping_with_its_reason() {
     }
     assert_eq!(committed(&broker, "g-one")[0], -1, "the failing batch was not committed");
 }
+
+/// Every file under `dir`, at any depth.
+fn files_below(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_reported_item_failure_is_retried_then_sent_to_the_on_failure_destination_and_the_rest_delivered() {
+    use mskbench_processor::config::DeadLetterTarget;
+    use mskbench_processor::esm::failures::{FailureHandling, records_of_document};
+
+    let broker = broker("esm-partial");
+    let (datums, expected) = clickevents(6, 36);
+    let value = |i: usize| Some(confluent(1, &datums[i]));
+    // Partition 0: a record, then one no decoder reads (magic byte 7), then two more.
+    let mut records = vec![
+        Produced { partition: 0, key: None, value: value(0), headers: None },
+        Produced { partition: 0, key: None, value: Some(b"\x07not avro".to_vec()), headers: None },
+    ];
+    records.extend((1..6).map(|i| Produced { partition: (i % 2) as i32, key: None, value: value(i), headers: None }));
+    produce_records(&broker, records);
+
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let on_failure = tempfile::tempdir().unwrap();
+    let server = rt.block_on(firehose(dir.path(), |_| {}));
+    let h = {
+        let _entered = rt.enter();
+        let h = common::handler(&[
+            ("AWS_ENDPOINT_URL_FIREHOSE", &server.url()),
+            ("CSR", "true"),
+            ("SCHEMA_REGISTRY_URL", "http://127.0.0.1:9"),
+            ("REPORT_BATCH_ITEM_FAILURES", "true"),
+        ]);
+        h.insert_schema(SchemaKey::Confluent(1), mskbench_benches::CLICK_SCHEMA).unwrap();
+        Arc::new(h)
+    };
+    let mut config = mapping(&broker, "g-partial", 1);
+    config.failure = FailureHandling {
+        report_batch_item_failures: true,
+        maximum_retry_attempts: Some(1),
+        on_failure: Some(DeadLetterTarget::Directory(on_failure.path().to_owned())),
+        ..FailureHandling::default()
+    };
+    let stats = run_bounded(config, h, &rt, Duration::from_secs(120)).expect("the mapping did not stop").unwrap();
+    rt.block_on(server.shutdown()).unwrap();
+
+    assert!(stats.partial_failures >= 2, "the first invocation and its one retry: {stats:?}");
+    assert_eq!((stats.dead_lettered, stats.dropped, stats.discarded), (0, 0, 0), "{stats:?}");
+    let unique: Vec<String> = delivered_raw(dir.path()).into_iter().collect::<HashSet<_>>().into_iter().collect();
+    assert_eq!(canonical(&unique), canonical(&expected), "every decodable record was delivered");
+    let docs = files_below(on_failure.path());
+    assert!(!docs.is_empty());
+    let mut named = Vec::new();
+    for doc in &docs {
+        let key = doc.strip_prefix(on_failure.path()).unwrap().to_string_lossy().into_owned();
+        assert!(key.starts_with("aws/lambda/g-partial/esm-partial-0/"), "{key}");
+        let text = std::fs::read(doc).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&text).unwrap();
+        assert_eq!(v["requestContext"]["condition"], "RetryAttemptsExhausted");
+        assert_eq!(v["requestContext"]["approximateInvokeCount"], 2);
+        named.extend(records_of_document(&text).unwrap());
+    }
+    assert!(named.contains(&("esm-partial".to_owned(), 0, 1)), "{named:?}");
+    assert!(
+        named.iter().all(|(t, p, o)| t == "esm-partial" && *p == 0 && *o >= 1),
+        "from the failed offset on: {named:?}"
+    );
+    assert_eq!(stats.on_failure, named.len() as u64);
+    assert_eq!(stats.records_in, 7);
+    // Partition 0 holds 4 records (offsets 0–3), partition 1 holds 3; all committed.
+    assert_eq!(committed(&broker, "g-partial"), [4, 3, -1]);
+}
+
+#[test]
+fn reserved_concurrency_caps_invocations_in_flight_over_all_pollers() {
+    let broker = broker("esm-reserved");
+    let (datums, _) = clickevents(300, 37);
+    let values: Vec<_> = datums.iter().map(|d| confluent(1, d)).collect();
+    produce(&broker, &values);
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    // Slow answers keep invocations in flight long enough to overlap.
+    let server = rt.block_on(firehose(dir.path(), |c| {
+        c.faults.latency = mskbench_sim::firehose::Latency::Fixed(Duration::from_millis(30))
+    }));
+    let h = handler(&rt, &server.url(), "3");
+    let mut config = mapping(&broker, "g-reserved", 3);
+    config.batch_size = 20;
+    config.reserved_concurrency = Some(1);
+    let invoking = config.invoking.clone();
+    let watching = Arc::new(AtomicBool::new(true));
+    let most = {
+        let (invoking, watching) = (invoking.clone(), watching.clone());
+        std::thread::spawn(move || {
+            let mut most = 0;
+            while watching.load(std::sync::atomic::Ordering::SeqCst) {
+                most = most.max(invoking.load(std::sync::atomic::Ordering::SeqCst));
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            most
+        })
+    };
+    let stats = run_bounded(config, h, &rt, Duration::from_secs(120)).expect("the mapping did not stop").unwrap();
+    watching.store(false, std::sync::atomic::Ordering::SeqCst);
+    let most = most.join().unwrap();
+    rt.block_on(server.shutdown()).unwrap();
+    assert!(stats.records_in >= 300, "{stats:?}");
+    assert_eq!(most, 1, "never more than the reserved concurrency in flight");
+}

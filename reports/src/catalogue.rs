@@ -174,6 +174,14 @@ pub static METRICS: &[Metric] = &[
         value: |r| Some(count(r.totals.dead_lettered)),
     },
     Metric {
+        name: "on_failure",
+        label: "on-failure",
+        about: "produced records found only in the event source mapping's on-failure destination, whole run",
+        compare: Compare::AnyWorseWhenSeen(Better::Lower),
+        live: false,
+        value: |r| Some(count(r.totals.on_failure)),
+    },
+    Metric {
         name: "duplicates",
         label: "duplicates",
         about: "delivered copies beyond the first of a record, whole run",

@@ -186,7 +186,12 @@ pub struct Totals {
     pub delivered_measured: Option<u64>,
     /// Records found in the dead-letter destination and not delivered.
     pub dead_lettered: u64,
-    /// Records found neither delivered nor dead-lettered.
+    /// Records found only in the event source mapping's on-failure
+    /// destination (discarded after its retries, or too old): a known
+    /// outcome, not a loss. Absent in results written before it was counted.
+    #[serde(default)]
+    pub on_failure: u64,
+    /// Records found neither delivered, dead-lettered nor in the on-failure destination.
     pub unaccounted: u64,
     /// Delivered copies beyond the first of a record.
     pub duplicates: u64,
@@ -209,11 +214,12 @@ pub struct Totals {
 impl Totals {
     /// The totals with their `result.json` keys, in the order it writes
     /// them (the Markdown report's record table follows it).
-    pub(crate) fn named(&self) -> [(&'static str, u64); 10] {
+    pub(crate) fn named(&self) -> [(&'static str, u64); 11] {
         [
             ("produced", self.produced),
             ("delivered", self.delivered),
             ("dead_lettered", self.dead_lettered),
+            ("on_failure", self.on_failure),
             ("unaccounted", self.unaccounted),
             ("duplicates", self.duplicates),
             ("multiple_outcomes", self.multiple_outcomes),
@@ -393,6 +399,7 @@ pub(crate) mod tests {
                 delivered: 10_000,
                 delivered_measured: Some(10_000),
                 dead_lettered: 0,
+                on_failure: 0,
                 unaccounted: 0,
                 duplicates: 3,
                 multiple_outcomes: 0,

@@ -39,6 +39,7 @@
 #![warn(missing_docs)]
 
 pub mod faults;
+pub mod mapping;
 pub mod objective;
 pub mod sweep;
 
@@ -58,6 +59,7 @@ use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize, Serializer};
 
 pub use crate::faults::{Fault, FaultKind, FirehoseOutage, RegistryOutage};
+pub use crate::mapping::Mapping;
 pub use crate::objective::Objective;
 pub use crate::sweep::Sweep;
 
@@ -83,6 +85,9 @@ pub struct Scenario {
     /// `[processor]`: the Lambda function and its event source mapping.
     #[serde(default)]
     pub processor: Processor,
+    /// The event source mapping's failure handling (`[mapping]`).
+    #[serde(default)]
+    pub mapping: Mapping,
     /// `[firehose]`: the delivery stream, its quota and faults.
     #[serde(default)]
     pub firehose: Firehose,
@@ -956,6 +961,7 @@ impl Scenario {
                 humantime::format_duration(scenario.processor.batch_window)
             )));
         }
+        scenario.mapping.check().map_err(invalid)?;
         scenario.check_parts().map_err(invalid)?;
         faults::check(&scenario.faults, scenario.total_duration(), scenario.total_duration() + scenario.drain)
             .map_err(invalid)?;
