@@ -283,7 +283,9 @@ pub(crate) fn assemble(i: Inputs<'_>, observer: &dyn Observer) -> Result<RunResu
         faults,
         phases,
         latency_curve_ms,
+        harness_saturated: None,
     };
+    result.harness_saturated = mskbench_reports::saturation::detect(&result.series, &result.phases, &result.faults);
     result.slo = scenario.slo.iter().map(|o| o.slo.evaluate(&result)).collect();
     // The SLO that stopped the run failed, whatever the whole run's value
     // says now (a ratio can recover over the drain).

@@ -273,6 +273,7 @@ pub fn account(run: &Finished) -> Result<Accounted> {
         },
         latency_ms,
         latency_curve_ms,
+        harness_saturated: None,
         // A fleet has no one schedule of phases.
         phases: Vec::new(),
         series,

@@ -151,10 +151,14 @@ pub static METRICS: &[Metric] = &[
         label: "highest unthrottled rate",
         about: "records/s: the best mean of records accepted over 3 consecutive seconds with nothing throttled \
                 (RunResult::max_unthrottled), 0 when there is none; a capacity only when the run was \
-                throttled at all, so not measured (null) in a run that never was",
+                throttled at all, so not measured (null) in a run that never was, nor in one whose harness \
+                saturated (harness_saturated)",
         compare: Compare::WhenMeasured(Better::Higher),
         live: false,
-        value: |r| r.saw_throttling().then(|| r.max_unthrottled().map_or(0.0, |(_, rate)| rate)),
+        value: |r| {
+            (r.saw_throttling() && r.harness_saturated.is_none())
+                .then(|| r.max_unthrottled().map_or(0.0, |(_, rate)| rate))
+        },
     },
     // What was lost.
     Metric {

@@ -101,7 +101,7 @@ fn charts(run: &RunResult) -> Vec<String> {
     let q = run.scenario.quota;
     let declared = q.is_some_and(|q| q.declared);
     let mut record_lines = quota("records/s", q.map(|q| q.records_per_sec), declared);
-    if let Some((_, rate)) = run.max_unthrottled().filter(|_| run.saw_throttling()) {
+    if let Some((_, rate)) = run.max_unthrottled().filter(|_| run.saw_throttling() && run.harness_saturated.is_none()) {
         record_lines.push(Reference {
             label: format!("highest rate without throttling {}/s", short_number(rate)),
             value: rate,

@@ -26,6 +26,7 @@ pub mod html;
 pub mod markdown;
 pub mod model;
 pub mod noise;
+pub mod saturation;
 pub mod slo;
 mod svg;
 pub mod sweep;

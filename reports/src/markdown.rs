@@ -44,6 +44,16 @@ pub fn render(run: &RunResult) -> String {
              scenario asked for; `mskbench compare` refuses it unless forced.\n\n",
         );
     }
+    if let Some(h) = &run.harness_saturated {
+        let _ = writeln!(
+            out,
+            "**Harness saturated** from t = {} s ({}): {}. From there on the rates and latencies measure \
+             mskbench on this machine, not the pipeline, and the run reports no Firehose capacity.\n",
+            fmt_num(h.from_s),
+            h.stage,
+            h.evidence
+        );
+    }
     if let Some(a) = &s.aborted {
         let _ = writeln!(
             out,
@@ -162,6 +172,12 @@ pub fn render(run: &RunResult) -> String {
             );
         }
         match run.max_unthrottled() {
+            _ if run.harness_saturated.is_some() => {
+                let _ = writeln!(
+                    out,
+                    "No highest unthrottled rate: the harness saturated (above), so no rate here is Firehose's capacity."
+                );
+            }
             _ if !run.saw_throttling() => {
                 let _ = writeln!(
                     out,
@@ -204,6 +220,22 @@ mod tests {
         assert!(md.contains("| duplicates | failed in topic | throttled records |"), "{md}");
         assert!(md.contains("| 10000 | 10000 | 0 | 0 | 3 | 2 | 1000 | 0 | 5 |"), "{md}");
         assert!(!md.contains("multiple outcomes"), "{md}");
+    }
+
+    #[test]
+    fn a_saturated_harness_is_said_at_the_top_and_claims_no_capacity() {
+        let mut run = sample();
+        assert!(run.metric("max_unthrottled_per_sec").is_some(), "the sample was throttled");
+        run.harness_saturated = Some(crate::saturation::Saturation {
+            from_s: 6.0,
+            stage: "mapping".into(),
+            evidence: "the lag grew".into(),
+        });
+        let md = render(&run);
+        let top = md.find("**Harness saturated** from t = 6 s (mapping): the lag grew.").expect(&md);
+        assert!(top < md.find("## Records").unwrap(), "at the top:\n{md}");
+        assert!(md.contains("No highest unthrottled rate: the harness saturated"), "{md}");
+        assert_eq!(run.metric("max_unthrottled_per_sec"), None);
     }
 
     #[test]

@@ -48,6 +48,10 @@ pub struct RunResult {
     /// charts draw. Absent in results written before it was kept.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub latency_curve_ms: BTreeMap<String, Vec<[f64; 2]>>,
+    /// When and where the harness itself fell behind
+    /// ([`crate::saturation::detect`]); absent when it kept up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub harness_saturated: Option<crate::saturation::Saturation>,
 }
 
 /// One stage of a run on the series' clock ([`Sample::t`]).
@@ -436,6 +440,7 @@ pub(crate) mod tests {
             )]
             .into_iter()
             .collect(),
+            harness_saturated: None,
         }
     }
 
