@@ -1,4 +1,4 @@
-//! A local event source mapping: Kafka → Lambda events → the handler.
+//! A local event source mapping: Kafka → Lambda events → the function.
 //!
 //! What the MSK event source mapping does for a Lambda function, in
 //! process: consume a topic in a consumer group, gather records into an
@@ -45,10 +45,18 @@
 //!   membership would expire after `session.timeout.ms`; that only shortens
 //!   the wait before the partitions move.)
 //!
-//! Kafka runs on librdkafka (`rdkafka`, bundled); the handler runs on the
-//! tokio runtime whose handle is given, while each poller is a plain thread.
+//! - **The function** ([`Function`], `esm/function.rs`) is the processor's
+//!   handler in process, or any Lambda function over the Runtime API the
+//!   mapping serves (`esm/runtime_api.rs`, one instance per poller): a
+//!   success carries the function's response payload, a failure (the
+//!   function's error, a missed deadline, a crashed process) its reason.
+//!
+//! Kafka runs on librdkafka (`rdkafka`, bundled); the function is invoked on
+//! the tokio runtime whose handle is given, while each poller is a plain thread.
 
+pub mod function;
 mod headers;
+pub mod runtime_api;
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -63,10 +71,10 @@ use rdkafka::{Offset, TopicPartitionList};
 use serde::Serialize;
 use tracing::{info, warn};
 
+pub use function::{External, Function, InvokeError, Invoked};
 pub use headers::{RawHeaders, with_raw_header};
 
 use crate::dead_letter::DeadLetter;
-use crate::handler::{Handler, InvocationError, InvocationSummary, error_chain};
 use crate::service::SendStats;
 
 /// Lambda's invocation payload limit (6 MB).
@@ -284,7 +292,9 @@ impl EsmStats {
     }
 }
 
-/// Runs the mapping until `stop` is set, `idle_exit` passes, or a poller fails.
+/// Runs the mapping until `stop` is set, `idle_exit` passes, or a poller
+/// fails, invoking `function` (the handler, `Arc<Handler>`, or a
+/// [`Function`]).
 ///
 /// # Errors
 /// [`EsmError`] for bad settings, a consumer that cannot be created, or the
@@ -292,10 +302,11 @@ impl EsmStats {
 /// stops every other poller.
 pub fn run(
     config: &EsmConfig,
-    handler: Arc<Handler>,
+    function: impl Into<Function>,
     runtime: tokio::runtime::Handle,
     stop: Arc<AtomicBool>,
 ) -> Result<EsmStats, EsmError> {
+    let function = function.into();
     if !(1..=MAX_BATCH_SIZE).contains(&config.batch_size) {
         return Err(EsmError::Config(format!("batch size {} is outside 1..={MAX_BATCH_SIZE}", config.batch_size)));
     }
@@ -305,10 +316,16 @@ pub fn run(
     if config.pollers == 0 {
         return Err(EsmError::Config("at least one poller is needed".into()));
     }
+    if let Some(instances) = function.instances().filter(|&n| n < config.pollers) {
+        return Err(EsmError::Config(format!(
+            "{} pollers need as many function instances, the runtime API has {instances}",
+            config.pollers
+        )));
+    }
     let consumers = (0..config.pollers).map(|_| consumer(config)).collect::<Result<Vec<_>, _>>()?;
     supervise(consumers, &stop, |index, consumer| {
-        let (handler, runtime, stop) = (handler.clone(), runtime.clone(), stop.clone());
-        Poller { config, consumer, handler, runtime, stop, index }.run()
+        let (function, runtime, stop) = (function.clone(), runtime.clone(), stop.clone());
+        Poller { config, consumer, function, runtime, stop, index }.run()
     })
 }
 
@@ -391,7 +408,7 @@ type Consumer = BaseConsumer<KafkaContext>;
 struct Poller<'a> {
     config: &'a EsmConfig,
     consumer: Consumer,
-    handler: Arc<Handler>,
+    function: Function,
     runtime: tokio::runtime::Handle,
     stop: Arc<AtomicBool>,
     index: usize,
@@ -519,24 +536,30 @@ impl Poller<'_> {
         }
     }
 
-    /// Invokes the handler with the batch until it succeeds, then commits.
+    /// Invokes the function with the batch until it succeeds, then commits.
     fn invoke(&self, batch: &mut EventBuilder, invocation: &mut u64, stats: &mut EsmStats) -> Result<(), EsmError> {
         let request_id = self.next_request_id(invocation);
         let event = batch.finish();
         stats.max_event_bytes = stats.max_event_bytes.max(event.len() as u64);
-        let summary = self.until_done(&request_id, stats, |attempt_id| {
+        let invoked = self.until_done(&request_id, stats, |attempt_id| {
             self.config.invoking.fetch_add(1, Ordering::SeqCst);
-            let done =
-                self.runtime.block_on(self.config.kill.unless_killed(self.handler.handle(event.clone(), attempt_id)));
+            let call = self.function.invoke(self.index, event.clone(), attempt_id);
+            let done = self.runtime.block_on(self.config.kill.unless_killed(call));
             self.config.invoking.fetch_sub(1, Ordering::SeqCst);
             done
         })?;
         stats.invocations += 1;
-        stats.records_in += summary.records_in;
-        stats.delivered += summary.delivered;
-        stats.dead_lettered += summary.dead_lettered;
-        stats.dropped += summary.dropped;
-        stats.send += &summary.send;
+        match &invoked.summary {
+            Some(summary) => {
+                stats.records_in += summary.records_in;
+                stats.delivered += summary.delivered;
+                stats.dead_lettered += summary.dead_lettered;
+                stats.dropped += summary.dropped;
+                stats.send += &summary.send;
+            }
+            // A function of the user's: what became of the records is its own to say.
+            None => stats.records_in += batch.records() as u64,
+        }
         self.commit(&request_id, batch.last_offsets().map(|(t, p, o)| (t.as_str(), *p, *o)), stats);
         batch.clear();
         Ok(())
@@ -572,7 +595,7 @@ impl Poller<'_> {
         };
         let summary = self.until_done(&request_id, stats, |attempt_id| {
             self.runtime.block_on(
-                self.config.kill.unless_killed(self.handler.dead_letter_unsent(attempt_id, vec![letter.clone()])),
+                self.config.kill.unless_killed(self.function.dead_letter_unsent(attempt_id, vec![letter.clone()])),
             )
         })?;
         stats.too_large += 1;
@@ -591,12 +614,12 @@ impl Poller<'_> {
     /// Calls `attempt` until it succeeds: after a failure, waits (capped
     /// exponential) and calls again, up to `max_attempts` or until stopped.
     /// An attempt that answers `None` was killed: nothing more is tried.
-    fn until_done(
+    fn until_done<T>(
         &self,
         request_id: &str,
         stats: &mut EsmStats,
-        mut attempt: impl FnMut(&str) -> Option<Result<InvocationSummary, InvocationError>>,
-    ) -> Result<InvocationSummary, EsmError> {
+        mut attempt: impl FnMut(&str) -> Option<Result<T, InvokeError>>,
+    ) -> Result<T, EsmError> {
         let killed = || EsmError::Killed { request_id: request_id.to_owned() };
         let mut attempts = 0u32;
         let mut wait = Duration::from_millis(100);
@@ -606,10 +629,10 @@ impl Poller<'_> {
             let attempt_id =
                 if attempts == 1 { request_id.to_owned() } else { format!("{request_id}-retry{attempts}") };
             match attempt(&attempt_id).ok_or_else(killed)? {
-                Ok(summary) => return Ok(summary),
+                Ok(done) => return Ok(done),
                 Err(e) => {
                     stats.failed_invocations += 1;
-                    if let Some(s) = e.summary() {
+                    if let Some(s) = &e.summary {
                         stats.send += &s.send;
                     }
                     let gave_up = self.config.max_attempts.is_some_and(|max| attempts >= max);
@@ -617,10 +640,10 @@ impl Poller<'_> {
                         return Err(EsmError::GaveUp {
                             request_id: request_id.to_owned(),
                             attempts,
-                            last: error_chain(&e),
+                            last: e.reason.clone(),
                         });
                     }
-                    warn!(request_id, attempts, "Invocation failed, invoking again: {}", error_chain(&e));
+                    warn!(request_id, attempts, "Invocation failed, invoking again: {}", e.reason);
                     // The timer is made inside the runtime: this thread is not one of its.
                     let pause = async { tokio::time::sleep(wait).await };
                     self.runtime.block_on(self.config.kill.unless_killed(pause)).ok_or_else(killed)?;
