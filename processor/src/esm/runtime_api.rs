@@ -478,8 +478,19 @@ impl RuntimeApi {
         }
     }
 
-    /// Stops the function's processes and the endpoints.
+    /// Stops the function's processes and the endpoints: the processes
+    /// first (killed, and waited for), then every invocation still queued
+    /// or in flight fails as [`Failure::Closed`], and a `next` still
+    /// waiting — an unmanaged function's — gets 500, the Runtime API's
+    /// "non-recoverable, exit" answer.
     pub async fn shutdown(&self) {
+        let _ = self.closing.send(true);
+        let mut tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(PoisonError::into_inner));
+        // One server per instance first, then the supervisors.
+        let supervisors = tasks.split_off(self.instances.len().min(tasks.len()));
+        for task in supervisors {
+            finish(task).await;
+        }
         for inst in &self.instances {
             let mut slot = inst.lock();
             slot.closed = true;
@@ -489,13 +500,16 @@ impl RuntimeApi {
             drop(slot);
             inst.wake.notify_waiters();
         }
-        let _ = self.closing.send(true);
-        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(PoisonError::into_inner));
-        for mut task in tasks {
-            if tokio::time::timeout(Duration::from_secs(5), &mut task).await.is_err() {
-                task.abort();
-            }
+        for task in tasks {
+            finish(task).await;
         }
+    }
+}
+
+/// Waits for a task up to 5 s, then aborts it.
+async fn finish(mut task: JoinHandle<()>) {
+    if tokio::time::timeout(Duration::from_secs(5), &mut task).await.is_err() {
+        task.abort();
     }
 }
 
