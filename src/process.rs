@@ -167,7 +167,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                     println!("{addr}");
                 }
             };
-            let api = runtime.block_on(RuntimeApi::start_with(runtime_api_config(&args, listen), print))?;
+            let _entered = runtime.enter();
+            let api = RuntimeApi::start_with(runtime_api_config(&args, listen), print)?;
             External::new(api).into()
         }
         None => {
@@ -255,6 +256,7 @@ fn runtime_api_config(args: &Args, listen: SocketAddr) -> RuntimeApiConfig {
         args: vec!["-c".to_owned(), format!("exec {cmd}")],
         env: args.env.clone(),
         dir: None,
+        log: None,
     });
     config
 }

@@ -52,6 +52,7 @@ async fn the_bootstrap_answers_invocations_over_the_runtime_api_one_instance_eac
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect(),
         dir: None,
+        log: None,
     });
     let api = RuntimeApi::start(c).await.unwrap();
     assert_eq!(api.addrs().len(), 2);
@@ -107,6 +108,7 @@ done
         args: vec![script.display().to_string()],
         env: Vec::new(),
         dir: None,
+        log: None,
     });
     let api = RuntimeApi::start(c).await.unwrap();
     let crashed = api.invoke(0, b"{}".to_vec(), "req-1").await.unwrap_err();

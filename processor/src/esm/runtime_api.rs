@@ -93,13 +93,16 @@ pub struct FunctionCommand {
     pub env: Vec<(String, String)>,
     /// The working directory (`LAMBDA_TASK_ROOT`); the mapping's when none.
     pub dir: Option<PathBuf>,
+    /// A file the function's stdout and stderr are appended to; the
+    /// mapping's stderr when none.
+    pub log: Option<PathBuf>,
 }
 
 impl FunctionCommand {
     /// `argv[0]` and the rest; `None` for an empty list.
     pub fn from_argv(argv: &[String]) -> Option<FunctionCommand> {
         let (program, args) = argv.split_first()?;
-        Some(FunctionCommand { program: program.clone(), args: args.to_vec(), env: Vec::new(), dir: None })
+        Some(FunctionCommand { program: program.clone(), args: args.to_vec(), env: Vec::new(), dir: None, log: None })
     }
 }
 
@@ -268,6 +271,8 @@ struct Slot {
     /// Bumped when a managed process ends: a `next` still waiting from the
     /// dead process's connection must not take the next event.
     generation: u64,
+    /// Whether the process of this generation has asked for an event.
+    asked: bool,
     closed: bool,
     traces: u64,
 }
@@ -309,16 +314,18 @@ impl RuntimeApi {
     /// [`RuntimeApiError`] for a setting out of range or an address that
     /// cannot be bound.
     pub async fn start(config: RuntimeApiConfig) -> Result<RuntimeApi, RuntimeApiError> {
-        Self::start_with(config, |_| {}).await
+        Self::start_with(config, |_| {})
     }
 
-    /// [`RuntimeApi::start`], calling `bound` with every instance's
-    /// address once all are bound and before any function process starts
-    /// (`mskbench process` prints them there, ahead of the function's logs).
+    /// [`RuntimeApi::start`] without awaiting (it must still be called
+    /// inside a tokio runtime's context), calling `bound` with every
+    /// instance's address once all are bound and before any function
+    /// process starts (`mskbench process` prints them there, ahead of the
+    /// function's logs).
     ///
     /// # Errors
     /// As [`RuntimeApi::start`].
-    pub async fn start_with(
+    pub fn start_with(
         config: RuntimeApiConfig,
         bound: impl FnOnce(&[SocketAddr]),
     ) -> Result<RuntimeApi, RuntimeApiError> {
@@ -348,8 +355,10 @@ impl RuntimeApi {
                 // Checked above: the sum fits a port.
                 addr.set_port(base + u16::try_from(index).unwrap_or(0));
             }
-            let listener =
-                tokio::net::TcpListener::bind(addr).await.map_err(|source| RuntimeApiError::Bind { addr, source })?;
+            let bind = |source| RuntimeApiError::Bind { addr, source };
+            let listener = std::net::TcpListener::bind(addr).map_err(bind)?;
+            listener.set_nonblocking(true).map_err(bind)?;
+            let listener = tokio::net::TcpListener::from_std(listener).map_err(bind)?;
             let addr = listener.local_addr().map_err(|source| RuntimeApiError::Bind { addr, source })?;
             let (reset, resets) = mpsc::unbounded_channel();
             let instance = Arc::new(Instance {
@@ -617,6 +626,7 @@ async fn next(State(inst): State<Arc<Instance>>) -> Response {
                 return refused(StatusCode::INTERNAL_SERVER_ERROR, "Runtime.Closed", "the mapping is shutting down");
             }
             let current = *generation.get_or_insert(slot.generation);
+            slot.asked = true;
             if current != slot.generation {
                 // The process that asked is gone; its connection with it.
                 return refused(StatusCode::INTERNAL_SERVER_ERROR, "Runtime.ExitError", "the process was restarted");
@@ -816,12 +826,22 @@ impl Supervisor {
             .kill_on_drop(true)
             // Its own group, so that a kill reaches whatever it started.
             .process_group(0);
-        // The function's stdout (its logs) joins the mapping's stderr: the
-        // mapping's stdout carries its own output.
-        match std::os::fd::AsFd::as_fd(&std::io::stderr()).try_clone_to_owned() {
-            Ok(fd) => cmd.stdout(Stdio::from(fd)),
-            Err(_) => cmd.stdout(Stdio::inherit()),
-        };
+        if let Some(path) = &self.command.log {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| format!("cannot open its log {}: {e}", path.display()))?;
+            let copy = file.try_clone().map_err(|e| e.to_string())?;
+            cmd.stdout(Stdio::from(file)).stderr(Stdio::from(copy));
+        } else {
+            // The function's stdout (its logs) joins the mapping's stderr:
+            // the mapping's stdout carries its own output.
+            match std::os::fd::AsFd::as_fd(&std::io::stderr()).try_clone_to_owned() {
+                Ok(fd) => cmd.stdout(Stdio::from(fd)),
+                Err(_) => cmd.stdout(Stdio::inherit()),
+            };
+        }
         if let Some(dir) = &self.command.dir {
             cmd.current_dir(dir);
         }
@@ -858,8 +878,14 @@ impl Supervisor {
     fn ended(&self, status: &str) {
         let mut slot = self.instance.lock();
         slot.generation += 1;
+        let asked = std::mem::take(&mut slot.asked);
         if let Some(call) = slot.running.take() {
             let _ = call.reply.send(Err(Failure::Exited { status: status.to_owned() }));
+        } else if !asked && let Some(call) = slot.queued.take() {
+            // It died in its init: the invocation waiting for it fails, as
+            // Lambda fails the invocation whose init failed.
+            let status = format!("{status}, during its init, before asking for an invocation");
+            let _ = call.reply.send(Err(Failure::Exited { status }));
         }
         drop(slot);
         self.instance.wake.notify_waiters();
