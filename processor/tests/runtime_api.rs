@@ -266,3 +266,23 @@ async fn consecutive_ports_follow_the_first_and_settings_out_of_range_are_refuse
     let c = config(1, Duration::from_millis(10));
     assert!(RuntimeApi::start(c).await.unwrap_err().to_string().contains("outside 1s..=900s"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_dying_in_its_init_fails_the_waiting_invocation_at_once() {
+    let mut c = config(1, Duration::from_secs(5));
+    c.init_timeout = Duration::from_secs(30);
+    c.command = Some(FunctionCommand {
+        program: "sh".into(),
+        args: vec!["-c".into(), "echo 'cannot start: RETRIES=\"lots\" is invalid' >&2; exit 4".into()],
+        env: Vec::new(),
+        dir: None,
+        log: None,
+    });
+    let api = RuntimeApi::start(c).await.unwrap();
+    let started = Instant::now();
+    let failed = api.invoke(0, b"{}".to_vec(), "req-i").await.unwrap_err();
+    let Failure::Exited { status } = &failed else { panic!("{failed:?}") };
+    assert!(status.starts_with("exit status 4, during its init"), "{status}");
+    assert!(started.elapsed() < Duration::from_secs(10), "not the init timeout: {:?}", started.elapsed());
+    api.shutdown().await;
+}
