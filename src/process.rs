@@ -9,10 +9,24 @@
 //! `AWS_ENDPOINT_URL_FIREHOSE`, …); `-E KEY=VALUE` sets or overrides one
 //! for this run without touching the environment.
 //!
+//! With `--runtime-api ADDR` the mapping invokes no handler of its own: it
+//! serves the Lambda Runtime API (2018-06-01) on ADDR, one instance per
+//! poller (ports ADDR, ADDR+1, …; each a free port with port 0, the
+//! addresses printed on stdout, one a line), and any function built for
+//! Lambda answers the events — our `bootstrap`, a Python handler under
+//! `awslambdaric`, the lab's Java function. `--function-command CMD` starts
+//! it, one process per instance (`sh -c 'exec CMD'`, in a process group of
+//! its own), with `AWS_LAMBDA_RUNTIME_API` and the standard Lambda
+//! variables, `-E` setting the function's own; a process that exits is
+//! started again. Offsets are committed only after the function's success
+//! response; its error, a missed `--function-timeout` or a crash is a
+//! failed invocation (see `mskbench_processor::esm::runtime_api`).
+//!
 //! Exit status: 0 every batch handled, 1 a batch kept failing (its offsets
 //! were not committed), 2 usage or fatal error (a bad variable, no broker).
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -22,7 +36,8 @@ use std::time::Duration;
 use anyhow::Context;
 use mskbench_kafka::Connection;
 use mskbench_processor::esm::failures::FailureHandling;
-use mskbench_processor::esm::{self, EsmConfig, EsmError};
+use mskbench_processor::esm::runtime_api::{self, FunctionCommand, RuntimeApi, RuntimeApiConfig};
+use mskbench_processor::esm::{self, EsmConfig, EsmError, EsmStats, External, Function};
 use mskbench_processor::{Config, Handler};
 
 #[derive(Debug, clap::Args)]
@@ -30,6 +45,10 @@ use mskbench_processor::{Config, Handler};
                         mskbench process --brokers localhost:9092 --group lab --batch-size 1000 --idle-exit 5s \\\n    \
                         -E DELIVERY_STREAM_NAME=MSKToS3 -E AWS_ENDPOINT_URL_FIREHOSE=http://127.0.0.1:4573 \\\n    \
                         -E CSR=true -E SCHEMA_REGISTRY_URL=http://127.0.0.1:8081\n\n\
+                        Your own function over the Lambda Runtime API (any runtime built for Lambda):\n  \
+                        mskbench process --brokers localhost:9092 --group mine --runtime-api 127.0.0.1:9001 \\\n    \
+                        --function-command 'python -m awslambdaric handler.fn' --function-timeout 30s \\\n    \
+                        -E DELIVERY_STREAM_NAME=MSKToS3 -E AWS_ENDPOINT_URL_FIREHOSE=http://127.0.0.1:4573\n\n\
                         Exit status: 0 every batch handled; 1 a batch kept failing for --max-attempts; 2 usage \
                         or fatal error.")]
 pub(crate) struct Args {
@@ -90,6 +109,48 @@ pub(crate) struct Args {
     /// Write the totals (invocations, records_in, delivered, …) here as JSON (`-`: stdout).
     #[arg(long, value_name = "PATH")]
     summary_json: Option<PathBuf>,
+    /// Serve the Lambda Runtime API here instead of running the built-in handler: one instance per
+    /// poller, on ADDR's port and the next ones (port 0: free ports); the addresses are printed on
+    /// stdout, one a line. The function brings its own settings (stream, registry): -E sets them
+    /// for --function-command.
+    #[arg(long, value_name = "ADDR", help_heading = "Your own function (Runtime API)")]
+    runtime_api: Option<SocketAddr>,
+    /// Start the function with this command, one process per instance, run as `sh -c 'exec CMD'`
+    /// with AWS_LAMBDA_RUNTIME_API and Lambda's variables; started again when it exits. Without it,
+    /// start the function yourself, pointed at the printed addresses.
+    #[arg(long, value_name = "CMD", requires = "runtime_api", help_heading = "Your own function (Runtime API)")]
+    function_command: Option<String>,
+    /// The function's timeout (1s..=900s): an invocation not answered by then fails, and the
+    /// started process is restarted, as Lambda resets an environment after a timeout.
+    #[arg(long, value_name = "DURATION", default_value = "300s", value_parser = function_timeout,
+          requires = "runtime_api", help_heading = "Your own function (Runtime API)")]
+    function_timeout: Duration,
+    /// AWS_LAMBDA_FUNCTION_NAME, and the name in the function's ARN.
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "mskbench-function",
+        requires = "runtime_api",
+        help_heading = "Your own function (Runtime API)"
+    )]
+    function_name: String,
+    /// AWS_LAMBDA_FUNCTION_MEMORY_SIZE (the lab template's MemorySize by default).
+    #[arg(long, value_name = "MB", default_value_t = runtime_api::DEFAULT_MEMORY_MB,
+          value_parser = clap::value_parser!(u32).range(128..=10240), requires = "runtime_api",
+          help_heading = "Your own function (Runtime API)")]
+    function_memory: u32,
+    /// _HANDLER, for runtimes that read it (awslambdaric takes the handler as its argument).
+    #[arg(long, value_name = "NAME", requires = "runtime_api", help_heading = "Your own function (Runtime API)")]
+    function_handler: Option<String>,
+}
+
+/// `--function-timeout`: [`with_unit`], within Lambda's 1 s to 900 s.
+fn function_timeout(text: &str) -> Result<Duration, String> {
+    let d = with_unit(text)?;
+    if !(Duration::from_secs(1)..=runtime_api::MAX_TIMEOUT).contains(&d) {
+        return Err(format!("{text:?} is outside 1s..=900s, Lambda's function timeouts"));
+    }
+    Ok(d)
 }
 
 /// A duration written as everywhere else (`500ms`, `2s`, `1m`). A bare
@@ -153,12 +214,25 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    // `-E` first, then the process environment; the AWS default chain resolved once, here.
-    let lookup = |k: &str| overrides.get(k).cloned().or_else(|| std::env::var(k).ok());
-    let config = runtime.block_on(Config::load(lookup))?;
-    let handler = {
-        let _entered = runtime.enter();
-        Arc::new(Handler::new(config)?)
+    let function: Function = match args.runtime_api {
+        Some(listen) => {
+            // The addresses first on stdout, before the function's processes log anything.
+            let print = |addrs: &[SocketAddr]| {
+                for addr in addrs {
+                    println!("{addr}");
+                }
+            };
+            let _entered = runtime.enter();
+            let api = RuntimeApi::start_with(runtime_api_config(&args, listen), print)?;
+            External::new(api).into()
+        }
+        None => {
+            // `-E` first, then the process environment; the AWS default chain resolved once, here.
+            let lookup = |k: &str| overrides.get(k).cloned().or_else(|| std::env::var(k).ok());
+            let config = runtime.block_on(Config::load(lookup))?;
+            let _entered = runtime.enter();
+            Arc::new(Handler::new(config)?).into()
+        }
     };
     let stop = Arc::new(AtomicBool::new(false));
     let on_signal = stop.clone();
@@ -180,7 +254,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     esm_config.connection = runtime.block_on(Connection::new(args.brokers.clone(), security))?;
     esm_config.kafka = properties;
 
-    let result = esm::run(&esm_config, handler, runtime.handle().clone(), stop);
+    let result = esm::run(&esm_config, function.clone(), runtime.handle().clone(), stop);
+    if let Function::RuntimeApi(external) = &function {
+        // The function's processes end with the mapping.
+        runtime.block_on(external.api.shutdown());
+    }
     let (stats, code) = match result {
         Ok(stats) => (Some(stats), ExitCode::SUCCESS),
         Err(e @ EsmError::GaveUp { .. }) => {
@@ -189,22 +267,89 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         Err(e) => return Err(e.into()),
     };
-    if let (Some(path), Some(stats)) = (&args.summary_json, &stats) {
-        crate::output::write_json(path, stats)?;
-    }
-    if let Some(stats) = stats {
-        eprintln!(
-            "mskbench process: {} invocations, {} records, {} delivered, {} dead-lettered, {} dropped, {} too large for any event (dead-lettered or dropped), {} to the on-failure destination, {} discarded without one",
-            stats.invocations,
-            stats.records_in,
-            stats.delivered,
-            stats.dead_lettered,
-            stats.dropped,
-            stats.too_large,
-            stats.on_failure,
-            stats.discarded
-        );
+    match (&function, stats) {
+        (Function::InProcess(_), Some(stats)) => {
+            if let Some(path) = &args.summary_json {
+                crate::output::write_json(path, &stats)?;
+            }
+            eprintln!(
+                "mskbench process: {} invocations, {} records, {} delivered, {} dead-lettered, {} dropped, {} too large for any event (dead-lettered or dropped), {} to the on-failure destination, {} discarded without one",
+                stats.invocations,
+                stats.records_in,
+                stats.delivered,
+                stats.dead_lettered,
+                stats.dropped,
+                stats.too_large,
+                stats.on_failure,
+                stats.discarded
+            );
+        }
+        (Function::RuntimeApi(_), Some(stats)) => {
+            let stats = ExternalStats::from(&stats);
+            if let Some(path) = &args.summary_json {
+                crate::output::write_json(path, &stats)?;
+            }
+            eprintln!(
+                "mskbench process: {} invocations succeeded ({} failed and retried), {} records committed, {} too large for any event (logged and dropped); delivery is the function's to report",
+                stats.invocations, stats.failed_invocations, stats.records_in, stats.too_large
+            );
+        }
+        (_, None) => {}
     }
     runtime.shutdown_timeout(Duration::from_secs(1));
     Ok(code)
+}
+
+/// The Runtime API for `--runtime-api`: one instance per poller.
+fn runtime_api_config(args: &Args, listen: SocketAddr) -> RuntimeApiConfig {
+    let mut config = RuntimeApiConfig::new(listen);
+    config.instances = args.pollers.max(1);
+    config.timeout = args.function_timeout;
+    config.function_name = args.function_name.clone();
+    config.memory_mb = args.function_memory;
+    config.handler = args.function_handler.clone();
+    config.region = args.env.iter().rev().find(|(k, _)| k == "AWS_REGION").map(|(_, v)| v.clone());
+    config.command = args.function_command.as_ref().map(|cmd| FunctionCommand {
+        // `exec`, so that the shell becomes the function and a kill reaches it.
+        program: "sh".to_owned(),
+        args: vec!["-c".to_owned(), format!("exec {cmd}")],
+        env: args.env.clone(),
+        dir: None,
+        log: None,
+    });
+    config
+}
+
+/// `--summary-json` with a function of the user's: what the mapping saw.
+/// Delivery is not among it: only the function knows what it sent.
+#[derive(Debug, serde::Serialize)]
+struct ExternalStats {
+    /// Always `"runtime-api"`.
+    function: &'static str,
+    /// Invocations that succeeded (their offsets committed).
+    invocations: u64,
+    /// Invocations that failed (the function's error, a missed deadline, a crash) and were retried.
+    failed_invocations: u64,
+    /// Records of the succeeded invocations, and too-large ones.
+    records_in: u64,
+    /// Records that alone exceed the payload limit, logged and dropped.
+    too_large: u64,
+    /// Largest event sent, in bytes.
+    max_event_bytes: u64,
+    /// Offset commits that failed.
+    commit_failures: u64,
+}
+
+impl From<&EsmStats> for ExternalStats {
+    fn from(s: &EsmStats) -> Self {
+        ExternalStats {
+            function: "runtime-api",
+            invocations: s.invocations,
+            failed_invocations: s.failed_invocations,
+            records_in: s.records_in,
+            too_large: s.too_large,
+            max_event_bytes: s.max_event_bytes,
+            commit_failures: s.commit_failures,
+        }
+    }
 }

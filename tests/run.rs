@@ -634,3 +634,40 @@ fn ctrl_c_during_start_up_still_leaves_a_report_marked_interrupted() {
     let md = std::fs::read_to_string(run.join("report.md")).unwrap();
     assert!(md.contains("**Interrupted**"), "{md}");
 }
+
+/// `[processor] function = "runtime-api"`: our `bootstrap` (built beside
+/// this binary by `cargo test --workspace`) behind the mapping's Runtime
+/// API, one process per partition, given the run's parts as the lab's
+/// variables; the accounting, from the delivered objects, finds every
+/// record once.
+#[test]
+fn a_function_of_ones_own_over_the_runtime_api_delivers_every_record_once() {
+    let bootstrap = Path::new(env!("CARGO_BIN_EXE_mskbench")).with_file_name("bootstrap");
+    assert!(
+        bootstrap.exists(),
+        "{} is not built: cargo build -p mskbench-processor --bin bootstrap (cargo test --workspace builds it)",
+        bootstrap.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("own.toml");
+    std::fs::write(
+        &scenario,
+        format!(
+            "name = \"own-function\"\nseed = 7\ndrain = \"20s\"\nslo = [\"unaccounted == 0\", \"duplicates == 0\"]\n\n\
+             [[phases]]\nname = \"steady\"\nduration = \"4s\"\nrate = 500\n\n\
+             [processor]\nbatch_size = 500\nbatch_window = \"200ms\"\nfunction = \"runtime-api\"\ncommand = [{:?}]\n",
+            bootstrap.display().to_string()
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let _one = one_pipeline_at_a_time();
+    let done = mskbench(&["run", scenario.to_str().unwrap(), "--out", out.to_str().unwrap(), "--no-progress"]);
+    assert!(done.status.success(), "{}", text(&done.stderr));
+    let (result, _) = read_result(&out);
+    assert!(result.totals.produced > 0);
+    assert_eq!((result.totals.delivered, result.totals.unaccounted), (result.totals.produced, 0));
+    assert_eq!(count_lines(&out.join("s3")) as u64, result.totals.produced, "counted without the run's code");
+    let log = std::fs::read_to_string(out.join("function.log")).unwrap();
+    assert!(log.contains("Invocation summary"), "the bootstrap's own log lines: {log}");
+}

@@ -67,6 +67,61 @@ pub(crate) fn processor_config(plan: &Plan, started: &Started) -> Config {
     }
 }
 
+/// The environment of a function of the user's (`[processor] function =
+/// "runtime-api"`): what [`processor_config`] says, as the lab's variables
+/// — the ones the lab's SAM template sets, and ours — so that our
+/// `bootstrap`, the lab's Java function or any function reading them sends
+/// to this run's parts; then the scenario's `[processor] env` over them.
+/// The credentials are the run's, fetched once here: the function's
+/// process gets them as Lambda gives a function its role's.
+pub(crate) async fn function_env(plan: &Plan, started: &Started) -> Result<Vec<(String, String)>> {
+    use mskbench_processor::config::ProvideCredentials as _;
+    let c = processor_config(plan, started);
+    let mut env: Vec<(String, String)> = Vec::new();
+    let mut set = |k: &str, v: String| env.push((k.to_owned(), v));
+    set("DELIVERY_STREAM_NAME", c.delivery_stream.clone());
+    set("RETRIES", c.retries.to_string());
+    set("RETRY_POLICY", if matches!(c.retry_policy, Backoff::Lab) { "lab" } else { "backoff" }.to_owned());
+    match &started.registry {
+        RegistryAt::Confluent(url) => {
+            set("CSR", "true".to_owned());
+            set("SCHEMA_REGISTRY_URL", url.clone());
+        }
+        RegistryAt::Glue(_) => set("CSR", "false".to_owned()),
+    }
+    set("AWS_REGION", c.region.clone());
+    set("AWS_DEFAULT_REGION", c.region.clone());
+    for (name, endpoint) in [
+        ("AWS_ENDPOINT_URL_FIREHOSE", &c.endpoints.firehose),
+        ("AWS_ENDPOINT_URL_GLUE", &c.endpoints.glue),
+        ("AWS_ENDPOINT_URL_S3", &c.endpoints.s3),
+    ] {
+        if let Some(url) = endpoint {
+            set(name, url.clone());
+        }
+    }
+    let credentials =
+        c.credentials.provide_credentials().await.context("fetching the run's credentials for the function")?;
+    set("AWS_ACCESS_KEY_ID", credentials.access_key_id().to_owned());
+    set("AWS_SECRET_ACCESS_KEY", credentials.secret_access_key().to_owned());
+    if let Some(token) = credentials.session_token() {
+        set("AWS_SESSION_TOKEN", token.to_owned());
+    }
+    set("FIREHOSE_CONCURRENCY", c.concurrency.to_string());
+    set("FIREHOSE_TIMEOUT_MS", c.call_timeout.as_millis().to_string());
+    set("BATCH_RECORDS", c.batch_records.to_string());
+    set("DEAD_LETTER", started.dead_letter_dir.display().to_string());
+    if let Some(seed) = c.jitter_seed {
+        set("JITTER_SEED", seed.to_string());
+    }
+    set("FUNCTION_TIMEOUT", plan.scenario.processor.timeout.as_secs().to_string());
+    for (k, v) in &plan.scenario.processor.env {
+        env.retain(|(name, _)| name != k);
+        env.push((k.clone(), v.clone()));
+    }
+    Ok(env)
+}
+
 /// The producer's configuration for this run.
 pub(crate) fn produce_config(plan: &Plan, started: &Started) -> Result<ProduceConfig> {
     let scenario = &plan.scenario;

@@ -14,6 +14,17 @@
 //! the same group ([`Mapping::restart`]), with a handler of its own
 //! counting into the same [`Live`]; the uncommitted records come back to it.
 //!
+//! With `[processor] function = "runtime-api"` the mapping invokes a
+//! function of the user's over the Lambda Runtime API instead
+//! (`mskbench_processor::esm::runtime_api`): one instance and one process
+//! of `[processor] command` per poller, given the lab's variables for this
+//! run's parts ([`crate::configure::function_env`]). The mapping counts
+//! into the same [`Live`] (invocations, records settled; what the function
+//! sent is only seen in what reaches the delivery stream), and records too
+//! large for any event go to the run's dead-letter directory. A crash
+//! ends the function's processes with the mapping; the restart starts new
+//! ones (a new init).
+//!
 //! The drain's measure is [`Pending`]: the acknowledged records, by
 //! (partition, offset), that no succeeded invocation has settled yet. A
 //! redelivered batch settles its records again, so counting completions
@@ -29,10 +40,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use mskbench_processor::config::DeadLetterTarget;
-use mskbench_processor::esm::{self, EsmConfig, EsmError, EsmStats, Kill};
+use mskbench_processor::dead_letter::DeadLetterSink;
+use mskbench_processor::esm::runtime_api::{FunctionCommand, RuntimeApi, RuntimeApiConfig};
+use mskbench_processor::esm::{self, EsmConfig, EsmError, EsmStats, External, Function, Kill};
 use mskbench_processor::{Config, Handler, Live};
+use mskbench_scenarios::FunctionKind;
 
-use crate::configure::processor_config;
+use crate::configure::{function_env, processor_config};
 use crate::parts::{self, Started};
 use crate::plan::Plan;
 
@@ -45,8 +59,19 @@ const SETTLE_PATIENCE: Duration = Duration::from_secs(30);
 pub(crate) struct Mapping {
     pub live: Arc<Live>,
     config: Config,
+    /// A function of the user's, when the scenario has one.
+    external: Option<ExternalSpec>,
     esm: EsmConfig,
     running: Mutex<Option<Running>>,
+}
+
+/// What starts a function of the user's: its Runtime API settings, and
+/// where the records too large for any event go.
+#[derive(Debug)]
+struct ExternalSpec {
+    api: RuntimeApiConfig,
+    dead_letter: DeadLetterTarget,
+    s3: mskbench_aws::Access,
 }
 
 /// One mapping's thread and its switches.
@@ -57,6 +82,8 @@ struct Running {
     kill: Kill,
     stop: Arc<AtomicBool>,
     thread: JoinHandle<Result<EsmStats, EsmError>>,
+    /// The function's processes, when it is the user's.
+    external: Option<Arc<External>>,
 }
 
 /// What the mapping did, once stopped.
@@ -99,18 +126,47 @@ impl Mapping {
         esm.failure = failure_handling(&plan.scenario.mapping, started)?;
         esm.live = Some(live.clone());
         esm.reserved_concurrency = plan.scenario.mapping.reserved_concurrency.map(|n| n as usize);
-        let mapping = Mapping { live, config: processor_config(plan, started), esm, running: Mutex::new(None) };
+        let external = match processor.function {
+            FunctionKind::Handler => None,
+            FunctionKind::RuntimeApi => {
+                let mut api = RuntimeApiConfig::new(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+                api.instances = esm.pollers;
+                api.timeout = processor.timeout;
+                api.region = Some(started.aws.region.clone());
+                api.function_name = format!("mskbench-{}", plan.scenario.name);
+                let mut command = FunctionCommand::from_argv(&processor.command)
+                    .context("processor.command: the command that starts the function is empty")?;
+                command.env = function_env(plan, started).await?;
+                command.log = Some(plan.out.join("function.log"));
+                api.command = Some(command);
+                let dead_letter = DeadLetterTarget::Directory(started.dead_letter_dir.clone());
+                let s3 = started.aws.access(plan.aws.endpoints.s3.clone(), Duration::from_secs(10));
+                Some(ExternalSpec { api, dead_letter, s3 })
+            }
+        };
+        let mapping =
+            Mapping { live, config: processor_config(plan, started), external, esm, running: Mutex::new(None) };
         mapping.launch()?;
         Ok(mapping)
     }
 
     /// Starts a mapping with a handler of its own (a new process: its
-    /// schema cache starts empty) counting into the run's [`Live`].
+    /// schema cache starts empty) counting into the run's [`Live`], or
+    /// with a function of the user's: new processes behind a new Runtime API.
     fn launch(&self) -> Result<()> {
-        let handler = {
-            let mut h = Handler::new(self.config.clone())?;
-            h.set_live(self.live.clone());
-            Arc::new(h)
+        let (function, external): (Function, _) = match &self.external {
+            None => {
+                let mut h = Handler::new(self.config.clone())?;
+                h.set_live(self.live.clone());
+                (Arc::new(h).into(), None)
+            }
+            Some(spec) => {
+                let mut external = External::new(RuntimeApi::start_with(spec.api.clone(), |_| {})?);
+                external.live = Some(self.live.clone());
+                external.dead_letter = Some(DeadLetterSink::new(spec.dead_letter.clone(), &spec.s3)?);
+                let external = Arc::new(external);
+                (Function::RuntimeApi(external.clone()), Some(external))
+            }
         };
         let mut config = self.esm.clone();
         config.assigned = Arc::new(AtomicUsize::new(0));
@@ -122,10 +178,10 @@ impl Mapping {
             let (stop, runtime) = (stop.clone(), tokio::runtime::Handle::current());
             std::thread::Builder::new()
                 .name("esm".into())
-                .spawn(move || esm::run(&config, handler, runtime, stop))
+                .spawn(move || esm::run(&config, function, runtime, stop))
                 .context("starting the event source mapping")?
         };
-        *self.lock() = Some(Running { assigned, invoking, kill, stop, thread });
+        *self.lock() = Some(Running { assigned, invoking, kill, stop, thread, external });
         Ok(())
     }
 
@@ -180,9 +236,14 @@ impl Mapping {
         let Some(running) = self.lock().take() else { return Ok(Crashed { invocations_cut: 0 }) };
         let invocations_cut = running.invoking.load(Ordering::SeqCst) as u64;
         running.kill.kill();
+        let external = running.external;
         let joined = tokio::task::spawn_blocking(move || running.thread.join())
             .await?
             .map_err(|_| anyhow::anyhow!("the event source mapping panicked"))?;
+        if let Some(external) = external {
+            // The function's processes die with the mapping.
+            external.api.shutdown().await;
+        }
         match joined {
             Ok(_) | Err(EsmError::Killed { .. }) => Ok(Crashed { invocations_cut }),
             Err(e) => Err(anyhow::anyhow!("the event source mapping failed before the crash: {e}")),
@@ -204,6 +265,9 @@ impl Mapping {
         let joined = tokio::task::spawn_blocking(move || thread.join())
             .await?
             .map_err(|_| anyhow::anyhow!("the event source mapping panicked"))?;
+        if let Some(external) = running.external {
+            external.api.shutdown().await;
+        }
         let (stats, error) = match joined {
             Ok(stats) => (Some(stats), None),
             Err(e) => (None, Some(e.to_string())),

@@ -48,7 +48,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use aws_sdk_firehose::config::{Credentials, SharedCredentialsProvider};
+pub use aws_sdk_firehose::config::{Credentials, ProvideCredentials, SharedCredentialsProvider};
 pub use mskbench_aws::{Chain, ChainError, Endpoints};
 use mskbench_core::packer::MAX_BATCH_RECORDS;
 use mskbench_core::registry_url::redacted;

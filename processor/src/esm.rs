@@ -1,4 +1,4 @@
-//! A local event source mapping: Kafka → Lambda events → the handler.
+//! A local event source mapping: Kafka → Lambda events → the function.
 //!
 //! What the MSK event source mapping does for a Lambda function, in
 //! process: consume a topic in a consumer group, gather records into an
@@ -51,11 +51,19 @@
 //!   membership would expire after `session.timeout.ms`; that only shortens
 //!   the wait before the partitions move.)
 //!
-//! Kafka runs on librdkafka (`rdkafka`, bundled); the handler runs on the
-//! tokio runtime whose handle is given, while each poller is a plain thread.
+//! - **The function** ([`Function`], `esm/function.rs`) is the processor's
+//!   handler in process, or any Lambda function over the Runtime API the
+//!   mapping serves (`esm/runtime_api.rs`, one instance per poller): a
+//!   success carries the function's response payload, a failure (the
+//!   function's error, a missed deadline, a crashed process) its reason.
+//!
+//! Kafka runs on librdkafka (`rdkafka`, bundled); the function is invoked on
+//! the tokio runtime whose handle is given, while each poller is a plain thread.
 
 pub mod failures;
+pub mod function;
 mod headers;
+pub mod runtime_api;
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -70,10 +78,10 @@ use rdkafka::{Offset, TopicPartitionList};
 use serde::Serialize;
 use tracing::{info, warn};
 
+pub use function::{External, Function, InvokeError, Invoked};
 pub use headers::{RawHeaders, with_raw_header};
 
 use crate::dead_letter::DeadLetter;
-use crate::handler::{Handler, InvocationError, InvocationSummary, error_chain};
 use crate::live::Live;
 use crate::service::SendStats;
 use failures::{Answer, Discarded, FailureHandling, Held, Invoker, OnFailureSink};
@@ -323,7 +331,9 @@ impl EsmStats {
     }
 }
 
-/// Runs the mapping until `stop` is set, `idle_exit` passes, or a poller fails.
+/// Runs the mapping until `stop` is set, `idle_exit` passes, or a poller
+/// fails, invoking `function` (the handler, `Arc<Handler>`, or a
+/// [`Function`]).
 ///
 /// # Errors
 /// [`EsmError`] for bad settings, a consumer that cannot be created, or the
@@ -331,10 +341,11 @@ impl EsmStats {
 /// stops every other poller.
 pub fn run(
     config: &EsmConfig,
-    handler: Arc<Handler>,
+    function: impl Into<Function>,
     runtime: tokio::runtime::Handle,
     stop: Arc<AtomicBool>,
 ) -> Result<EsmStats, EsmError> {
+    let function = function.into();
     if !(1..=MAX_BATCH_SIZE).contains(&config.batch_size) {
         return Err(EsmError::Config(format!("batch size {} is outside 1..={MAX_BATCH_SIZE}", config.batch_size)));
     }
@@ -348,17 +359,23 @@ pub fn run(
     if config.reserved_concurrency == Some(0) {
         return Err(EsmError::Config("a reserved concurrency of 0 would never invoke the function".into()));
     }
+    if let Some(instances) = function.instances().filter(|&n| n < config.pollers) {
+        return Err(EsmError::Config(format!(
+            "{} pollers need as many function instances, the runtime API has {instances}",
+            config.pollers
+        )));
+    }
     let slots = config.reserved_concurrency.map(|n| Arc::new(tokio::sync::Semaphore::new(n)));
     let on_failure = {
         let _entered = runtime.enter();
-        config.failure.on_failure.clone().map(|t| OnFailureSink::new(t, handler.s3_access())).transpose()
+        config.failure.on_failure.clone().map(|t| OnFailureSink::new(t, function.s3_access())).transpose()
     }
     .map_err(|e| EsmError::Config(format!("the on-failure destination: {e}")))?;
     let consumers = (0..config.pollers).map(|_| consumer(config)).collect::<Result<Vec<_>, _>>()?;
     supervise(consumers, &stop, |index, consumer| {
-        let (handler, runtime, stop) = (handler.clone(), runtime.clone(), stop.clone());
+        let (function, runtime, stop) = (function.clone(), runtime.clone(), stop.clone());
         let (on_failure, slots) = (on_failure.clone(), slots.clone());
-        Poller { config, consumer, handler, runtime, stop, index, on_failure, slots }.run()
+        Poller { config, consumer, function, runtime, stop, index, on_failure, slots }.run()
     })
 }
 
@@ -441,7 +458,7 @@ type Consumer = BaseConsumer<KafkaContext>;
 struct Poller<'a> {
     config: &'a EsmConfig,
     consumer: Consumer,
-    handler: Arc<Handler>,
+    function: Function,
     runtime: tokio::runtime::Handle,
     stop: Arc<AtomicBool>,
     index: usize,
@@ -644,7 +661,7 @@ impl Poller<'_> {
         };
         let summary = self.until_done(&request_id, stats, |attempt_id| {
             self.runtime.block_on(
-                self.config.kill.unless_killed(self.handler.dead_letter_unsent(attempt_id, vec![letter.clone()])),
+                self.config.kill.unless_killed(self.function.dead_letter_unsent(attempt_id, vec![letter.clone()])),
             )
         })?;
         stats.too_large += 1;
@@ -663,12 +680,12 @@ impl Poller<'_> {
     /// Calls `attempt` until it succeeds: after a failure, waits (capped
     /// exponential) and calls again, up to `max_attempts` or until stopped.
     /// An attempt that answers `None` was killed: nothing more is tried.
-    fn until_done(
+    fn until_done<T>(
         &self,
         request_id: &str,
         stats: &mut EsmStats,
-        mut attempt: impl FnMut(&str) -> Option<Result<InvocationSummary, InvocationError>>,
-    ) -> Result<InvocationSummary, EsmError> {
+        mut attempt: impl FnMut(&str) -> Option<Result<T, InvokeError>>,
+    ) -> Result<T, EsmError> {
         let killed = || EsmError::Killed { request_id: request_id.to_owned() };
         let mut attempts = 0u32;
         let mut wait = Duration::from_millis(100);
@@ -678,10 +695,10 @@ impl Poller<'_> {
             let attempt_id =
                 if attempts == 1 { request_id.to_owned() } else { format!("{request_id}-retry{attempts}") };
             match attempt(&attempt_id).ok_or_else(killed)? {
-                Ok(summary) => return Ok(summary),
+                Ok(done) => return Ok(done),
                 Err(e) => {
                     stats.failed_invocations += 1;
-                    if let Some(s) = e.summary() {
+                    if let Some(s) = &e.summary {
                         stats.send += &s.send;
                     }
                     let gave_up = self.config.max_attempts.is_some_and(|max| attempts >= max);
@@ -689,10 +706,10 @@ impl Poller<'_> {
                         return Err(EsmError::GaveUp {
                             request_id: request_id.to_owned(),
                             attempts,
-                            last: error_chain(&e),
+                            last: e.reason.clone(),
                         });
                     }
-                    warn!(request_id, attempts, "Invocation failed, invoking again: {}", error_chain(&e));
+                    warn!(request_id, attempts, "Invocation failed, invoking again: {}", e.reason);
                     // The timer is made inside the runtime: this thread is not one of its.
                     let pause = async { tokio::time::sleep(wait).await };
                     self.runtime.block_on(self.config.kill.unless_killed(pause)).ok_or_else(killed)?;
@@ -740,26 +757,29 @@ impl Invoker for Call<'_, '_> {
             None => None,
         };
         p.config.invoking.fetch_add(1, Ordering::SeqCst);
-        let done = p.runtime.block_on(p.config.kill.unless_killed(p.handler.handle(event.to_vec(), request_id)));
+        let call = p.function.invoke(p.index, event.to_vec(), request_id);
+        let done = p.runtime.block_on(p.config.kill.unless_killed(call));
         p.config.invoking.fetch_sub(1, Ordering::SeqCst);
         match done? {
-            Ok(summary) => {
+            Ok(invoked) => {
                 self.failures_in_a_row = 0;
                 self.stats.invocations += 1;
-                self.stats.delivered += summary.delivered;
-                self.stats.dead_lettered += summary.dead_lettered;
-                self.stats.dropped += summary.dropped;
-                self.stats.send += &summary.send;
-                // Serialising the summary's strings, numbers and maps cannot fail.
-                Some(Answer::Response(serde_json::to_vec(&summary).unwrap_or_default()))
+                // A function of the user's: what became of the records is its own to say.
+                if let Some(summary) = &invoked.summary {
+                    self.stats.delivered += summary.delivered;
+                    self.stats.dead_lettered += summary.dead_lettered;
+                    self.stats.dropped += summary.dropped;
+                    self.stats.send += &summary.send;
+                }
+                Some(Answer::Response(invoked.payload))
             }
             Err(e) => {
                 self.failures_in_a_row += 1;
                 self.stats.failed_invocations += 1;
-                if let Some(s) = e.summary() {
+                if let Some(s) = &e.summary {
                     self.stats.send += &s.send;
                 }
-                let last = error_chain(&e);
+                let last = e.to_string();
                 let gave_up = p.config.max_attempts.is_some_and(|max| self.failures_in_a_row >= max);
                 if gave_up || p.stop.load(Ordering::SeqCst) {
                     self.stopped = Some(EsmError::GaveUp {

@@ -22,8 +22,10 @@
 //! - [`clients`]: the AWS SDK clients, endpoint overrides included;
 //! - [`live`]: counters a sampler reads while the handler works;
 //! - `esm` (feature `esm`, default): a local event source mapping
-//!   (rdkafka consumer → events → handler → offsets committed after
-//!   success), `mskbench process`.
+//!   (rdkafka consumer → events → function → offsets committed after
+//!   success), `mskbench process`; the function is the handler in process
+//!   or any Lambda function over the Runtime API the mapping serves
+//!   (`esm::runtime_api`, `mskbench process --runtime-api`).
 //!
 //! The `bootstrap` binary runs [`handler::Handler`] on `lambda_runtime`.
 //!

@@ -394,6 +394,39 @@ pub struct Processor {
     /// Records per PutRecordBatch call (Firehose allows at most 500).
     #[serde(default = "five_hundred")]
     pub records_per_call: Bounded<1, 500>,
+    /// What the mapping invokes: the built-in handler, or a function of
+    /// the user's over the Lambda Runtime API.
+    #[serde(default)]
+    pub function: FunctionKind,
+    /// With `function = "runtime-api"`: the command that starts one
+    /// function process (program and arguments, no shell); one runs per
+    /// poller.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub command: Vec<String>,
+    /// With `function = "runtime-api"`: the function's timeout (1 s to 900 s).
+    #[serde(default = "function_timeout", with = "duration_text")]
+    pub timeout: Duration,
+    /// With `function = "runtime-api"`: variables set for the function,
+    /// over the lab's the run gives it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+}
+
+/// What the event source mapping invokes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FunctionKind {
+    /// The processor's handler, in process.
+    #[default]
+    Handler,
+    /// A function of the user's over the Lambda Runtime API
+    /// (`[processor] command`).
+    RuntimeApi,
+}
+
+/// The lab template's `FunctionTimeout` default.
+fn function_timeout() -> Duration {
+    Duration::from_secs(300)
 }
 
 /// The longest batching window an event source mapping takes
@@ -425,6 +458,41 @@ impl Default for Processor {
             retry_policy: RetryPolicy::default(),
             concurrency: four(),
             records_per_call: five_hundred(),
+            function: FunctionKind::default(),
+            command: Vec::new(),
+            timeout: function_timeout(),
+            env: BTreeMap::new(),
+        }
+    }
+}
+
+impl Processor {
+    /// `function`, `command` and `timeout` fit together.
+    fn check_function(&self) -> Result<(), String> {
+        if !(Duration::from_secs(1)..=Duration::from_secs(900)).contains(&self.timeout) {
+            return Err(format!(
+                "processor.timeout: {} is outside 1s..=900s, Lambda's function timeouts",
+                humantime::format_duration(self.timeout)
+            ));
+        }
+        match (self.function, self.command.first()) {
+            (FunctionKind::RuntimeApi, None) => {
+                Err("processor.command: function = \"runtime-api\" needs the command that starts the function, e.g. \
+                 command = [\"python\", \"-m\", \"awslambdaric\", \"handler.fn\"]"
+                    .into())
+            }
+            (FunctionKind::RuntimeApi, Some(program)) if program.trim().is_empty() => {
+                Err("processor.command: the program (its first entry) is empty".into())
+            }
+            (FunctionKind::Handler, Some(_)) => {
+                Err("processor.command: a command is for function = \"runtime-api\"; the built-in handler runs in \
+                     process"
+                    .into())
+            }
+            (FunctionKind::Handler, None) if !self.env.is_empty() => {
+                Err("processor.env: variables are for function = \"runtime-api\"".into())
+            }
+            _ => Ok(()),
         }
     }
 }
@@ -962,6 +1030,7 @@ impl Scenario {
             )));
         }
         scenario.mapping.check().map_err(invalid)?;
+        scenario.processor.check_function().map_err(invalid)?;
         scenario.check_parts().map_err(invalid)?;
         faults::check(&scenario.faults, scenario.total_duration(), scenario.total_duration() + scenario.drain)
             .map_err(invalid)?;
@@ -1184,6 +1253,35 @@ rate = 100
         assert_eq!(s.firehose.quota, Quota::US_EAST_1);
         assert_eq!(s.planned_records(), 200);
         assert!(s.to_string().contains("phase steady: 2s at 100 records/s"));
+    }
+
+    #[test]
+    fn a_function_of_ones_own_takes_a_command_a_timeout_and_variables() {
+        let text = format!(
+            "{MINIMAL}\n[processor]\nfunction = \"runtime-api\"\ncommand = [\"python3\", \"-m\", \"awslambdaric\", \"handler.fn\"]\n\
+             timeout = \"30s\"\nenv = {{ MODE = \"fast\" }}\n"
+        );
+        let s = Scenario::parse(&text, "t.toml").unwrap();
+        assert_eq!(s.processor.function, FunctionKind::RuntimeApi);
+        assert_eq!(s.processor.command, ["python3", "-m", "awslambdaric", "handler.fn"]);
+        assert_eq!(s.processor.timeout, Duration::from_secs(30));
+        assert_eq!(s.processor.env["MODE"], "fast");
+        let default = Scenario::parse(MINIMAL, "t.toml").unwrap();
+        assert_eq!(
+            (default.processor.function, default.processor.timeout),
+            (FunctionKind::Handler, Duration::from_secs(300))
+        );
+
+        let e = err(&format!("{MINIMAL}\n[processor]\nfunction = \"runtime-api\"\n"));
+        assert!(e.contains("processor.command") && e.contains("needs the command"), "{e}");
+        let e = err(&format!("{MINIMAL}\n[processor]\ncommand = [\"./bootstrap\"]\n"));
+        assert!(e.contains("a command is for function = \"runtime-api\""), "{e}");
+        let e = err(&format!(
+            "{MINIMAL}\n[processor]\nfunction = \"runtime-api\"\ncommand = [\"x\"]\ntimeout = \"901s\"\n"
+        ));
+        assert!(e.contains("processor.timeout") && e.contains("outside 1s..=900s"), "{e}");
+        let e = err(&format!("{MINIMAL}\n[processor]\nfunction = \"lambda\"\n"));
+        assert!(e.contains("runtime-api"), "{e}");
     }
 
     #[test]

@@ -570,13 +570,19 @@ impl OnFailureSink {
     /// A sink writing to `target`.
     ///
     /// # Errors
-    /// [`OnFailureError::S3`] when the S3 client cannot be set up.
-    pub fn new(target: DeadLetterTarget, access: &Access) -> Result<Self, OnFailureError> {
+    /// [`OnFailureError::S3`] when the S3 client cannot be set up, or an S3
+    /// target comes without `access` (a function over the Runtime API
+    /// brings its own AWS settings; the mapping has none).
+    pub fn new(target: DeadLetterTarget, access: Option<&Access>) -> Result<Self, OnFailureError> {
         let s3 = match &target {
             DeadLetterTarget::Directory(_) => None,
-            DeadLetterTarget::S3 { bucket, .. } => Some(S3Bucket::new(access, bucket).map_err(|e| {
-                OnFailureError::S3 { bucket: bucket.clone(), key: String::new(), message: e.to_string() }
-            })?),
+            DeadLetterTarget::S3 { bucket, .. } => {
+                let fail = |message: String| OnFailureError::S3 { bucket: bucket.clone(), key: String::new(), message };
+                let access = access.ok_or_else(|| {
+                    fail("an S3 on-failure destination needs the in-process handler's AWS settings".to_owned())
+                })?;
+                Some(S3Bucket::new(access, bucket).map_err(|e| fail(e.to_string()))?)
+            }
         };
         Ok(OnFailureSink { target, s3 })
     }
