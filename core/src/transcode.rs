@@ -694,19 +694,19 @@ impl<'i> Run<'_, 'i> {
         Ok(Some(count))
     }
 
-    #[inline]
+    #[inline(always)]
     fn remaining(&self) -> usize {
         self.input.len() - self.pos
     }
 
-    #[inline]
+    #[inline(always)]
     fn byte(&mut self) -> Result<u8, TranscodeErrorKind> {
         let b = *self.input.get(self.pos).ok_or(TranscodeErrorKind::Truncated)?;
         self.pos += 1;
         Ok(b)
     }
 
-    #[inline]
+    #[inline(always)]
     fn take(&mut self, len: usize) -> Result<&'i [u8], TranscodeErrorKind> {
         if len > self.remaining() {
             return Err(TranscodeErrorKind::Truncated);
@@ -719,7 +719,7 @@ impl<'i> Run<'_, 'i> {
 
     /// A string, bytes or map-key length: a non-negative long that fits in
     /// the rest of the datum (checked by `take`).
-    #[inline]
+    #[inline(always)]
     fn length(&mut self) -> Result<usize, TranscodeErrorKind> {
         let at = self.pos;
         let len = self.long()?;
@@ -733,7 +733,7 @@ impl<'i> Run<'_, 'i> {
         Ok(len as usize)
     }
 
-    #[inline]
+    #[inline(always)]
     fn long(&mut self) -> Result<i64, TranscodeErrorKind> {
         let raw = self.varint()?;
         Ok((raw >> 1) as i64 ^ -((raw & 1) as i64))
@@ -749,7 +749,7 @@ impl<'i> Run<'_, 'i> {
         })
     }
 
-    #[inline]
+    #[inline(always)]
     fn varint(&mut self) -> Result<u64, TranscodeErrorKind> {
         let b = self.byte()?;
         if b < 0x80 {
