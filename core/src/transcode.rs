@@ -65,6 +65,78 @@ pub struct Transcoder {
     root: u32,
     /// Bytes of all field names and enum symbols, to size the output.
     names_len: usize,
+    /// The straight-line program, when the root is a record of simple
+    /// fields (see [`Flat`]).
+    flat: Option<Flat>,
+}
+
+/// A root record whose fields are all `null`, `boolean`, `int`, `long`,
+/// `string` or two-branch unions of those (a ClickEvent, and most event
+/// schemas), compiled to one step per field. [`Transcoder::transcode`]
+/// runs it first: it writes into output space sized once for the whole
+/// datum, so no step checks or grows the buffer, and it dispatches once per
+/// field on a flat kind, not on the node table and then the primitive.
+/// That interpretive work was most of a ClickEvent's cost
+/// (BENCHMARKS.md, "The hot path, toward the limit").
+///
+/// It only takes the common road: a string that needs escaping or UTF-8
+/// validation, any malformed input, output beyond the caller's limit or
+/// trailing bytes make it give up (`None`), and the general walk of the
+/// node table runs on the same datum from the start. That walk writes the
+/// same text for everything the straight-line program accepts, and owns
+/// every error, so errors and their offsets are unchanged.
+#[derive(Debug, Clone)]
+struct Flat {
+    fields: Box<[FlatField]>,
+    /// Output bytes a datum can need beyond its own length: every field's
+    /// prefix and widest value (a string's quotes; its content is at most
+    /// the datum's length), the closing brace, and a [`WINDOW`] of slack
+    /// for the fixed-size copies.
+    room: usize,
+}
+
+#[derive(Debug, Clone)]
+struct FlatField {
+    /// As [`Field::prefix`]: padded to at least [`WINDOW`] bytes.
+    prefix: Box<[u8]>,
+    prefix_len: usize,
+    kind: FlatKind,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum FlatKind {
+    One(Prim),
+    Union2(Prim, Prim),
+}
+
+impl Flat {
+    /// The straight-line program for `fields`, if they are all simple.
+    fn compile(fields: &[Field]) -> Option<Flat> {
+        // Widest JSON text of a value; strings count their quotes only.
+        let widest = |p: Prim| match p {
+            Prim::Null => Some(4),
+            Prim::Boolean => Some(5),
+            Prim::Int => Some(11),
+            Prim::Long => Some(20),
+            Prim::String => Some(2),
+            Prim::Float | Prim::Double | Prim::Bytes => None,
+        };
+        if fields.is_empty() {
+            return None;
+        }
+        let mut room = 1 + WINDOW;
+        let mut flat = Vec::with_capacity(fields.len());
+        for f in fields {
+            let (kind, wide) = match f.slot.shape {
+                Shape::Prim(p) => (FlatKind::One(p), widest(p)?),
+                Shape::Union2(a, b) => (FlatKind::Union2(a, b), widest(a)?.max(widest(b)?)),
+                Shape::Node => return None,
+            };
+            room += f.prefix_len + wide;
+            flat.push(FlatField { prefix: f.prefix.clone(), prefix_len: f.prefix_len, kind });
+        }
+        Some(Flat { fields: flat.into_boxed_slice(), room })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -247,6 +319,13 @@ impl Transcoder {
     /// is then restored to its length before the call.
     pub fn transcode(&self, datum: &[u8], out: &mut Vec<u8>, max_output: usize) -> Result<(), TranscodeError> {
         let start = out.len();
+        if let Some(flat) = &self.flat {
+            if flat_record(flat, datum, out).is_some_and(|written| written <= max_output) {
+                return Ok(());
+            }
+            // Not the common road: the general walk decides, from the start.
+            out.truncate(start);
+        }
         // JSON text is rarely more than three times the datum plus the
         // field names; reserving up front keeps growth out of the loop.
         out.reserve(datum.len() * 3 + self.names_len);
@@ -299,7 +378,11 @@ impl Compiler {
             })
             .sum::<usize>()
             .min(1 << 16);
-        Ok(Transcoder { nodes: self.nodes, min_size, root, names_len })
+        let flat = match &self.nodes[root as usize] {
+            Node::Record(fields) => Flat::compile(fields),
+            _ => None,
+        };
+        Ok(Transcoder { nodes: self.nodes, min_size, root, names_len, flat })
     }
 
     fn push(&mut self, node: Node) -> Result<u32, CompileError> {
@@ -447,6 +530,93 @@ fn json_string(s: &str) -> Vec<u8> {
     write_str(&mut out, s.as_bytes());
     out
 }
+
+/// Runs the straight-line program on `datum`, appending its JSON text to
+/// `out`; returns the bytes written, or `None` to hand the datum to the
+/// general walk (see [`Flat`]), leaving `out` longer than it was.
+#[inline]
+fn flat_record(flat: &Flat, datum: &[u8], out: &mut Vec<u8>) -> Option<usize> {
+    let start = out.len();
+    out.resize(start + flat.room + datum.len(), 0);
+    let buf = &mut out[start..];
+    // A reader over the datum; its own output buffer stays empty.
+    let mut input = Run { program: &EMPTY, input: datum, pos: 0, out: Vec::new(), limit: 0 };
+    let mut at = 0;
+    for field in &*flat.fields {
+        if field.prefix_len <= WINDOW {
+            buf.get_mut(at..at + WINDOW)?.copy_from_slice(field.prefix.get(..WINDOW)?);
+        } else {
+            buf.get_mut(at..at + field.prefix_len)?.copy_from_slice(&field.prefix);
+        }
+        at += field.prefix_len;
+        let prim = match field.kind {
+            FlatKind::One(p) => p,
+            FlatKind::Union2(a, b) => match input.long().ok()? {
+                0 => a,
+                1 => b,
+                _ => return None,
+            },
+        };
+        let window = buf.get_mut(at..at + WINDOW)?;
+        at += match prim {
+            Prim::Null => {
+                window[..4].copy_from_slice(b"null");
+                4
+            }
+            Prim::Boolean => match input.byte().ok()? {
+                0 => {
+                    window[..5].copy_from_slice(b"false");
+                    5
+                }
+                1 => {
+                    window[..4].copy_from_slice(b"true");
+                    4
+                }
+                _ => return None,
+            },
+            Prim::Int => int_window(i64::from(input.int().ok()?), window),
+            Prim::Long => int_window(input.long().ok()?, window),
+            Prim::String => {
+                let len = input.length().ok()?;
+                let from = input.pos;
+                let s = input.take(len).ok()?;
+                match datum.get(from..from + WINDOW).and_then(|w| <&[u8; WINDOW]>::try_from(w).ok()) {
+                    // Short: one masked check and one fixed-size copy.
+                    Some(w) if len <= WINDOW - 2 => {
+                        if !is_plain_ascii_prefix(w, len) {
+                            return None;
+                        }
+                        window[0] = b'"';
+                        window[1..].copy_from_slice(&w[..WINDOW - 1]);
+                        window[1 + len] = b'"';
+                    }
+                    _ => {
+                        if !is_plain_ascii(s) {
+                            return None;
+                        }
+                        let text = buf.get_mut(at..at + len + 2)?;
+                        text[0] = b'"';
+                        text[1..=len].copy_from_slice(s);
+                        text[len + 1] = b'"';
+                    }
+                }
+                len + 2
+            }
+            Prim::Float | Prim::Double | Prim::Bytes => return None,
+        };
+    }
+    *buf.get_mut(at)? = b'}';
+    at += 1;
+    if input.pos != datum.len() {
+        return None;
+    }
+    out.truncate(start + at);
+    Some(at)
+}
+
+/// The program [`flat_record`]'s reader points at: it reads primitives
+/// only and never consults the node table.
+static EMPTY: Transcoder = Transcoder { nodes: Vec::new(), min_size: Vec::new(), root: 0, names_len: 0, flat: None };
 
 /// One transcoding pass over one datum.
 struct Run<'p, 'i> {
@@ -694,19 +864,19 @@ impl<'i> Run<'_, 'i> {
         Ok(Some(count))
     }
 
-    #[inline]
+    #[inline(always)]
     fn remaining(&self) -> usize {
         self.input.len() - self.pos
     }
 
-    #[inline]
+    #[inline(always)]
     fn byte(&mut self) -> Result<u8, TranscodeErrorKind> {
         let b = *self.input.get(self.pos).ok_or(TranscodeErrorKind::Truncated)?;
         self.pos += 1;
         Ok(b)
     }
 
-    #[inline]
+    #[inline(always)]
     fn take(&mut self, len: usize) -> Result<&'i [u8], TranscodeErrorKind> {
         if len > self.remaining() {
             return Err(TranscodeErrorKind::Truncated);
@@ -719,7 +889,7 @@ impl<'i> Run<'_, 'i> {
 
     /// A string, bytes or map-key length: a non-negative long that fits in
     /// the rest of the datum (checked by `take`).
-    #[inline]
+    #[inline(always)]
     fn length(&mut self) -> Result<usize, TranscodeErrorKind> {
         let at = self.pos;
         let len = self.long()?;
@@ -733,7 +903,7 @@ impl<'i> Run<'_, 'i> {
         Ok(len as usize)
     }
 
-    #[inline]
+    #[inline(always)]
     fn long(&mut self) -> Result<i64, TranscodeErrorKind> {
         let raw = self.varint()?;
         Ok((raw >> 1) as i64 ^ -((raw & 1) as i64))
@@ -749,7 +919,7 @@ impl<'i> Run<'_, 'i> {
         })
     }
 
-    #[inline]
+    #[inline(always)]
     fn varint(&mut self) -> Result<u64, TranscodeErrorKind> {
         let b = self.byte()?;
         if b < 0x80 {
@@ -963,6 +1133,37 @@ fn write_int(out: &mut Vec<u8>, v: i64) {
         buf[i] = b'-';
     }
     put(out, &buf[i..i + WINDOW], END - i);
+}
+
+/// Writes `v` in decimal at the start of `window`, returning its length;
+/// bytes after the digits are overwritten with junk (the caller's next
+/// write or truncation covers them).
+#[inline]
+fn int_window(v: i64, window: &mut [u8]) -> usize {
+    const END: usize = 21; // 20 digits of u64::MAX and a sign
+    let mut buf = [0u8; END + WINDOW];
+    let mut n = v.unsigned_abs();
+    let mut i = END;
+    while n >= 100 {
+        let pair = (n % 100) as usize * 2;
+        n /= 100;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+    }
+    if n >= 10 {
+        let pair = n as usize * 2;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+    } else {
+        i -= 1;
+        buf[i] = b'0' + n as u8;
+    }
+    if v < 0 {
+        i -= 1;
+        buf[i] = b'-';
+    }
+    window[..WINDOW].copy_from_slice(&buf[i..i + WINDOW]);
+    END - i
 }
 
 /// Writes bytes as a JSON string of code points U+0000–U+00FF.
@@ -1253,6 +1454,94 @@ mod tests {
             .spawn(move || run(&t, &datum).map(|s| s.len()))
             .unwrap();
         assert!(handle.join().expect("no stack overflow").is_ok());
+    }
+
+    /// The same schema without its straight-line program: the general walk.
+    fn general(t: &Transcoder) -> Transcoder {
+        Transcoder { flat: None, ..t.clone() }
+    }
+
+    #[test]
+    fn straight_line_records_write_what_the_general_walk_writes() {
+        let long_name = "a_field_name_longer_than_the_copy_window";
+        let schema = format!(
+            r#"{{"type":"record","name":"S","fields":[
+            {{"name":"s","type":"string"}},{{"name":"{long_name}","type":["null","string"]}},
+            {{"name":"i","type":"int"}},{{"name":"l","type":"long"}},{{"name":"b","type":"boolean"}},
+            {{"name":"n","type":"null"}},{{"name":"u","type":["long","null"]}}]}}"#
+        );
+        let t = compile(&schema);
+        assert!(t.flat.is_some(), "a record of simple fields gets a straight-line program");
+        let g = general(&t);
+        let zigzag = |v: i64, out: &mut Vec<u8>| {
+            let mut z = ((v << 1) ^ (v >> 63)) as u64;
+            while z >= 0x80 {
+                out.push((z as u8) | 0x80);
+                z >>= 7;
+            }
+            out.push(z as u8);
+        };
+        let strings: Vec<Vec<u8>> = [0usize, 1, 29, 30, 31, 32, 33, 64, 200]
+            .iter()
+            .map(|&n| (0..n).map(|i| b'a' + (i % 26) as u8).collect())
+            .chain([b"q\"uote".to_vec(), b"back\\slash".to_vec(), "é".as_bytes().to_vec(), vec![b'x', 0x01]])
+            .chain([vec![0xff, 0xfe]])
+            .collect();
+        for (k, s1) in strings.iter().enumerate() {
+            let s2 = &strings[(k * 7 + 3) % strings.len()];
+            for (branch, int, long, boolean, last) in [
+                (0, 0, 0, 0, 0),
+                (1, -1, i64::MIN, 1, 1),
+                (1, i64::from(i32::MAX), i64::MAX, 2, 4),
+                (2, 1 << 40, 7, 0, 0),
+            ] {
+                let mut datum = Vec::new();
+                zigzag(s1.len() as i64, &mut datum);
+                datum.extend_from_slice(s1);
+                zigzag(branch, &mut datum);
+                if branch == 1 {
+                    zigzag(s2.len() as i64, &mut datum);
+                    datum.extend_from_slice(s2);
+                }
+                zigzag(int, &mut datum);
+                zigzag(long, &mut datum);
+                datum.push(boolean);
+                zigzag(last, &mut datum);
+                if last == 0 {
+                    zigzag(-5, &mut datum);
+                }
+                for cut in [datum.len(), datum.len() - 1, datum.len() / 2] {
+                    let d = &datum[..cut];
+                    let (mut a, mut b) = (b"prior".to_vec(), b"prior".to_vec());
+                    let ra = t.transcode(d, &mut a, usize::MAX);
+                    let rb = g.transcode(d, &mut b, usize::MAX);
+                    assert_eq!(ra, rb, "{d:?}");
+                    assert_eq!(a, b, "{d:?}");
+                    // With trailing bytes, and at an exact output limit.
+                    let mut longer = d.to_vec();
+                    longer.push(0);
+                    assert_eq!(run(&t, &longer), run(&g, &longer));
+                    if let Ok(text) = run(&g, d) {
+                        for limit in [text.len(), text.len() - 1] {
+                            let (mut a, mut b) = (Vec::new(), Vec::new());
+                            assert_eq!(t.transcode(d, &mut a, limit), g.transcode(d, &mut b, limit));
+                            assert_eq!(a, b);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn only_records_of_simple_fields_get_a_straight_line_program() {
+        assert!(compile(CLICK).flat.is_some());
+        assert!(compile(r#"{"type":"record","name":"E","fields":[]}"#).flat.is_none());
+        assert!(compile(r#"{"type":"record","name":"F","fields":[{"name":"f","type":"float"}]}"#).flat.is_none());
+        assert!(compile(r#"{"type":"record","name":"B","fields":[{"name":"b","type":"bytes"}]}"#).flat.is_none());
+        let nested = r#"{"type":"record","name":"N","fields":[{"name":"a","type":{"type":"array","items":"int"}}]}"#;
+        assert!(compile(nested).flat.is_none());
+        assert!(compile("\"string\"").flat.is_none());
     }
 
     #[test]
