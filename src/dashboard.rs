@@ -188,6 +188,7 @@ fn run_so_far(s: &SoFar) -> RunResult {
         faults: Vec::new(),
         phases,
         latency_curve_ms: BTreeMap::new(),
+        cost: None,
     }
 }
 

@@ -38,6 +38,7 @@ fn result(e2e_p99: f64, unaccounted: u64) -> RunResult {
         faults: Vec::new(),
         phases: Vec::new(),
         latency_curve_ms: Default::default(),
+        cost: None,
     }
 }
 

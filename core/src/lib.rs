@@ -27,6 +27,7 @@
 
 pub mod accounting;
 pub mod b64;
+pub mod cost;
 pub mod errors;
 pub mod event;
 pub mod pace;

@@ -124,6 +124,7 @@ impl Watch {
             faults: Vec::new(),
             phases: Vec::new(),
             latency_curve_ms: BTreeMap::new(),
+            cost: None,
         }
     }
 }
