@@ -65,6 +65,7 @@ impl SharedPacer {
     }
 
     /// The share of the quota paced at now.
+    #[cfg(test)]
     pub(crate) fn share(&self) -> f64 {
         self.lock().share()
     }
