@@ -189,6 +189,7 @@ fn run_so_far(s: &SoFar) -> RunResult {
         phases,
         latency_curve_ms: BTreeMap::new(),
         harness_saturated: None,
+        cost: None,
     }
 }
 

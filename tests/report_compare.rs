@@ -39,6 +39,7 @@ fn result(e2e_p99: f64, unaccounted: u64) -> RunResult {
         phases: Vec::new(),
         latency_curve_ms: Default::default(),
         harness_saturated: None,
+        cost: None,
     }
 }
 

@@ -27,8 +27,10 @@
 
 pub mod accounting;
 pub mod b64;
+pub mod cost;
 pub mod errors;
 pub mod event;
+pub mod pace;
 pub mod packer;
 pub mod percentiles;
 pub mod pipeline;
@@ -40,6 +42,7 @@ pub mod wire;
 
 pub use accounting::{Reason, Summary};
 pub use event::{KafkaEvent, KafkaRecord, TimestampType};
+pub use pace::{Aimd, Pacer, Pacing};
 pub use packer::{Batch, PackLimits};
 pub use percentiles::Percentiles;
 pub use pipeline::{EventProcessor, Output, Provenance, Waiting};

@@ -140,12 +140,17 @@ fn parse_count(text: &str, allow_suffix: bool) -> Option<u64> {
 /// One token bucket: `rate` tokens per second, at most `capacity` held.
 ///
 /// Starts full. Tokens are counted in nano-tokens so a refill after any
-/// elapsed time is exact.
+/// elapsed time is exact. [`TokenBucket::try_take`] takes tokens only when
+/// they are there (the stand-in's quota); [`TokenBucket::reserve`] takes
+/// them in any case and says how long until they are paid for (a client's
+/// pacer: the debt is repaid from later refills before any token is held).
 #[derive(Debug, Clone)]
 pub struct TokenBucket {
     rate: u128,
     capacity_nano: u128,
     tokens_nano: u128,
+    /// Tokens reserved beyond those held, repaid first by refills.
+    debt_nano: u128,
     last_nanos: u64,
 }
 
@@ -153,15 +158,54 @@ impl TokenBucket {
     /// A full bucket refilled at `rate` per second, holding at most `capacity`.
     pub fn new(rate: u64, capacity: u64, now_nanos: u64) -> Self {
         let capacity_nano = u128::from(capacity) * NANOS_PER_SEC;
-        TokenBucket { rate: u128::from(rate), capacity_nano, tokens_nano: capacity_nano, last_nanos: now_nanos }
+        TokenBucket {
+            rate: u128::from(rate),
+            capacity_nano,
+            tokens_nano: capacity_nano,
+            debt_nano: 0,
+            last_nanos: now_nanos,
+        }
     }
 
-    /// Adds the tokens earned since the last refill. A clock going backwards
-    /// earns nothing.
+    /// Adds the tokens earned since the last refill, repaying any debt
+    /// first. A clock going backwards earns nothing.
     pub fn refill(&mut self, now_nanos: u64) {
         let elapsed = u128::from(now_nanos.saturating_sub(self.last_nanos));
         self.last_nanos = self.last_nanos.max(now_nanos);
-        self.tokens_nano = (self.tokens_nano + self.rate * elapsed).min(self.capacity_nano);
+        let earned = self.rate.saturating_mul(elapsed);
+        let repaid = earned.min(self.debt_nano);
+        self.debt_nano -= repaid;
+        self.tokens_nano = (self.tokens_nano + (earned - repaid)).min(self.capacity_nano);
+    }
+
+    /// Refills at the old rate up to `now_nanos`, then refills at `rate`
+    /// per second from there, holding at most `capacity` (tokens above it
+    /// are dropped; a debt is kept).
+    pub fn set_rate(&mut self, rate: u64, capacity: u64, now_nanos: u64) {
+        self.refill(now_nanos);
+        self.rate = u128::from(rate);
+        self.capacity_nano = u128::from(capacity) * NANOS_PER_SEC;
+        self.tokens_nano = self.tokens_nano.min(self.capacity_nano);
+    }
+
+    /// Takes `n` tokens now, held or not, after refilling to `now_nanos`,
+    /// and returns the nanoseconds until the bucket has earned them all
+    /// back: 0 when they were held, `u64::MAX` at a rate of 0 with a debt.
+    /// Reservations queue: each one waits for the debts of those before it.
+    pub fn reserve(&mut self, n: u64, now_nanos: u64) -> u64 {
+        self.refill(now_nanos);
+        let need = u128::from(n) * NANOS_PER_SEC;
+        if self.debt_nano == 0 && self.tokens_nano >= need {
+            self.tokens_nano -= need;
+            return 0;
+        }
+        let short = need.saturating_sub(self.tokens_nano);
+        self.tokens_nano = self.tokens_nano.saturating_sub(need);
+        self.debt_nano = self.debt_nano.saturating_add(short);
+        if self.rate == 0 {
+            return u64::MAX;
+        }
+        u64::try_from(self.debt_nano.div_ceil(self.rate)).unwrap_or(u64::MAX)
     }
 
     /// Whether `n` whole tokens are available (after the last refill).
@@ -294,6 +338,33 @@ mod tests {
         assert_eq!(b.available(), 1);
         b.refill(10 * SEC);
         assert_eq!(b.available(), 4, "capped at capacity");
+    }
+
+    #[test]
+    fn reservations_beyond_the_tokens_held_wait_for_their_debt_in_turn() {
+        let mut b = TokenBucket::new(10, 10, 0);
+        assert_eq!(b.reserve(10, 0), 0, "held: no wait");
+        // 5 tokens at 10 a second: half a second; the next 10 queue behind them.
+        assert_eq!(b.reserve(5, 0), SEC / 2);
+        assert_eq!(b.reserve(10, 0), 3 * SEC / 2);
+        // A second later half a second of debt is left; nothing is held yet.
+        b.refill(SEC);
+        assert!(!b.has(1));
+        assert_eq!(b.reserve(0, SEC), SEC / 2);
+        b.refill(2 * SEC);
+        assert_eq!((b.available(), b.reserve(1, 2 * SEC)), (5, 0), "debt repaid, then tokens held again");
+        assert!(!b.try_take(5), "try_take still takes only what is held");
+    }
+
+    #[test]
+    fn a_new_rate_applies_from_the_moment_it_is_set() {
+        let mut b = TokenBucket::new(10, 10, 0);
+        assert_eq!(b.reserve(20, 0), SEC);
+        // Half a second at 10/s repays 5; the other 5 at 100/s take 50 ms.
+        b.set_rate(100, 100, SEC / 2);
+        assert_eq!(b.reserve(0, SEC / 2), SEC / 20);
+        b.set_rate(0, 0, SEC);
+        assert_eq!(b.reserve(1, SEC), u64::MAX, "a rate of 0 never repays");
     }
 
     #[test]

@@ -125,6 +125,7 @@ impl Watch {
             phases: Vec::new(),
             latency_curve_ms: BTreeMap::new(),
             harness_saturated: None,
+            cost: None,
         }
     }
 }

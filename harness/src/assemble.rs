@@ -19,11 +19,12 @@ use anyhow::{Context, Result};
 use hdrhistogram::Histogram;
 use mskbench_processor::Live;
 use mskbench_processor::esm::EsmStats;
+use mskbench_processor::live::LiveSnapshot;
 use mskbench_producer::fleet::{read_histogram_log, read_intervals};
 use mskbench_producer::stats::percentiles;
 use mskbench_producer::{Control, Report};
 use mskbench_reports::catalogue::{E2E, PRODUCE_ACK, PUT_RECORD_BATCH};
-use mskbench_reports::model::QuotaLines;
+use mskbench_reports::model::{Cost, QuotaLines};
 use mskbench_reports::{
     Aborted, FaultRecord, PhaseSpan, RunResult, SCHEMA_VERSION, Sample, ScenarioInfo, Totals, curve_quantiles,
 };
@@ -98,6 +99,43 @@ pub(crate) struct Settings<'a> {
     pub failed_invocations: u64,
     /// Ctrl-C stopped the load early.
     pub interrupted: bool,
+}
+
+/// The run's cost estimate: what the processor's counters say Firehose
+/// accepted and Lambda ran, at the scenario's `[cost]` prices.
+pub(crate) fn cost(c: &mskbench_scenarios::Cost, counted: &LiveSnapshot, delivered: u64) -> Cost {
+    use mskbench_core::cost::{PRICES_READ_ON, Usage, estimate};
+    let prices = c.prices();
+    let memory_mb = c.lambda_memory_mb.0;
+    let e = estimate(
+        Usage {
+            firehose_records: counted.accepted,
+            firehose_billed_bytes: counted.accepted_billed_bytes,
+            firehose_bytes: counted.accepted_bytes,
+            invocations: counted.invocations,
+            invocation_ms: counted.invocation_ms_total,
+            memory_mb,
+        },
+        prices,
+    );
+    Cost {
+        note: "estimate: list prices, no free tier, savings plans or data transfer".to_owned(),
+        prices_read_on: PRICES_READ_ON.to_owned(),
+        firehose_records: counted.accepted,
+        put_record_batch_calls: counted.calls,
+        ingested_gb: e.ingested_gb,
+        billed_ingestion_gb: e.billed_ingestion_gb,
+        lambda_invocations: counted.invocations,
+        lambda_memory_mb: memory_mb,
+        lambda_gb_seconds: e.lambda_gb_seconds,
+        firehose_usd_per_gb: prices.firehose_usd_per_gb,
+        lambda_usd_per_request: prices.lambda_usd_per_request,
+        lambda_usd_per_gb_second: prices.lambda_usd_per_gb_second,
+        firehose_usd: e.firehose_usd,
+        lambda_usd: e.lambda_requests_usd + e.lambda_duration_usd,
+        total_usd: e.total_usd,
+        usd_per_million_delivered: (delivered > 0).then(|| e.total_usd / delivered as f64 * 1e6),
+    }
 }
 
 /// The run's result; writes `latency.hlog` into the run folder.
@@ -284,6 +322,7 @@ pub(crate) fn assemble(i: Inputs<'_>, observer: &dyn Observer) -> Result<RunResu
         phases,
         latency_curve_ms,
         harness_saturated: None,
+        cost: Some(cost(&scenario.cost, &counted, tally.delivered)),
     };
     result.harness_saturated = mskbench_reports::saturation::detect(&result.series, &result.phases, &result.faults);
     result.slo = scenario.slo.iter().map(|o| o.slo.evaluate(&result)).collect();

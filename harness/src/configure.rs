@@ -16,14 +16,16 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use mskbench_core::WireMode;
 use mskbench_core::wire::Compression;
+use mskbench_core::{Aimd, Pacing};
 use mskbench_processor::Config;
 use mskbench_processor::config::{DeadLetterTarget, Endpoints, RegistryUrl};
+use mskbench_processor::pace::Paced;
 use mskbench_processor::retry::RetryPolicy as Backoff;
 use mskbench_producer::ProduceConfig;
 use mskbench_producer::config::{GlueConfig, Records, Registry};
 use mskbench_producer::schemagen::SizeControls;
 use mskbench_producer::send::Until;
-use mskbench_scenarios::{RetryPolicy, WireFormat};
+use mskbench_scenarios::{PacingKind, RetryPolicy, WireFormat};
 
 use crate::parts::{RegistryAt, Started};
 use crate::plan::{Plan, RecordSource};
@@ -63,6 +65,7 @@ pub(crate) fn processor_config(plan: &Plan, started: &Started) -> Config {
         jitter_seed: Some(scenario.seed),
         // Lambda's longest: the scenario's retries only have to fit what a deployment could allow.
         function_timeout: mskbench_processor::config::MAX_FUNCTION_TIMEOUT,
+        pacing: pacing(p, scenario.firehose.quota),
         report_batch_item_failures: plan.scenario.mapping.report_batch_item_failures(),
     }
 }
@@ -120,6 +123,17 @@ pub(crate) async fn function_env(plan: &Plan, started: &Started) -> Result<Vec<(
         env.push((k.clone(), v.clone()));
     }
     Ok(env)
+}
+
+/// The processor's pacer: the scenario's kind and share of the stream's quota.
+fn pacing(p: &mskbench_scenarios::Processor, quota: mskbench_core::Quota) -> Option<Paced> {
+    let share = p.pacing_share;
+    let pacing = match p.pacing {
+        PacingKind::None => return None,
+        PacingKind::TokenBucket => Pacing::TokenBucket { share },
+        PacingKind::Aimd => Pacing::Aimd(Aimd { min_share: Aimd::MIN_SHARE.min(share), ..Aimd::starting_at(share) }),
+    };
+    Some(Paced { pacing, quota })
 }
 
 /// The producer's configuration for this run.
@@ -208,6 +222,29 @@ mod tests {
         assert_eq!(c.wire_mode, WireMode::Confluent);
         assert_eq!(c.jitter_seed, Some(1), "the scenario's seed");
         assert_eq!(c.dead_letter, Some(DeadLetterTarget::Directory(PathBuf::from("/tmp/dl"))));
+    }
+
+    #[test]
+    fn the_pacer_paces_at_its_share_of_the_streams_quota() {
+        let parse = |extra: &str| {
+            let text = format!(
+                "name = \"t\"\nseed = 1\n[[phases]]\nname = \"p\"\nduration = \"1s\"\nrate = 10\n\
+                 [firehose]\nquota = \"other\"\n[processor]\n{extra}"
+            );
+            let plan = Plan::new(
+                Scenario::parse(&text, "t.toml").unwrap(),
+                Path::new("t.toml"),
+                PathBuf::from("out"),
+                AwsEnv::default(),
+            );
+            processor_config(&plan, &started()).pacing
+        };
+        assert_eq!(parse(""), None, "no pacing unless asked");
+        let p = parse("pacing = \"token-bucket\"\npacing_share = 0.8\n").unwrap();
+        assert_eq!((p.pacing, p.quota), (Pacing::TokenBucket { share: 0.8 }, mskbench_core::Quota::OTHER));
+        let p = parse("pacing = \"aimd\"\npacing_share = 0.02\n").unwrap();
+        assert_eq!(p.pacing, Pacing::Aimd(Aimd { share: 0.02, min_share: 0.02, ..Aimd::starting_at(0.02) }));
+        assert!(p.pacing.validated().is_ok(), "a share under the default floor lowers the floor");
     }
 
     #[test]

@@ -274,6 +274,8 @@ pub fn account(run: &Finished) -> Result<Accounted> {
         latency_ms,
         latency_curve_ms,
         harness_saturated: None,
+        // The workers' invocations are not counted here: no cost estimate.
+        cost: None,
         // A fleet has no one schedule of phases.
         phases: Vec::new(),
         series,

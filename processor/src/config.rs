@@ -27,6 +27,10 @@
 //! | `JITTER_SEED` | seed of the backoff jitter | chosen and logged |
 //! | `FUNCTION_TIMEOUT` | the function's timeout in seconds (1–900), as the SAM template's `Timeout` | 900 |
 //! | `REPORT_BATCH_ITEM_FAILURES` | `true`: records the function cannot decode or deliver are returned as a partial batch response (`batchItemFailures`) for the mapping to retry, instead of dead-lettered or failing the invocation; set it with the mapping's `FunctionResponseTypes = ["ReportBatchItemFailures"]` | false |
+//! | `PACING` | `none`, `token-bucket` (a fixed share of the quota) or `aimd` (additive increase, halved on throttles) | none |
+//! | `PACING_SHARE` | share of the quota paced at (0 < share ≤ 1): the token bucket's, and where AIMD starts | 0.9 |
+//! | `PACING_QUOTA` | the stream's Direct PUT quota: `us-east-1`, `us-west-2`, `eu-west-1`, `other` or `records=N,requests=N,bytes=N` | the region's preset |
+//! | `PACING_INCREASE`, `PACING_DECREASE`, `PACING_MIN_SHARE` | AIMD: share added per second without a throttle, factor on a throttle, floor | 0.05, 0.5, 0.05 |
 //!
 //! The settings must fit the function's timeout: the worst case of one
 //! invocation ([`Config::worst_case`]: a registry fetch, every call and
@@ -54,6 +58,7 @@ use mskbench_core::packer::MAX_BATCH_RECORDS;
 use mskbench_core::registry_url::redacted;
 use mskbench_core::wire::WireMode;
 
+use crate::pace::Paced;
 use crate::retry::{DEFAULT_BASE, DEFAULT_MAX_DELAY, RetryPolicy};
 
 /// Most `RETRIES` accepted: beyond this the Lambda timeout ends the invocation anyway.
@@ -172,6 +177,9 @@ pub struct Config {
     /// `REPORT_BATCH_ITEM_FAILURES`: return undecodable and undeliverable
     /// records as `batchItemFailures` instead of dead-lettering them.
     pub report_batch_item_failures: bool,
+    /// `PACING`, `PACING_SHARE`, `PACING_QUOTA`, …: calls held under a
+    /// share of the stream's quota (`None`: sent as soon as they are ready).
+    pub pacing: Option<Paced>,
 }
 
 impl Config {
@@ -231,6 +239,7 @@ impl Config {
             1..=MAX_FUNCTION_TIMEOUT.as_secs(),
         )?;
         let report_batch_item_failures = boolean(var("REPORT_BATCH_ITEM_FAILURES"), "REPORT_BATCH_ITEM_FAILURES")?;
+        let pacing = pacing(var, &aws.region)?;
 
         let config = Config {
             delivery_stream,
@@ -248,6 +257,7 @@ impl Config {
             jitter_seed,
             function_timeout: Duration::from_secs(function_timeout),
             report_batch_item_failures,
+            pacing,
         };
         config.check_fits()?;
         Ok(config)
@@ -386,6 +396,46 @@ fn retry_policy(var: Var<'_>) -> Result<RetryPolicy, ConfigError> {
     }
 }
 
+/// `PACING` (`none`, `token-bucket`, `aimd`) and its settings; the quota
+/// defaults to the region's preset (`other` outside the three large regions).
+fn pacing(var: Var<'_>, region: &str) -> Result<Option<Paced>, ConfigError> {
+    use mskbench_core::{Aimd, Pacing, Quota};
+    let kind = var("PACING");
+    let share = fraction(var("PACING_SHARE"), "PACING_SHARE", 0.9)?;
+    let quota = match var("PACING_QUOTA") {
+        None => Quota::preset(region).unwrap_or(Quota::OTHER),
+        Some(text) => text.parse::<Quota>().map_err(|e| invalid("PACING_QUOTA", &text, &e.to_string()))?,
+    };
+    let pacing = match kind.as_deref() {
+        None | Some("none") => return Ok(None),
+        Some("token-bucket") => Pacing::TokenBucket { share },
+        Some("aimd") => {
+            let increase = fraction(var("PACING_INCREASE"), "PACING_INCREASE", Aimd::INCREASE)?;
+            let decrease = fraction(var("PACING_DECREASE"), "PACING_DECREASE", Aimd::DECREASE)?;
+            if decrease >= 1.0 {
+                return Err(invalid("PACING_DECREASE", &decrease.to_string(), "a factor in (0, 1)"));
+            }
+            let min_share = fraction(var("PACING_MIN_SHARE"), "PACING_MIN_SHARE", Aimd::MIN_SHARE)?;
+            if min_share > share {
+                return Err(invalid("PACING_MIN_SHARE", &min_share.to_string(), "at most PACING_SHARE"));
+            }
+            Pacing::Aimd(Aimd { share, increase, decrease, min_share })
+        }
+        Some(other) => return Err(invalid("PACING", other, "none, token-bucket or aimd")),
+    };
+    let pacing = pacing.validated().map_err(|e| invalid("PACING", pacing.name(), &e.to_string()))?;
+    Ok(Some(Paced { pacing, quota }))
+}
+
+/// A number in (0, 1].
+fn fraction(value: Option<String>, name: &'static str, default: f64) -> Result<f64, ConfigError> {
+    let Some(text) = value else { return Ok(default) };
+    match text.parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 1.0 => Ok(v),
+        _ => Err(invalid(name, &text, "a number in (0, 1]")),
+    }
+}
+
 fn invalid(name: &'static str, value: &str, expected: &str) -> ConfigError {
     ConfigError::Invalid { name, value: value.to_owned(), expected: expected.to_owned() }
 }
@@ -486,6 +536,30 @@ mod tests {
         assert_eq!((c.concurrency, c.batch_records), (4, 500));
         assert_eq!(c.endpoints, Endpoints::default());
         assert!(c.dead_letter.is_none());
+        assert!(c.pacing.is_none());
+    }
+
+    #[test]
+    fn pacing_reads_its_kind_share_and_quota() {
+        use mskbench_core::{Aimd, Pacing, Quota};
+        let c = read(&[("PACING", "token-bucket"), ("PACING_SHARE", "0.8")]).unwrap();
+        let p = c.pacing.unwrap();
+        assert_eq!(p.pacing, Pacing::TokenBucket { share: 0.8 });
+        assert_eq!(p.quota, Quota::US_EAST_1, "the region's preset");
+        let c = read(&[("PACING", "aimd"), ("PACING_QUOTA", "other"), ("PACING_DECREASE", "0.7")]).unwrap();
+        let p = c.pacing.unwrap();
+        assert_eq!(p.pacing, Pacing::Aimd(Aimd { share: 0.9, decrease: 0.7, ..Aimd::starting_at(0.9) }));
+        assert_eq!(p.quota, Quota::OTHER);
+        for (vars, name) in [
+            (&[("PACING", "fast")][..], "PACING"),
+            (&[("PACING", "token-bucket"), ("PACING_SHARE", "1.5")][..], "PACING_SHARE"),
+            (&[("PACING", "token-bucket"), ("PACING_SHARE", "0")][..], "PACING_SHARE"),
+            (&[("PACING", "aimd"), ("PACING_DECREASE", "1")][..], "PACING_DECREASE"),
+            (&[("PACING", "aimd"), ("PACING_SHARE", "0.1"), ("PACING_MIN_SHARE", "0.2")][..], "PACING_MIN_SHARE"),
+            (&[("PACING", "aimd"), ("PACING_QUOTA", "records=1")][..], "PACING_QUOTA"),
+        ] {
+            assert_eq!(named(read(vars).unwrap_err()), name, "{vars:?}");
+        }
     }
 
     #[test]

@@ -266,6 +266,7 @@ impl Handler {
             batch_records = config.batch_records,
             dead_letter = config.dead_letter.as_ref().map(ToString::to_string),
             jitter_seed = seed,
+            pacing = config.pacing.map(|p| p.to_string()),
             "processor configured"
         );
         let sender = FirehoseSender {
@@ -276,6 +277,7 @@ impl Handler {
             concurrency: config.concurrency,
             call_timeout: config.call_timeout,
             live: None,
+            pacer: config.pacing.map(|p| Arc::new(crate::pace::SharedPacer::new(p))),
         };
         // A dead-letter write may take S3's attempts within three call timeouts, plus the last.
         let reserve = if config.dead_letter.is_some() {

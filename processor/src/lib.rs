@@ -14,6 +14,8 @@
 //!   only failed records, every call awaited;
 //! - [`request_builder`]: SDK requests from core's packed batches;
 //! - [`retry`]: capped exponential backoff with full jitter, or the lab's schedule;
+//! - [`pace`]: calls held under a share of the stream's quota (token
+//!   bucket, or AIMD on throttles), core's `Pacer` on the process clock;
 //! - [`dead_letter`]: undecodable and undeliverable records to a directory or S3;
 //! - [`schemas`]: the async shell around core's schema cache — the schemas
 //!   an event lacks are fetched (single-flight), stored, and their records
@@ -43,6 +45,7 @@ pub mod esm;
 pub mod handler;
 pub mod live;
 pub mod logging;
+pub mod pace;
 pub mod request_builder;
 pub mod retry;
 pub mod schemas;

@@ -37,6 +37,9 @@ pub struct Live {
     pub accepted: AtomicU64,
     /// Bytes of those records.
     pub accepted_bytes: AtomicU64,
+    /// Bytes Firehose bills for those records: each rounded up to the next
+    /// 5 KB ([`mskbench_core::cost::billed_record_bytes`]).
+    pub accepted_billed_bytes: AtomicU64,
     /// Records written to the dead-letter destination.
     pub dead_lettered: AtomicU64,
     /// `PutRecordBatch` calls, first tries and retries.
@@ -53,6 +56,9 @@ pub struct Live {
     pub failed_invocations: AtomicU64,
     /// Invocations started (each adds its records to `consumed`).
     pub invocations: AtomicU64,
+    /// Milliseconds the invocations that ended took, summed (each at
+    /// least 1): what Lambda bills as duration, to within 1 ms each.
+    pub invocation_ms_total: AtomicU64,
     /// Whether call latencies are being recorded (off during a warm-up).
     pub measuring: AtomicBool,
     call_latency_us: Mutex<Histogram<u64>>,
@@ -72,6 +78,7 @@ impl Default for Live {
             completed: AtomicU64::new(0),
             accepted: AtomicU64::new(0),
             accepted_bytes: AtomicU64::new(0),
+            accepted_billed_bytes: AtomicU64::new(0),
             dead_lettered: AtomicU64::new(0),
             calls: AtomicU64::new(0),
             retry_calls: AtomicU64::new(0),
@@ -80,6 +87,7 @@ impl Default for Live {
             throttled_calls: AtomicU64::new(0),
             failed_invocations: AtomicU64::new(0),
             invocations: AtomicU64::new(0),
+            invocation_ms_total: AtomicU64::new(0),
             measuring: AtomicBool::new(true),
             call_latency_us: Mutex::new(new_histogram()),
             accept_latency_ms: Mutex::new(new_histogram()),
@@ -160,6 +168,7 @@ impl Live {
 
     /// Records how long one invocation took, start to return.
     pub(crate) fn invocation_took(&self, ms: u64) {
+        Live::add(&self.invocation_ms_total, ms.max(1));
         let mut h = self.invocation_ms.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         h.saturating_record(ms.max(1));
     }
@@ -185,6 +194,7 @@ impl Live {
             completed: get(&self.completed),
             accepted: get(&self.accepted),
             accepted_bytes: get(&self.accepted_bytes),
+            accepted_billed_bytes: get(&self.accepted_billed_bytes),
             dead_lettered: get(&self.dead_lettered),
             calls: get(&self.calls),
             retry_calls: get(&self.retry_calls),
@@ -193,6 +203,7 @@ impl Live {
             throttled_calls: get(&self.throttled_calls),
             failed_invocations: get(&self.failed_invocations),
             invocations: get(&self.invocations),
+            invocation_ms_total: get(&self.invocation_ms_total),
         }
     }
 }
@@ -208,6 +219,8 @@ pub struct LiveSnapshot {
     pub accepted: u64,
     /// See [`Live::accepted_bytes`].
     pub accepted_bytes: u64,
+    /// See [`Live::accepted_billed_bytes`].
+    pub accepted_billed_bytes: u64,
     /// See [`Live::dead_lettered`].
     pub dead_lettered: u64,
     /// See [`Live::calls`].
@@ -224,6 +237,8 @@ pub struct LiveSnapshot {
     pub failed_invocations: u64,
     /// See [`Live::invocations`].
     pub invocations: u64,
+    /// See [`Live::invocation_ms_total`].
+    pub invocation_ms_total: u64,
 }
 
 #[cfg(test)]

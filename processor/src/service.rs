@@ -18,7 +18,11 @@
 //!    record pending; a client error (`InvalidArgumentException`,
 //!    `ResourceNotFoundException`, …) fails them at once, since resending
 //!    cannot help;
-//! 4. while records are pending and fewer than `retries` resends were made,
+//! 4. with pacing ([`crate::pace`]), every call — first tries and resends —
+//!    first waits as long as the stream's pacer says, cut short so the call
+//!    still ends by `stop_by`; each answer tells the pacer whether anything
+//!    was throttled (the adaptive pacer slows down on it);
+//! 5. while records are pending and fewer than `retries` resends were made,
 //!    wait as the [`RetryPolicy`] says, then go to 1 — unless the wait and
 //!    one more call (its timeout) would end after the invocation's
 //!    `stop_by` (its deadline less the time the dead letters need): then
@@ -58,6 +62,7 @@ use serde::Serialize;
 use tracing::{debug, error, info, warn};
 
 use crate::live::Live;
+use crate::pace::{self, SharedPacer};
 use crate::request_builder;
 use crate::retry::RetryPolicy;
 
@@ -89,6 +94,12 @@ pub struct SendStats {
     pub backoff_ms: u64,
     /// Batches whose resends stopped early for the invocation's deadline.
     pub deadline_stops: u64,
+    /// Calls the pacer held back (waited more than nothing).
+    pub paced_calls: u64,
+    /// Time calls waited for the pacer, summed over calls (ms).
+    pub pace_wait_ms: u64,
+    /// Calls sent before the pacer's wait was over, for the deadline.
+    pub pace_cut_short: u64,
 }
 
 impl std::ops::AddAssign<&SendStats> for SendStats {
@@ -103,6 +114,9 @@ impl std::ops::AddAssign<&SendStats> for SendStats {
         self.other_record_failures += o.other_record_failures;
         self.backoff_ms += o.backoff_ms;
         self.deadline_stops += o.deadline_stops;
+        self.paced_calls += o.paced_calls;
+        self.pace_wait_ms += o.pace_wait_ms;
+        self.pace_cut_short += o.pace_cut_short;
     }
 }
 
@@ -155,6 +169,8 @@ pub(crate) struct FirehoseSender {
     pub(crate) call_timeout: Duration,
     /// Counters bumped as answers arrive, for a live view (optional).
     pub(crate) live: Option<Arc<Live>>,
+    /// The stream's pacer, shared by every invocation (optional).
+    pub(crate) pacer: Option<Arc<SharedPacer>>,
 }
 
 /// A whole-call failure, classified.
@@ -183,6 +199,8 @@ pub(crate) struct Outcome {
     accepted: u64,
     /// Their bytes (JSON line and newline).
     accepted_bytes: u64,
+    /// Their bytes as Firehose bills them (each rounded up to 5 KB).
+    accepted_billed_bytes: u64,
     /// Records worth resending, in the order they were sent.
     resend: Vec<Failed>,
     /// Records failed for good, in the order they were sent.
@@ -198,6 +216,12 @@ pub(crate) struct Outcome {
 }
 
 impl Outcome {
+    /// Whether Firehose throttled the call or any of its records: what the
+    /// adaptive pacer slows down on.
+    pub(crate) fn throttled(&self) -> bool {
+        self.throttled_records > 0 || self.call_failure.as_ref().is_some_and(|f| f.throttled)
+    }
+
     /// An HTTP 200: `entries` are the per-record answers (`None` for a
     /// `RecordId`, else the error code and message) for the records at
     /// `pending` (positions in `Output::records`), `size` a record's bytes.
@@ -221,6 +245,7 @@ impl Outcome {
             let Some((code, message)) = entry else {
                 outcome.accepted += 1;
                 outcome.accepted_bytes += size(record) as u64;
+                outcome.accepted_billed_bytes += mskbench_core::cost::billed_record_bytes(size(record) as u64);
                 continue;
             };
             let failed = Failed { record, code: code.to_owned(), message: message.to_owned() };
@@ -323,6 +348,8 @@ pub(crate) trait SendObserver {
     /// A batch's resends stopped because the next could not end before the
     /// invocation's deadline.
     fn out_of_time(&mut self);
+    /// A call waited `wait` for the pacer; `cut_short` when the deadline ended the wait early.
+    fn paced(&mut self, wait: Duration, cut_short: bool);
 }
 
 /// The one observer: the batch's [`SendStats`] and the handler's [`Live`]
@@ -370,6 +397,7 @@ impl SendObserver for Counters<'_> {
         if let Some(live) = self.live {
             Live::add(&live.accepted, o.accepted);
             Live::add(&live.accepted_bytes, o.accepted_bytes);
+            Live::add(&live.accepted_billed_bytes, o.accepted_billed_bytes);
             Live::add(&live.throttled_records, o.throttled_records);
             if throttled_call {
                 Live::add(&live.throttled_calls, 1);
@@ -383,6 +411,16 @@ impl SendObserver for Counters<'_> {
 
     fn out_of_time(&mut self) {
         self.stats.deadline_stops += 1;
+    }
+
+    fn paced(&mut self, wait: Duration, cut_short: bool) {
+        if wait > Duration::ZERO {
+            self.stats.paced_calls += 1;
+            self.stats.pace_wait_ms += wait.as_millis() as u64;
+        }
+        if cut_short {
+            self.stats.pace_cut_short += 1;
+        }
     }
 }
 
@@ -434,9 +472,30 @@ impl FirehoseSender {
                         break;
                     }
                 };
+            if let Some(pacer) = &self.pacer {
+                let bytes = pending.iter().map(|&i| out.records[i].len()).sum();
+                let time_left = inv.stop_by.saturating_duration_since(Instant::now());
+                let (wait, cut_short) = pace::capped(pacer.reserve(pending.len(), bytes), time_left, self.call_timeout);
+                if cut_short {
+                    warn!(
+                        request_id = inv.request_id,
+                        batch_number,
+                        wait_ms = wait.as_millis() as u64,
+                        "Pacing wait for batch number {batch_number} cut short for the invocation's deadline"
+                    );
+                }
+                counters.paced(wait, cut_short);
+                if wait > Duration::ZERO {
+                    tokio::time::sleep(wait).await;
+                }
+            }
             debug!(request_id = inv.request_id, batch_number, records = pending.len(), attempt, "Sending batch");
             counters.call(pending.len(), attempt);
+            let sent = Instant::now();
             let outcome = self.attempt(out, &pending, records, &mut counters).await;
+            if let Some(pacer) = &self.pacer {
+                pacer.answered(outcome.throttled(), sent);
+            }
             counters.answered(&outcome);
             report.delivered += outcome.accepted;
             log_outcome(inv, batch_number, &outcome);
@@ -630,6 +689,10 @@ mod tests {
         assert_eq!(o.give_up, [Failed { record: 6, code: "InvalidArgumentException".into(), message: "bad".into() }]);
         assert_eq!((o.throttled_records, o.internal_failures, o.other_record_failures), (1, 1, 1));
         assert!(o.call_failure.is_none());
+        assert!(o.throttled(), "a throttled record tells the pacer");
+        assert!(!classify_entries(&[1], &[None]).throttled());
+        assert!(Outcome::of_call(&[1], call_failure(400, THROTTLED.into(), "")).throttled());
+        assert!(!Outcome::of_call(&[1], call_failure(500, "InternalError".into(), "")).throttled());
     }
 
     #[test]
@@ -702,5 +765,6 @@ mod tests {
         assert_eq!((l.calls, l.retry_calls, l.resent_records), (s.calls, s.retry_calls, s.resent_records));
         assert_eq!((l.throttled_records, l.throttled_calls), (s.throttled_records, s.throttled_calls));
         assert_eq!((l.accepted, l.accepted_bytes), (3, 30));
+        assert_eq!(l.accepted_billed_bytes, 3 * 5120, "each 10-byte record billed as 5 KB");
     }
 }

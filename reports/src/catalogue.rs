@@ -264,6 +264,43 @@ pub static METRICS: &[Metric] = &[
         live: false,
         value: |r| Some(r.scenario.duration_s),
     },
+    // What it would cost (estimates, result.json's `cost`).
+    Metric {
+        name: "billed_ingestion_gb",
+        label: "billed ingestion GB",
+        about: "GB (2^30 bytes) Firehose bills for the records it accepted, each rounded up to 5 KB, whole run; \
+                null in results without a cost section",
+        compare: Compare::No,
+        live: false,
+        value: |r| r.cost.as_ref().map(|c| c.billed_ingestion_gb),
+    },
+    Metric {
+        name: "lambda_gb_seconds",
+        label: "Lambda GB-seconds",
+        about: "the invocations' durations times the [cost] memory size, GB-s, whole run; null in results \
+                without a cost section",
+        compare: Compare::No,
+        live: false,
+        value: |r| r.cost.as_ref().map(|c| c.lambda_gb_seconds),
+    },
+    Metric {
+        name: "cost_usd",
+        label: "cost (USD, estimate)",
+        about: "Firehose ingestion plus Lambda requests and duration at the [cost] prices, USD, whole run: an \
+                estimate; null in results without a cost section",
+        compare: Compare::No,
+        live: false,
+        value: |r| r.cost.as_ref().map(|c| c.total_usd),
+    },
+    Metric {
+        name: "usd_per_million_delivered",
+        label: "USD per million delivered",
+        about: "cost_usd per million records delivered (first copies), whole run: an estimate; null without \
+                a cost section or with nothing delivered",
+        compare: Compare::BeyondThreshold(Better::Lower),
+        live: false,
+        value: |r| r.cost.as_ref().and_then(|c| c.usd_per_million_delivered),
+    },
 ];
 
 // `max_unthrottled_per_sec`'s text names the window: change both together.
@@ -392,6 +429,9 @@ mod tests {
     use crate::model::Totals;
     use crate::model::tests::sample;
 
+    const COST_METRICS: [&str; 4] =
+        ["billed_ingestion_gb", "lambda_gb_seconds", "cost_usd", "usd_per_million_delivered"];
+
     /// Every name a run answers: the rows, then each measure's percentiles.
     fn names(run: &RunResult) -> Vec<String> {
         let mut names: Vec<String> = METRICS.iter().map(|m| m.name.to_owned()).collect();
@@ -433,8 +473,12 @@ mod tests {
             METRICS
                 .iter()
                 .filter(|m| !["max_unthrottled_per_sec", "delivered_measured"].contains(&m.name))
+                .filter(|m| !COST_METRICS.contains(&m.name))
                 .all(|m| empty.metric(m.name) == Some(0.0))
         );
+        // The cost estimates are read off the cost section: without one, unmeasured.
+        empty.cost = None;
+        assert!(COST_METRICS.iter().all(|name| empty.metric(name).is_none()));
         assert_eq!(empty.metric("max_unthrottled_per_sec"), None, "nothing throttled: no capacity found");
         assert_eq!(empty.metric("delivered_measured"), None, "not counted in this result");
     }

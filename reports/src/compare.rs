@@ -361,6 +361,7 @@ mod tests {
             "throttled_ratio",
             "throttled_calls",
             "retries",
+            "usd_per_million_delivered",
         ];
         assert_eq!(names[..fixed.len()], fixed);
         assert_eq!(names[fixed.len()], "e2e_p50_ms");

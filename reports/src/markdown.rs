@@ -198,7 +198,47 @@ pub fn render(run: &RunResult) -> String {
             }
         }
     }
+    if let Some(c) = &run.cost {
+        cost(&mut out, c);
+    }
     out
+}
+
+/// The cost section: billed quantities, then what they would cost.
+fn cost(out: &mut String, c: &crate::model::Cost) {
+    let _ = writeln!(
+        out,
+        "\n## Cost (estimate)\n\nThe whole run, warm-up and drain included, at the scenario's `[cost]` prices \
+         (by default AWS's us-east-1 list prices as read on {}; {}).\n",
+        c.prices_read_on, c.note
+    );
+    out.push_str("| quantity | amount | unit price (USD) | USD |\n|---|---:|---:|---:|\n");
+    let usd = |v: f64| format!("{v:.6}");
+    let _ = writeln!(out, "| Firehose records (duplicates included) | {} | | |", c.firehose_records);
+    let _ = writeln!(out, "| `PutRecordBatch` calls | {} | | |", c.put_record_batch_calls);
+    let _ = writeln!(out, "| ingested GB (as sent) | {:.6} | | |", c.ingested_gb);
+    let _ = writeln!(
+        out,
+        "| billed ingestion GB (each record rounded up to 5 KB) | {:.6} | {} per GB | {} |",
+        c.billed_ingestion_gb,
+        c.firehose_usd_per_gb,
+        usd(c.firehose_usd)
+    );
+    let _ = writeln!(
+        out,
+        "| Lambda invocations | {} | {:e} per request | |",
+        c.lambda_invocations, c.lambda_usd_per_request
+    );
+    let _ = writeln!(
+        out,
+        "| Lambda GB-seconds at {} MB | {:.3} | {:e} per GB-s | |",
+        c.lambda_memory_mb, c.lambda_gb_seconds, c.lambda_usd_per_gb_second
+    );
+    let _ = writeln!(out, "| Lambda (requests and duration) | | | {} |", usd(c.lambda_usd));
+    let _ = writeln!(out, "| **total** | | | **{}** |", usd(c.total_usd));
+    if let Some(per) = c.usd_per_million_delivered {
+        let _ = writeln!(out, "\nPer million records delivered: **{per:.4} USD**.");
+    }
 }
 
 #[cfg(test)]
@@ -206,6 +246,40 @@ mod tests {
     use super::*;
     use crate::model::tests::sample;
     use crate::slo::Slo;
+
+    #[test]
+    fn the_cost_section_shows_billed_quantities_and_says_it_is_an_estimate() {
+        let mut run = sample();
+        run.cost = None;
+        assert!(!render(&run).contains("## Cost"), "no cost, no section");
+        run.cost = Some(crate::model::Cost {
+            note: "estimate: list prices".into(),
+            prices_read_on: "2026-12-03".into(),
+            firehose_records: 1000,
+            put_record_batch_calls: 2,
+            ingested_gb: 0.000_2,
+            billed_ingestion_gb: 0.004_768,
+            lambda_invocations: 1,
+            lambda_memory_mb: 1024,
+            lambda_gb_seconds: 0.5,
+            firehose_usd_per_gb: 0.029,
+            lambda_usd_per_request: 2e-7,
+            lambda_usd_per_gb_second: 1.666_67e-5,
+            firehose_usd: 0.000_138,
+            lambda_usd: 0.000_008_5,
+            total_usd: 0.000_146_6,
+            usd_per_million_delivered: Some(0.0146),
+        });
+        let md = render(&run);
+        assert!(md.contains("## Cost (estimate)"), "{md}");
+        assert!(
+            md.contains(
+                "| billed ingestion GB (each record rounded up to 5 KB) | 0.004768 | 0.029 per GB | 0.000138 |"
+            )
+        );
+        assert!(md.contains("| Lambda GB-seconds at 1024 MB | 0.500 |"));
+        assert!(md.contains("2026-12-03") && md.contains("**0.000147**"), "{md}");
+    }
 
     #[test]
     fn percentile_heads_read_as_percent() {

@@ -52,6 +52,53 @@ pub struct RunResult {
     /// ([`crate::saturation::detect`]); absent when it kept up.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub harness_saturated: Option<crate::saturation::Saturation>,
+    /// What the run would have cost on AWS, an estimate from its counts
+    /// and the scenario's unit prices ([`Cost`]); absent in results
+    /// written before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<Cost>,
+}
+
+/// `result.json`'s `cost`: the run's billed quantities over the whole run
+/// (warm-up and drain included), and an *estimate* of their price.
+/// Firehose bills each record rounded up to 5 KB; Lambda bills requests
+/// and GB-seconds (duration × memory). Prices are the scenario's
+/// `[cost]`, by default AWS's us-east-1 list prices as read on
+/// `prices_read_on`; no free tier, savings plan or data transfer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cost {
+    /// Says what these numbers are: always an estimate.
+    pub note: String,
+    /// When the default prices were read from AWS's price pages.
+    pub prices_read_on: String,
+    /// Records Firehose accepted, duplicates included (each one is billed).
+    pub firehose_records: u64,
+    /// `PutRecordBatch` calls made, first tries and retries.
+    pub put_record_batch_calls: u64,
+    /// GB (2³⁰ bytes) of those records as sent.
+    pub ingested_gb: f64,
+    /// GB Firehose bills for them: each record rounded up to 5 KB.
+    pub billed_ingestion_gb: f64,
+    /// Lambda invocations (requests).
+    pub lambda_invocations: u64,
+    /// The memory size the GB-seconds are counted at, MB.
+    pub lambda_memory_mb: u64,
+    /// The invocations' durations × memory, GB-seconds.
+    pub lambda_gb_seconds: f64,
+    /// The unit prices used, USD.
+    pub firehose_usd_per_gb: f64,
+    /// USD per Lambda request.
+    pub lambda_usd_per_request: f64,
+    /// USD per Lambda GB-second.
+    pub lambda_usd_per_gb_second: f64,
+    /// Firehose ingestion, USD.
+    pub firehose_usd: f64,
+    /// Lambda requests and duration, USD.
+    pub lambda_usd: f64,
+    /// Both, USD.
+    pub total_usd: f64,
+    /// `total_usd` per million records delivered (first copies), USD.
+    pub usd_per_million_delivered: Option<f64>,
 }
 
 /// One stage of a run on the series' clock ([`Sample::t`]).
@@ -441,6 +488,24 @@ pub(crate) mod tests {
             .into_iter()
             .collect(),
             harness_saturated: None,
+            cost: Some(Cost {
+                note: "estimate".into(),
+                prices_read_on: "2026-12-03".into(),
+                firehose_records: 10_003,
+                put_record_batch_calls: 45,
+                ingested_gb: 0.001_8,
+                billed_ingestion_gb: 0.047_7,
+                lambda_invocations: 10,
+                lambda_memory_mb: 1024,
+                lambda_gb_seconds: 5.0,
+                firehose_usd_per_gb: 0.029,
+                lambda_usd_per_request: 2e-7,
+                lambda_usd_per_gb_second: 1.666_67e-5,
+                firehose_usd: 0.001_383_3,
+                lambda_usd: 0.000_085_3,
+                total_usd: 0.001_468_6,
+                usd_per_million_delivered: Some(0.146_86),
+            }),
         }
     }
 

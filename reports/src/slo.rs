@@ -189,6 +189,12 @@ mod tests {
         assert_eq!(accepted.len(), catalogue::METRICS.len() + catalogue::MEASURES.len() * 5);
         let err = "throttle_ratio < 1".parse::<Slo>().unwrap_err().to_string();
         assert!(err.contains("(known: produced, delivered, delivered_measured, delivered_per_sec, "), "{err}");
-        assert!(err.ends_with(", duration_s, <produce_ack|put_record_batch|e2e>_<p50|p90|p99|p999|max>_ms)"), "{err}");
+        assert!(
+            err.ends_with(
+                ", duration_s, billed_ingestion_gb, lambda_gb_seconds, cost_usd, usd_per_million_delivered, \
+                 <produce_ack|put_record_batch|e2e>_<p50|p90|p99|p999|max>_ms)"
+            ),
+            "{err}"
+        );
     }
 }

@@ -94,6 +94,9 @@ pub struct Scenario {
     /// `[registry]`: the schema registry.
     #[serde(default)]
     pub registry: Registry,
+    /// `[cost]`: the memory size and unit prices the cost estimate uses.
+    #[serde(default)]
+    pub cost: Cost,
     /// How long to wait after the last phase for records still in flight.
     #[serde(default = "default_drain", with = "duration_text")]
     pub drain: Duration,
@@ -394,6 +397,13 @@ pub struct Processor {
     /// Records per PutRecordBatch call (Firehose allows at most 500).
     #[serde(default = "five_hundred")]
     pub records_per_call: Bounded<1, 500>,
+    /// Client-side pacing of the calls under `[firehose].quota`.
+    #[serde(default)]
+    pub pacing: PacingKind,
+    /// The share of `[firehose].quota` paced at: the token bucket's, and
+    /// where AIMD starts (0 < share ≤ 1).
+    #[serde(default = "nine_tenths")]
+    pub pacing_share: f64,
     /// What the mapping invokes: the built-in handler, or a function of
     /// the user's over the Lambda Runtime API.
     #[serde(default)]
@@ -429,6 +439,23 @@ fn function_timeout() -> Duration {
     Duration::from_secs(300)
 }
 
+/// How the processor paces its `PutRecordBatch` calls.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PacingKind {
+    /// Calls go out as soon as they are ready.
+    #[default]
+    None,
+    /// Token buckets at `pacing_share` of the quota.
+    TokenBucket,
+    /// Additive increase from `pacing_share`, halved on a throttled answer.
+    Aimd,
+}
+
+fn nine_tenths() -> f64 {
+    0.9
+}
+
 /// The longest batching window an event source mapping takes
 /// (`MaximumBatchingWindowInSeconds` is 0..=300).
 const MAX_BATCH_WINDOW: Duration = Duration::from_secs(300);
@@ -458,6 +485,8 @@ impl Default for Processor {
             retry_policy: RetryPolicy::default(),
             concurrency: four(),
             records_per_call: five_hundred(),
+            pacing: PacingKind::None,
+            pacing_share: nine_tenths(),
             function: FunctionKind::default(),
             command: Vec::new(),
             timeout: function_timeout(),
@@ -506,6 +535,72 @@ pub enum RetryPolicy {
     Jittered,
     /// The lab's `(2·23^n)/1000` s schedule, for comparison.
     Lab,
+}
+
+/// `[cost]`: what the run's cost estimate assumes (see
+/// `mskbench_core::cost`). Prices left out are us-east-1's list prices.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cost {
+    /// The function's memory, MB (Lambda's 128–10,240; the lab template's 1,024).
+    #[serde(default = "lambda_memory")]
+    pub lambda_memory_mb: Bounded<128, 10_240>,
+    /// `x86_64` (the lab template's) or `arm64`: picks the default GB-second price.
+    #[serde(default)]
+    pub lambda_architecture: mskbench_core::cost::Architecture,
+    /// Firehose Direct PUT ingestion, USD per billed GB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firehose_usd_per_gb: Option<f64>,
+    /// Lambda, USD per million requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lambda_usd_per_million_requests: Option<f64>,
+    /// Lambda, USD per GB-second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lambda_usd_per_gb_second: Option<f64>,
+}
+
+fn lambda_memory() -> Bounded<128, 10_240> {
+    Bounded(1024)
+}
+
+impl Default for Cost {
+    fn default() -> Self {
+        Cost {
+            lambda_memory_mb: lambda_memory(),
+            lambda_architecture: mskbench_core::cost::Architecture::default(),
+            firehose_usd_per_gb: None,
+            lambda_usd_per_million_requests: None,
+            lambda_usd_per_gb_second: None,
+        }
+    }
+}
+
+impl Cost {
+    /// The unit prices: those given, else us-east-1's for the architecture.
+    pub fn prices(&self) -> mskbench_core::cost::Prices {
+        let list = mskbench_core::cost::Prices::us_east_1(self.lambda_architecture);
+        mskbench_core::cost::Prices {
+            firehose_usd_per_gb: self.firehose_usd_per_gb.unwrap_or(list.firehose_usd_per_gb),
+            lambda_usd_per_request: self
+                .lambda_usd_per_million_requests
+                .map_or(list.lambda_usd_per_request, |p| p / 1e6),
+            lambda_usd_per_gb_second: self.lambda_usd_per_gb_second.unwrap_or(list.lambda_usd_per_gb_second),
+        }
+    }
+
+    /// Whether every price given is a finite number ≥ 0.
+    fn check(&self) -> Result<(), String> {
+        for (key, v) in [
+            ("firehose_usd_per_gb", self.firehose_usd_per_gb),
+            ("lambda_usd_per_million_requests", self.lambda_usd_per_million_requests),
+            ("lambda_usd_per_gb_second", self.lambda_usd_per_gb_second),
+        ] {
+            if let Some(v) = v.filter(|v| !(v.is_finite() && *v >= 0.0)) {
+                return Err(format!("cost.{key}: {v} is not a price (a number ≥ 0)"));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The Firehose delivery stream.
@@ -1031,6 +1126,11 @@ impl Scenario {
         }
         scenario.mapping.check().map_err(invalid)?;
         scenario.processor.check_function().map_err(invalid)?;
+        let share = scenario.processor.pacing_share;
+        if !(share > 0.0 && share <= 1.0) {
+            return Err(invalid(format!("processor.pacing_share: {share} is not in (0, 1]")));
+        }
+        scenario.cost.check().map_err(invalid)?;
         scenario.check_parts().map_err(invalid)?;
         faults::check(&scenario.faults, scenario.total_duration(), scenario.total_duration() + scenario.drain)
             .map_err(invalid)?;
@@ -1155,6 +1255,9 @@ impl fmt::Display for Scenario {
             p.concurrency.0,
             p.records_per_call.0
         )?;
+        if p.pacing != PacingKind::None {
+            writeln!(f, "  pacing: {:?} from {} of the quota", p.pacing, p.pacing_share)?;
+        }
         let fh = &self.firehose;
         let endpoint = match &fh.endpoint {
             Endpoint::Embedded => "embedded".to_owned(),

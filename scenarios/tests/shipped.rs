@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use mskbench_scenarios::{RetryPolicy, Scenario};
+use mskbench_scenarios::{PacingKind, RetryPolicy, Scenario};
 
 fn shipped() -> Vec<(PathBuf, Scenario)> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
@@ -49,6 +49,17 @@ fn the_library_covers_the_named_scenarios() {
     let policies: Vec<RetryPolicy> =
         all.iter().filter(|(_, s)| s.name.starts_with("retry-policy")).map(|(_, s)| s.processor.retry_policy).collect();
     assert!(policies.contains(&RetryPolicy::Lab) && policies.contains(&RetryPolicy::Jittered));
+    let pacings: Vec<PacingKind> =
+        all.iter().filter(|(_, s)| s.name.starts_with("retry-policy")).map(|(_, s)| s.processor.pacing).collect();
+    for kind in [PacingKind::None, PacingKind::TokenBucket, PacingKind::Aimd] {
+        assert!(pacings.contains(&kind), "no retry-policy arm paces with {kind:?}");
+    }
+    let overloads: Vec<_> = all
+        .iter()
+        .filter(|(_, s)| s.name.starts_with("retry-policy"))
+        .map(|(_, s)| (s.phases.clone(), s.firehose.quota, s.seed, s.processor.retries))
+        .collect();
+    assert!(overloads.windows(2).all(|w| w[0] == w[1]), "every retry-policy arm runs the same overload");
     let lab = &all.iter().find(|(_, s)| s.name == "lab").unwrap().1;
     assert_eq!((lab.processor.batch_size.0, lab.processor.retries.0), (1000, 3), "the lab as deployed");
 }
