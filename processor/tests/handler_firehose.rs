@@ -65,6 +65,73 @@ async fn throttled_records_are_resent_alone_until_all_are_delivered() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_bucket_under_the_quota_is_never_throttled_and_delays_instead() {
+    let dir = tempfile::tempdir().unwrap();
+    // The quota of the test above; paced at 0.8 of it, the 1,000 records
+    // wait for the quota instead of being throttled and resent.
+    let quota = Quota { records_per_sec: 400, requests_per_sec: 1_000, bytes_per_sec: 10 << 20 };
+    let server = firehose(dir.path(), |c| c.quota = quota).await;
+    let url = server.url();
+    let pacing = [
+        ("AWS_ENDPOINT_URL_FIREHOSE", url.as_str()),
+        ("BATCH_RECORDS", "100"),
+        ("PACING", "token-bucket"),
+        ("PACING_SHARE", "0.8"),
+        ("PACING_QUOTA", "records=400,requests=1000,bytes=10MiB"),
+    ];
+    let h = handler(&with_fast_retries(&pacing));
+    preload(&h, SchemaKey::Confluent(1));
+    let (datums, expected) = clickevents(1_000, 1);
+    let values: Vec<_> = datums.iter().map(|d| confluent(1, d)).collect();
+
+    let started = std::time::Instant::now();
+    let summary = h.handle(event(&values, 3), "req-paced").await.unwrap();
+    let took = started.elapsed();
+    let totals = stop(server).await;
+
+    assert!(summary.adds_up(), "{summary:?}");
+    assert_eq!(summary.delivered, 1_000);
+    assert_eq!((totals.throttled_records, totals.throttled_calls), (0, 0), "{totals:?}");
+    assert_eq!((summary.send.resent_records, summary.send.calls), (0, 10));
+    // 320 records of burst, the other 680 at 320/s: about 2.1 s of waits.
+    assert!(summary.send.paced_calls > 0 && summary.send.pace_wait_ms > 1_000, "{:?}", summary.send);
+    assert!(took >= std::time::Duration::from_millis(1_900), "{took:?}");
+    assert_eq!(summary.send.pace_cut_short, 0);
+    assert_eq!(canonical(&delivered_raw(dir.path())), canonical(&expected));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aimd_told_a_larger_quota_slows_down_on_throttles_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let quota = Quota { records_per_sec: 400, requests_per_sec: 1_000, bytes_per_sec: 10 << 20 };
+    let server = firehose(dir.path(), |c| c.quota = quota).await;
+    let url = server.url();
+    // The pacer believes the stream takes 4,000 records/s: only throttles tell it otherwise.
+    let pacing = [
+        ("AWS_ENDPOINT_URL_FIREHOSE", url.as_str()),
+        ("BATCH_RECORDS", "100"),
+        ("FIREHOSE_CONCURRENCY", "1"),
+        ("PACING", "aimd"),
+        ("PACING_SHARE", "1"),
+        ("PACING_QUOTA", "records=4000,requests=1000,bytes=10MiB"),
+    ];
+    let h = handler(&with_fast_retries(&pacing));
+    preload(&h, SchemaKey::Confluent(1));
+    let (datums, expected) = clickevents(2_000, 3);
+    let values: Vec<_> = datums.iter().map(|d| confluent(1, d)).collect();
+
+    let summary = h.handle(event(&values, 3), "req-aimd").await.unwrap();
+    let totals = stop(server).await;
+
+    assert!(summary.adds_up(), "{summary:?}");
+    assert_eq!(summary.delivered, 2_000);
+    assert!(totals.throttled_records > 0, "the quota must have throttled: {totals:?}");
+    assert!(summary.send.paced_calls > 0, "after the throttles the pacer held calls back: {:?}", summary.send);
+    assert_eq!(totals.accepted_records, 2_000, "no record was accepted twice");
+    assert_eq!(canonical(&delivered_raw(dir.path())), canonical(&expected));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throttled_calls_are_retried_whole() {
     let dir = tempfile::tempdir().unwrap();
     // 3 requests/s for 10 batches sent 4 at a time: calls are refused (503).
